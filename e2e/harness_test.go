@@ -1,0 +1,175 @@
+// Package e2e tests the built launch binary end to end: real squashfuse, real
+// images, run as whichever user executes the test binary. scripts/test runs
+// this package once as root and once as an unprivileged user.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// launchBin is the binary under test: $LAUNCH_BINARY, else ../builddir/launch.
+func launchBin(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("LAUNCH_BINARY")
+	if p == "" {
+		p = "../builddir/launch"
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		t.Fatalf("launch binary not found at %s (build it with make, or set LAUNCH_BINARY): %v", abs, err)
+	}
+	return abs
+}
+
+// result is what one run of the binary produced.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// runOpts tweaks one run of the binary.
+type runOpts struct {
+	Dir     string        // working directory ("" = test's current)
+	Env     []string      // extra environment (appended to the test's)
+	Stdin   string        // standard input
+	Timeout time.Duration // 0 = 60s
+}
+
+// launch runs the binary with args and returns what it printed and its exit status.
+func launch(t testing.TB, args ...string) result {
+	t.Helper()
+	return launchWith(t, runOpts{}, args...)
+}
+
+// launchWith is launch with options.
+func launchWith(t testing.TB, o runOpts, args ...string) result {
+	t.Helper()
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, launchBin(t), args...)
+	cmd.Dir = o.Dir
+	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.Stdin = strings.NewReader(o.Stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.Code = 128 + int(ws.Signal())
+		}
+	default:
+		t.Fatalf("running launch %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("launch %v timed out after %v; stderr: %s", args, timeout, r.Stderr)
+	}
+	return r
+}
+
+// wantFatal checks the launcher-error convention: exit 255, exactly one line
+// on stderr starting with FATAL that contains every string in want, and no Go
+// stack trace.
+func wantFatal(t testing.TB, r result, want ...string) {
+	t.Helper()
+	if r.Code != 255 {
+		t.Errorf("exit status %d, want 255; stderr: %q", r.Code, r.Stderr)
+	}
+	lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "FATAL:") {
+		t.Errorf("stderr should be one FATAL line, got %q", r.Stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.Stderr, w) {
+			t.Errorf("stderr %q does not mention %q", r.Stderr, w)
+		}
+	}
+	if strings.Contains(r.Stderr, "goroutine ") || strings.Contains(r.Stderr, "panic:") {
+		t.Errorf("stderr has a Go stack trace: %s", r.Stderr)
+	}
+}
+
+// wantOK fails the test unless r exited 0.
+func wantOK(t testing.TB, r result) {
+	t.Helper()
+	if r.Code != 0 {
+		t.Fatalf("exit status %d, want 0; stderr: %s; stdout: %s", r.Code, r.Stderr, r.Stdout)
+	}
+}
+
+// busyboxTree makes a minimal root filesystem from the static busybox:
+// /bin/busybox with applet symlinks, /etc/passwd and /etc/group with root only,
+// and the usual top-level directories. It returns the tree's path.
+func busyboxTree(t testing.TB) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is needed (scripts/install-deps installs it): %v", err)
+	}
+	root := filepath.Join(t.TempDir(), "rootfs")
+	for _, d := range []string{"bin", "etc", "home", "tmp", "var/tmp", "proc", "sys", "dev", "root", "usr/bin"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		t.Fatalf("busybox --list: %v", err)
+	}
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == "busybox" {
+			continue
+		}
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+		"etc/group":  "root:x:0:\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// buildSIF packs tree into a SIF with the binary under test and returns its path.
+func buildSIF(t testing.TB, tree string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "image.sif")
+	wantOK(t, launch(t, "build", "-q", out, tree))
+	return out
+}
+
+// isRoot reports whether the tests run as root.
+func isRoot() bool { return os.Geteuid() == 0 }

@@ -1,0 +1,135 @@
+// Package cli is the user-facing command line: one file per command, each a
+// thin layer that turns flags into plain data and calls the packages that do
+// the work. It prints launcher errors as one FATAL line and maps them to exit
+// status 255; it never mounts, builds or parses images itself.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/launch-hpc/launch/internal/msg"
+)
+
+// ExitLauncherError is the exit status for errors of the launcher itself
+// (bad flags, missing image), as opposed to the payload's own status.
+const ExitLauncherError = 255
+
+// ExitError carries an exit status that is not a launcher error, such as the
+// payload's own status from exec/run/shell. It prints nothing.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// globals are the flags every command shares.
+type globals struct {
+	quiet, verbose, debug bool
+	stdout, stderr        io.Writer
+}
+
+// Log returns the logger for the level chosen on the command line.
+func (g *globals) Log() *msg.Logger {
+	switch {
+	case g.debug:
+		return msg.New(g.stderr, msg.Debug)
+	case g.verbose:
+		return msg.New(g.stderr, msg.Verbose)
+	case g.quiet:
+		return msg.New(g.stderr, msg.Quiet)
+	}
+	return msg.New(g.stderr, msg.Normal)
+}
+
+// Main runs the command line with args (without the program name) and
+// returns the process exit status.
+func Main(args []string) int {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	msg.Fatal(g.stderr, err)
+	return ExitLauncherError
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "launch",
+		Short: "Run programs from SIF container images, rootless and daemonless",
+		Long: `launch runs a program from a single-file container image (SIF) as the
+calling user, with no root, no daemon and no setuid helper of its own.
+Its commands and flags follow Apptainer/SingularityCE; environment
+variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
+		Example: `  launch exec app.sif ./solver --input data.h5
+  launch shell app.sif
+  launch build app.sif ./rootfs/
+  launch inspect app.sif`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%s: %w (see '%s --help')", c.CommandPath(), err, c.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only errors")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print what the launcher does")
+	pf.BoolVarP(&g.debug, "debug", "d", false, "print everything, including every mount")
+	root.AddCommand(
+		newVersionCmd(g),
+		newBuildCmd(g),
+		newInspectCmd(g),
+		newSifCmd(g),
+		newExecCmd(g),
+		newRunCmd(g),
+		newShellCmd(g),
+	)
+	root.InitDefaultCompletionCmd()
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with an error that names the command and
+// says what it wanted.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s needs %s (got %d argument%s; see '%s --help')",
+				c.CommandPath(), what, len(args), plural(len(args)), c.CommandPath())
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs with a clear error.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < n {
+			return fmt.Errorf("%s needs %s (see '%s --help')", c.CommandPath(), what, c.CommandPath())
+		}
+		return nil
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// oneLine squeezes a multi-line tool message into one line for FATAL output.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,139 @@
+// Package image opens container images for running: a SIF file, a bare
+// SquashFS file or a directory (sandbox). It finds where the root filesystem
+// is (file and byte offset) and checks it can be run on this machine. It never
+// mounts anything; internal/fuse and internal/mountplan do that.
+package image
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"github.com/sylabs/sif/v2/pkg/sif"
+)
+
+// Format is the kind of image file.
+type Format int
+
+// The image formats launch can run.
+const (
+	FormatSIF Format = iota + 1
+	FormatSquashFS
+	FormatDir
+)
+
+func (f Format) String() string {
+	switch f {
+	case FormatSIF:
+		return "sif"
+	case FormatSquashFS:
+		return "squashfs"
+	case FormatDir:
+		return "sandbox"
+	}
+	return "unknown"
+}
+
+// Image is an opened image: where its root filesystem lies. It is plain data
+// and holds no open file.
+type Image struct {
+	// Path is the image path as given.
+	Path string
+	// Format says how to read it.
+	Format Format
+	// Offset and Size locate the SquashFS root filesystem inside Path
+	// (Offset 0 and the file size for a bare SquashFS; unused for a dir).
+	Offset, Size int64
+	// Arch is the image's architecture in GOARCH terms ("" when unknown).
+	Arch string
+}
+
+// squashMagic is the little-endian SquashFS superblock magic "hsqs".
+var squashMagic = []byte("hsqs")
+
+// sifMagic is at offset 32 of every SIF file.
+var sifMagic = []byte("SIF_MAGIC")
+
+// Open inspects path and returns where its root filesystem is. The errors
+// name the path and say what is wrong with it.
+func Open(path string) (*Image, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("image %s does not exist", path)
+		}
+		return nil, fmt.Errorf("opening image %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return &Image{Path: path, Format: FormatDir, Arch: runtime.GOARCH}, nil
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("image %s is not a regular file or a directory", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening image %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, 64)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("reading image %s: %w", path, err)
+	}
+	head = head[:n]
+	switch {
+	case len(head) >= 41 && bytes.Equal(head[32:41], sifMagic):
+		return openSIF(path, f, fi.Size())
+	case bytes.HasPrefix(head, squashMagic):
+		return &Image{Path: path, Format: FormatSquashFS, Offset: 0, Size: fi.Size()}, nil
+	}
+	return nil, fmt.Errorf("image %s is not a SIF, SquashFS or directory image", path)
+}
+
+func openSIF(path string, f *os.File, fileSize int64) (*Image, error) {
+	fimg, err := sif.LoadContainer(f, sif.OptLoadWithCloseOnUnload(false))
+	if err != nil {
+		return nil, fmt.Errorf("reading SIF %s: %w (the file may be truncated or damaged)", path, err)
+	}
+	defer fimg.UnloadContainer() //nolint:errcheck // read-only, nothing to flush
+	d, err := fimg.GetDescriptor(sif.WithPartitionType(sif.PartPrimSys))
+	if err != nil {
+		return nil, fmt.Errorf("SIF %s has no primary system partition (no root filesystem to run)", path)
+	}
+	fs, _, arch, err := d.PartitionMetadata()
+	if err != nil {
+		return nil, fmt.Errorf("reading partition of SIF %s: %w", path, err)
+	}
+	if fs != sif.FsSquash {
+		return nil, fmt.Errorf("SIF %s: root filesystem is %s, only squashfs can be run", path, fs)
+	}
+	if d.Offset()+d.Size() > fileSize {
+		return nil, fmt.Errorf("SIF %s is truncated: its root filesystem needs %d bytes, the file has %d",
+			path, d.Offset()+d.Size(), fileSize)
+	}
+	magic := make([]byte, 4)
+	if _, err := f.ReadAt(magic, d.Offset()); err != nil || !bytes.Equal(magic, squashMagic) {
+		return nil, fmt.Errorf("SIF %s: root filesystem partition is not valid SquashFS", path)
+	}
+	return &Image{Path: path, Format: FormatSIF, Offset: d.Offset(), Size: d.Size(), Arch: normArch(arch)}, nil
+}
+
+// normArch maps SIF's "unknown" to "".
+func normArch(a string) string {
+	if a == "unknown" {
+		return ""
+	}
+	return a
+}
+
+// CheckArch returns an error when the image was built for another
+// architecture than this machine's.
+func (img *Image) CheckArch() error {
+	if img.Arch != "" && img.Arch != runtime.GOARCH {
+		return fmt.Errorf("image %s is built for %s, this machine is %s", img.Path, img.Arch, runtime.GOARCH)
+	}
+	return nil
+}
