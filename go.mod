@@ -3,8 +3,10 @@ module github.com/launch-hpc/launch
 go 1.26.8
 
 require (
+	github.com/cyphar/filepath-securejoin v0.4.1
 	github.com/spf13/cobra v1.10.2
 	github.com/sylabs/sif/v2 v2.24.2
+	golang.org/x/sys v0.47.0
 )
 
 require (

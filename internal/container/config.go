@@ -1,0 +1,64 @@
+// Package container creates the container: it re-executes the launcher in
+// new user and mount namespaces (the "stage"), mounts the image with
+// squashfuse there, applies the mount plan, pivots into the new root, drops
+// every privilege and runs the payload under a small supervisor that
+// forwards signals, reaps, and kills whatever the payload left behind.
+//
+// The launcher side (Run) and the stage side (StageMain) talk over one pipe:
+// the launcher writes the Config as JSON and then holds the pipe open for as
+// long as it lives, so the stage sees end-of-file exactly when the launcher
+// is gone (even if it was SIGKILLed) and cleans up.
+package container
+
+import (
+	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/mountplan"
+)
+
+// StageArg is the hidden first argument of the re-executed container stage.
+const StageArg = "__launch_stage"
+
+// Mode is what the payload is.
+type Mode string
+
+// The payload modes, as the user commands exec, run and shell.
+const (
+	ModeExec  Mode = "exec"
+	ModeRun   Mode = "run"
+	ModeShell Mode = "shell"
+)
+
+// User is the calling user's identity, kept the same inside.
+type User struct {
+	UID   int    `json:"uid"`
+	GID   int    `json:"gid"`
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	Gecos string `json:"gecos"`
+	Home  string `json:"home"`
+	Shell string `json:"shell"`
+}
+
+// Namespaces are the optional namespaces beyond user and mount.
+type Namespaces struct {
+	PID      bool   `json:"pid,omitempty"`
+	IPC      bool   `json:"ipc,omitempty"`
+	Net      bool   `json:"net,omitempty"`
+	UTS      bool   `json:"uts,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// Config is everything the stage needs, as plain data.
+type Config struct {
+	Image      image.Image    `json:"image"`
+	Plan       mountplan.Plan `json:"plan"`
+	User       User           `json:"user"`
+	Cwd        string         `json:"cwd"`
+	Env        []string       `json:"env"`
+	Mode       Mode           `json:"mode"`
+	Args       []string       `json:"args"`
+	Shell      string         `json:"shell,omitempty"`
+	Namespaces Namespaces     `json:"namespaces"`
+	Squashfuse []string       `json:"squashfuse"`
+	LogLevel   int            `json:"log_level"`
+}

@@ -1,0 +1,146 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultPath is the PATH inside the container when the image sets none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// envScript sources the image's Apptainer environment scripts in order and
+// then runs the payload, naming a missing command the way launch does.
+const envScript = `for f in /.singularity.d/env/*.sh; do [ -f "$f" ] && . "$f"; done
+case "$1" in */*) ;; *) command -v "$1" >/dev/null 2>&1 || { echo "FATAL:   \"$1\": command not found in the container (PATH=$PATH)" >&2; exit 255; } ;; esac
+exec "$@"`
+
+// Runscript is where Apptainer images keep what `run` runs.
+const Runscript = "/.singularity.d/runscript"
+
+// payloadCommand returns the program, argv and environment of the payload.
+// It runs after the pivot, so paths are the container's.
+func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, error) {
+	env := payloadEnv(cfg)
+	var argv []string
+	switch cfg.Mode {
+	case ModeExec:
+		if len(cfg.Args) == 0 {
+			return "", nil, nil, errors.New("no command given to exec")
+		}
+		argv = cfg.Args
+	case ModeRun:
+		if _, err := os.Stat(Runscript); err != nil {
+			return "", nil, nil, fmt.Errorf("image %s has no runscript (%s); use launch exec", cfg.Image.Path, Runscript)
+		}
+		argv = append([]string{Runscript}, cfg.Args...)
+	case ModeShell:
+		sh := shellFor(cfg.Shell)
+		if _, err := os.Stat(sh); err != nil {
+			return "", nil, nil, fmt.Errorf("shell %s not found in image %s", sh, cfg.Image.Path)
+		}
+		argv = []string{sh}
+		if filepath.Base(sh) == "bash" {
+			argv = append(argv, "--norc")
+		}
+		argv = append(argv, cfg.Args...)
+	default:
+		return "", nil, nil, fmt.Errorf("unknown mode %q", cfg.Mode)
+	}
+	if envScripts {
+		if _, err := os.Stat("/bin/sh"); err == nil {
+			return "/bin/sh", append([]string{"/bin/sh", "-c", envScript, "launch"}, argv...), env, nil
+		}
+	}
+	prog, err := lookPath(argv[0], getenv(env, "PATH"))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return prog, argv, env, nil
+}
+
+// shellFor picks the interactive shell: the requested one, else bash, else sh.
+func shellFor(requested string) string {
+	if requested != "" {
+		return requested
+	}
+	if _, err := os.Stat("/bin/bash"); err == nil {
+		return "/bin/bash"
+	}
+	return "/bin/sh"
+}
+
+// payloadEnv is the payload's environment: the environment the launcher
+// passed in, with the container's PATH, identity and markers.
+func payloadEnv(cfg *Config) []string {
+	env := make([]string, 0, len(cfg.Env)+8)
+	env = append(env, cfg.Env...)
+	set := func(k, v string) { env = setenv(env, k, v) }
+	if getenv(env, "PATH") == "" {
+		set("PATH", DefaultPath)
+	}
+	if cfg.User.Home != "" {
+		set("HOME", cfg.User.Home)
+	}
+	set("LAUNCH_CONTAINER", cfg.Image.Path)
+	set("LAUNCH_NAME", filepath.Base(cfg.Image.Path))
+	if cfg.Mode == ModeShell && getenv(env, "PS1") == "" {
+		set("PS1", "Launch> ")
+	}
+	return env
+}
+
+// lookPath finds name in path inside the container, as execvp would.
+func lookPath(name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", fmt.Errorf("%q: %w", name, err)
+		}
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%q: command not found in the container (PATH=%s)", name, path)
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return errors.New("no such file in the container")
+		}
+		return err
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return errors.New("not an executable file")
+	}
+	return nil
+}
+
+func getenv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+func setenv(env []string, key, val string) []string {
+	out := env[:0]
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k != key {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+val)
+}

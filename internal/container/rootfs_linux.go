@@ -1,0 +1,560 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/fuse"
+	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/mountplan"
+)
+
+// stageDir is the host directory the stage covers with its private staging
+// tmpfs inside its own mount namespace (never visible outside it). Every host
+// path the container needs is opened before the staging tmpfs hides it.
+const stageDir = "/tmp"
+
+// origin says where the content at a path of the new root comes from, which
+// decides how a missing mount point below it can be made.
+type origin int
+
+const (
+	fromImage origin = iota // read-only image: underlay to add entries
+	fromTmpfs               // our own tmpfs: create entries directly
+	fromHost                // a host bind: never create anything there
+)
+
+// mountRec remembers one mount made in the new root.
+type mountRec struct {
+	path   string // absolute path on the staging side
+	origin origin
+}
+
+// assembler builds the container's root in the staging tmpfs.
+type assembler struct {
+	cfg    *Config
+	sv     *supervisor
+	image  string // the pristine image view
+	root   string // the new root being assembled
+	files  string // generated files
+	mounts []mountRec
+	roFS   []string         // our tmpfs mounts, made read-only at the end
+	srcs   map[int]*os.File // host sources of bind ops, by op index
+	real   map[int]string   // their resolved host paths
+	imgF   *os.File         // the image file (SIF/squashfs) or dir
+	isDir  map[int]bool     // whether each bind source is a directory
+}
+
+// newAssembler opens everything the container needs from the host while
+// the host's view is still intact.
+func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
+	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, real: map[int]string{}}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return nil, fmt.Errorf("making mounts private: %w", err)
+	}
+	flag := os.O_RDONLY
+	if cfg.Image.Format == image.FormatDir {
+		flag = unix.O_PATH | unix.O_DIRECTORY
+	}
+	f, err := os.OpenFile(cfg.Image.Path, flag, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening image %s: %w", cfg.Image.Path, err)
+	}
+	a.imgF = f
+	for i, op := range cfg.Plan.Ops {
+		if op.Kind != mountplan.Bind {
+			continue
+		}
+		fd, err := unix.Open(op.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			if op.Optional && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)) {
+				continue
+			}
+			return nil, fmt.Errorf("bind source %s: %w", op.Source, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("bind source %s: %w", op.Source, err)
+		}
+		a.srcs[i] = os.NewFile(uintptr(fd), op.Source)
+		a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
+		a.real[i], _ = os.Readlink(fdPath(a.srcs[i]))
+	}
+	return a, nil
+}
+
+// build mounts the staging tmpfs, the image and every op of the plan.
+func (a *assembler) build() error {
+	if err := unix.Mount("launch", stageDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
+		return fmt.Errorf("mounting staging tmpfs on %s: %w", stageDir, err)
+	}
+	a.image = filepath.Join(stageDir, "image")
+	a.root = filepath.Join(stageDir, "root")
+	a.files = filepath.Join(stageDir, "files")
+	for _, d := range []string{a.image, a.root, a.files} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	if err := a.mountImage(); err != nil {
+		return err
+	}
+	if err := bind(a.image, a.root, false); err != nil {
+		return fmt.Errorf("mounting image root: %w", err)
+	}
+	a.mounts = append(a.mounts, mountRec{path: a.root, origin: fromImage})
+	if err := a.checkRoot(); err != nil {
+		return err
+	}
+	for i, op := range a.cfg.Plan.Ops {
+		if err := a.apply(i, op); err != nil {
+			return err
+		}
+	}
+	for _, p := range a.roFS {
+		if err := setAttr(p, unix.MOUNT_ATTR_RDONLY, false); err != nil {
+			return fmt.Errorf("making %s read-only: %w", a.inside(p), err)
+		}
+	}
+	return nil
+}
+
+// mountImage makes the pristine image view at a.image.
+func (a *assembler) mountImage() error {
+	img := a.cfg.Image
+	if img.Format == image.FormatDir {
+		if err := bind(fdPath(a.imgF), a.image, true); err != nil {
+			return fmt.Errorf("mounting sandbox %s: %w", img.Path, err)
+		}
+		return setAttr(a.image, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true)
+	}
+	bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
+	if err != nil {
+		return err
+	}
+	srv, err := fuse.Mount(fuse.MountOptions{
+		Image: a.imgF, Offset: img.Offset, Target: a.image,
+		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin,
+		Start: a.startServer,
+	})
+	if err != nil {
+		return err
+	}
+	a.sv.server = srv
+	a.sv.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, a.image, bin, srv.Pid)
+	return nil
+}
+
+// startServer forks the FUSE server from the stage's locked thread.
+func (a *assembler) startServer(argv []string, files []*os.File, stderr *os.File) (int, error) {
+	null, err := os.Open("/dev/null")
+	if err != nil {
+		return 0, fmt.Errorf("opening /dev/null: %w", err)
+	}
+	defer null.Close()
+	fds := []uintptr{null.Fd(), stderr.Fd(), stderr.Fd()}
+	for _, f := range files {
+		fds = append(fds, f.Fd())
+	}
+	return a.sv.reaper.start(argv[0], argv, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+}
+
+// checkRoot reads the image root once: this waits for the FUSE server and
+// turns a server that failed (bad image, bad offset) into a clear error.
+func (a *assembler) checkRoot() error {
+	if _, err := os.ReadDir(a.root); err != nil {
+		detail := ""
+		if a.sv.server != nil {
+			detail = strings.Join(strings.Fields(a.sv.server.Stderr()), " ")
+		}
+		if detail != "" {
+			return fmt.Errorf("reading the root filesystem of %s: %s", a.cfg.Image.Path, detail)
+		}
+		return fmt.Errorf("reading the root filesystem of %s: %w", a.cfg.Image.Path, err)
+	}
+	return nil
+}
+
+// apply performs one op of the plan.
+func (a *assembler) apply(i int, op mountplan.Op) error {
+	switch op.Kind {
+	case mountplan.Bind:
+		src, ok := a.srcs[i]
+		if !ok {
+			a.sv.log.Debugf("skipping %s: source missing", op)
+			return nil
+		}
+		dst, err := a.ensure(op.Dest, a.isDir[i])
+		if err != nil {
+			return err
+		}
+		if err := bind(fdPath(src), dst, true); err != nil {
+			return fmt.Errorf("binding %s on %s: %w", op.Source, op.Dest, err)
+		}
+		if err := a.hideStage(a.real[i], dst); err != nil {
+			return err
+		}
+		if op.ReadOnly {
+			if err := setAttr(dst, unix.MOUNT_ATTR_RDONLY, true); err != nil {
+				return fmt.Errorf("making %s read-only: %w", op.Dest, err)
+			}
+		}
+		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+	case mountplan.Proc:
+		dst, err := a.ensure(op.Dest, true)
+		if err != nil {
+			return err
+		}
+		if err := unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mounting proc on %s: %w", op.Dest, err)
+		}
+		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+	case mountplan.Tmpfs:
+		dst, err := a.ensure(op.Dest, true)
+		if err != nil {
+			return err
+		}
+		data := "mode=1777"
+		if op.Size != "" {
+			data += ",size=" + op.Size
+		}
+		if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+			return fmt.Errorf("mounting tmpfs on %s: %w", op.Dest, err)
+		}
+		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromTmpfs})
+	case mountplan.File:
+		content, err := a.generate(op.Gen)
+		if err != nil {
+			return err
+		}
+		src := filepath.Join(a.files, op.Gen)
+		if err := os.WriteFile(src, content, 0o644); err != nil {
+			return fmt.Errorf("writing generated %s: %w", op.Dest, err)
+		}
+		dst, err := a.ensure(op.Dest, false)
+		if err != nil {
+			return err
+		}
+		if err := bind(src, dst, false); err != nil {
+			return fmt.Errorf("binding generated %s: %w", op.Dest, err)
+		}
+		if err := setAttr(dst, unix.MOUNT_ATTR_RDONLY, false); err != nil {
+			return fmt.Errorf("making %s read-only: %w", op.Dest, err)
+		}
+		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+	default:
+		return fmt.Errorf("unknown mount kind %q for %s", op.Kind, op.Dest)
+	}
+	a.sv.log.Debugf("mounted %s", op)
+	return nil
+}
+
+// hideStage removes the copy of the staging tmpfs that a recursive bind of
+// a host directory holding stageDir (such as /tmp or /) brought along, so
+// the container sees the host's directory there, not our staging area.
+func (a *assembler) hideStage(src, dst string) error {
+	if src == "" || !(src == stageDir || strings.HasPrefix(stageDir, strings.TrimSuffix(src, "/")+"/")) {
+		return nil
+	}
+	p := filepath.Join(dst, strings.TrimPrefix(stageDir, src))
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("hiding the staging area under %s: %w", a.inside(p), err)
+	}
+	return nil
+}
+
+// generate returns the content of a generated file.
+func (a *assembler) generate(gen string) ([]byte, error) {
+	base := "/etc/passwd"
+	if gen == mountplan.GenGroup {
+		base = "/etc/group"
+	}
+	p, err := securejoin.SecureJoin(a.image, base)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s in the image: %w", base, err)
+	}
+	imageContent, err := os.ReadFile(p)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s of the image: %w", base, err)
+	}
+	if gen == mountplan.GenGroup {
+		return groupFile(imageContent, a.cfg.User), nil
+	}
+	return passwdFile(imageContent, a.cfg.User), nil
+}
+
+// ensure returns the staging-side path of dest inside the new root, making
+// the mount point (a directory, or an empty file when dir is false) when the
+// image lacks it. dest is resolved inside the new root: a symlink in the
+// image can never lead outside it.
+func (a *assembler) ensure(dest string, dir bool) (string, error) {
+	if !filepath.IsAbs(dest) {
+		return "", fmt.Errorf("mount destination %s is not an absolute path", dest)
+	}
+	p, err := securejoin.SecureJoin(a.root, dest)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s in the container: %w", dest, err)
+	}
+	if fi, err := os.Stat(p); err == nil {
+		if fi.IsDir() != dir {
+			what := map[bool]string{true: "a directory", false: "a file"}
+			return "", fmt.Errorf("cannot mount %s on %s: the image has %s there", what[dir], dest, what[fi.IsDir()])
+		}
+		return p, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("checking mount point %s: %w", dest, err)
+	}
+	anc := filepath.Dir(p)
+	for anc != a.root && !exists(anc) {
+		anc = filepath.Dir(anc)
+	}
+	switch a.originOf(anc) {
+	case fromHost:
+		return "", fmt.Errorf("cannot create mount point %s: %s comes from the host", dest, a.inside(anc))
+	case fromImage:
+		if err := a.underlay(anc); err != nil {
+			return "", err
+		}
+	}
+	mkdir := p
+	if !dir {
+		mkdir = filepath.Dir(p)
+	}
+	if err := os.MkdirAll(mkdir, 0o755); err != nil {
+		return "", fmt.Errorf("creating mount point %s: %w", dest, err)
+	}
+	if !dir {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return "", fmt.Errorf("creating mount point %s: %w", dest, err)
+		}
+		f.Close()
+	}
+	return p, nil
+}
+
+// originOf returns the origin of the deepest mount holding path.
+func (a *assembler) originOf(path string) origin {
+	best, o := -1, fromImage
+	for _, m := range a.mounts {
+		if (path == m.path || strings.HasPrefix(path, m.path+"/")) && len(m.path) > best {
+			best, o = len(m.path), m.origin
+		}
+	}
+	return o
+}
+
+// underlay replaces the image directory at dir (staging side) with a tmpfs
+// holding the same entries, each bound from the image, so new mount points
+// can be added without touching the image.
+func (a *assembler) underlay(dir string) error {
+	rel := strings.TrimPrefix(dir, a.root)
+	src := filepath.Join(a.image, rel)
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
+	}
+	saved, err := a.saveMounts(dir)
+	if err != nil {
+		return err
+	}
+	defer closeAll(saved)
+	data := "mode=" + strconv.FormatUint(uint64(fi.Mode().Perm()), 8) + ",size=1m"
+	if err := unix.Mount("underlay", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		return fmt.Errorf("mounting underlay tmpfs on %s: %w", a.inside(dir), err)
+	}
+	a.roFS = append(a.roFS, dir)
+	for _, e := range entries {
+		s, t := filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(s)
+			if err == nil {
+				err = os.Symlink(target, t)
+			}
+			if err != nil {
+				return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
+			}
+			continue
+		case e.IsDir():
+			err = os.Mkdir(t, 0o755)
+		default:
+			var f *os.File
+			if f, err = os.OpenFile(t, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				f.Close()
+			}
+		}
+		if err == nil {
+			err = bind(s, t, false)
+		}
+		if err != nil {
+			return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
+		}
+		a.mounts = append(a.mounts, mountRec{path: t, origin: fromImage})
+	}
+	a.mounts = append(a.mounts, mountRec{path: dir, origin: fromTmpfs})
+	if err := a.restoreMounts(saved); err != nil {
+		return err
+	}
+	a.sv.log.Debugf("underlay on %s (%d entries, %d mounts kept)", a.inside(dir), len(entries), len(saved))
+	return nil
+}
+
+// savedMount is a mount that an underlay is about to cover, held open so
+// it can be put back on top.
+type savedMount struct {
+	rec mountRec
+	dir bool
+	f   *os.File
+}
+
+// saveMounts opens the outermost mounts made so far below dir.
+func (a *assembler) saveMounts(dir string) ([]savedMount, error) {
+	var out []savedMount
+	for _, m := range a.mounts {
+		if !strings.HasPrefix(m.path, dir+"/") {
+			continue
+		}
+		nested := false
+		for _, o := range out {
+			if strings.HasPrefix(m.path, o.rec.path+"/") {
+				nested = true
+			}
+		}
+		if nested {
+			continue
+		}
+		fd, err := unix.Open(m.path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll(out)
+			return nil, fmt.Errorf("keeping mount %s: %w", a.inside(m.path), err)
+		}
+		var st unix.Stat_t
+		_ = unix.Fstat(fd, &st)
+		out = append(out, savedMount{rec: m, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR, f: os.NewFile(uintptr(fd), m.path)})
+	}
+	return out, nil
+}
+
+// restoreMounts binds saved mounts back at their paths.
+func (a *assembler) restoreMounts(saved []savedMount) error {
+	for _, s := range saved {
+		p := s.rec.path
+		mk := p
+		if !s.dir {
+			mk = filepath.Dir(p)
+		}
+		if err := os.MkdirAll(mk, 0o755); err != nil {
+			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
+		}
+		if !s.dir && !exists(p) {
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
+			}
+		}
+		if err := bind(fdPath(s.f), p, true); err != nil {
+			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
+		}
+	}
+	return nil
+}
+
+func closeAll(saved []savedMount) {
+	for _, s := range saved {
+		s.f.Close()
+	}
+}
+
+// hasEnvScripts reports whether the image has Apptainer environment scripts.
+func (a *assembler) hasEnvScripts() bool {
+	m, _ := filepath.Glob("/.singularity.d/env/*.sh")
+	return len(m) > 0
+}
+
+// pivot makes the new root the process's root, detaches the host's, and
+// moves into the working directory (falling back to home, then /).
+func (a *assembler) pivot() error {
+	if err := unix.Chdir(a.root); err != nil {
+		return fmt.Errorf("entering new root: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root to %s: %w", a.root, err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the host root: %w", err)
+	}
+	ns := a.cfg.Namespaces
+	if ns.Hostname != "" {
+		if err := unix.Sethostname([]byte(ns.Hostname)); err != nil {
+			return fmt.Errorf("setting hostname %q: %w", ns.Hostname, err)
+		}
+	}
+	if ns.Net {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{a.cfg.Cwd, a.cfg.User.Home, "/"} {
+		if d != "" && unix.Chdir(d) == nil {
+			if d != a.cfg.Cwd {
+				a.sv.log.Warnf("working directory %s is not in the container; using %s", a.cfg.Cwd, d)
+			}
+			return nil
+		}
+	}
+	return errors.New("no usable working directory in the container")
+}
+
+// inside turns a staging-side path into the path the container will see.
+func (a *assembler) inside(p string) string {
+	rel := strings.TrimPrefix(p, a.root)
+	if rel == "" {
+		return "/"
+	}
+	return rel
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// fdPath names an open file by its /proc/self/fd link, which mount(2)
+// follows to the very object that was opened.
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+
+// bind bind-mounts src on dst (recursively when rec).
+func bind(src, dst string, rec bool) error {
+	flags := uintptr(unix.MS_BIND)
+	if rec {
+		flags |= unix.MS_REC
+	}
+	return unix.Mount(src, dst, "", flags, "")
+}
+
+// setAttr sets mount attributes on the mount at path (and below when rec).
+func setAttr(path string, attr uint64, rec bool) error {
+	flags := 0
+	if rec {
+		flags = unix.AT_RECURSIVE
+	}
+	return unix.MountSetattr(unix.AT_FDCWD, path, uint(flags), &unix.MountAttr{Attr_set: attr})
+}

@@ -1,0 +1,152 @@
+package container
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// forwarded are the signals the launcher and the stage pass on to the
+// payload: what users, batch systems and MPI launchers send.
+var forwarded = []os.Signal{
+	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGALRM,
+}
+
+// Run starts the container stage for cfg in new user and mount namespaces,
+// forwards signals to it and waits. It returns the exit status the launcher
+// should exit with: the payload's own, or 128+N when it died of signal N.
+// An error means the container could not be started at all.
+func Run(cfg *Config) (int, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("encoding container config: %w", err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("creating stage pipe: %w", err)
+	}
+	defer pw.Close()
+
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	attr := &os.ProcAttr{
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, pr},
+		Sys:   stageSysProcAttr(cfg),
+	}
+	proc, err := os.StartProcess("/proc/self/exe", []string{os.Args[0], StageArg}, attr)
+	pr.Close()
+	if err != nil {
+		return 0, explainStartError(err)
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
+	if _, err := pw.Write(append(hdr[:], data...)); err != nil {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+		return 0, fmt.Errorf("sending config to container stage: %w", err)
+	}
+
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := proc.Wait()
+		done <- st
+	}()
+	for {
+		select {
+		case s := <-sigs:
+			if fromTerminal(s) {
+				continue // the terminal already sent it to the whole process group
+			}
+			_ = proc.Signal(s)
+		case st := <-done:
+			return exitCode(st), nil
+		}
+	}
+}
+
+// stageSysProcAttr says how to clone the stage: which namespaces, and the
+// identity uid/gid map (the user keeps their own ids inside).
+func stageSysProcAttr(cfg *Config) *syscall.SysProcAttr {
+	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS)
+	ns := cfg.Namespaces
+	if ns.PID {
+		flags |= syscall.CLONE_NEWPID
+	}
+	if ns.IPC {
+		flags |= syscall.CLONE_NEWIPC
+	}
+	if ns.Net {
+		flags |= syscall.CLONE_NEWNET
+	}
+	if ns.UTS || ns.Hostname != "" {
+		flags |= syscall.CLONE_NEWUTS
+	}
+	uid, gid := cfg.User.UID, cfg.User.GID
+	a := &syscall.SysProcAttr{
+		Cloneflags:                 flags,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}},
+		GidMappingsEnableSetgroups: false,
+		// No parent-death signal: when the launcher dies the stage sees
+		// end-of-file on its pipe and must live on long enough to kill the
+		// payload's whole process tree and the FUSE server.
+	}
+	if uid != 0 {
+		// A non-root uid loses its capabilities at execve; keep the ones
+		// the stage needs (mounting, dropping the bounding set) as ambient.
+		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+	}
+	return a
+}
+
+// explainStartError turns a failed clone into advice.
+func explainStartError(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EUSERS):
+		return fmt.Errorf("cannot create a user namespace: %w (user namespaces are disabled or exhausted here: "+
+			"ask your admin to set user.max_user_namespaces > 0)", err)
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("cannot create a user namespace: %w (unprivileged user namespaces are not allowed here: "+
+			"check kernel.unprivileged_userns_clone and AppArmor's restrict_unprivileged_userns)", err)
+	case errors.Is(err, syscall.EINVAL):
+		return fmt.Errorf("cannot create the container namespaces: %w (the kernel lacks user namespace support)", err)
+	}
+	return fmt.Errorf("starting container stage: %w", err)
+}
+
+// exitCode maps a finished process to a shell-style exit status.
+func exitCode(st *os.ProcessState) int {
+	if st == nil {
+		return 255
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}
+
+// fromTerminal reports whether s is a keyboard signal (INT, QUIT) that the
+// terminal has already delivered to our whole foreground process group,
+// payload included; forwarding it again would deliver it twice.
+func fromTerminal(s os.Signal) bool {
+	if s != syscall.SIGINT && s != syscall.SIGQUIT {
+		return false
+	}
+	pgrp := syscall.Getpgrp()
+	for _, fd := range []int{0, 1, 2} {
+		fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+		if err == nil {
+			return fg == pgrp
+		}
+	}
+	return false
+}
