@@ -1,0 +1,17 @@
+# launch — rootless, daemonless SIF container launcher. See README.md.
+#
+#   make                    build builddir/launch (only when Go sources or stamped values change)
+#   make test               scripts/test: deps, build, vet, unit tests, e2e as you (and as an
+#                           unprivileged user when run as root), leak check
+#   make demo               scripts/demo: build a busybox SIF and run it
+#   make install            PREFIX=/usr/local SYSCONFDIR=$(PREFIX)/etc DESTDIR=
+#   make uninstall | clean | help
+#
+# The pieces live in mlocal/*.mk.
+
+.DEFAULT_GOAL := all
+
+include mlocal/config.mk
+include mlocal/build.mk
+include mlocal/test.mk
+include mlocal/install.mk

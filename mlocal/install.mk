@@ -1,0 +1,29 @@
+# install.mk — install/uninstall. An existing launch.conf is never
+# overwritten: the new default goes next to it as launch.conf.new.
+
+CONF_SRC := etc/launch/launch.conf
+CONF_DIR := $(DESTDIR)$(SYSCONFDIR)/launch
+CONF     := $(CONF_DIR)/launch.conf
+
+.PHONY: install
+install: $(BUILDDIR)/launch
+	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR)
+	install -m 0755 $(BUILDDIR)/launch $(DESTDIR)$(BINDIR)/launch
+	@if [ ! -e '$(CONF)' ]; then \
+		echo "install -m 0644 $(CONF_SRC) $(CONF)"; \
+		install -m 0644 $(CONF_SRC) '$(CONF)'; \
+	elif cmp -s $(CONF_SRC) '$(CONF)'; then \
+		echo "$(CONF) is already the shipped default; left as is"; \
+	else \
+		install -m 0644 $(CONF_SRC) '$(CONF).new'; \
+		echo "NOTE: $(CONF) exists and was kept; the shipped default is in $(CONF).new (merge by hand)"; \
+	fi
+
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/launch '$(CONF).new'
+	@if [ -e '$(CONF)' ] && ! cmp -s $(CONF_SRC) '$(CONF)'; then \
+		echo "NOTE: $(CONF) was changed from the shipped default; left in place"; \
+	else \
+		rm -f '$(CONF)'; rmdir '$(CONF_DIR)' 2>/dev/null || true; \
+	fi
