@@ -56,13 +56,25 @@ func launch(t testing.TB, args ...string) result {
 // launchWith is launch with options.
 func launchWith(t testing.TB, o runOpts, args ...string) result {
 	t.Helper()
+	return runCmd(t, o, nil, args...)
+}
+
+// launchVia runs the binary through a wrapper command (wrapper..., launch, args...).
+func launchVia(t testing.TB, wrapper []string, args ...string) result {
+	t.Helper()
+	return runCmd(t, runOpts{}, wrapper, args...)
+}
+
+func runCmd(t testing.TB, o runOpts, wrapper []string, args ...string) result {
+	t.Helper()
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, launchBin(t), args...)
+	argv := append(append(append([]string{}, wrapper...), launchBin(t)), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = o.Dir
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdin = strings.NewReader(o.Stdin)
