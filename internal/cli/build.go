@@ -1,11 +1,56 @@
 package cli
 
 import (
-	"errors"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/launch-hpc/launch/internal/build"
 )
 
+// buildFlags are the options of `launch build`.
+type buildFlags struct {
+	sandbox, force bool
+}
+
 func newBuildCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "build", RunE: func(*cobra.Command, []string) error { return errors.New("PLACEHOLDER") }}
+	var f buildFlags
+	c := &cobra.Command{
+		Use:   "build [--sandbox] [--force] OUT SOURCE",
+		Short: "Build a SIF image from a directory, or unpack an image into a directory",
+		Long: `build packs the directory tree SOURCE into the new SIF image OUT: its
+SquashFS root filesystem becomes the primary system partition, and the
+Apptainer metadata under SOURCE/.singularity.d (runscript, env/, labels.json)
+is kept as it is. A definition file at SOURCE/.singularity.d/Singularity is
+also stored in its own SIF descriptor.
+
+With --sandbox, build unpacks the SIF or SquashFS image SOURCE into the new
+directory OUT instead; the files belong to the calling user.
+
+OUT is written under a temporary name and renamed into place, so a failed or
+interrupted build leaves no partial OUT. An existing OUT is replaced only
+with --force.`,
+		Example: `  launch build app.sif ./rootfs/
+  launch build --force app.sif ./rootfs/
+  launch build --sandbox ./rootfs/ app.sif
+  launch -v build app.sif ./rootfs/   # show mksquashfs output`,
+		Args: exactArgs(2, "OUT and SOURCE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			o := build.Options{Out: args[0], Source: args[1], Force: f.force, Log: g.Log()}
+			if g.verbose || g.debug {
+				o.ToolOutput = g.stderr
+			}
+			if f.sandbox {
+				return build.Sandbox(ctx, o)
+			}
+			return build.Build(ctx, o)
+		},
+	}
+	c.Flags().BoolVarP(&f.sandbox, "sandbox", "s", false, "unpack the image SOURCE into the directory OUT")
+	c.Flags().BoolVarP(&f.force, "force", "F", false, "replace OUT if it exists")
+	return c
 }

@@ -1,11 +1,85 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/launch-hpc/launch/internal/sifinfo"
 )
 
 func newSifCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "sif", RunE: func(*cobra.Command, []string) error { return errors.New("PLACEHOLDER") }}
+	c := &cobra.Command{
+		Use:   "sif",
+		Short: "Show the structure of a SIF file",
+		Long: `sif shows how a SIF file is laid out: its global header, its data object
+descriptors, and the details of one descriptor, like Apptainer's sif
+subcommands.`,
+		Example: `  launch sif list app.sif
+  launch sif info 2 app.sif
+  launch sif header app.sif`,
+		Args: exactArgs(0, "a subcommand (list, info, header)"),
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
+	}
+	c.AddCommand(newSifListCmd(g), newSifInfoCmd(g), newSifHeaderCmd(g))
+	return c
+}
+
+func newSifListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list IMAGE",
+		Short:   "List the data object descriptors of a SIF file",
+		Example: `  launch sif list app.sif`,
+		Args:    exactArgs(1, "a SIF file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			f, err := sifinfo.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return sifinfo.WriteList(g.stdout, f.FileImage)
+		},
+	}
+}
+
+func newSifInfoCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "info ID IMAGE",
+		Short:   "Show the details of one data object descriptor of a SIF file",
+		Example: `  launch sif info 2 app.sif`,
+		Args:    exactArgs(2, "a descriptor ID and a SIF file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 32)
+			if err != nil || id == 0 {
+				return fmt.Errorf("descriptor ID %q is not a positive number (see 'launch sif list %s')", args[0], args[1])
+			}
+			f, err := sifinfo.Open(args[1])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := sifinfo.WriteInfo(g.stdout, f.FileImage, uint32(id)); err != nil {
+				return fmt.Errorf("SIF file %s: %w", args[1], err)
+			}
+			return nil
+		},
+	}
+}
+
+func newSifHeaderCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "header IMAGE",
+		Short:   "Show the global header of a SIF file",
+		Example: `  launch sif header app.sif`,
+		Args:    exactArgs(1, "a SIF file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			f, err := sifinfo.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return sifinfo.WriteHeader(g.stdout, f.FileImage)
+		},
+	}
 }

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// images returns the same tree with metadata as a SIF, a bare SquashFS and
+// a directory.
+func images(t *testing.T) map[string]string {
+	t.Helper()
+	tree := withMeta(t, busyboxTree(t))
+	sq := filepath.Join(t.TempDir(), "app.sqfs")
+	if b, err := exec.Command("mksquashfs", tree, sq, "-noappend", "-quiet", "-no-progress").CombinedOutput(); err != nil {
+		t.Fatalf("mksquashfs: %v: %s", err, b)
+	}
+	return map[string]string{"sif": buildSIF(t, tree), "squashfs": sq, "dir": tree}
+}
+
+func TestInspect(t *testing.T) {
+	for kind, img := range images(t) {
+		t.Run(kind, func(t *testing.T) {
+			for _, tc := range []struct {
+				flags []string
+				want  string
+			}{
+				{nil, "maintainer: hpc team\nversion: 1.2\n"},
+				{[]string{"--labels"}, "maintainer: hpc team\nversion: 1.2\n"},
+				{[]string{"-r"}, "#!/bin/sh\necho hello from runscript\n"},
+				{[]string{"--environment"}, "=== /.singularity.d/env/90-environment.sh ===\nexport GREETING=hello\n"},
+				{[]string{"--deffile"}, "Bootstrap: scratch\n%labels\n    maintainer hpc team\n"},
+			} {
+				r := launch(t, append(append([]string{"inspect"}, tc.flags...), img)...)
+				wantOK(t, r)
+				if r.Stdout != tc.want {
+					t.Errorf("inspect %v: got %q, want %q", tc.flags, r.Stdout, tc.want)
+				}
+			}
+			r := launch(t, "inspect", "--json", "--all", img)
+			wantOK(t, r)
+			var out struct {
+				Data struct {
+					Attributes struct {
+						Labels      map[string]string `json:"labels"`
+						Runscript   string            `json:"runscript"`
+						Environment string            `json:"environment"`
+						Deffile     string            `json:"deffile"`
+					} `json:"attributes"`
+				} `json:"data"`
+				Type string `json:"type"`
+			}
+			if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+				t.Fatalf("inspect --json output is not JSON: %v\n%s", err, r.Stdout)
+			}
+			a := out.Data.Attributes
+			if out.Type != "container" || a.Labels["version"] != "1.2" || !strings.Contains(a.Runscript, "hello from runscript") ||
+				!strings.Contains(a.Environment, "GREETING") || !strings.HasPrefix(a.Deffile, "Bootstrap: scratch") {
+				t.Errorf("inspect --json --all = %s", r.Stdout)
+			}
+		})
+	}
+}
+
+func TestInspectNoMetadata(t *testing.T) {
+	img := buildSIF(t, busyboxTree(t))
+	r := launch(t, "inspect", "--json", img)
+	wantOK(t, r)
+	if !strings.Contains(r.Stdout, `"labels": {}`) {
+		t.Errorf("inspect --json of an image without labels = %s", r.Stdout)
+	}
+}
+
+// badImages are files that are not usable images, by name.
+func badImages(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("not an image at all, just some text\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(buildSIF(t, busyboxTree(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trunc := filepath.Join(dir, "truncated.sif")
+	if err := os.WriteFile(trunc, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"missing": filepath.Join(dir, "missing.sif"), "text": text, "truncated": trunc}
+}
+
+var badWant = map[string]string{"missing": "does not exist", "text": "not a SIF", "truncated": "truncated"}
+
+func TestInspectBadInput(t *testing.T) {
+	for name, p := range badImages(t) {
+		t.Run(name, func(t *testing.T) {
+			wantFatal(t, launch(t, "inspect", p), p, badWant[name])
+		})
+	}
+}
+
+func TestSif(t *testing.T) {
+	img := buildSIF(t, withMeta(t, busyboxTree(t)))
+	r := launch(t, "sif", "list", img)
+	wantOK(t, r)
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "SIF POSITION (start-end)") {
+		t.Fatalf("sif list = %q, want a header and two descriptors", r.Stdout)
+	}
+	if !strings.Contains(lines[1], "Def.FILE") || !strings.Contains(lines[2], "FS (Squashfs/*System/"+runtime.GOARCH+")") {
+		t.Errorf("sif list descriptors = %q", r.Stdout)
+	}
+	r = launch(t, "sif", "info", "2", img)
+	wantOK(t, r)
+	for _, w := range []string{"Partition Type:", "*System", "Architecture:", runtime.GOARCH} {
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("sif info 2 lacks %q: %s", w, r.Stdout)
+		}
+	}
+	r = launch(t, "sif", "header", img)
+	wantOK(t, r)
+	if !strings.Contains(r.Stdout, "Primary Architecture: "+runtime.GOARCH) || !strings.Contains(r.Stdout, "Descriptors Total:") {
+		t.Errorf("sif header = %s", r.Stdout)
+	}
+	wantFatal(t, launch(t, "sif", "info", "7", img), img, "descriptor 7")
+	wantFatal(t, launch(t, "sif", "info", "x", img), `"x"`)
+}
+
+func TestSifBadInput(t *testing.T) {
+	for name, p := range badImages(t) {
+		for _, sub := range []string{"list", "header"} {
+			t.Run(name+"/"+sub, func(t *testing.T) {
+				wantFatal(t, launch(t, "sif", sub, p), p, badWant[name])
+			})
+		}
+	}
+}

@@ -1,0 +1,153 @@
+// Package build makes images: it packs a directory tree into a SquashFS
+// file with mksquashfs and assembles a SIF around it (Build), and unpacks a
+// SIF or SquashFS image into a directory with unsquashfs (Sandbox). Whatever
+// happens (a failed tool, a full disk, SIGINT/SIGTERM) it leaves either the
+// finished output or nothing at all; outputs are written under temporary
+// names next to their destination and renamed into place. It never runs
+// anything from the image and never mounts.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/launch-hpc/launch/internal/msg"
+)
+
+// DeffilePath is where an image keeps the definition file it was built
+// from, relative to its root.
+const DeffilePath = ".singularity.d/Singularity"
+
+// Options says what to build and how.
+type Options struct {
+	// Source is the directory tree to pack (Build) or the image to unpack
+	// (Sandbox).
+	Source string
+	// Out is the SIF file (Build) or directory (Sandbox) to create.
+	Out string
+	// Force allows replacing an existing Out.
+	Force bool
+	// Arch is the SIF partition's architecture; "" means runtime.GOARCH.
+	Arch string
+	// Log receives one short line per step.
+	Log *msg.Logger
+	// ToolOutput, when non-nil, receives the output of mksquashfs and
+	// unsquashfs as they run (for -v); otherwise it is shown only in
+	// errors.
+	ToolOutput io.Writer
+}
+
+// Build packs the directory o.Source into the SIF file o.Out. A
+// cancelled ctx (a signal) stops the build and removes every temporary file.
+func Build(ctx context.Context, o Options) error {
+	if err := checkSource(o.Source); err != nil {
+		return err
+	}
+	dir, base := filepath.Dir(o.Out), filepath.Base(o.Out)
+	if err := checkOut(o.Out, o.Force, false); err != nil {
+		return err
+	}
+	sq, err := newTempFile(dir, base+".squashfs", 0o600)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", o.Out, err)
+	}
+	defer sq.discard()
+
+	o.Log.Infof("Packing %s into SquashFS", o.Source)
+	if err := mksquashfs(ctx, o.Source, sq, o.ToolOutput); err != nil {
+		return wrapWrite(ctx, o.Out, "packing "+o.Source, err)
+	}
+	deffile, err := readDeffile(o.Source)
+	if err != nil {
+		return err
+	}
+
+	o.Log.Infof("Writing SIF %s", o.Out)
+	out, err := newTempFile(dir, base, 0o755)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", o.Out, err)
+	}
+	defer out.discard()
+	if _, err := sq.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("reading packed SquashFS: %w", err)
+	}
+	arch := o.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	parts := Parts{Squash: ctxReader{ctx, sq.f}, Arch: arch, Deffile: deffile}
+	if err := Assemble(out.f, parts); err != nil {
+		return wrapWrite(ctx, o.Out, "writing "+o.Out, err)
+	}
+	sq.discard() // free its space before the rename
+	if err := out.commit(o.Out, o.Force); err != nil {
+		if errors.Is(err, errExists) {
+			return fmt.Errorf("%s already exists, use --force to replace it", o.Out)
+		}
+		return wrapWrite(ctx, o.Out, "writing "+o.Out, err)
+	}
+	o.Log.Verbosef("Built %s from %s (%s)", o.Out, o.Source, arch)
+	return nil
+}
+
+// checkOut refuses an existing out unless force, and an out of the wrong
+// kind (a directory for a SIF) even with force.
+func checkOut(out string, force, wantDir bool) error {
+	fi, err := os.Lstat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("checking %s: %w", out, err)
+	case !force:
+		return fmt.Errorf("%s already exists, use --force to replace it", out)
+	case fi.IsDir() && !wantDir:
+		return fmt.Errorf("%s is a directory, not replacing it with a SIF file", out)
+	}
+	return nil
+}
+
+// readDeffile returns the definition file kept in the tree, or nil.
+func readDeffile(root string) ([]byte, error) {
+	p := filepath.Join(root, DeffilePath)
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
+		return nil, nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("reading definition file %s: %w", p, err)
+	}
+	return b, nil
+}
+
+// wrapWrite turns err into the error a user sees: interrupted, disk full,
+// or err wrapped with what was being done.
+func wrapWrite(ctx context.Context, out, doing string, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("building %s: interrupted, temporary files removed", out)
+	case errors.Is(err, errDiskFull) || isFull(err, ""):
+		return fmt.Errorf("writing %s: %w", out, errDiskFull)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// ctxReader is a reader that stops when its context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,161 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// checkSource checks that dir is a directory whose every file and directory
+// the calling user can read: mksquashfs would otherwise store unreadable
+// files empty with only a warning. The error names the first such file.
+func checkSource(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("source directory %s does not exist", dir)
+	case err != nil:
+		return fmt.Errorf("reading source directory %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("source %s is not a directory (launch build packs a directory tree)", dir)
+	}
+	var bad []string
+	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			bad = append(bad, p)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		switch {
+		case d.IsDir():
+			if unix.Access(p, unix.R_OK|unix.X_OK) != nil {
+				bad = append(bad, p)
+				return fs.SkipDir
+			}
+		case d.Type().IsRegular():
+			if unix.Access(p, unix.R_OK) != nil {
+				bad = append(bad, p)
+			}
+		}
+		return nil
+	})
+	if walkErr != nil {
+		return fmt.Errorf("reading source directory %s: %w", dir, walkErr)
+	}
+	if len(bad) > 0 {
+		more := ""
+		if len(bad) > 1 {
+			more = fmt.Sprintf(" (and %d more unreadable file%s)", len(bad)-1, plural(len(bad)-1))
+		}
+		return fmt.Errorf("cannot read %s: permission denied%s; make it readable or remove it from %s",
+			bad[0], more, dir)
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// mksquashfsArgs are the arguments for packing src into dst. Like Apptainer,
+// a build by an unprivileged user makes every file owned by root in the
+// image, so the image does not carry the builder's uid.
+func mksquashfsArgs(src, dst string, euid int) []string {
+	args := []string{src, dst, "-noappend", "-no-progress"}
+	if euid != 0 {
+		args = append(args, "-all-root")
+	}
+	return args
+}
+
+// mksquashfs packs src into the temporary file out. Its output goes to
+// verbose when non-nil, and is otherwise kept for the error message.
+func mksquashfs(ctx context.Context, src string, out *tempFile, verbose io.Writer) error {
+	path := out.procPath()
+	var extra []*os.File
+	if out.named == "" {
+		extra = []*os.File{out.f}
+		path = "/proc/self/fd/3"
+	}
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	if verbose != nil {
+		w = io.MultiWriter(&buf, verbose)
+	}
+	cmd := exec.CommandContext(ctx, "mksquashfs", mksquashfsArgs(src, path, os.Geteuid())...)
+	cmd.ExtraFiles = extra
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		return errors.New("mksquashfs not found in PATH (install squashfs-tools)")
+	}
+	out.f.Sync() //nolint:errcheck // only to learn whether the disk is full
+	if isFull(err, buf.String()) {
+		return errDiskFull
+	}
+	return fmt.Errorf("mksquashfs failed (%v): %s", err, lastLines(buf.String(), 3))
+}
+
+// errDiskFull says that a file could not be written because of the file
+// size limit or a full disk.
+var errDiskFull = errors.New("file too large / disk full")
+
+// isFull reports whether a tool's failure err with output out was caused by
+// a full disk or the file size limit (SIGXFSZ kills a tool that ignores it
+// not).
+func isFull(err error, out string) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGXFSZ {
+			return true
+		}
+	}
+	if errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	for _, s := range []string{"No space left", "File too large", "Disk quota exceeded"} {
+		if strings.Contains(out, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastLines returns the last n non-empty lines of s joined into one line.
+func lastLines(s string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 0 {
+		return "no output"
+	}
+	return strings.Join(lines, "; ")
+}

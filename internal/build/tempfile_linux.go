@@ -1,0 +1,101 @@
+package build
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// tempFile is a file being written in the directory of its final name. Where
+// the file system supports O_TMPFILE it has no name at all until commit, so
+// that even a SIGKILL leaves nothing behind; elsewhere it has a hidden name
+// that discard removes.
+type tempFile struct {
+	f     *os.File
+	named string // "" for an anonymous (O_TMPFILE) file
+}
+
+// newTempFile makes a temporary file with mode perm (less the umask) in dir.
+// base is used to name the fallback file.
+func newTempFile(dir, base string, perm os.FileMode) (*tempFile, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(perm))
+	if err == nil {
+		return &tempFile{f: os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed "+base+")"))}, nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
+	}
+	name := filepath.Join(dir, hiddenName(base))
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
+	}
+	return &tempFile{f: f, named: name}, nil
+}
+
+// hiddenName is a unique hidden temporary name for base.
+func hiddenName(base string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "." + base + ".launch-tmp-" + hex.EncodeToString(b)
+}
+
+// procPath is a path by which this process reaches the file.
+func (t *tempFile) procPath() string {
+	if t.named != "" {
+		return t.named
+	}
+	return "/proc/self/fd/" + strconv.Itoa(int(t.f.Fd()))
+}
+
+// discard closes and removes the file. It is safe to call after commit.
+func (t *tempFile) discard() {
+	if t.f != nil {
+		_ = t.f.Close()
+		t.f = nil
+	}
+	if t.named != "" {
+		_ = os.Remove(t.named)
+		t.named = ""
+	}
+}
+
+// errExists is returned by commit when dst exists and replacing was not asked.
+var errExists = errors.New("already exists")
+
+// commit gives the file the name dst. Without replace it fails with
+// errExists when dst exists, atomically; with replace it renames over dst.
+func (t *tempFile) commit(dst string, replace bool) error {
+	if err := t.f.Sync(); err != nil {
+		return err
+	}
+	src := t.procPath()
+	flags := 0
+	if t.named == "" {
+		flags = unix.AT_SYMLINK_FOLLOW
+	}
+	target := dst
+	if replace {
+		target = filepath.Join(filepath.Dir(dst), hiddenName(filepath.Base(dst)))
+	}
+	if err := unix.Linkat(unix.AT_FDCWD, src, unix.AT_FDCWD, target, flags); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return errExists
+		}
+		return err
+	}
+	if replace {
+		if err := os.Rename(target, dst); err != nil {
+			_ = os.Remove(target)
+			return err
+		}
+	}
+	t.discard() // drops the temporary name, if any; dst stays
+	return nil
+}

@@ -1,0 +1,208 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sylabs/sif/v2/pkg/sif"
+)
+
+// Metadata paths inside an image, as Apptainer lays them out.
+const (
+	MetaDir       = "/.singularity.d"
+	LabelsPath    = MetaDir + "/labels.json"
+	RunscriptPath = MetaDir + "/runscript"
+	EnvDir        = MetaDir + "/env"
+	DeffilePath   = MetaDir + "/Singularity"
+)
+
+// Meta is what an image says about itself under /.singularity.d, as
+// `launch inspect` shows it. Missing parts are empty.
+type Meta struct {
+	// Labels are the key/value pairs of labels.json.
+	Labels map[string]string
+	// Runscript is the content of the runscript.
+	Runscript string
+	// Environment is the content of every env/*.sh file in name order,
+	// each preceded by a "=== /.singularity.d/env/NAME ===" line.
+	Environment string
+	// Deffile is the definition file the image was built from: the SIF's
+	// definition-file descriptor, else /.singularity.d/Singularity.
+	Deffile string
+}
+
+// tree reads files of an image's root filesystem.
+type tree interface {
+	// list returns the paths of the non-directory entries under dir
+	// (absolute in the image), sorted.
+	list(ctx context.Context, dir string) ([]string, error)
+	// read returns a file's content; fs.ErrNotExist when it is not there.
+	read(ctx context.Context, p string) ([]byte, error)
+}
+
+// ReadMeta reads the metadata of img. Errors name the image and the file.
+func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
+	var t tree
+	if img.Format == FormatDir {
+		t = dirTree(img.Path)
+	} else {
+		t = squashTree{path: img.Path, offset: img.Offset}
+	}
+	files, err := t.list(ctx, MetaDir)
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata of image %s: %w", img.Path, err)
+	}
+	have := map[string]bool{}
+	for _, f := range files {
+		have[f] = true
+	}
+	get := func(p string) (string, error) {
+		if !have[p] {
+			return "", nil
+		}
+		b, err := t.read(ctx, p)
+		if err != nil {
+			return "", fmt.Errorf("reading %s from image %s: %w", p, img.Path, err)
+		}
+		return string(b), nil
+	}
+	m := &Meta{Labels: map[string]string{}}
+	labels, err := get(LabelsPath)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(labels) != "" {
+		if err := json.Unmarshal([]byte(labels), &m.Labels); err != nil {
+			return nil, fmt.Errorf("image %s: %s is not a JSON object of strings: %w", img.Path, LabelsPath, err)
+		}
+	}
+	if m.Runscript, err = get(RunscriptPath); err != nil {
+		return nil, err
+	}
+	var env strings.Builder
+	for _, f := range files {
+		if path.Dir(f) != EnvDir || !strings.HasSuffix(f, ".sh") {
+			continue
+		}
+		s, err := get(f)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&env, "=== %s ===\n%s", f, s)
+		if s != "" && !strings.HasSuffix(s, "\n") {
+			env.WriteByte('\n')
+		}
+	}
+	m.Environment = env.String()
+	if img.Format == FormatSIF {
+		if m.Deffile, err = sifDeffile(img.Path); err != nil {
+			return nil, err
+		}
+	}
+	if m.Deffile == "" {
+		if m.Deffile, err = get(DeffilePath); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// sifDeffile returns the content of the SIF's definition-file descriptor.
+func sifDeffile(p string) (string, error) {
+	f, err := sif.LoadContainerFromPath(p, sif.OptLoadWithFlag(os.O_RDONLY))
+	if err != nil {
+		return "", fmt.Errorf("reading SIF %s: %w", p, err)
+	}
+	defer f.UnloadContainer() //nolint:errcheck // read-only
+	d, err := f.GetDescriptor(sif.WithDataType(sif.DataDeffile))
+	if errors.Is(err, sif.ErrObjectNotFound) || errors.Is(err, sif.ErrNoObjects) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading definition file of SIF %s: %w", p, err)
+	}
+	b, err := d.GetData()
+	if err != nil {
+		return "", fmt.Errorf("reading definition file of SIF %s: %w", p, err)
+	}
+	return string(b), nil
+}
+
+// dirTree is a sandbox directory.
+type dirTree string
+
+func (d dirTree) list(_ context.Context, dir string) ([]string, error) {
+	var out []string
+	root := filepath.Join(string(d), dir)
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipDir
+			}
+			return err
+		}
+		if !e.IsDir() {
+			rel, _ := filepath.Rel(string(d), p)
+			out = append(out, "/"+filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+func (d dirTree) read(_ context.Context, p string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), p))
+}
+
+// squashTree is a SquashFS filesystem at offset in a file, read with
+// unsquashfs.
+type squashTree struct {
+	path   string
+	offset int64
+}
+
+func (s squashTree) run(ctx context.Context, args ...string) ([]byte, error) {
+	all := append([]string{"-o", strconv.FormatInt(s.offset, 10)}, args...)
+	cmd := exec.CommandContext(ctx, "unsquashfs", all...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, errors.New("unsquashfs not found in PATH (install squashfs-tools)")
+		}
+		return nil, fmt.Errorf("unsquashfs %s: %v: %s", strings.Join(args, " "), err,
+			strings.Join(strings.Fields(errb.String()), " "))
+	}
+	return out.Bytes(), nil
+}
+
+func (s squashTree) list(ctx context.Context, dir string) ([]string, error) {
+	out, err := s.run(ctx, "-lc", "-d", "", s.path, dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, dir+"/") {
+			files = append(files, l)
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+func (s squashTree) read(ctx context.Context, p string) ([]byte, error) {
+	return s.run(ctx, "-cat", s.path, p)
+}
