@@ -359,3 +359,25 @@ func sigName(s syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP",
 		syscall.SIGQUIT: "SIGQUIT", syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2"}[s]
 }
+
+// TestPayloadHasNoPrivileges checks no_new_privs and empty capability sets,
+// for root too, and that the image is mounted nosuid,nodev.
+func TestPayloadHasNoPrivileges(t *testing.T) {
+	img := busyboxImage(t, nil)
+	r := launch(t, "exec", img, "sh", "-c", `grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status; grep ' / ' /proc/self/mountinfo`)
+	wantOK(t, r)
+	for _, f := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if !strings.Contains(r.Stdout, f+":\t0000000000000000") {
+			t.Errorf("%s not empty:\n%s", f, r.Stdout)
+		}
+	}
+	if !strings.Contains(r.Stdout, "NoNewPrivs:\t1") {
+		t.Errorf("no_new_privs not set:\n%s", r.Stdout)
+	}
+	root := r.Stdout[strings.LastIndex(r.Stdout, "NoNewPrivs"):]
+	for _, opt := range []string{"nosuid", "nodev"} {
+		if !strings.Contains(root, opt) {
+			t.Errorf("container root not %s: %s", opt, root)
+		}
+	}
+}
