@@ -77,3 +77,12 @@ func TestExecUserNamespacesDisabled(t *testing.T) {
 		`echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" "$@"`}, "exec", img, "true")
 	wantFatal(t, r, "user namespace", "max_user_namespaces")
 }
+
+// TestExecWithoutUsableFuse hides /dev/fuse (an empty /dev in a private
+// mount namespace around the launcher), as on a node without FUSE.
+func TestExecWithoutUsableFuse(t *testing.T) {
+	img := squashImage(t, busyboxTree(t))
+	r := launchVia(t, []string{"unshare", "-Urm", "sh", "-c",
+		`mount -t tmpfs none /dev && exec "$0" "$@"`}, "exec", img, "true")
+	wantFatal(t, r, "/dev/fuse")
+}
