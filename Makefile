@@ -15,3 +15,4 @@ include mlocal/config.mk
 include mlocal/build.mk
 include mlocal/test.mk
 include mlocal/install.mk
+include mlocal/bench.mk
