@@ -51,13 +51,8 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	if err := dropPrivileges(); err != nil {
 		return 0, err
 	}
-	select {
-	case s := <-sv.sigs:
-		// Asked to stop before the payload even started.
-		return 128 + int(s.(syscall.Signal)), nil
-	case <-sv.gone:
-		return 255, nil
-	default:
+	if code, stop := sv.stopBeforeStart(); stop {
+		return code, nil
 	}
 	wd, _ := os.Getwd()
 	pid, err := sv.reaper.start(argv0, argv, &syscall.ProcAttr{
@@ -71,6 +66,26 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.payload = pid
 	return sv.wait(), nil
+}
+
+// stopBeforeStart drains signals that arrived during set-up. A terminating
+// one (TERM, INT, HUP, QUIT) or the launcher's death means the payload must
+// not start; the others (USR1, USR2, CONT, ALRM — Slurm sends CONT with
+// every scancel) have no payload to go to yet and are dropped.
+func (sv *supervisor) stopBeforeStart() (int, bool) {
+	for {
+		select {
+		case s := <-sv.sigs:
+			switch s {
+			case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
+				return 128 + int(s.(syscall.Signal)), true
+			}
+		case <-sv.gone:
+			return 255, true
+		default:
+			return 0, false
+		}
+	}
 }
 
 // wait forwards signals to the payload until it exits, and returns its
