@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/container"
-	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 )
 
@@ -18,19 +17,37 @@ type runFlags struct {
 	noHome             bool
 	noMount            []string
 	shell              string
+	binds              []string
+	mounts             []string
+	home               string
+	pwd                string
+	cleanenv           bool
+	envs               []string
+	envFiles           []string
+	contain            bool
+	containAll         bool
 }
 
 func (f *runFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.SetInterspersed(false) // everything after the image belongs to the payload
+	fl.StringArrayVarP(&f.binds, "bind", "B", nil, "bind SRC[:DST[:ro|rw]] into the container (comma list, repeatable; also LAUNCH_BIND)")
+	fl.StringArrayVar(&f.mounts, "mount", nil, "bind with explicit fields: type=bind,src=SRC,dst=DST[,ro] (repeatable)")
+	fl.StringVarP(&f.home, "home", "H", "", "home directory SRC[:DST] to bind instead of $HOME")
+	fl.BoolVar(&f.noHome, "no-home", false, "do not mount the home directory")
+	fl.StringSliceVar(&f.noMount, "no-mount", nil, "leave out default mounts (comma list of "+
+		strings.Join(mountplan.DefaultNames(), ",")+")")
+	fl.StringVar(&f.pwd, "pwd", "", "initial working directory inside the container")
+	fl.BoolVarP(&f.cleanenv, "cleanenv", "e", false, "pass only a minimal host environment (HOME, TERM, LANG, SLURM_*, …)")
+	fl.StringArrayVar(&f.envs, "env", nil, "set NAME=VALUE inside (comma list, repeatable; wins over everything)")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "set the NAME=VALUE lines of a file inside (repeatable)")
+	fl.BoolVarP(&f.contain, "contain", "c", false, "minimal /dev, private /tmp and /var/tmp, empty home, no working directory bind")
+	fl.BoolVarP(&f.containAll, "containall", "C", false, "--contain plus --cleanenv, --pid and --ipc")
 	fl.BoolVarP(&f.pid, "pid", "p", false, "run in a new PID namespace (fresh /proc)")
 	fl.BoolVarP(&f.ipc, "ipc", "i", false, "run in a new IPC namespace")
 	fl.BoolVarP(&f.net, "net", "n", false, "run in a new network namespace (loopback only)")
 	fl.BoolVar(&f.uts, "uts", false, "run in a new UTS namespace")
 	fl.StringVar(&f.hostname, "hostname", "", "set the container's hostname (implies --uts)")
-	fl.BoolVar(&f.noHome, "no-home", false, "do not mount the home directory")
-	fl.StringSliceVar(&f.noMount, "no-mount", nil, "leave out default mounts (comma list of "+
-		strings.Join(mountplan.DefaultNames(), ",")+")")
 }
 
 func newExecCmd(g *globals) *cobra.Command {
@@ -83,9 +100,6 @@ func newShellCmd(g *globals) *cobra.Command {
   launch shell --shell /bin/zsh app.sif`,
 		Args: minArgs(1, "an image"),
 		RunE: func(c *cobra.Command, args []string) error {
-			if f.shell == "" {
-				f.shell = os.Getenv("LAUNCH_SHELL")
-			}
 			return runContainer(g, f, container.ModeShell, args[0], args[1:])
 		},
 	}
@@ -97,47 +111,25 @@ func newShellCmd(g *globals) *cobra.Command {
 // runContainer resolves the image and the plan, then hands over to the
 // container package and returns the payload's exit status as an ExitError.
 func runContainer(g *globals, f *runFlags, mode container.Mode, imagePath string, args []string) error {
-	img, err := image.Open(imagePath)
-	if err != nil {
-		return err
-	}
-	if err := img.CheckArch(); err != nil {
-		return err
-	}
-	user := container.CurrentUser()
-	cwd, _ := os.Getwd()
-	disabled := map[string]bool{}
-	for _, n := range f.noMount {
-		disabled[strings.TrimSpace(n)] = true
-	}
-	if f.noHome {
-		disabled["home"] = true
-	}
-	plan, err := mountplan.Build(mountplan.Spec{Home: user.Home, Cwd: cwd, PIDNamespace: f.pid, Disabled: disabled})
-	if err != nil {
-		return err
-	}
 	log := g.Log()
+	conf, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	cfg, err := resolve(f, &conf.Config, mode, imagePath, args, os.Environ())
+	if err != nil {
+		return err
+	}
+	cfg.LogLevel = int(log.Level())
 	if log.Level() >= 2 {
-		for _, op := range plan.Ops {
+		for _, op := range cfg.Plan.Ops {
 			log.Debugf("plan: %s", op)
 		}
+		for _, v := range cfg.EnvOverrides {
+			log.Debugf("env override: %s", v.Name)
+		}
 	}
-	cfg := &container.Config{
-		Image:      *img,
-		Plan:       plan,
-		User:       user,
-		Cwd:        cwd,
-		Env:        hostEnv(os.Environ()),
-		Mode:       mode,
-		Args:       args,
-		Shell:      f.shell,
-		Namespaces: container.Namespaces{PID: f.pid, IPC: f.ipc, Net: f.net, UTS: f.uts, Hostname: f.hostname},
-		Squashfuse: []string{"squashfuse_ll", "squashfuse", "/usr/bin/squashfuse_ll", "/usr/bin/squashfuse",
-			"/usr/local/bin/squashfuse_ll", "/usr/local/bin/squashfuse"},
-		LogLevel: int(log.Level()),
-	}
-	log.Verbosef("running %s image %s as %s (uid %d, gid %d)", img.Format, img.Path, user.Name, user.UID, user.GID)
+	log.Verbosef("running %s image %s as %s (uid %d, gid %d)", cfg.Image.Format, cfg.Image.Path, cfg.User.Name, cfg.User.UID, cfg.User.GID)
 	code, err := container.Run(cfg)
 	if err != nil {
 		return err
@@ -146,19 +138,4 @@ func runContainer(g *globals, f *runFlags, mode container.Mode, imagePath string
 		return &ExitError{Code: code}
 	}
 	return nil
-}
-
-// hostEnv is the host environment the container inherits: everything but
-// the variables the image must own.
-func hostEnv(env []string) []string {
-	out := make([]string, 0, len(env))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "PATH", "LD_LIBRARY_PATH", "PS1", "PROMPT_COMMAND":
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }

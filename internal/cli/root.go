@@ -77,6 +77,9 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
   launch inspect app.sif`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			return applyEnvFlags(c, os.Getenv)
+		},
 	}
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
@@ -95,6 +98,7 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 		newExecCmd(g),
 		newRunCmd(g),
 		newShellCmd(g),
+		newConfigCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	return root

@@ -11,6 +11,7 @@
 package container
 
 import (
+	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 )
@@ -54,7 +55,15 @@ type Config struct {
 	Plan       mountplan.Plan `json:"plan"`
 	User       User           `json:"user"`
 	Cwd        string         `json:"cwd"`
-	Env        []string       `json:"env"`
+	// Pwd is the working directory asked for with --pwd: it must exist.
+	Pwd string `json:"pwd,omitempty"`
+	// QuietCwd falls back from a Cwd missing inside to home without a
+	// warning (--contain binds no working directory).
+	QuietCwd bool `json:"quiet_cwd,omitempty"`
+	// Env is the base environment; the image's environment scripts run
+	// over it, then EnvOverrides are applied in order.
+	Env          []string      `json:"env"`
+	EnvOverrides []environ.Var `json:"env_overrides,omitempty"`
 	Mode       Mode           `json:"mode"`
 	Args       []string       `json:"args"`
 	Shell      string         `json:"shell,omitempty"`

@@ -5,15 +5,30 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/launch-hpc/launch/internal/environ"
 )
 
 // DefaultPath is the PATH inside the container when the image sets none.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// envScript sources the image's Apptainer environment scripts in order and
-// then runs the payload, naming a missing command the way launch does.
-const envScript = `for f in /.singularity.d/env/*.sh; do [ -f "$f" ] && . "$f"; done
+// envScript sources the image's Apptainer environment scripts in order,
+// applies the user's overrides (its first argument N, then N NAME=VALUE
+// words; PREPEND_PATH and APPEND_PATH edit PATH) and then runs the payload,
+// naming a missing command the way launch does.
+const envScript = `for __launch_f in /.singularity.d/env/*.sh; do [ -f "$__launch_f" ] && . "$__launch_f"; done
+__launch_n=$1; shift
+while [ "$__launch_n" -gt 0 ]; do
+case "$1" in
+PREPEND_PATH=*) PATH="${1#*=}${PATH:+:$PATH}"; export PATH ;;
+APPEND_PATH=*) PATH="${PATH:+$PATH:}${1#*=}"; export PATH ;;
+*) export "$1" ;;
+esac
+shift; __launch_n=$((__launch_n - 1))
+done
+unset __launch_f __launch_n
 case "$1" in */*) ;; *) command -v "$1" >/dev/null 2>&1 || { echo "FATAL:   \"$1\": command not found in the container (PATH=$PATH)" >&2; exit 255; } ;; esac
 exec "$@"`
 
@@ -51,10 +66,15 @@ func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, e
 	}
 	if envScripts {
 		if _, err := os.Stat("/bin/sh"); err == nil {
-			return "/bin/sh", append([]string{"/bin/sh", "-c", envScript, "launch"}, argv...), env, nil
+			sh := []string{"/bin/sh", "-c", envScript, "launch", strconv.Itoa(len(cfg.EnvOverrides))}
+			for _, v := range cfg.EnvOverrides {
+				sh = append(sh, v.String())
+			}
+			return "/bin/sh", append(sh, argv...), env, nil
 		}
 	}
-	prog, err := lookPath(argv[0], getenv(env, "PATH"))
+	env = environ.Apply(env, cfg.EnvOverrides)
+	prog, err := lookPath(argv[0], environ.Get(env, "PATH"))
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -77,8 +97,8 @@ func shellFor(requested string) string {
 func payloadEnv(cfg *Config) []string {
 	env := make([]string, 0, len(cfg.Env)+8)
 	env = append(env, cfg.Env...)
-	set := func(k, v string) { env = setenv(env, k, v) }
-	if getenv(env, "PATH") == "" {
+	set := func(k, v string) { env = environ.Set(env, k, v) }
+	if environ.Get(env, "PATH") == "" {
 		set("PATH", DefaultPath)
 	}
 	if cfg.User.Home != "" {
@@ -86,7 +106,7 @@ func payloadEnv(cfg *Config) []string {
 	}
 	set("LAUNCH_CONTAINER", cfg.Image.Path)
 	set("LAUNCH_NAME", filepath.Base(cfg.Image.Path))
-	if cfg.Mode == ModeShell && getenv(env, "PS1") == "" {
+	if cfg.Mode == ModeShell && environ.Get(env, "PS1") == "" {
 		set("PS1", "Launch> ")
 	}
 	return env
@@ -124,23 +144,4 @@ func executable(p string) error {
 		return errors.New("not an executable file")
 	}
 	return nil
-}
-
-func getenv(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
-func setenv(env []string, key, val string) []string {
-	out := env[:0]
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); k != key {
-			out = append(out, kv)
-		}
-	}
-	return append(out, key+"="+val)
 }

@@ -228,7 +228,11 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err != nil {
 			return err
 		}
-		data := "mode=1777"
+		mode := op.Mode
+		if mode == "" {
+			mode = "1777"
+		}
+		data := "mode=" + mode
 		if op.Size != "" {
 			data += ",size=" + op.Size
 		}
@@ -236,6 +240,19 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 			return fmt.Errorf("mounting tmpfs on %s: %w", op.Dest, err)
 		}
 		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromTmpfs})
+	case mountplan.Devpts:
+		dst, err := a.ensure(op.Dest, true)
+		if err != nil {
+			return err
+		}
+		if err := unix.Mount("devpts", dst, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+			return fmt.Errorf("mounting devpts on %s: %w", op.Dest, err)
+		}
+		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+	case mountplan.Symlink:
+		if err := a.symlink(op.Source, op.Dest); err != nil {
+			return err
+		}
 	case mountplan.File:
 		content, err := a.generate(op.Gen)
 		if err != nil {
@@ -260,6 +277,23 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		return fmt.Errorf("unknown mount kind %q for %s", op.Kind, op.Dest)
 	}
 	a.sv.log.Debugf("mounted %s", op)
+	return nil
+}
+
+// symlink makes dest inside the new root a symbolic link to target. Its
+// directory must be one of our own tmpfs mounts (such as --contain's /dev):
+// links are never added to the image or to a host directory.
+func (a *assembler) symlink(target, dest string) error {
+	dir, err := securejoin.SecureJoin(a.root, filepath.Dir(dest))
+	if err != nil {
+		return fmt.Errorf("resolving %s in the container: %w", filepath.Dir(dest), err)
+	}
+	if a.originOf(dir) != fromTmpfs {
+		return fmt.Errorf("cannot create symlink %s: %s is not a tmpfs of launch", dest, a.inside(dir))
+	}
+	if err := os.Symlink(target, filepath.Join(dir, filepath.Base(dest))); err != nil {
+		return fmt.Errorf("creating symlink %s: %w", dest, err)
+	}
 	return nil
 }
 
@@ -512,9 +546,15 @@ func (a *assembler) pivot() error {
 			return err
 		}
 	}
+	if p := a.cfg.Pwd; p != "" {
+		if err := unix.Chdir(p); err != nil {
+			return fmt.Errorf("--pwd %s: %w inside the container", p, err)
+		}
+		return nil
+	}
 	for _, d := range []string{a.cfg.Cwd, a.cfg.User.Home, "/"} {
 		if d != "" && unix.Chdir(d) == nil {
-			if d != a.cfg.Cwd {
+			if d != a.cfg.Cwd && !a.cfg.QuietCwd {
 				a.sv.log.Warnf("working directory %s is not in the container; using %s", a.cfg.Cwd, d)
 			}
 			return nil

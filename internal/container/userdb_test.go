@@ -1,6 +1,10 @@
 package container
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/launch-hpc/launch/internal/environ"
+)
 
 func TestPasswdAndGroupFiles(t *testing.T) {
 	alice := User{UID: 1001, GID: 1001, Name: "alice", Group: "alice", Home: "/home/alice", Shell: "/bin/bash"}
@@ -38,7 +42,7 @@ func TestPayloadEnv(t *testing.T) {
 	want := map[string]string{"FOO": "1", "HOME": "/home/a", "PATH": DefaultPath, "LAUNCH_CONTAINER": "/x/app.sif",
 		"LAUNCH_NAME": "app.sif", "PS1": "Launch> "}
 	for k, v := range want {
-		if got := getenv(env, k); got != v {
+		if got := environ.Get(env, k); got != v {
 			t.Errorf("%s=%q, want %q", k, got, v)
 		}
 	}

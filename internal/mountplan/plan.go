@@ -23,6 +23,10 @@ const (
 	Tmpfs Kind = "tmpfs"
 	// File binds a generated file (named by Gen) onto Dest.
 	File Kind = "file"
+	// Devpts mounts a new devpts instance on Dest (--contain's /dev/pts).
+	Devpts Kind = "devpts"
+	// Symlink makes Dest a symbolic link to Source (inside a tmpfs of ours).
+	Symlink Kind = "symlink"
 )
 
 // Generated files for File ops.
@@ -49,6 +53,8 @@ type Op struct {
 	Gen string `json:"gen,omitempty"`
 	// Size limits a Tmpfs op (tmpfs size= syntax, "" for the kernel default).
 	Size string `json:"size,omitempty"`
+	// Mode is a Tmpfs op's root mode in octal ("" for 1777).
+	Mode string `json:"mode,omitempty"`
 }
 
 func (o Op) String() string {
@@ -56,6 +62,9 @@ func (o Op) String() string {
 	b.WriteString(string(o.Kind))
 	if o.Source != "" {
 		b.WriteString(" " + o.Source + " ->")
+	}
+	if o.Kind == Tmpfs && o.Size != "" {
+		b.WriteString(" size=" + o.Size)
 	}
 	if o.Gen != "" {
 		b.WriteString(" <" + o.Gen + "> ->")
@@ -84,6 +93,22 @@ type Spec struct {
 	PIDNamespace bool
 	// Disabled names default mounts to leave out (--no-mount).
 	Disabled map[string]bool
+	// HomeSrc and HomeDst are the host directory bound as home and where
+	// it appears inside (-H SRC[:DST]); "" means Home for both.
+	HomeSrc, HomeDst string
+	// HomeGiven is true when the user named a home with -H, which --contain
+	// then binds instead of an empty one.
+	HomeGiven bool
+	// Contain gives the container a minimal /dev, private /tmp and
+	// /var/tmp, and an empty home, and binds no working directory.
+	Contain bool
+	// ContainSize is the size of the tmpfs mounts of Contain.
+	ContainSize string
+	// System are the site's binds (launch.conf mounts.system), applied
+	// after the defaults; their sources are optional.
+	System []BindSpec
+	// Binds are the user's binds in order, applied last so they win.
+	Binds []BindSpec
 }
 
 // defaultMount is one row of the table of default mounts.
@@ -111,6 +136,24 @@ var defaults = []defaultMount{
 	{name: "localtime", kind: Bind, src: "/etc/localtime", ro: true, optional: true},
 }
 
+// containDev is the minimal /dev of --contain, mounted in order.
+var containDev = []Op{
+	{Name: "dev", Kind: Tmpfs, Dest: "/dev", Mode: "0755", Size: "1m"},
+	{Name: "dev", Kind: Bind, Source: "/dev/null", Dest: "/dev/null"},
+	{Name: "dev", Kind: Bind, Source: "/dev/zero", Dest: "/dev/zero"},
+	{Name: "dev", Kind: Bind, Source: "/dev/full", Dest: "/dev/full"},
+	{Name: "dev", Kind: Bind, Source: "/dev/random", Dest: "/dev/random"},
+	{Name: "dev", Kind: Bind, Source: "/dev/urandom", Dest: "/dev/urandom"},
+	{Name: "dev", Kind: Bind, Source: "/dev/tty", Dest: "/dev/tty", Optional: true},
+	{Name: "dev", Kind: Devpts, Dest: "/dev/pts"},
+	{Name: "dev", Kind: Symlink, Source: "pts/ptmx", Dest: "/dev/ptmx"},
+	{Name: "dev", Kind: Tmpfs, Dest: "/dev/shm"},
+	{Name: "dev", Kind: Symlink, Source: "/proc/self/fd", Dest: "/dev/fd"},
+	{Name: "dev", Kind: Symlink, Source: "/proc/self/fd/0", Dest: "/dev/stdin"},
+	{Name: "dev", Kind: Symlink, Source: "/proc/self/fd/1", Dest: "/dev/stdout"},
+	{Name: "dev", Kind: Symlink, Source: "/proc/self/fd/2", Dest: "/dev/stderr"},
+}
+
 // DefaultNames lists the names --no-mount accepts.
 func DefaultNames() []string {
 	return []string{"proc", "sys", "dev", "tmp", "home", "cwd", "passwd", "group", "hosts", "resolv", "localtime"}
@@ -128,6 +171,9 @@ func Build(s Spec) (Plan, error) {
 		if s.Disabled[d.name] {
 			continue
 		}
+		if s.Contain && (d.name == "dev" || d.name == "tmp") {
+			continue
+		}
 		dst := d.dst
 		if dst == "" {
 			dst = d.src
@@ -137,19 +183,70 @@ func Build(s Spec) (Plan, error) {
 			op = Op{Name: "proc", Kind: Proc, Dest: "/proc"}
 		}
 		p.Ops = append(p.Ops, op)
-	}
-	if h := clean(s.Home); h != "" && h != "/" && !s.Disabled["home"] {
-		if !filepath.IsAbs(h) {
-			return Plan{}, fmt.Errorf("home directory %q is not an absolute path", s.Home)
-		}
-		if !p.covered(h) {
-			p.Ops = append(p.Ops, Op{Name: "home", Kind: Bind, Source: h, Dest: h})
+		if d.name == "sys" && s.Contain {
+			p.Ops = append(p.Ops, p.containOps(s)...)
 		}
 	}
-	if c := clean(s.Cwd); c != "" && !s.Disabled["cwd"] && filepath.IsAbs(c) && !p.covered(c) {
+	if err := p.addHome(s); err != nil {
+		return Plan{}, err
+	}
+	if c := clean(s.Cwd); c != "" && !s.Disabled["cwd"] && !s.Contain && filepath.IsAbs(c) && !p.covered(c) {
 		p.Ops = append(p.Ops, Op{Name: "cwd", Kind: Bind, Source: c, Dest: c, Optional: true})
 	}
+	for _, b := range s.System {
+		p.Ops = append(p.Ops, Op{Name: "system", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly, Optional: true})
+	}
+	for _, b := range s.Binds {
+		if err := CheckDest(b.Dest); err != nil {
+			return Plan{}, fmt.Errorf("%s %s: %w", b.Origin, b, err)
+		}
+		p.Ops = append(p.Ops, Op{Name: "bind", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly})
+	}
 	return p, nil
+}
+
+// containOps are the private /dev, /tmp and /var/tmp of --contain.
+func (p Plan) containOps(s Spec) []Op {
+	var ops []Op
+	if !s.Disabled["dev"] {
+		ops = append(ops, containDev...)
+	}
+	if !s.Disabled["tmp"] {
+		ops = append(ops,
+			Op{Name: "tmp", Kind: Tmpfs, Dest: "/tmp", Size: s.ContainSize},
+			Op{Name: "tmp", Kind: Tmpfs, Dest: "/var/tmp", Size: s.ContainSize})
+	}
+	return ops
+}
+
+// addHome adds the home directory: the host's (or -H's) bound, or with
+// --contain an empty private one.
+func (p *Plan) addHome(s Spec) error {
+	src, dst := clean(s.HomeSrc), clean(s.HomeDst)
+	if src == "" {
+		src = clean(s.Home)
+	}
+	if dst == "" {
+		dst = src
+	}
+	if src == "" || dst == "/" || s.Disabled["home"] {
+		return nil
+	}
+	if !filepath.IsAbs(src) {
+		return fmt.Errorf("home directory %q is not an absolute path", src)
+	}
+	if err := CheckDest(dst); err != nil {
+		return fmt.Errorf("home directory: %w", err)
+	}
+	if s.Contain && !s.HomeGiven {
+		p.Ops = append(p.Ops, Op{Name: "home", Kind: Tmpfs, Dest: dst, Size: s.ContainSize, Mode: "0700"})
+		return nil
+	}
+	if src == dst && p.covered(dst) {
+		return nil
+	}
+	p.Ops = append(p.Ops, Op{Name: "home", Kind: Bind, Source: src, Dest: dst})
+	return nil
 }
 
 // covered reports whether path is already visible at the same path through

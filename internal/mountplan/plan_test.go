@@ -35,6 +35,23 @@ func TestBuild(t *testing.T) {
 		{"unknown no-mount", Spec{Disabled: map[string]bool{"homer": true}}, "", `unknown mount "homer"`},
 		{"relative home", Spec{Home: "home/alice"}, "", "not an absolute path"},
 		{"home is root", Spec{Home: "/", Cwd: "/"}, base, ""},
+		{"-H src:dst", Spec{Home: "/home/alice", HomeSrc: "/scratch/alice/h", HomeDst: "/home/alice", HomeGiven: true, Cwd: "/"},
+			base + " home:bind:/home/alice", ""},
+		{"-H with relative dst", Spec{Home: "/home/alice", HomeSrc: "/x", HomeDst: "y", Cwd: "/"}, "", "not an absolute path"},
+		{"contain", Spec{Home: "/home/alice", Cwd: "/data", Contain: true},
+			"proc:bind:/proc sys:bind:/sys dev:tmpfs:/dev dev:bind:/dev/null dev:bind:/dev/zero dev:bind:/dev/full " +
+				"dev:bind:/dev/random dev:bind:/dev/urandom dev:bind:/dev/tty dev:devpts:/dev/pts dev:symlink:/dev/ptmx " +
+				"dev:tmpfs:/dev/shm dev:symlink:/dev/fd dev:symlink:/dev/stdin dev:symlink:/dev/stdout dev:symlink:/dev/stderr " +
+				"tmp:tmpfs:/tmp tmp:tmpfs:/var/tmp passwd:file:/etc/passwd group:file:/etc/group hosts:bind:/etc/hosts " +
+				"resolv:bind:/etc/resolv.conf localtime:bind:/etc/localtime home:tmpfs:/home/alice", ""},
+		{"contain keeps an explicit home", Spec{Home: "/home/alice", HomeGiven: true, Contain: true, Cwd: "/",
+			Disabled: map[string]bool{"dev": true, "tmp": true, "passwd": true, "group": true, "hosts": true, "resolv": true, "localtime": true}},
+			"proc:bind:/proc sys:bind:/sys home:bind:/home/alice", ""},
+		{"system then user binds, user last", Spec{Home: "/home/alice", Cwd: "/",
+			System: []BindSpec{{Source: "/opt/site", Dest: "/opt/site", ReadOnly: true}},
+			Binds:  []BindSpec{{Source: "/scratch/alice", Dest: "/scratch"}, {Source: "/data", Dest: "/data"}}},
+			base + " home:bind:/home/alice system:bind:/opt/site bind:bind:/scratch bind:bind:/data", ""},
+		{"user bind over /proc", Spec{Binds: []BindSpec{{Source: "/x", Dest: "/proc", Origin: "--bind"}}}, "", "--bind /x:/proc: cannot bind over /proc"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,4 +83,113 @@ func TestReadOnlyDefaults(t *testing.T) {
 			t.Errorf("%s: ReadOnly=%v, want %v", op, op.ReadOnly, wantRO)
 		}
 	}
+}
+
+func TestParseBinds(t *testing.T) {
+	cases := []struct {
+		value string
+		want  string // BindSpec strings joined by space
+		err   string
+	}{
+		{"/data", "/data:/data", ""},
+		{"/data:/mnt", "/data:/mnt", ""},
+		{"/data:/mnt:ro", "/data:/mnt:ro", ""},
+		{"/data:/mnt:rw,/opt:/opt:ro", "/data:/mnt /opt:/opt:ro", ""},
+		{" /a , ,/b/../c ", "/a:/a /c:/c", ""},
+		{"rel/dir:/in", "/work/rel/dir:/in", ""},
+		{"/a:/b/", "/a:/b", ""},
+		{"/a:rel", "", "not an absolute path"},
+		{"/a:/b/../etc", "", "contains '..'"},
+		{"/a:/b:rx", "", `unknown bind option "rx"`},
+		{"/a:/b:ro:x", "", "too many ':'"},
+		{"/a:/proc", "", "cannot bind over /proc"},
+		{"/a:/proc/sys", "", "cannot bind under /proc"},
+		{"/a:/dev", "", "cannot bind over /dev"},
+		{"/a:/", "", "cannot bind over /"},
+		{":/b", "", "empty source"},
+	}
+	for _, c := range cases {
+		t.Run(c.value, func(t *testing.T) {
+			bs, err := ParseBinds(c.value, "/work", "--bind")
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.HasPrefix(err.Error(), "--bind ") {
+					t.Fatalf("error %v, want --bind … %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, b := range bs {
+				got = append(got, b.String())
+			}
+			if strings.Join(got, " ") != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseMount(t *testing.T) {
+	cases := []struct {
+		value string
+		want  string
+		err   string
+	}{
+		{"type=bind,src=/a,dst=/b", "/a:/b", ""},
+		{"type=bind,source=/a:1,destination=/b:2,ro", "/a:1:/b:2:ro", ""},
+		{`type=bind,"src=/a,b",dst=/c,readonly=true`, "/a,b:/c:ro", ""},
+		{"type=bind,src=/a,target=/b,ro=false", "/a:/b", ""},
+		{"type=bind,src=/a", "/a:/a", ""},
+		{"type=tmpfs,dst=/b", "", "type=tmpfs is not supported"},
+		{"src=/a,dst=/b", "", "type= is not supported"},
+		{"type=bind,dst=/b", "", "no src="},
+		{"type=bind,src=/a,dst=/b,ro=maybe", "", "want true or false"},
+		{"type=bind,src=/a,dst=/b,propagation=shared", "", `unknown field "propagation"`},
+		{`type=bind,"src=/a`, "", "--mount"},
+		{"type=bind,src=/a,dst=/b/../c", "", "contains '..'"},
+	}
+	for _, c := range cases {
+		t.Run(c.value, func(t *testing.T) {
+			b, err := ParseMount(c.value, "/work")
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != c.want {
+				t.Errorf("got %q, want %q", b.String(), c.want)
+			}
+		})
+	}
+}
+
+// FuzzParseBinds checks that any -B value either fails cleanly or yields
+// binds whose destinations pass CheckDest and whose sources are absolute.
+func FuzzParseBinds(f *testing.F) {
+	for _, s := range []string{"/a", "/a:/b:ro", "x,y:/z", "/a:/b/../c", "::", "/a:/proc", ",,,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		bs, err := ParseBinds(v, "/work", "--bind")
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		for _, b := range bs {
+			if err := CheckDest(b.Dest); err != nil {
+				t.Fatalf("%q gave bad dest %q: %v", v, b.Dest, err)
+			}
+			if !strings.HasPrefix(b.Source, "/") || strings.Contains(b.Dest, "..") {
+				t.Fatalf("%q gave %+v", v, b)
+			}
+		}
+	})
 }

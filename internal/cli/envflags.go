@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// noEnvFlag are the flags that LAUNCH_<OPTION> does not set: help and
+// version make no sense as defaults, and binds have their own variables
+// (LAUNCH_BIND, LAUNCH_BINDPATH) that add to --bind instead of replacing it.
+var noEnvFlag = map[string]bool{"help": true, "version": true, "bind": true}
+
+// EnvName is the variable that sets a long option: LAUNCH_ and the option
+// in capitals with - as _ (--no-home → LAUNCH_NO_HOME).
+func EnvName(flag string) string {
+	return "LAUNCH_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnvFlags sets every flag of c that the command line left alone from
+// its LAUNCH_<OPTION> variable, when set and not empty, so a site or a job
+// script can set defaults once (LAUNCH_CLEANENV=1, LAUNCH_CONTAINALL=true).
+// The command line wins. getenv is os.Getenv in production.
+func applyEnvFlags(c *cobra.Command, getenv func(string) string) error {
+	var err error
+	c.Flags().VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Changed || noEnvFlag[fl.Name] {
+			return
+		}
+		name := EnvName(fl.Name)
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		if fl.Value.Type() == "bool" {
+			v = boolWord(v)
+		}
+		if serr := fl.Value.Set(v); serr != nil {
+			err = fmt.Errorf("%s=%s: invalid value for --%s: %w", name, v, fl.Name, serr)
+		}
+	})
+	return err
+}
+
+// boolWord accepts the words people write for booleans in job scripts.
+func boolWord(v string) string {
+	switch strings.ToLower(v) {
+	case "yes", "y", "on":
+		return "true"
+	case "no", "n", "off":
+		return "false"
+	}
+	return v
+}

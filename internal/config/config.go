@@ -1,0 +1,119 @@
+// Package config reads the site configuration, etc/launch/launch.conf
+// (TOML), over built-in defaults, and remembers where every value came
+// from so `launch config show` can say it. Unknown keys and malformed files
+// are errors that name the file, the line and the key.
+//
+// The settings are site defaults and guard rails, not a security boundary:
+// launch runs entirely as the calling user, so a user can always run another
+// copy of it (or another tool) with other settings. docs/admin.md says which
+// settings a user can still escape and which only protect against mistakes.
+package config
+
+// Config is the effective site configuration.
+type Config struct {
+	Mounts     Mounts     `toml:"mounts"`
+	Binds      Binds      `toml:"binds"`
+	Namespaces Namespaces `toml:"namespaces"`
+	Images     Images     `toml:"images"`
+	Tmpfs      Tmpfs      `toml:"tmpfs"`
+	Env        Env        `toml:"env"`
+	Tools      Tools      `toml:"tools"`
+}
+
+// Mounts are the default mounts every container gets, and the site's own
+// binds.
+type Mounts struct {
+	// Proc, Sys, Dev, Tmp, Home, Cwd, Hosts and Localtime switch the default
+	// mounts of the same names on or off (--no-mount turns more off).
+	Proc      bool `toml:"proc"`
+	Sys       bool `toml:"sys"`
+	Dev       bool `toml:"dev"`
+	Tmp       bool `toml:"tmp"`
+	Home      bool `toml:"home"`
+	Cwd       bool `toml:"cwd"`
+	Hosts     bool `toml:"hosts"`
+	Localtime bool `toml:"localtime"`
+	Resolv    bool `toml:"resolv"`
+	// System are binds every container gets, in -B syntax
+	// (SRC[:DST[:ro|rw]]). A missing source is skipped with a note under -v.
+	System []string `toml:"system"`
+}
+
+// Binds says what users may bind.
+type Binds struct {
+	// AllowUser allows -B/--bind/--mount/LAUNCH_BIND and -H.
+	AllowUser bool `toml:"allow_user"`
+	// AllowedPaths, when not empty, limits user bind sources to these host
+	// directories and what is below them.
+	AllowedPaths []string `toml:"allowed_paths"`
+}
+
+// Namespaces says which optional namespaces users may ask for.
+type Namespaces struct {
+	AllowPID bool `toml:"allow_pid"`
+	AllowIPC bool `toml:"allow_ipc"`
+	AllowNet bool `toml:"allow_net"`
+	AllowUTS bool `toml:"allow_uts"`
+}
+
+// Images says which images may be run.
+type Images struct {
+	// Formats lists the allowed image formats: "sif", "squashfs", "sandbox".
+	Formats []string `toml:"formats"`
+	// AllowedPaths, when not empty, limits images to files below these
+	// directories.
+	AllowedPaths []string `toml:"allowed_paths"`
+}
+
+// Tmpfs sets the sizes of the tmpfs mounts launch makes (tmpfs size=
+// syntax: "512m", "2g", "50%").
+type Tmpfs struct {
+	// Contain is the size of the private /tmp, /var/tmp and home of
+	// --contain.
+	Contain string `toml:"contain"`
+	// Writable is the size of the --writable-tmpfs upper layer.
+	Writable string `toml:"writable"`
+}
+
+// Env sets environment rules.
+type Env struct {
+	// CleanenvKeep lists the host variables that --cleanenv keeps; a name
+	// ending in * keeps every variable with that prefix.
+	CleanenvKeep []string `toml:"cleanenv_keep"`
+	// Apptainer honours APPTAINERENV_/SINGULARITYENV_ and
+	// APPTAINER_BIND/SINGULARITY_BIND (below their LAUNCH counterparts).
+	Apptainer bool `toml:"apptainer_compat"`
+}
+
+// Tools names the helper programs launch runs: a name is looked up in
+// PATH, a path is used as it is.
+type Tools struct {
+	Squashfuse    []string `toml:"squashfuse"`
+	Mksquashfs    string   `toml:"mksquashfs"`
+	Unsquashfs    string   `toml:"unsquashfs"`
+	FuseOverlayfs string   `toml:"fuse_overlayfs"`
+}
+
+// Defaults returns the built-in configuration, used where the file is silent.
+func Defaults() Config {
+	return Config{
+		Mounts: Mounts{Proc: true, Sys: true, Dev: true, Tmp: true, Home: true, Cwd: true,
+			Hosts: true, Localtime: true, Resolv: true},
+		Binds:      Binds{AllowUser: true},
+		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
+		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}},
+		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
+		Env: Env{
+			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ",
+				"SLURM_*", "PMI_*", "PMIX_*", "OMPI_*", "PRTE_*"},
+			Apptainer: true,
+		},
+		Tools: Tools{
+			Squashfuse: []string{"squashfuse_ll", "squashfuse", "/usr/bin/squashfuse_ll", "/usr/bin/squashfuse",
+				"/usr/local/bin/squashfuse_ll", "/usr/local/bin/squashfuse"},
+			Mksquashfs:    "mksquashfs",
+			Unsquashfs:    "unsquashfs",
+			FuseOverlayfs: "fuse-overlayfs",
+		},
+	}
+}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func writeConf(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "launch.conf")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadMissingFileMeansDefaults(t *testing.T) {
+	l, err := Load(filepath.Join(t.TempDir(), "absent.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Found || !reflect.DeepEqual(l.Config, Defaults()) {
+		t.Fatalf("missing file: found=%v config=%+v", l.Found, l.Config)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	p := writeConf(t, `# site
+[mounts]
+home = false
+system = ["/opt/site:/opt/site:ro"]
+
+[namespaces]
+allow_net = false
+
+[tmpfs]
+contain = "2g"
+`)
+	l, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Mounts.Home || !l.Mounts.Tmp || l.Namespaces.AllowNet || !l.Namespaces.AllowPID {
+		t.Errorf("values not applied over defaults: %+v", l.Config)
+	}
+	if got := l.Mounts.System; len(got) != 1 || got[0] != "/opt/site:/opt/site:ro" {
+		t.Errorf("mounts.system = %q", got)
+	}
+	for key, line := range map[string]int{"mounts.home": 3, "mounts.system": 4, "namespaces.allow_net": 7, "tmpfs.contain": 10} {
+		if o := l.Origins[key]; o.File != p || o.Line != line {
+			t.Errorf("origin of %s = %v, want %s:%d", key, o, p, line)
+		}
+	}
+	for _, s := range l.Settings() {
+		if s.Key == "mounts.proc" && s.Origin.File != "" {
+			t.Errorf("mounts.proc should be a built-in default, got %v", s.Origin)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       []string // substrings of the error
+	}{
+		{"unknown key", "[mounts]\nhome = true\nhomme = false\n", []string{":3:", "unknown key mounts.homme"}},
+		{"unknown table", "\n[mount]\nhome = true\n", []string{":2:", "unknown table [mount]"}},
+		{"syntax", "[mounts]\nhome = \n", []string{":2"}},
+		{"wrong type", "[mounts]\nhome = \"yes\"\n", []string{"launch.conf:2 (key mounts.home)", "incompatible types"}},
+		{"bad format", "[images]\nformats = [\"sif\", \"qcow2\"]\n", []string{":2:", "images.formats", "qcow2"}},
+		{"relative path", "[binds]\nallowed_paths = [\"scratch\"]\n", []string{":2:", "binds.allowed_paths", "not an absolute path"}},
+		{"bad size", "[tmpfs]\n\ncontain = \"lots\"\n", []string{":3:", "tmpfs.contain", "lots"}},
+		{"no squashfuse", "[tools]\nsquashfuse = []\n", []string{":2:", "tools.squashfuse"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := writeConf(t, c.body)
+			_, err := Load(p)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			for _, w := range append(c.want, p) {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// TestShippedConfig checks that the launch.conf in the repository parses
+// and matches the built-in defaults, so the documented file is the truth.
+func TestShippedConfig(t *testing.T) {
+	l, err := Load(filepath.Join("..", "..", "etc", "launch", "launch.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Found {
+		t.Fatal("etc/launch/launch.conf not found")
+	}
+	if !reflect.DeepEqual(l.Config, Defaults()) {
+		t.Errorf("shipped launch.conf differs from the built-in defaults:\n file %+v\n code %+v", l.Config, Defaults())
+	}
+}
