@@ -51,10 +51,10 @@ type Namespaces struct {
 
 // Config is everything the stage needs, as plain data.
 type Config struct {
-	Image      image.Image    `json:"image"`
-	Plan       mountplan.Plan `json:"plan"`
-	User       User           `json:"user"`
-	Cwd        string         `json:"cwd"`
+	Image image.Image    `json:"image"`
+	Plan  mountplan.Plan `json:"plan"`
+	User  User           `json:"user"`
+	Cwd   string         `json:"cwd"`
 	// Pwd is the working directory asked for with --pwd: it must exist.
 	Pwd string `json:"pwd,omitempty"`
 	// QuietCwd falls back from a Cwd missing inside to home without a
@@ -64,10 +64,10 @@ type Config struct {
 	// over it, then EnvOverrides are applied in order.
 	Env          []string      `json:"env"`
 	EnvOverrides []environ.Var `json:"env_overrides,omitempty"`
-	Mode       Mode           `json:"mode"`
-	Args       []string       `json:"args"`
-	Shell      string         `json:"shell,omitempty"`
-	Namespaces Namespaces     `json:"namespaces"`
-	Squashfuse []string       `json:"squashfuse"`
-	LogLevel   int            `json:"log_level"`
+	Mode         Mode          `json:"mode"`
+	Args         []string      `json:"args"`
+	Shell        string        `json:"shell,omitempty"`
+	Namespaces   Namespaces    `json:"namespaces"`
+	Squashfuse   []string      `json:"squashfuse"`
+	LogLevel     int           `json:"log_level"`
 }
