@@ -385,7 +385,7 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 func (a *assembler) originOf(path string) origin {
 	best, o := -1, fromImage
 	for _, m := range a.mounts {
-		if (path == m.path || strings.HasPrefix(path, m.path+"/")) && len(m.path) > best {
+		if (path == m.path || strings.HasPrefix(path, m.path+"/")) && len(m.path) >= best { // later mounts lie on top
 			best, o = len(m.path), m.origin
 		}
 	}

@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// withConf writes a launch.conf and returns the environment that points
+// launch at it.
+func withConf(t *testing.T, body string) []string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "launch.conf")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"LAUNCH_CONF=" + p}
+}
+
+func TestConfigShow(t *testing.T) {
+	env := withConf(t, "# site\n[mounts]\nhome = false\n\n[tmpfs]\ncontain = \"1g\"\n")
+	r := launchWith(t, runOpts{Env: env}, "config", "show")
+	wantOK(t, r)
+	conf := strings.TrimPrefix(env[0], "LAUNCH_CONF=")
+	for _, want := range []string{
+		"# config file: " + conf + " (read)",
+		"home = false  # " + conf + ":3",
+		`contain = "1g"  # ` + conf + ":6",
+		"proc = true  # built-in default",
+		`squashfuse = ["squashfuse_ll", `,
+	} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("config show lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	// The repository's etc/launch/launch.conf is valid and is the defaults.
+	shipped, err := filepath.Abs("../etc/launch/launch.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(shipped); err == nil {
+		wantOK(t, launchWith(t, runOpts{Env: []string{"LAUNCH_CONF=" + shipped}}, "config", "show"))
+	}
+}
+
+// TestConfigApplies checks the settings that change what a container gets.
+func TestConfigApplies(t *testing.T) {
+	image := busyboxImage(t, nil)
+	site := hostDir(t, "site", "SITE")
+	home, _ := os.UserHomeDir()
+	env := withConf(t, "[mounts]\nhome = false\nsystem = [\""+site+":/opt/site:ro\", \"/no/such/site/dir:/opt/gone\"]\n")
+	r := launchWith(t, runOpts{Env: env, Dir: "/"}, "exec", image, "sh", "-c",
+		`cat /opt/site/file; echo; touch /opt/site/x 2>/dev/null || echo ro; test -e /opt/gone || echo skipped; test -d "`+home+`" && echo home-bound; true`)
+	wantOK(t, r)
+	got := strings.Fields(r.Stdout)
+	want := []string{"SITE", "ro", "skipped"}
+	if isRoot() { // /root exists in the image itself
+		want = append(want, "home-bound")
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestConfigRefuses(t *testing.T) {
+	image := busyboxImage(t, nil)
+	tree := busyboxTree(t)
+	a := hostDir(t, "a", "A")
+	cases := []struct {
+		name, conf string
+		args       []string
+		want       []string
+	}{
+		{"user binds off", "[binds]\nallow_user = false\n", []string{"-B", a}, []string{"binds.allow_user = false"}},
+		{"bind outside allowed paths", "[binds]\nallowed_paths = [\"/no/such/scratch\"]\n", []string{"-B", a}, []string{a, "binds.allowed_paths"}},
+		{"net off", "[namespaces]\nallow_net = false\n", []string{"--net"}, []string{"--net", "namespaces.allow_net = false"}},
+		{"pid off via containall", "[namespaces]\nallow_pid = false\n", []string{"--containall"}, []string{"--pid (from --containall)"}},
+		{"sandbox not allowed", "[images]\nformats = [\"sif\"]\n", []string{"SANDBOX"}, []string{"sandbox images are not allowed", "images.formats"}},
+		{"image outside allowed paths", "[images]\nallowed_paths = [\"/no/such/images\"]\n", nil, []string{"images.allowed_paths"}},
+		{"missing squashfuse", "[tools]\nsquashfuse = [\"/no/such/squashfuse_ll\"]\n", nil, []string{"squashfuse", "/no/such/squashfuse_ll"}},
+		{"malformed file", "[mounts]\nhome = \n", nil, []string{"launch.conf:2"}},
+		{"unknown key", "[mounts]\nhome = true\nhomer = true\n", nil, []string{"launch.conf:3", "unknown key mounts.homer"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"exec"}
+			img := image
+			for _, a := range c.args {
+				if a == "SANDBOX" {
+					img = tree
+					continue
+				}
+				args = append(args, a)
+			}
+			args = append(args, img, "true")
+			wantFatal(t, launchWith(t, runOpts{Env: withConf(t, c.conf)}, args...), c.want...)
+		})
+	}
+}
