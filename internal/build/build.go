@@ -41,6 +41,17 @@ type Options struct {
 	// unsquashfs as they run (for -v); otherwise it is shown only in
 	// errors.
 	ToolOutput io.Writer
+	// Mksquashfs and Unsquashfs are the programs to run (launch.conf
+	// [tools]); "" means the name looked up in PATH.
+	Mksquashfs, Unsquashfs string
+}
+
+// tool returns name unless the caller configured another program.
+func tool(configured, name string) string {
+	if configured != "" {
+		return configured
+	}
+	return name
 }
 
 // Build packs the directory o.Source into the SIF file o.Out. A
@@ -60,7 +71,7 @@ func Build(ctx context.Context, o Options) error {
 	defer sq.discard()
 
 	o.Log.Infof("Packing %s into SquashFS", o.Source)
-	if err := mksquashfs(ctx, o.Source, sq, o.ToolOutput); err != nil {
+	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, sq, o.ToolOutput); err != nil {
 		return wrapWrite(ctx, o.Out, "packing "+o.Source, err)
 	}
 	deffile, err := readDeffile(o.Source)

@@ -64,7 +64,7 @@ func unsquashfs(ctx context.Context, img *image.Image, dest string, o Options) e
 	if o.ToolOutput != nil {
 		w = io.MultiWriter(&buf, o.ToolOutput)
 	}
-	cmd := exec.CommandContext(ctx, "unsquashfs", args...)
+	cmd := exec.CommandContext(ctx, tool(o.Unsquashfs, "unsquashfs"), args...)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err := cmd.Run()
@@ -73,8 +73,8 @@ func unsquashfs(ctx context.Context, img *image.Image, dest string, o Options) e
 		return ctx.Err()
 	case err == nil:
 		return nil
-	case errors.Is(err, exec.ErrNotFound):
-		return errors.New("unsquashfs not found in PATH (install squashfs-tools)")
+	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s not found (install squashfs-tools, or set tools.unsquashfs in launch.conf)", tool(o.Unsquashfs, "unsquashfs"))
 	case isFull(err, buf.String()):
 		return errDiskFull
 	}

@@ -85,7 +85,7 @@ func mksquashfsArgs(src, dst string, euid int) []string {
 
 // mksquashfs packs src into the temporary file out. Its output goes to
 // verbose when non-nil, and is otherwise kept for the error message.
-func mksquashfs(ctx context.Context, src string, out *tempFile, verbose io.Writer) error {
+func mksquashfs(ctx context.Context, prog, src string, out *tempFile, verbose io.Writer) error {
 	path := out.procPath()
 	var extra []*os.File
 	if out.named == "" {
@@ -97,7 +97,7 @@ func mksquashfs(ctx context.Context, src string, out *tempFile, verbose io.Write
 	if verbose != nil {
 		w = io.MultiWriter(&buf, verbose)
 	}
-	cmd := exec.CommandContext(ctx, "mksquashfs", mksquashfsArgs(src, path, os.Geteuid())...)
+	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, os.Geteuid())...)
 	cmd.ExtraFiles = extra
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -108,8 +108,8 @@ func mksquashfs(ctx context.Context, src string, out *tempFile, verbose io.Write
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, exec.ErrNotFound) {
-		return errors.New("mksquashfs not found in PATH (install squashfs-tools)")
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s not found (install squashfs-tools, or set tools.mksquashfs in launch.conf)", prog)
 	}
 	out.f.Sync() //nolint:errcheck // only to learn whether the disk is full
 	if isFull(err, buf.String()) {

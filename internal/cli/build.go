@@ -40,7 +40,12 @@ with --force.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			o := build.Options{Out: args[0], Source: args[1], Force: f.force, Log: g.Log()}
+			conf, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			o := build.Options{Out: args[0], Source: args[1], Force: f.force, Log: g.Log(),
+				Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs}
 			if g.verbose || g.debug {
 				o.ToolOutput = g.stderr
 			}

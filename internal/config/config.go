@@ -71,8 +71,6 @@ type Tmpfs struct {
 	// Contain is the size of the private /tmp, /var/tmp and home of
 	// --contain.
 	Contain string `toml:"contain"`
-	// Writable is the size of the --writable-tmpfs upper layer.
-	Writable string `toml:"writable"`
 }
 
 // Env sets environment rules.
@@ -88,21 +86,20 @@ type Env struct {
 // Tools names the helper programs launch runs: a name is looked up in
 // PATH, a path is used as it is.
 type Tools struct {
-	Squashfuse    []string `toml:"squashfuse"`
-	Mksquashfs    string   `toml:"mksquashfs"`
-	Unsquashfs    string   `toml:"unsquashfs"`
-	FuseOverlayfs string   `toml:"fuse_overlayfs"`
+	Squashfuse []string `toml:"squashfuse"`
+	Mksquashfs string   `toml:"mksquashfs"`
+	Unsquashfs string   `toml:"unsquashfs"`
 }
 
 // Defaults returns the built-in configuration, used where the file is silent.
 func Defaults() Config {
 	return Config{
 		Mounts: Mounts{Proc: true, Sys: true, Dev: true, Tmp: true, Home: true, Cwd: true,
-			Hosts: true, Localtime: true, Resolv: true},
-		Binds:      Binds{AllowUser: true},
+			Hosts: true, Localtime: true, Resolv: true, System: []string{}},
+		Binds:      Binds{AllowUser: true, AllowedPaths: []string{}},
 		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
-		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}},
-		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
+		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}},
+		Tmpfs:      Tmpfs{Contain: "50%"},
 		Env: Env{
 			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ",
 				"SLURM_*", "PMI_*", "PMIX_*", "OMPI_*", "PRTE_*"},
@@ -111,9 +108,8 @@ func Defaults() Config {
 		Tools: Tools{
 			Squashfuse: []string{"squashfuse_ll", "squashfuse", "/usr/bin/squashfuse_ll", "/usr/bin/squashfuse",
 				"/usr/local/bin/squashfuse_ll", "/usr/local/bin/squashfuse"},
-			Mksquashfs:    "mksquashfs",
-			Unsquashfs:    "unsquashfs",
-			FuseOverlayfs: "fuse-overlayfs",
+			Mksquashfs: "mksquashfs",
+			Unsquashfs: "unsquashfs",
 		},
 	}
 }
