@@ -102,7 +102,7 @@ func TestConfigRefuses(t *testing.T) {
 func TestConfigToolsForBuild(t *testing.T) {
 	tree := busyboxTree(t)
 	out := filepath.Join(t.TempDir(), "x.sif")
-	r := launchWith(t, runOpts{Env: withConf(t, "[tools]\nmksquashfs = \"/no/such/mksquashfs\"\n")}, "build", out, tree)
+	r := launchWith(t, runOpts{Env: withConf(t, "[tools]\nmksquashfs = \"/no/such/mksquashfs\"\n")}, "build", "-q", out, tree)
 	wantFatal(t, r, "/no/such/mksquashfs not found", "tools.mksquashfs")
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a failed build left its output behind")
