@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestApplyEnvFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // resulting flags: cleanenv pid pwd envs
+		err  string
+	}{
+		{"nothing set", nil, nil, "false false  []", ""},
+		{"bool words and strings", map[string]string{"LAUNCH_CLEANENV": "yes", "LAUNCH_PID": "1", "LAUNCH_PWD": "/x"}, nil, "true true /x []", ""},
+		{"command line wins", map[string]string{"LAUNCH_PWD": "/x", "LAUNCH_PID": "true"}, []string{"--pwd", "/y", "--pid=false"}, "false false /y []", ""},
+		{"arrays", map[string]string{"LAUNCH_ENV": "A=1"}, nil, "false false  [A=1]", ""},
+		{"bind is not taken from LAUNCH_BIND here", map[string]string{"LAUNCH_BIND": "/a"}, nil, "false false  []", ""},
+		{"bad bool", map[string]string{"LAUNCH_CONTAIN": "maybe"}, nil, "", "LAUNCH_CONTAIN=maybe: invalid value for --contain"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := &globals{}
+			cmd := newExecCmd(g)
+			if err := cmd.ParseFlags(append(c.args, "img", "true")); err != nil {
+				t.Fatal(err)
+			}
+			err := applyEnvFlags(cmd, func(k string) string { return c.env[k] })
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fl := cmd.Flags()
+			cl, _ := fl.GetBool("cleanenv")
+			pid, _ := fl.GetBool("pid")
+			pwd, _ := fl.GetString("pwd")
+			envs, _ := fl.GetStringArray("env")
+			bind, _ := fl.GetStringArray("bind")
+			if len(bind) != 0 {
+				t.Errorf("bind set from the environment: %q", bind)
+			}
+			got := strings.Join([]string{boolStr(cl), boolStr(pid), pwd, "[" + strings.Join(envs, ",") + "]"}, " ")
+			if got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+	if EnvName("no-home") != "LAUNCH_NO_HOME" {
+		t.Errorf("EnvName(no-home) = %s", EnvName("no-home"))
+	}
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
