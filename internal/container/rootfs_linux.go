@@ -108,6 +108,7 @@ func (a *assembler) build() error {
 	if err := a.mountImage(); err != nil {
 		return err
 	}
+	a.sv.tl.Mark("image-mounted")
 	if err := bind(a.image, a.root, false); err != nil {
 		return fmt.Errorf("mounting image root: %w", err)
 	}
@@ -115,6 +116,7 @@ func (a *assembler) build() error {
 	if err := a.checkRoot(); err != nil {
 		return err
 	}
+	a.sv.tl.Mark("image-readable")
 	for i, op := range a.cfg.Plan.Ops {
 		if err := a.apply(i, op); err != nil {
 			return err

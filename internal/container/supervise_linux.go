@@ -8,6 +8,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 // supervisor is the stage's state: what it started and must stop.
@@ -16,6 +17,7 @@ type supervisor struct {
 	sigs   <-chan os.Signal
 	gone   <-chan struct{}
 	log    *msg.Logger
+	tl     *timeline.T // nil unless LAUNCH_TIMELINE is set
 
 	proc    *os.File // the host's /proc, opened before the pivot
 	pidNS   bool
@@ -40,9 +42,11 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	if err := asm.build(); err != nil {
 		return 0, err
 	}
+	sv.tl.Mark("root-assembled")
 	if err := asm.pivot(); err != nil {
 		return 0, err
 	}
+	sv.tl.Mark("pivoted")
 	argv0, argv, env, err := payloadCommand(cfg, asm.hasEnvScripts())
 	if err != nil {
 		return 0, err
@@ -65,6 +69,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return 0, fmt.Errorf("starting %s: %w", argv0, err)
 	}
 	sv.payload = pid
+	sv.tl.Mark("payload-started")
 	return sv.wait(), nil
 }
 
@@ -101,6 +106,7 @@ func (sv *supervisor) wait() int {
 		case ev := <-sv.reaper.exits:
 			switch ev.pid {
 			case sv.payload:
+				sv.tl.Mark("payload-reaped")
 				if ev.status.Signaled() {
 					return 128 + int(ev.status.Signal())
 				}
@@ -143,9 +149,11 @@ func (sv *supervisor) cleanup() {
 			sv.drainExits(5 * time.Millisecond)
 		}
 	}
+	sv.tl.Mark("payload-tree-killed")
 	if sv.server != nil {
 		sv.server.Stop()
 		sv.waitFor(sv.server.Pid, time.Second)
+		sv.tl.Mark("fuse-server-reaped")
 	}
 }
 
