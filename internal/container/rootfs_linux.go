@@ -485,6 +485,19 @@ func closeAll(saved []savedMount) {
 	}
 }
 
+// imageDevice returns the device number of the image's FUSE mount, and
+// false when the image is a directory (no FUSE mount).
+func (a *assembler) imageDevice() (uint64, bool) {
+	if a.cfg.Image.Format == image.FormatDir {
+		return 0, false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(a.image, &st); err != nil {
+		return 0, false
+	}
+	return st.Dev, true
+}
+
 // hasEnvScripts reports whether the image has Apptainer environment scripts.
 func (a *assembler) hasEnvScripts() bool {
 	m, _ := filepath.Glob("/.singularity.d/env/*.sh")
