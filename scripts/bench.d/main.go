@@ -3,7 +3,7 @@
 //
 //	benchdrv latency [-n 200] [-warmup 10] [-baseline KEY] [-kv FILE] SPEC
 //	benchdrv concurrent [-k 20,64] [-reps 5] [-kv FILE] -- CMD [ARG ...]
-//	benchdrv timeline [-n 50] [-warmup 5] [-kv FILE] -- CMD [ARG ...]
+//	benchdrv timeline [-n 50] [-warmup 5] [-kv FILE] SPEC
 //
 // latency runs every case of SPEC N times, interleaved round-robin (A, B, C,
 // A, B, C, ...) so that load from elsewhere on the machine hits all cases
@@ -20,11 +20,12 @@
 // last exit and how many failed (non-zero exit or failure to start), for each
 // K, R times (the Ks alternate).
 //
-// timeline runs CMD (a launch command) N times with LAUNCH_TIMELINE=1 and
-// merges the milestones launch prints (internal/timeline) with its own
-// stamps taken just before fork and just after wait, all on CLOCK_MONOTONIC.
-// It prints a markdown table: for each milestone, the median time since the
-// fork and the median time since the previous milestone.
+// timeline runs the launch commands of SPEC (one command per case) N times,
+// interleaved, with LAUNCH_TIMELINE=1, and merges the milestones launch
+// prints (internal/timeline) with its own stamps taken just before fork and
+// just after wait, all on CLOCK_MONOTONIC. It prints a markdown table: for
+// each milestone and case, the median time since the fork and since the
+// previous milestone.
 //
 // -kv FILE also writes the figures as NAME=VALUE lines for the script.
 package main
@@ -69,7 +70,7 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: benchdrv latency [-n N] [-warmup W] [-baseline KEY] [-kv FILE] SPEC\n"+
 		"       benchdrv concurrent [-k K1,K2] [-reps R] [-kv FILE] -- CMD [ARG ...]\n"+
-		"       benchdrv timeline [-n N] [-warmup W] [-kv FILE] -- CMD [ARG ...]")
+		"       benchdrv timeline [-n N] [-warmup W] [-kv FILE] SPEC")
 	os.Exit(2)
 }
 
