@@ -349,11 +349,12 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 	return p, nil
 }
 
-// originOf returns the origin of the deepest mount holding path.
+// originOf returns the origin of the deepest mount holding path; of two
+// mounts on the same path, the later one, which covers the earlier.
 func (a *assembler) originOf(path string) origin {
 	best, o := -1, fromImage
 	for _, m := range a.mounts {
-		if (path == m.path || strings.HasPrefix(path, m.path+"/")) && len(m.path) > best {
+		if (path == m.path || strings.HasPrefix(path, m.path+"/")) && len(m.path) >= best {
 			best, o = len(m.path), m.origin
 		}
 	}
