@@ -10,11 +10,13 @@ import (
 
 	"github.com/launch-hpc/launch/internal/cli"
 	"github.com/launch-hpc/launch/internal/container"
+	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == container.StageArg {
 		os.Exit(container.StageMain(os.Args[2:]))
 	}
+	timeline.FromEnv("launcher").Mark("main")
 	os.Exit(cli.Main(os.Args[1:]))
 }

@@ -108,6 +108,7 @@ func (a *assembler) build() error {
 	if err := a.mountImage(); err != nil {
 		return err
 	}
+	a.sv.tl.Mark("image-mounted")
 	if err := bind(a.image, a.root, false); err != nil {
 		return fmt.Errorf("mounting image root: %w", err)
 	}
@@ -115,6 +116,7 @@ func (a *assembler) build() error {
 	if err := a.checkRoot(); err != nil {
 		return err
 	}
+	a.sv.tl.Mark("image-readable")
 	for i, op := range a.cfg.Plan.Ops {
 		if err := a.apply(i, op); err != nil {
 			return err
@@ -381,7 +383,8 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 	return p, nil
 }
 
-// originOf returns the origin of the deepest mount holding path.
+// originOf returns the origin of the deepest mount holding path; of two
+// mounts on the same path, the later one, which covers the earlier.
 func (a *assembler) originOf(path string) origin {
 	best, o := -1, fromImage
 	for _, m := range a.mounts {
@@ -515,6 +518,19 @@ func closeAll(saved []savedMount) {
 	for _, s := range saved {
 		s.f.Close()
 	}
+}
+
+// imageDevice returns the device number of the image's FUSE mount, and
+// false when the image is a directory (no FUSE mount).
+func (a *assembler) imageDevice() (uint64, bool) {
+	if a.cfg.Image.Format == image.FormatDir {
+		return 0, false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(a.image, &st); err != nil {
+		return 0, false
+	}
+	return st.Dev, true
 }
 
 // hasEnvScripts reports whether the image has Apptainer environment scripts.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 // forwarded are the signals the launcher and the stage pass on to the
@@ -24,6 +26,7 @@ var forwarded = []os.Signal{
 // should exit with: the payload's own, or 128+N when it died of signal N.
 // An error means the container could not be started at all.
 func Run(cfg *Config) (int, error) {
+	tl := timeline.FromEnv("launcher")
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("encoding container config: %w", err)
@@ -42,8 +45,10 @@ func Run(cfg *Config) (int, error) {
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, pr},
 		Sys:   stageSysProcAttr(cfg),
 	}
+	tl.Mark("clone")
 	proc, err := os.StartProcess("/proc/self/exe", []string{os.Args[0], StageArg}, attr)
 	pr.Close()
+	tl.Mark("stage-cloned")
 	if err != nil {
 		return 0, explainStartError(err)
 	}
@@ -68,6 +73,7 @@ func Run(cfg *Config) (int, error) {
 			}
 			_ = proc.Signal(s)
 		case st := <-done:
+			tl.Mark("stage-reaped")
 			return exitCode(st), nil
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 // stagePipeFD is the descriptor on which the stage receives its Config and
@@ -27,6 +28,8 @@ func StageMain(_ []string) int {
 	// signal, and the privileges dropped before the payload starts, belong
 	// to this one thread.
 	runtime.LockOSThread()
+	tl := timeline.FromEnv("stage")
+	tl.Mark("main")
 
 	pipe := os.NewFile(stagePipeFD, "stage-pipe")
 	syscall.CloseOnExec(stagePipeFD)
@@ -36,6 +39,7 @@ func StageMain(_ []string) int {
 		return 255
 	}
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
+	tl.Mark("config-read")
 
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, forwarded...)
@@ -51,13 +55,14 @@ func StageMain(_ []string) int {
 		}
 	}
 
-	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log}
+	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl}
 	code, err := sv.run(cfg)
 	if err != nil {
 		msg.Fatal(os.Stderr, err)
 		code = 255
 	}
 	sv.cleanup()
+	tl.Mark("exit")
 	return code
 }
 

@@ -3,6 +3,7 @@
 //
 //	benchdrv latency [-n 200] [-warmup 10] [-baseline KEY] [-kv FILE] SPEC
 //	benchdrv concurrent [-k 20,64] [-reps 5] [-kv FILE] -- CMD [ARG ...]
+//	benchdrv timeline [-n 50] [-warmup 5] [-kv FILE] SPEC
 //
 // latency runs every case of SPEC N times, interleaved round-robin (A, B, C,
 // A, B, C, ...) so that load from elsewhere on the machine hits all cases
@@ -18,6 +19,13 @@
 // together), waits for all, and reports the wall time from release to the
 // last exit and how many failed (non-zero exit or failure to start), for each
 // K, R times (the Ks alternate).
+//
+// timeline runs the launch commands of SPEC (one command per case) N times,
+// interleaved, with LAUNCH_TIMELINE=1, and merges the milestones launch
+// prints (internal/timeline) with its own stamps taken just before fork and
+// just after wait, all on CLOCK_MONOTONIC. It prints a markdown table: for
+// each milestone and case, the median time since the fork and since the
+// previous milestone.
 //
 // -kv FILE also writes the figures as NAME=VALUE lines for the script.
 package main
@@ -48,6 +56,8 @@ func main() {
 		err = latency(os.Args[2:])
 	case "concurrent":
 		err = concurrent(os.Args[2:])
+	case "timeline":
+		err = timelineCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -59,7 +69,8 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: benchdrv latency [-n N] [-warmup W] [-baseline KEY] [-kv FILE] SPEC\n"+
-		"       benchdrv concurrent [-k K1,K2] [-reps R] [-kv FILE] -- CMD [ARG ...]")
+		"       benchdrv concurrent [-k K1,K2] [-reps R] [-kv FILE] -- CMD [ARG ...]\n"+
+		"       benchdrv timeline [-n N] [-warmup W] [-kv FILE] SPEC")
 	os.Exit(2)
 }
 
