@@ -561,12 +561,17 @@ func (c *slurmCluster) waitJobState(t *testing.T, id int, timeout time.Duration,
 
 // output is the job's slurm-JOB.out, if it can be found.
 func (c *slurmCluster) output(id int) string {
-	files, _ := filepath.Glob(filepath.Join(c.dir, "jobs", "*", fmt.Sprintf("slurm-%d.out", id)))
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		return string(data)
-	}
-	return ""
+	var out string
+	want := fmt.Sprintf("slurm-%d.out", id)
+	_ = filepath.WalkDir(filepath.Join(c.dir, "jobs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == want {
+			data, _ := os.ReadFile(p)
+			out = string(data)
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return out
 }
 
 // waitUntil polls cond every 50ms until it holds or timeout passes.

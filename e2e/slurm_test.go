@@ -166,3 +166,197 @@ exec launch exec %s sh -c 'echo "task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_JOB_I
 		}
 	}
 }
+
+// TestSlurmScancel (issue 3, "nothing left behind" after scancel): a job
+// running `launch exec IMAGE sleep` is cancelled, as a batch job, as an srun
+// step inside a batch job (scancel JOB.STEP) and as an interactive srun.
+// The launcher, the container stage, squashfuse and the payload (with a
+// background child of its own) — identified by their pids while the job ran
+// — are all gone within KillWait; nothing of the image is mounted on the host;
+// the job's TMPDIR and working directory hold nothing launch made.
+func TestSlurmScancel(t *testing.T) {
+	c := slurm(t)
+	dir := c.jobDir(t)
+	img := slurmImage(t, c, dir)
+	// The payload leaves a background process behind, writes "PID JOBID"
+	// (atomically) and becomes a long sleep.
+	payload := fmt.Sprintf(`launch exec %s sh -c 'sleep 2001 & echo "$$ $SLURM_JOB_ID" > payload.tmp && mv payload.tmp payload.pid; exec sleep 1000'`, img)
+	cases := []struct {
+		name   string
+		script string // batch script; "" for an interactive srun
+		step   bool   // cancel the step (JOB.0), not the job
+		state  string // the job's final state
+	}{
+		{name: "batch", script: payload, state: "CANCELLED"},
+		{name: "srun-step", script: "srun -n 1 " + payload + "\necho \"srun=$?\" > after.txt", step: true, state: "COMPLETED"},
+		{name: "srun"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			work := filepath.Join(dir, tc.name)
+			tmp := filepath.Join(work, "tmp")
+			for _, d := range []string{work, tmp} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chown(d, c.uid, c.gid); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var srunDone chan result
+			if tc.script != "" {
+				script := c.writeScript(t, work, "job.sh", "#!/bin/sh\nexport TMPDIR="+tmp+"\n"+tc.script+"\n")
+				c.sbatch(t, work, script)
+			} else {
+				srunDone = make(chan result, 1)
+				go func() {
+					srunDone <- c.run(t, 2*time.Minute, work, []string{"TMPDIR=" + tmp}, "srun", "-n", "1", "sh", "-c", payload)
+				}()
+			}
+			var pid, job int
+			if err := waitUntil(time.Minute, func() bool {
+				data, err := os.ReadFile(filepath.Join(work, "payload.pid"))
+				if err != nil {
+					return false
+				}
+				_, err = fmt.Sscan(string(data), &pid, &job)
+				return err == nil
+			}); err != nil {
+				t.Fatalf("the payload did not start: %v; job output:\n%s", err, c.output(job))
+			}
+			procs := containerProcs(t, pid)
+
+			target := strconv.Itoa(job)
+			if tc.step {
+				target += ".0"
+			}
+			start := time.Now()
+			if out, err := c.asUser(t.Context(), work, nil, "scancel", target).CombinedOutput(); err != nil {
+				t.Fatalf("scancel %s: %v: %s", target, err, out)
+			}
+			var left []string
+			err := waitUntil(slurmKillWait, func() bool {
+				left = left[:0]
+				for p, cl := range procs {
+					if alive(p, cl) {
+						left = append(left, fmt.Sprintf("%d %s", p, cl))
+					}
+				}
+				return len(left) == 0
+			})
+			if err != nil {
+				t.Errorf("still running %v after scancel %s (KillWait %v): %v", time.Since(start).Round(time.Millisecond), target, slurmKillWait, left)
+			} else {
+				t.Logf("all %d processes gone %v after scancel %s", len(procs), time.Since(start).Round(time.Millisecond), target)
+			}
+			output := c.output(job)
+			if srunDone != nil {
+				r := <-srunDone
+				if r.Code == 0 {
+					t.Errorf("srun exited 0 after its job was cancelled; stderr %q", r.Stderr)
+				}
+				output = r.Stderr
+			}
+			// Slurm signals every process of the step, squashfuse too: that
+			// is an ending, not a failure worth a warning.
+			if strings.Contains(output, "squashfuse server exited") {
+				t.Errorf("launch warned about squashfuse on scancel:\n%s", output)
+			}
+			if st := c.waitJobState(t, job, 30*time.Second, "CANCELLED", "COMPLETED", "FAILED"); tc.state != "" && st != tc.state {
+				t.Errorf("job %d ended %s, want %s", job, st, tc.state)
+			}
+			if tc.step {
+				// The batch script went on after its step was cancelled.
+				if got := readFile(t, work, "after.txt"); got == "srun=0\n" {
+					t.Errorf("srun of the cancelled step returned 0")
+				}
+			}
+			noHostMounts(t, dir)
+			if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+				t.Errorf("the job's TMPDIR %s is not empty: %v", tmp, names(ents))
+			}
+			ents, _ := os.ReadDir(work)
+			for _, e := range ents {
+				switch e.Name() {
+				case "tmp", "job.sh", "payload.pid", "after.txt", fmt.Sprintf("slurm-%d.out", job):
+				default:
+					t.Errorf("unexpected %s left in the job's directory", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// containerProcs returns every process of the container whose payload is
+// pid: the launcher (its grandparent: payload ← stage ← launcher) and all of
+// the launcher's descendants (stage, squashfuse, payload and its children),
+// pid → command line. It checks they look as docs/process-model.md says.
+func containerProcs(t *testing.T, pid int) map[int]string {
+	t.Helper()
+	launcher := procParent(procParent(pid))
+	cl := procCmdline(launcher)
+	if !strings.Contains(cl, "launch exec ") {
+		t.Fatalf("the payload's grandparent %d is %q, not the launcher", launcher, cl)
+	}
+	procs := descendantsOf(launcher)
+	procs[launcher] = cl
+	var fuse, sleeps int
+	for _, c := range procs {
+		if strings.Contains(c, "squashfuse") {
+			fuse++
+		}
+		if strings.HasPrefix(c, "sleep 1000") || strings.HasPrefix(c, "sleep 2001") {
+			sleeps++
+		}
+	}
+	if fuse != 1 || sleeps != 2 || len(procs) != 5 {
+		t.Fatalf("want launcher, stage, squashfuse and two sleeps, got %v", procs)
+	}
+	return procs
+}
+
+// procParent returns pid's parent pid (0 if it is gone).
+func procParent(pid int) int {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(st)
+	f := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	pp, _ := strconv.Atoi(f[1])
+	return pp
+}
+
+// procCmdline returns pid's command line, arguments separated by spaces.
+func procCmdline(pid int) string {
+	cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " "))
+}
+
+// noHostMounts fails if anything below dir is mounted in the host's mount
+// namespace, or a squashfuse mount serves a file below it.
+func noHostMounts(t *testing.T, dir string) {
+	t.Helper()
+	for _, f := range []string{"/proc/self/mountinfo", "/proc/1/mountinfo"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, dir) {
+				t.Errorf("still mounted (%s): %s", f, l)
+			}
+		}
+	}
+}
+
+func names(ents []os.DirEntry) []string {
+	var n []string
+	for _, e := range ents {
+		n = append(n, e.Name())
+	}
+	return n
+}
