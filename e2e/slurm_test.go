@@ -293,24 +293,30 @@ func TestSlurmScancel(t *testing.T) {
 // pid → command line. It checks they look as docs/process-model.md says.
 func containerProcs(t *testing.T, pid int) map[int]string {
 	t.Helper()
-	launcher := procParent(procParent(pid))
-	cl := procCmdline(launcher)
-	if !strings.Contains(cl, "launch exec ") {
-		t.Fatalf("the payload's grandparent %d is %q, not the launcher", launcher, cl)
-	}
-	procs := descendantsOf(launcher)
-	procs[launcher] = cl
-	var fuse, sleeps int
-	for _, c := range procs {
-		if strings.Contains(c, "squashfuse") {
-			fuse++
+	var procs map[int]string
+	// The payload writes its pid just before it execs the sleep: wait for
+	// the exec (and for the short-lived mv to be gone).
+	err := waitUntil(10*time.Second, func() bool {
+		launcher := procParent(procParent(pid))
+		cl := procCmdline(launcher)
+		if !strings.Contains(cl, "launch exec ") {
+			return false
 		}
-		if strings.HasPrefix(c, "sleep 1000") || strings.HasPrefix(c, "sleep 2001") {
-			sleeps++
+		procs = descendantsOf(launcher)
+		procs[launcher] = cl
+		var fuse, sleeps int
+		for _, c := range procs {
+			if strings.Contains(c, "squashfuse") {
+				fuse++
+			}
+			if strings.HasPrefix(c, "sleep 1000") || strings.HasPrefix(c, "sleep 2001") {
+				sleeps++
+			}
 		}
-	}
-	if fuse != 1 || sleeps != 2 || len(procs) != 5 {
-		t.Fatalf("want launcher, stage, squashfuse and two sleeps, got %v", procs)
+		return fuse == 1 && sleeps == 2 && len(procs) == 5
+	})
+	if err != nil {
+		t.Fatalf("want the launcher (the payload's grandparent), stage, squashfuse and two sleeps, got %v", procs)
 	}
 	return procs
 }
