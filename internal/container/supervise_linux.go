@@ -3,6 +3,7 @@ package container
 import (
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,7 +26,14 @@ type supervisor struct {
 	pidNS   bool
 	server  *fuse.Server
 	payload int
+	// serverReaped is set once the FUSE server's exit has been seen.
+	serverReaped bool
 }
+
+// serverWarnDelay is how long the payload may outlive the FUSE server
+// before the user is warned: when a whole process group or Slurm step is
+// signalled, the server and the payload die of the same signal together.
+const serverWarnDelay = 500 * time.Millisecond
 
 // run sets up the container, starts the payload and waits for it. It
 // returns the payload's exit status.
@@ -102,6 +110,8 @@ func (sv *supervisor) stopBeforeStart() (int, bool) {
 // wait forwards signals to the payload until it exits, and returns its
 // status in shell form.
 func (sv *supervisor) wait() int {
+	var warn <-chan time.Time
+	var serverStatus syscall.WaitStatus
 	for {
 		select {
 		case s := <-sv.sigs:
@@ -118,8 +128,16 @@ func (sv *supervisor) wait() int {
 				}
 				return ev.status.ExitStatus()
 			case sv.serverPid():
-				sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", sv.server.Stderr())
+				sv.serverReaped = true
+				serverStatus = ev.status
+				warn = time.After(serverWarnDelay)
 			}
+		case <-warn:
+			why := describeStatus(serverStatus)
+			if e := strings.TrimSpace(sv.server.Stderr()); e != "" {
+				why += ": " + e
+			}
+			sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", why)
 		case <-sv.gone:
 			// The launcher was killed: take everything down with it.
 			return 128 + int(syscall.SIGKILL)
@@ -156,7 +174,7 @@ func (sv *supervisor) cleanup() {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
-	if sv.server != nil {
+	if sv.server != nil && !sv.serverReaped {
 		sv.server.Stop()
 		sv.waitFor(sv.server.Pid, time.Second)
 		sv.tl.Mark("fuse-server-reaped")
@@ -169,7 +187,10 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-sv.reaper.exits:
+		case ev := <-sv.reaper.exits:
+			if ev.pid == sv.serverPid() {
+				sv.serverReaped = true
+			}
 		case <-t.C:
 			return
 		}
@@ -183,6 +204,9 @@ func (sv *supervisor) waitFor(pid int, d time.Duration) {
 	for {
 		select {
 		case ev := <-sv.reaper.exits:
+			if ev.pid == sv.serverPid() {
+				sv.serverReaped = true
+			}
 			if ev.pid == pid {
 				return
 			}
@@ -224,4 +248,12 @@ func prefetch(path string, dev uint64) {
 		}
 		off += int64(n)
 	}
+}
+
+// describeStatus says how a process ended.
+func describeStatus(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return fmt.Sprintf("killed by signal %d", ws.Signal())
+	}
+	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }

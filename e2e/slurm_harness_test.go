@@ -1,0 +1,628 @@
+package e2e
+
+// The Slurm harness: a single-node Slurm (munged, slurmctld, slurmd; no
+// systemd) brought up on first use by a test that needs it, in one private
+// directory with its own config, munge key and socket, state, spool, logs and
+// TCP ports, so that it touches nothing of the machine's own Slurm or munge
+// and several suites can run at once. It needs root (the daemons run as
+// root); jobs run as the unprivileged test user (LAUNCH_TEST_USER, default
+// launchtest). TestMain stops it; if the test binary dies instead (a panic, a
+// -test.timeout), the daemons get SIGTERM from their parent-death signal.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// slurmKillWait is the cluster's KillWait: seconds between the SIGTERM and
+// the SIGKILL of a cancelled job.
+const slurmKillWait = 5 * time.Second
+
+// slurmNodeCPUs is the CPU count the node claims (SlurmdParameters=
+// config_overrides), more than a CI machine has, so that -n 4 steps and a
+// 20-task array fit without --overcommit.
+const slurmNodeCPUs = 32
+
+// userPATH is the PATH jobs get (the launch under test comes first).
+const userPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// slurmCluster is a running single-node Slurm.
+type slurmCluster struct {
+	dir     string     // everything lives below; traversable by the job user
+	conf    string     // slurm.conf
+	bin     string     // directory holding a copy of the launch under test
+	user    *user.User // who jobs run as
+	uid     int
+	gid     int
+	node    string
+	daemons []*exec.Cmd // in start order
+}
+
+// slurmState is the harness's one instance: started once, on first use, by
+// whichever test needs it first, and stopped by TestMain.
+var slurmState struct {
+	once    sync.Once
+	mu      sync.Mutex
+	cluster *slurmCluster
+	err     error
+}
+
+// slurm returns the running cluster, starting it on first use. Not root: the
+// test skips (the root pass of scripts/test runs the jobs as the unprivileged
+// user). Root without Slurm installed, or a cluster that does not come up:
+// the test fails.
+func slurm(t *testing.T) *slurmCluster {
+	t.Helper()
+	if !isRoot() {
+		t.Skipf("Slurm tests need root to start slurmctld/slurmd; the root pass of scripts/test runs their jobs as the unprivileged user (this is uid %d)", os.Getuid())
+	}
+	slurmState.once.Do(func() {
+		c, err := startSlurm(launchBin(t))
+		slurmState.mu.Lock()
+		slurmState.cluster, slurmState.err = c, err
+		slurmState.mu.Unlock()
+	})
+	if slurmState.err != nil {
+		t.Fatalf("Slurm test cluster: %v", slurmState.err)
+	}
+	return slurmState.cluster
+}
+
+// stopSlurm stops the cluster if one was started (TestMain calls it).
+func stopSlurm() {
+	slurmState.mu.Lock()
+	c := slurmState.cluster
+	slurmState.cluster = nil
+	slurmState.mu.Unlock()
+	if c != nil {
+		c.stop()
+	}
+}
+
+// slurmTools are the programs the harness and the tests run.
+var slurmTools = []string{"munged", "munge", "slurmctld", "slurmd", "sbatch", "srun", "salloc", "scancel", "scontrol", "sinfo", "squeue"}
+
+// lookTool finds a Slurm/munge program in PATH or the sbin directories.
+func lookTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found: Slurm and munge must be installed for the e2e suite (run scripts/install-deps as root)", name)
+}
+
+// sharedBase returns a directory in which to make a directory the job user
+// can reach: the nearest ancestor of the temp dir (scripts/test gives the
+// root run a private 0700 one inside its world-readable run directory) that
+// everyone may traverse.
+func sharedBase() string {
+	d := filepath.Clean(os.TempDir())
+	for {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && fi.Mode().Perm()&0o001 != 0 {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "/tmp"
+		}
+		d = parent
+	}
+}
+
+// startSlurm brings up munged, slurmctld and slurmd in a fresh directory and
+// waits for the node to be idle.
+func startSlurm(launch string) (c *slurmCluster, err error) {
+	tools := map[string]string{}
+	for _, name := range slurmTools {
+		p, err := lookTool(name)
+		if err != nil {
+			return nil, err
+		}
+		tools[name] = p
+	}
+	uname := os.Getenv("LAUNCH_TEST_USER")
+	if uname == "" {
+		uname = "launchtest"
+	}
+	u, err := user.Lookup(uname)
+	if err != nil {
+		return nil, fmt.Errorf("the job user %s does not exist (scripts/test creates it; or set LAUNCH_TEST_USER): %w", uname, err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("hostname: %w", err)
+	}
+	c = &slurmCluster{user: u, node: strings.SplitN(host, ".", 2)[0]}
+	c.uid, _ = strconv.Atoi(u.Uid)
+	c.gid, _ = strconv.Atoi(u.Gid)
+
+	dir, err := os.MkdirTemp(sharedBase(), "launch-e2e-slurm.")
+	if err != nil {
+		return nil, fmt.Errorf("making the cluster directory: %w", err)
+	}
+	c.dir = dir
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w%s", err, c.logTails())
+			c.stop()
+			c = nil
+		}
+	}()
+	for _, d := range []string{"", "munge", "state", "spool", "log", "bin", "jobs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return c, err
+		}
+		if err := os.Chmod(filepath.Join(dir, d), 0o755); err != nil {
+			return c, err
+		}
+	}
+	// Jobs find `launch` in PATH, as on a cluster.
+	c.bin = filepath.Join(dir, "bin")
+	if err := copyFile(launch, filepath.Join(c.bin, "launch"), 0o755); err != nil {
+		return c, fmt.Errorf("copying the launch binary for the jobs: %w", err)
+	}
+
+	key := make([]byte, 1024)
+	if _, err := rand.Read(key); err != nil {
+		return c, err
+	}
+	keyFile := filepath.Join(dir, "munge", "munge.key")
+	if err := os.WriteFile(keyFile, key, 0o400); err != nil {
+		return c, err
+	}
+	socket := filepath.Join(dir, "munge", "munge.socket")
+	ports, err := freePorts(2)
+	if err != nil {
+		return c, err
+	}
+	c.conf = filepath.Join(dir, "slurm.conf")
+	if err := os.WriteFile(c.conf, []byte(c.config(socket, ports)), 0o644); err != nil {
+		return c, err
+	}
+
+	if err := c.startDaemon(filepath.Join(dir, "log", "munged.out"), tools["munged"], "-F", "--force",
+		"--socket="+socket, "--key-file="+keyFile,
+		"--log-file="+filepath.Join(dir, "log", "munged.log"),
+		"--pid-file="+filepath.Join(dir, "munge", "munged.pid"),
+		"--seed-file="+filepath.Join(dir, "munge", "munged.seed")); err != nil {
+		return c, err
+	}
+	if err := waitUntil(10*time.Second, func() bool {
+		return exec.Command(tools["munge"], "-S", socket, "-n", "--output=/dev/null").Run() == nil
+	}); err != nil {
+		return c, fmt.Errorf("munged did not answer on %s: %w", socket, err)
+	}
+	if err := c.startDaemon(filepath.Join(dir, "log", "slurmctld.out"), tools["slurmctld"], "-D", "-i", "-f", c.conf); err != nil {
+		return c, err
+	}
+	if err := c.startDaemon(filepath.Join(dir, "log", "slurmd.out"), tools["slurmd"], "-D", "-N", c.node, "-f", c.conf); err != nil {
+		return c, err
+	}
+	var state string
+	if err := waitUntil(60*time.Second, func() bool {
+		out, _ := c.root("sinfo", "-h", "-N", "-o", "%t").Output()
+		state = strings.TrimSpace(string(out))
+		return state == "idle"
+	}); err != nil {
+		return c, fmt.Errorf("node %s did not become idle (state %q): %w", c.node, state, err)
+	}
+	return c, nil
+}
+
+// config is slurm.conf for a node that runs everything locally, with the
+// same plugins a small real cluster would use.
+func (c *slurmCluster) config(mungeSocket string, ports []int) string {
+	d := c.dir
+	kv := [][2]string{
+		{"ClusterName", "launche2e"},
+		{"SlurmctldHost", c.node},
+		{"SlurmctldPort", strconv.Itoa(ports[0])},
+		{"SlurmdPort", strconv.Itoa(ports[1])},
+		{"SlurmUser", "root"},
+		{"AuthType", "auth/munge"},
+		{"CredType", "cred/munge"},
+		{"AuthInfo", "socket=" + mungeSocket},
+		{"StateSaveLocation", filepath.Join(d, "state")},
+		{"SlurmdSpoolDir", filepath.Join(d, "spool")},
+		{"SlurmctldPidFile", filepath.Join(d, "slurmctld.pid")},
+		{"SlurmdPidFile", filepath.Join(d, "slurmd.pid")},
+		{"SlurmctldLogFile", filepath.Join(d, "log", "slurmctld.log")},
+		{"SlurmdLogFile", filepath.Join(d, "log", "slurmd.log")},
+		{"ProctrackType", "proctrack/linuxproc"},
+		{"TaskPlugin", "task/none"},
+		{"SelectType", "select/cons_tres"},
+		{"SelectTypeParameters", "CR_Core"},
+		{"SlurmdParameters", "config_overrides"},
+		{"MpiDefault", "none"},
+		{"ReturnToService", "2"},
+		{"MailProg", "/bin/true"},
+		{"KillWait", strconv.Itoa(int(slurmKillWait / time.Second))},
+		{"InactiveLimit", "0"},
+		{"MinJobAge", "600"},
+		{"JobAcctGatherType", "jobacct_gather/none"},
+		{"AccountingStorageType", "accounting_storage/none"},
+		{"NodeName", fmt.Sprintf("%s CPUs=%d Boards=1 SocketsPerBoard=1 CoresPerSocket=%d ThreadsPerCore=1 RealMemory=1000 State=UNKNOWN",
+			c.node, slurmNodeCPUs, slurmNodeCPUs)},
+		{"PartitionName", fmt.Sprintf("debug Nodes=%s Default=YES MaxTime=INFINITE State=UP", c.node)},
+	}
+	var b strings.Builder
+	b.WriteString("# slurm.conf written by the launch e2e harness (e2e/slurm_harness_test.go)\n")
+	for _, p := range kv {
+		fmt.Fprintf(&b, "%s=%s\n", p[0], p[1])
+	}
+	return b.String()
+}
+
+// spawner starts the daemons from one OS thread that lives as long as the
+// test binary, so that their parent-death signal fires only when the binary
+// itself dies (it is tied to the thread, not the process).
+var spawner = sync.OnceValue(func() chan func() {
+	ch := make(chan func())
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread must not be reused or end
+		for f := range ch {
+			f()
+		}
+	}()
+	return ch
+})
+
+// startDaemon starts a daemon in the foreground, its output in logFile.
+func (c *slurmCluster) startDaemon(logFile, prog string, args ...string) error {
+	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = c.dir
+	cmd.Env = append(os.Environ(), "SLURM_CONF="+c.conf)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	errc := make(chan error)
+	spawner() <- func() { errc <- cmd.Start() }
+	if err := <-errc; err != nil {
+		return fmt.Errorf("starting %s: %w", prog, err)
+	}
+	c.daemons = append(c.daemons, cmd)
+	go func() { _ = cmd.Wait() }()
+	return nil
+}
+
+// stop cancels what is left of the jobs, stops the daemons (slurmd,
+// slurmctld, munged) and removes the directory.
+func (c *slurmCluster) stop() {
+	if len(c.daemons) >= 3 {
+		_ = c.root("scancel", "--full", "-u", c.user.Username).Run()
+		_ = waitUntil(2*slurmKillWait+5*time.Second, func() bool {
+			out, err := c.root("squeue", "-h", "-o", "%i").Output()
+			return err == nil && len(bytes.TrimSpace(out)) == 0
+		})
+	}
+	for i := len(c.daemons) - 1; i >= 0; i-- {
+		d := c.daemons[i]
+		_ = d.Process.Signal(syscall.SIGTERM)
+		if waitUntil(15*time.Second, func() bool { return syscall.Kill(d.Process.Pid, 0) != nil }) != nil {
+			_ = d.Process.Kill()
+		}
+	}
+	if c.dir != "" && os.Getenv("LAUNCH_E2E_KEEP_SLURM") == "" {
+		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// logTails is the end of every daemon log, for error messages.
+func (c *slurmCluster) logTails() string {
+	var b strings.Builder
+	files, _ := filepath.Glob(filepath.Join(c.dir, "log", "*"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) > 8 {
+			lines = lines[len(lines)-8:]
+		}
+		fmt.Fprintf(&b, "\n--- %s:\n%s", f, strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+// root is a Slurm command run as root against this cluster.
+func (c *slurmCluster) root(prog string, args ...string) *exec.Cmd {
+	p, err := lookTool(prog)
+	if err != nil {
+		p = prog
+	}
+	cmd := exec.Command(p, args...)
+	cmd.Env = append(os.Environ(), "SLURM_CONF="+c.conf)
+	return cmd
+}
+
+// userEnv is the whole environment of a command run as the job user: a clean
+// login's, plus the cluster's config, plus extra.
+func (c *slurmCluster) userEnv(extra ...string) []string {
+	return append([]string{
+		"PATH=" + c.bin + ":" + userPATH,
+		"HOME=" + c.user.HomeDir,
+		"USER=" + c.user.Username,
+		"LOGNAME=" + c.user.Username,
+		"SLURM_CONF=" + c.conf,
+	}, extra...)
+}
+
+// asUser is a command run as the job user (runuser, clean environment) in
+// dir, killed when ctx ends.
+func (c *slurmCluster) asUser(ctx context.Context, dir string, env []string, prog string, args ...string) *exec.Cmd {
+	argv := append([]string{"-u", c.user.Username, "--", "env", "-i"}, c.userEnv(env...)...)
+	argv = append(append(argv, prog), args...)
+	cmd := exec.CommandContext(ctx, "runuser", argv...)
+	cmd.Dir = dir
+	return cmd
+}
+
+// run runs prog as the job user and returns its output and exit status.
+func (c *slurmCluster) run(t *testing.T, timeout time.Duration, dir string, env []string, prog string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := c.asUser(ctx, dir, env, prog, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		t.Fatalf("running %s %v as %s: %v", prog, args, c.user.Username, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v timed out after %v; stdout %q stderr %q", prog, args, timeout, r.Stdout, r.Stderr)
+	}
+	return r
+}
+
+// jobDir makes a fresh directory for one test's jobs, owned by the job user,
+// removed after the test.
+func (c *slurmCluster) jobDir(t *testing.T) string {
+	t.Helper()
+	name := regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")
+	d, err := os.MkdirTemp(filepath.Join(c.dir, "jobs"), name+".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(d, c.uid, c.gid); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+// image copies the image at src into dir, readable by the job user.
+func (c *slurmCluster) image(t *testing.T, src, dir string) string {
+	t.Helper()
+	dst := filepath.Join(dir, filepath.Base(src))
+	if err := copyFile(src, dst, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// writeScript writes a job script (owned by the job user) into dir.
+func (c *slurmCluster) writeScript(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, c.uid, c.gid); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sbatchWait submits script from dir, the job's output in dir/slurm-JOB.out
+// unless args say otherwise, waits until the job (every task of an array)
+// has ended, and returns the job id and the job's exit status (scontrol's
+// ExitCode; for an array the first task's). It polls scontrol rather than
+// using sbatch --wait, whose polling interval grows to many seconds.
+func (c *slurmCluster) sbatchWait(t *testing.T, dir, script string, args ...string) (int, int) {
+	t.Helper()
+	id := c.sbatch(t, dir, script, args...)
+	var recs []map[string]string
+	err := waitUntil(3*time.Minute, func() bool {
+		recs = c.jobs(t, id)
+		for _, r := range recs {
+			if !jobEnded(r["JobState"]) {
+				return false
+			}
+		}
+		return len(recs) > 0
+	})
+	if err != nil {
+		t.Fatalf("job %d did not end: %v; output:\n%s", id, err, c.output(id))
+	}
+	code, _ := strconv.Atoi(strings.SplitN(recs[0]["ExitCode"], ":", 2)[0])
+	return id, code
+}
+
+// jobEnded reports whether a job state is final.
+func jobEnded(state string) bool {
+	switch state {
+	case "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY":
+		return true
+	}
+	return false
+}
+
+// sbatch submits script from dir and returns the job id at once.
+func (c *slurmCluster) sbatch(t *testing.T, dir, script string, args ...string) int {
+	t.Helper()
+	argv := append([]string{"--parsable", "--chdir=" + dir, "-o", filepath.Join(dir, "slurm-%j.out")}, args...)
+	r := c.run(t, time.Minute, dir, nil, "sbatch", append(argv, script)...)
+	if r.Code != 0 {
+		t.Fatalf("sbatch %s: exit %d: %s", script, r.Code, r.Stderr)
+	}
+	return parseJobID(t, r)
+}
+
+func parseJobID(t *testing.T, r result) int {
+	t.Helper()
+	first := strings.SplitN(strings.TrimSpace(r.Stdout), "\n", 2)[0]
+	id, err := strconv.Atoi(strings.SplitN(first, ";", 2)[0])
+	if err != nil {
+		t.Fatalf("sbatch printed no job id: stdout %q stderr %q (exit %d)", r.Stdout, r.Stderr, r.Code)
+	}
+	return id
+}
+
+// job returns `scontrol show job`'s fields for id (the first record, for an
+// array the first task's).
+func (c *slurmCluster) job(t *testing.T, id int) map[string]string {
+	t.Helper()
+	out, err := c.root("scontrol", "-o", "show", "job", strconv.Itoa(id)).Output()
+	if err != nil {
+		t.Fatalf("scontrol show job %d: %v", id, err)
+	}
+	return parseFields(strings.SplitN(string(out), "\n", 2)[0])
+}
+
+// jobs returns `scontrol show job` records for every task of id (an array).
+func (c *slurmCluster) jobs(t *testing.T, id int) []map[string]string {
+	t.Helper()
+	out, err := c.root("scontrol", "-o", "show", "job", strconv.Itoa(id)).Output()
+	if err != nil {
+		t.Fatalf("scontrol show job %d: %v", id, err)
+	}
+	var recs []map[string]string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" {
+			recs = append(recs, parseFields(l))
+		}
+	}
+	return recs
+}
+
+// parseFields splits scontrol's one-line Key=Value output.
+func parseFields(line string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// waitJobState waits until the job is in one of states, and returns it.
+func (c *slurmCluster) waitJobState(t *testing.T, id int, timeout time.Duration, states ...string) string {
+	t.Helper()
+	var st string
+	err := waitUntil(timeout, func() bool {
+		st = c.job(t, id)["JobState"]
+		for _, s := range states {
+			if st == s {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("job %d is %s after %v, want one of %v; output:\n%s", id, st, timeout, states, c.output(id))
+	}
+	return st
+}
+
+// output is the job's slurm-JOB.out, if it can be found.
+func (c *slurmCluster) output(id int) string {
+	var out string
+	want := fmt.Sprintf("slurm-%d.out", id)
+	_ = filepath.WalkDir(filepath.Join(c.dir, "jobs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == want {
+			data, _ := os.ReadFile(p)
+			out = string(data)
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return out
+}
+
+// waitUntil polls cond every 50ms until it holds or timeout passes.
+func waitUntil(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gave up after %v", timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// freePorts returns n TCP ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// copyFile copies src to dst with mode.
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}
