@@ -90,6 +90,8 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 	root.AddCommand(
 		newVersionCmd(g),
 		newBuildCmd(g),
+		newPullCmd(g),
+		newCacheCmd(g),
 		newInspectCmd(g),
 		newSifCmd(g),
 		newExecCmd(g),
