@@ -21,6 +21,15 @@ type Parts struct {
 	// Deffile is the definition file to store as a DataDeffile descriptor
 	// (nil: none).
 	Deffile []byte
+	// JSON are generic JSON data objects to store, by name (such as
+	// Apptainer's "oci-config.json"), in this order.
+	JSON []JSONObject
+}
+
+// JSONObject is a named JSON data object of a SIF.
+type JSONObject struct {
+	Name string
+	Data []byte
 }
 
 // Assemble writes a SIF made of p into rw, laid out as Apptainer does: the
@@ -33,6 +42,13 @@ func Assemble(rw sif.ReadWriter, p Parts, opts ...sif.CreateOpt) error {
 		di, err := sif.NewDescriptorInput(sif.DataDeffile, bytes.NewReader(p.Deffile))
 		if err != nil {
 			return fmt.Errorf("adding definition file: %w", err)
+		}
+		dis = append(dis, di)
+	}
+	for _, j := range p.JSON {
+		di, err := sif.NewDescriptorInput(sif.DataGenericJSON, bytes.NewReader(j.Data), sif.OptObjectName(j.Name))
+		if err != nil {
+			return fmt.Errorf("adding %s: %w", j.Name, err)
 		}
 		dis = append(dis, di)
 	}

@@ -37,6 +37,8 @@ type Options struct {
 	Arch string
 	// Log receives one short line per step.
 	Log *msg.Logger
+	// JSON are data objects to add to the SIF (Build only).
+	JSON []JSONObject
 	// ToolOutput, when non-nil, receives the output of mksquashfs and
 	// unsquashfs as they run (for -v); otherwise it is shown only in
 	// errors.
@@ -44,6 +46,10 @@ type Options struct {
 	// Mksquashfs and Unsquashfs are the programs to run (launch.conf
 	// [tools]); "" means the name looked up in PATH.
 	Mksquashfs, Unsquashfs string
+
+	// noSteps leaves out the step lines (for callers that say them
+	// their own way).
+	noSteps bool
 }
 
 // tool returns name unless the caller configured another program.
@@ -70,7 +76,9 @@ func Build(ctx context.Context, o Options) error {
 	}
 	defer sq.discard()
 
-	o.Log.Infof("Packing %s into SquashFS", o.Source)
+	if !o.noSteps {
+		o.Log.Infof("Packing %s into SquashFS", o.Source)
+	}
 	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, sq, o.ToolOutput); err != nil {
 		return wrapWrite(ctx, o.Out, "packing "+o.Source, err)
 	}
@@ -79,7 +87,9 @@ func Build(ctx context.Context, o Options) error {
 		return err
 	}
 
-	o.Log.Infof("Writing SIF %s", o.Out)
+	if !o.noSteps {
+		o.Log.Infof("Writing SIF %s", o.Out)
+	}
 	out, err := newTempFile(dir, base, 0o755)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", o.Out, err)
@@ -92,7 +102,7 @@ func Build(ctx context.Context, o Options) error {
 	if arch == "" {
 		arch = runtime.GOARCH
 	}
-	parts := Parts{Squash: ctxReader{ctx, sq.f}, Arch: arch, Deffile: deffile}
+	parts := Parts{Squash: ctxReader{ctx, sq.f}, Arch: arch, Deffile: deffile, JSON: o.JSON}
 	if err := Assemble(out.f, parts); err != nil {
 		return wrapWrite(ctx, o.Out, "writing "+o.Out, err)
 	}
@@ -161,4 +171,29 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// Install copies the complete SIF open in src to out, as Build writes its
+// output: under no name (or a hidden one) until complete, then linked into
+// place; an existing out is replaced only with force.
+func Install(ctx context.Context, src *os.File, out string, force bool) error {
+	if err := checkOut(out, force, false); err != nil {
+		return err
+	}
+	dir, base := filepath.Dir(out), filepath.Base(out)
+	tf, err := newTempFile(dir, base, 0o755)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	defer tf.discard()
+	if _, err := io.Copy(tf.f, ctxReader{ctx, src}); err != nil {
+		return wrapWrite(ctx, out, "writing "+out, err)
+	}
+	if err := tf.commit(out, force); err != nil {
+		if errors.Is(err, errExists) {
+			return fmt.Errorf("%s already exists, use --force to replace it", out)
+		}
+		return wrapWrite(ctx, out, "writing "+out, err)
+	}
+	return nil
 }

@@ -118,3 +118,26 @@ func removeTree(dir string) {
 	})
 	_ = os.RemoveAll(dir)
 }
+
+// FromImage builds the SIF o.Out from the SIF or SquashFS image o.Source:
+// its root filesystem is unpacked into a temporary directory and packed
+// again (a definition file it keeps comes along).
+func FromImage(ctx context.Context, o Options) error {
+	if err := checkOut(o.Out, o.Force, false); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(TmpDir(), "launch-build-")
+	if err != nil {
+		return fmt.Errorf("making a temporary directory: %w (set LAUNCH_TMPDIR)", err)
+	}
+	defer removeTree(tmp)
+	so := o
+	so.Out = filepath.Join(tmp, "rootfs")
+	so.Force = false
+	if err := Sandbox(ctx, so); err != nil {
+		return err
+	}
+	o.Log.Infof("Repacking the root filesystem of %s", o.Source)
+	o.Source = so.Out
+	return Build(ctx, o)
+}

@@ -8,19 +8,28 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/build"
+	"github.com/launch-hpc/launch/internal/oci"
 )
 
 // buildFlags are the options of `launch build`.
 type buildFlags struct {
 	sandbox, force bool
+	oci            ociFlags
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
 	var f buildFlags
 	c := &cobra.Command{
 		Use:   "build [--sandbox] [--force] OUT SOURCE",
-		Short: "Build a SIF image from a directory, or unpack an image into a directory",
-		Long: `build packs the directory tree SOURCE into the new SIF image OUT: its
+		Short: "Build a SIF image from a directory, an image or an OCI source, or unpack an image",
+		Long: `build makes the new SIF image OUT from SOURCE:
+  DIR                        a root filesystem directory
+  IMAGE.sif                  an existing SIF (its root filesystem is repacked)
+  docker://REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG],
+  docker-archive:FILE[:TAG]  an OCI/Docker image, as 'launch pull' converts it
+                             (see 'launch pull --help' for the flags)
+
+From a directory, build packs the tree SOURCE into OUT: its
 SquashFS root filesystem becomes the primary system partition, and the
 Apptainer metadata under SOURCE/.singularity.d (runscript, env/, labels.json)
 is kept as it is. A definition file at SOURCE/.singularity.d/Singularity is
@@ -34,6 +43,8 @@ interrupted build leaves no partial OUT. An existing OUT is replaced only
 with --force.`,
 		Example: `  launch build app.sif ./rootfs/
   launch build --force app.sif ./rootfs/
+  launch build app.sif docker://alpine:3.20
+  launch build app.sif oci-archive:./image.tar
   launch build --sandbox ./rootfs/ app.sif
   launch -v build app.sif ./rootfs/   # show mksquashfs output`,
 		Args: exactArgs(2, "OUT and SOURCE"),
@@ -52,10 +63,25 @@ with --force.`,
 			if f.sandbox {
 				return build.Sandbox(ctx, o)
 			}
+			if oci.LooksLikeSource(o.Source) {
+				src, err := oci.ParseSource(o.Source)
+				if err != nil {
+					return err
+				}
+				oo, err := f.oci.ociOptions(g, o.Out, o.Force)
+				if err != nil {
+					return err
+				}
+				return build.FromOCI(ctx, src, oo)
+			}
+			if fi, err := os.Stat(o.Source); err == nil && fi.Mode().IsRegular() {
+				return build.FromImage(ctx, o)
+			}
 			return build.Build(ctx, o)
 		},
 	}
 	c.Flags().BoolVarP(&f.sandbox, "sandbox", "s", false, "unpack the image SOURCE into the directory OUT")
 	c.Flags().BoolVarP(&f.force, "force", "F", false, "replace OUT if it exists")
+	f.oci.register(c)
 	return c
 }

@@ -93,6 +93,8 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 	root.AddCommand(
 		newVersionCmd(g),
 		newBuildCmd(g),
+		newPullCmd(g),
+		newCacheCmd(g),
 		newInspectCmd(g),
 		newSifCmd(g),
 		newExecCmd(g),

@@ -1,0 +1,273 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/cache"
+	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/layer"
+	"github.com/launch-hpc/launch/internal/oci"
+	"github.com/launch-hpc/launch/internal/progress"
+)
+
+// OCIOptions say how to build a SIF from an OCI image source.
+type OCIOptions struct {
+	Options
+	// Fetch are the registry and platform options.
+	Fetch oci.Options
+	// Cache keeps registry blobs and converted SIFs; nil disables it.
+	Cache *cache.Cache
+	// TmpDir is where the root filesystem is unpacked ("": $LAUNCH_TMPDIR,
+	// else $TMPDIR, else /tmp).
+	TmpDir string
+	// Progress shows steps and bars (nil: nothing).
+	Progress *progress.Reporter
+}
+
+// TmpDir is where temporary trees go: $LAUNCH_TMPDIR, else the system's.
+func TmpDir() string {
+	if d := os.Getenv("LAUNCH_TMPDIR"); d != "" {
+		return d
+	}
+	return os.TempDir()
+}
+
+// FromOCI builds the SIF o.Out from the image src names. With a cache, an
+// image from a registry is converted once per manifest digest, under the
+// cache entry's lock, and copied from the cache afterwards.
+func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
+	if err := checkOut(o.Out, o.Force, false); err != nil {
+		return err
+	}
+	if o.TmpDir == "" {
+		o.TmpDir = TmpDir()
+	}
+	o.Fetch.TmpDir = o.TmpDir
+	useCache := o.Cache != nil && src.Transport == oci.Docker
+	if useCache {
+		o.Fetch.Blobs = o.Cache
+	}
+	o.Progress.Step("Fetching %s", src)
+	im, err := oci.Open(ctx, src, o.Fetch)
+	if err != nil {
+		return err
+	}
+	defer im.Close()
+	if im.Digest != (v1.Hash{}) {
+		o.Progress.Step("Image %s (%s)", im.Digest, im.Platform)
+	}
+	if !useCache {
+		return convert(ctx, im, o)
+	}
+	p := o.Cache.SIFPath(im.Digest)
+	unlock, err := o.Cache.Lock(ctx, cache.KindSIF, im.Digest)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := openCachedSIF(p)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			o.Progress.Step("Cached SIF %s is not usable (%v); converting again", p, err)
+		}
+		co := o
+		co.Out, co.Force = p, true
+		if err := convert(ctx, im, co); err != nil {
+			return err
+		}
+		if f, err = openCachedSIF(p); err != nil {
+			return fmt.Errorf("reading converted image %s: %w", p, err)
+		}
+	} else {
+		o.Progress.Step("Using cached SIF %s", p)
+	}
+	unlock() // the open file stays readable whatever happens to the entry
+	defer f.Close()
+	o.Progress.Step("Writing %s", o.Out)
+	now := time.Now()
+	_ = os.Chtimes(p, now, now) // last use, for listing
+	return Install(ctx, f, o.Out, o.Force)
+}
+
+// openCachedSIF opens a cached SIF after checking it is a complete image.
+func openCachedSIF(p string) (*os.File, error) {
+	if _, err := os.Stat(p); err != nil {
+		return nil, err
+	}
+	if _, err := image.Open(p); err != nil {
+		return nil, err
+	}
+	return os.Open(p)
+}
+
+// convert unpacks im's layers into a temporary tree, adds the Apptainer
+// metadata for its configuration and packs it into o.Out.
+func convert(ctx context.Context, im *oci.Image, o OCIOptions) error {
+	tmp, err := os.MkdirTemp(o.TmpDir, "launch-build-")
+	if err != nil {
+		return fmt.Errorf("making a temporary directory in %s: %w (set LAUNCH_TMPDIR)", o.TmpDir, err)
+	}
+	defer oci.RemoveTree(tmp)
+	root := filepath.Join(tmp, "rootfs")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return fmt.Errorf("making %s: %w", root, err)
+	}
+	layers, err := im.Layers()
+	if err != nil {
+		return err
+	}
+	devices := 0
+	for _, l := range layers {
+		if err := applyLayer(ctx, root, l, len(layers), o, &devices); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("building %s: interrupted, temporary files removed", o.Out)
+			}
+			return err
+		}
+	}
+	if devices > 0 {
+		o.Log.Verbosef("left out %d device node%s (an unprivileged image cannot have them)", devices, plural(devices))
+	}
+	if err := writeOCIMeta(root, im, o); err != nil {
+		return err
+	}
+	o.Source = root
+	o.Arch = im.Config.Architecture
+	o.JSON = []JSONObject{
+		{Name: OCIConfigObject, Data: configSection(im.RawConfig)},
+		{Name: OCIImageConfigObject, Data: im.RawConfig},
+	}
+	o.Progress.Step("Packing the root filesystem into SquashFS")
+	o.Options.noSteps = true // said above, in terms of the image
+	return Build(ctx, o.Options)
+}
+
+// applyLayer applies one layer to root, reading it to its end so that its
+// digests are checked.
+func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptions, devices *int) error {
+	label := fmt.Sprintf("Layer %d/%d", l.Index+1, n)
+	id := l.Digest
+	if id == (v1.Hash{}) {
+		id = l.DiffID
+	}
+	if l.Size >= 0 {
+		o.Progress.Step("%s %s (%s)", label, short(id), progress.Size(l.Size))
+	} else {
+		o.Progress.Step("%s %s", label, short(id))
+	}
+	bar := o.Progress.Bar(label, l.Size)
+	rc, err := l.Open(ctx, bar.Add)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	st, err := layer.Apply(root, rc, layer.Options{KeepOwner: os.Geteuid() == 0})
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc) // the rest, so that the digests are checked
+	}
+	bar.Done()
+	if err != nil {
+		if errors.Is(err, layer.ErrHostile) {
+			return fmt.Errorf("%s: layer %d (%s) is refused: %w", l.Source(), l.Index+1, short(id), err)
+		}
+		if strings.Contains(err.Error(), l.Source().String()) {
+			return err
+		}
+		return fmt.Errorf("%s: layer %d (%s): %w", l.Source(), l.Index+1, short(id), err)
+	}
+	*devices += st.Devices
+	return nil
+}
+
+func short(h v1.Hash) string {
+	if len(h.Hex) > 12 {
+		return h.Algorithm + ":" + h.Hex[:12]
+	}
+	return h.String()
+}
+
+// writeOCIMeta writes the Apptainer metadata for im's configuration into
+// root: environment script, runscript, labels, and the working directory.
+// Every path is resolved inside root, so an image whose /.singularity.d is
+// a symlink cannot make it write elsewhere.
+func writeOCIMeta(root string, im *oci.Image, o OCIOptions) error {
+	c := im.Config.Config
+	env, bad := envScript(c.Env)
+	if len(bad) > 0 {
+		o.Log.Warnf("image environment variables with names a shell cannot set were left out: %s", strings.Join(bad, ", "))
+	}
+	labels, err := labelsJSON(c.Labels)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode uint32
+	}{
+		{OCIEnvFile, []byte(env), 0o755},
+		{RunscriptFile, []byte(runscript(c)), 0o755},
+		{LabelsFile, labels, 0o644},
+	} {
+		if err := writeInRoot(root, f.path, f.data, f.mode); err != nil {
+			return fmt.Errorf("writing /%s into the image: %w", f.path, err)
+		}
+	}
+	if c.WorkingDir != "" {
+		rf, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer rf.Close()
+		d, err := securejoin.MkdirAllHandle(rf, c.WorkingDir, 0o755)
+		if err != nil {
+			return fmt.Errorf("making the working directory %s in the image: %w", c.WorkingDir, err)
+		}
+		d.Close()
+	}
+	return nil
+}
+
+// writeInRoot writes data to rel inside root, replacing what is there,
+// with every directory resolved inside root and the file itself not
+// followed if it is a symlink.
+func writeInRoot(root, rel string, data []byte, mode uint32) error {
+	rf, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer rf.Close()
+	d, err := securejoin.MkdirAllHandle(rf, filepath.Dir(rel), 0o755)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	base := filepath.Base(rel)
+	if err := unix.Unlinkat(int(d.Fd()), base, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	fd, err := unix.Openat(int(d.Fd()), base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(os.FileMode(mode)); err != nil {
+		return err
+	}
+	return f.Close()
+}

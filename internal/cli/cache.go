@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/launch-hpc/launch/internal/cache"
+	"github.com/launch-hpc/launch/internal/progress"
+)
+
+func newCacheCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "cache list|clean",
+		Short: "List or empty the cache of pulled images",
+		Long: `The cache ($LAUNCH_CACHEDIR, default ~/.launch/cache, mode 0700) keeps
+registry blobs by digest and the SIF files converted from them by manifest
+digest, so that pulling an image again costs a copy. It is safe to use from
+many jobs at once.`,
+	}
+	open := func() (*cache.Cache, error) {
+		dir, err := cache.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		return cache.Open(dir)
+	}
+	kinds := func(t string) ([]string, error) {
+		switch t {
+		case "", "all":
+			return nil, nil
+		case "blob", "blobs":
+			return []string{cache.KindBlob}, nil
+		case "sif":
+			return []string{cache.KindSIF}, nil
+		}
+		return nil, fmt.Errorf("--type %q: want blob, sif or all", t)
+	}
+	var listType, cleanType string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the cached blobs and SIF files",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := kinds(listType)
+			if err != nil {
+				return err
+			}
+			ca, err := open()
+			if err != nil {
+				return err
+			}
+			ents, err := ca.List()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TYPE\tDIGEST\tSIZE\tLAST USED")
+			var total int64
+			n := 0
+			for _, e := range ents {
+				if len(k) > 0 && k[0] != e.Kind {
+					continue
+				}
+				n++
+				total += e.Size
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Kind, e.Digest, progress.Size(e.Size), e.Used.Format("2006-01-02 15:04"))
+			}
+			tw.Flush()
+			fmt.Fprintf(g.stdout, "%d entr%s, %s in %s\n", n, map[bool]string{true: "y", false: "ies"}[n == 1], progress.Size(total), ca.Dir())
+			return nil
+		},
+	}
+	list.Flags().StringVarP(&listType, "type", "T", "all", "what to list: blob, sif or all")
+	clean := &cobra.Command{
+		Use:   "clean",
+		Short: "Remove cached blobs and SIF files",
+		Long: `clean removes cache entries (all of them, or those of --type). Pulls
+running at the same moment keep the copies they have open.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := kinds(cleanType)
+			if err != nil {
+				return err
+			}
+			ca, err := open()
+			if err != nil {
+				return err
+			}
+			n, size, err := ca.Clean(k...)
+			if err != nil {
+				return err
+			}
+			g.Log().Infof("Removed %d cache entr%s (%s) from %s", n, map[bool]string{true: "y", false: "ies"}[n == 1], progress.Size(size), ca.Dir())
+			return nil
+		},
+	}
+	clean.Flags().StringVarP(&cleanType, "type", "T", "all", "what to remove: blob, sif or all")
+	clean.Flags().BoolP("force", "f", false, "accepted for Apptainer compatibility (clean never asks)")
+	c.AddCommand(list, clean)
+	return c
+}
