@@ -78,7 +78,7 @@ func TestConfigRefuses(t *testing.T) {
 		{"pid off via containall", "[namespaces]\nallow_pid = false\n", []string{"--containall"}, []string{"--pid (from --containall)"}},
 		{"sandbox not allowed", "[images]\nformats = [\"sif\"]\n", []string{"SANDBOX"}, []string{"sandbox images are not allowed", "images.formats"}},
 		{"image outside allowed paths", "[images]\nallowed_paths = [\"/no/such/images\"]\n", nil, []string{"images.allowed_paths"}},
-		{"missing squashfuse", "[tools]\nsquashfuse = [\"/no/such/squashfuse_ll\"]\n", nil, []string{"squashfuse", "/no/such/squashfuse_ll"}},
+		{"missing squashfuse", "[tools]\nsquashfuse = [\"/no/such/squashfuse_ll\"]\n", nil, []string{"no squashfuse program found", "/no/such/squashfuse_ll", "tools.squashfuse"}},
 		{"malformed file", "[mounts]\nhome = \n", nil, []string{"launch.conf:2"}},
 		{"unknown key", "[mounts]\nhome = true\nhomer = true\n", nil, []string{"launch.conf:3", "unknown key mounts.homer"}},
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -43,7 +44,7 @@ func FindSquashfuse(candidates []string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("no squashfuse program found (looked for %v); install the squashfuse package", candidates)
+	return "", fmt.Errorf("no squashfuse program found (looked for %s); install the squashfuse package or set tools.squashfuse in launch.conf", strings.Join(candidates, ", "))
 }
 
 // MountOptions describe one SquashFS mount.
