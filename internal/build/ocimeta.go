@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/launch-hpc/launch/internal/image"
 )
 
 // Files an image converted from OCI gets, as Apptainer lays them out.
@@ -23,7 +25,7 @@ const (
 	OCIConfigObject = "oci-config.json"
 	// OCIImageConfigObject is the whole image configuration blob, byte for
 	// byte as the image had it.
-	OCIImageConfigObject = "oci-image-config.json"
+	OCIImageConfigObject = image.OCIConfigObject
 )
 
 // envName is what a shell accepts as a variable name.

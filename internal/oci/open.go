@@ -394,4 +394,3 @@ func (s Source) Name() string {
 	}
 	return base
 }
-
