@@ -133,7 +133,7 @@ func TestOCIPullRegistry(t *testing.T) {
 		t.Errorf("pull -q printed %q", r.Stderr)
 	}
 	// Existing output without --force.
-	wantFatal(t, e.launch(t, "pull", "--nohttps", out, "docker://"+ref), out, "already exists")
+	wantFatal(t, e.launch(t, "pull", "-q", "--nohttps", out, "docker://"+ref), out, "already exists")
 
 	// cache list shows the blobs and the one SIF; clean empties it.
 	r = e.launch(t, "cache", "list")
@@ -300,8 +300,8 @@ func TestOCIAuth(t *testing.T) {
 	e := newOCIEnv(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "img.sif")
-	wantFatal(t, e.launch(t, "pull", "--nohttps", out, "docker://"+ref.String()), "authentication", host)
-	wantFatal(t, e.launch(t, "pull", "--nohttps", "--docker-username", "u", "--docker-password", "wrong", out, "docker://"+ref.String()), "authentication")
+	wantFatal(t, e.launch(t, "pull", "-q", "--nohttps", out, "docker://"+ref.String()), "authentication", host)
+	wantFatal(t, e.launch(t, "pull", "-q", "--nohttps", "--docker-username", "u", "--docker-password", "wrong", out, "docker://"+ref.String()), "authentication")
 	wantOK(t, e.launch(t, "pull", "-q", "--nohttps", "--docker-username", "u", "--docker-password", "p", out, "docker://"+ref.String()))
 	out2 := filepath.Join(dir, "img2.sif")
 	r := launchWith(t, runOpts{Env: e.env("LAUNCH_DOCKER_USERNAME=u", "LAUNCH_DOCKER_PASSWORD=p")},

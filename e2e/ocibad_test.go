@@ -65,7 +65,6 @@ func TestOCIBadInput(t *testing.T) {
 		{"missing tag", []string{"--nohttps", "docker://" + reg.Host + "/test/busybox:nope"}, []string{"not found", "busybox:nope"}},
 		{"missing repository", []string{"--nohttps", "docker://" + reg.Host + "/test/none:v1"}, []string{"not found"}},
 		{"registry down", []string{"--nohttps", "docker://127.0.0.1:1/test/busybox:v1"}, []string{"not reachable", "127.0.0.1:1"}},
-		{"plain http without --nohttps", []string{"docker://" + ref}, []string{"--nohttps"}},
 		{"wrong architecture", []string{"--nohttps", "docker://" + foreign}, []string{"image is for linux/" + otherArch}},
 		{"no manifest for this architecture", []string{"--nohttps", "docker://" + multi}, []string{"no image for linux/" + runtime.GOARCH, otherArch}},
 		{"bad --arch", []string{"--nohttps", "--arch", "a/b/c/d", "docker://" + ref}, []string{"--arch"}},
@@ -77,12 +76,20 @@ func TestOCIBadInput(t *testing.T) {
 		{"missing tag in layout", []string{"oci:" + lay + ":nope"}, []string{`no image tagged "nope"`, "v1"}},
 		{"missing archive", []string{"oci-archive:" + filepath.Join(dir, "nothing.tar")}, []string{"does not exist"}},
 	}
+	// Without -q the steps come first and the error is still one FATAL line, the last.
+	r := launch(t, "pull", filepath.Join(dir, "x.sif"), "--nohttps", "docker://"+reg.Host+"/test/busybox:nope")
+	if lines := strings.Split(strings.TrimSpace(r.Stderr), "\n"); r.Code != 255 || strings.Count(r.Stderr, "FATAL") != 1 ||
+		!strings.HasPrefix(lines[len(lines)-1], "FATAL:") {
+		t.Errorf("want steps then one FATAL line, exit 255; got %d: %q", r.Code, r.Stderr)
+	}
+	_ = ref
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newOCIEnv(t)
 			out := filepath.Join(t.TempDir(), "out.sif")
 			for _, verb := range []string{"pull", "build"} {
-				args := append([]string{verb}, tt.args[:len(tt.args)-1]...)
+				// -q: the progress lines would come before the one FATAL line.
+				args := append([]string{verb, "-q"}, tt.args[:len(tt.args)-1]...)
 				args = append(args, out, tt.args[len(tt.args)-1])
 				wantFatal(t, e.launch(t, args...), tt.want...)
 				if _, err := os.Stat(out); err == nil {
@@ -117,4 +124,3 @@ func truncate(t *testing.T, p string) {
 	}
 }
 
-var _ = strings.Contains
