@@ -309,3 +309,31 @@ func TestOCIAuth(t *testing.T) {
 	wantOK(t, r)
 	checkBusybox(t, out2, src)
 }
+
+// TestOCIDebian: the real Debian tree (scripts/test's debootstrap cache) as
+// a one-layer OCI image pushed to a real registry, pulled with launch pull
+// and run. As an unprivileged user the files only root can read are left
+// out of the layer (the test builds it, not launch).
+func TestOCIDebian(t *testing.T) {
+	tree := debianTree(t)
+	reg := startRegistry(t)
+	lay := layerOf(t, tarTree(t, tree, !isRoot()))
+	src := mkImage(t, imageConfig{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, Cmd: []string{"/bin/bash"}}, lay)
+	ref := reg.push(t, "debian/bookworm:minbase", src)
+	e := newOCIEnv(t)
+	out := filepath.Join(t.TempDir(), "debian.sif")
+	wantOK(t, launchWith(t, runOpts{Env: e.env(), Timeout: 10 * time.Minute}, "pull", "-q", "--nohttps", out, "docker://"+ref))
+	want, err := os.ReadFile(filepath.Join(tree, "etc", "debian_version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := launch(t, "exec", out, "cat", "/etc/debian_version")
+	if wantOK(t, r); r.Stdout != string(want) {
+		t.Errorf("/etc/debian_version: got %q, want %q", r.Stdout, want)
+	}
+	r = launch(t, "exec", out, "/bin/bash", "-c", "dpkg-query -W -f '${Status}' bash")
+	if wantOK(t, r); r.Stdout != "install ok installed" {
+		t.Errorf("dpkg-query bash: %q", r.Stdout)
+	}
+	noTempLeft(t, e.tmp)
+}

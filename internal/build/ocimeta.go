@@ -3,7 +3,6 @@ package build
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -28,8 +27,15 @@ const (
 	OCIImageConfigObject = image.OCIConfigObject
 )
 
-// envName is what a shell accepts as a variable name.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// isEnvName reports whether a shell accepts s as a variable name.
+func isEnvName(s string) bool {
+	for i, c := range s {
+		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // envScript is /.singularity.d/env/10-docker2singularity.sh for the image
 // environment env ("KEY=VALUE" strings), in the form Apptainer writes: PATH
@@ -42,7 +48,7 @@ func envScript(env []string) (string, []string) {
 	b.WriteString("#!/bin/sh\n")
 	for _, kv := range env {
 		k, v, hasValue := strings.Cut(kv, "=")
-		if !envName.MatchString(k) {
+		if !isEnvName(k) {
 			bad = append(bad, k)
 			continue
 		}

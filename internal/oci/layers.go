@@ -198,18 +198,19 @@ func (v *verifier) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil && err != io.EOF {
+		if strings.Contains(err.Error(), "error verifying") { // go-containerregistry's own check
+			return n, fmt.Errorf("%s: digest mismatch: the data read is not %s (corrupt or tampered data)", v.what, v.want)
+		}
 		return n, fmt.Errorf("%s: %w", v.what, oneLineErr(err))
 	}
 	return n, err
 }
 
-// drain reads the rest of the stream and returns the digest error, if any.
+// drain reads the rest of the stream and returns its error, if any (a
+// digest mismatch, or the reason the stored data could not be read).
 func (v *verifier) drain() error {
 	_, err := io.Copy(io.Discard, v)
-	if err != nil && strings.Contains(err.Error(), "digest mismatch") {
-		return err
-	}
-	return nil
+	return err
 }
 
 // ctxReader stops reading when ctx is cancelled and counts bytes.
