@@ -124,3 +124,11 @@ func splitTag(s string) (string, string) {
 // ErrNotFound is wrapped by errors for images, tags or files that are not
 // there.
 var ErrNotFound = errors.New("not found")
+
+// notFound is an error that says what is missing and matches ErrNotFound.
+type notFound struct{ msg string }
+
+func (e notFound) Error() string        { return e.msg }
+func (e notFound) Is(target error) bool { return target == ErrNotFound }
+
+func notFoundf(format string, a ...any) error { return notFound{fmt.Sprintf(format, a...)} }
