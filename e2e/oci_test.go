@@ -180,6 +180,18 @@ func TestOCISources(t *testing.T) {
 			noTempLeft(t, e.tmp)
 		})
 	}
+	// build from an existing SIF repacks it, keeping its metadata files.
+	e0 := newOCIEnv(t)
+	first := filepath.Join(t.TempDir(), "first.sif")
+	wantOK(t, e0.launch(t, "build", "-q", first, "oci:"+lay+":v1"))
+	again := filepath.Join(t.TempDir(), "again.sif")
+	wantOK(t, e0.launch(t, "build", "-q", again, first))
+	r := launch(t, "run", again)
+	if wantOK(t, r); r.Stdout != "entry:default-arg::/work\n" {
+		t.Errorf("run of a SIF rebuilt from a SIF: %q", r.Stdout)
+	}
+	noTempLeft(t, e0.tmp)
+
 	// pull takes them too and names the output after the file and tag.
 	e := newOCIEnv(t)
 	work := t.TempDir()

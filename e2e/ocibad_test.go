@@ -25,7 +25,7 @@ func TestOCIBadInput(t *testing.T) {
 	foreign := reg.push(t, "test/foreign:v1", mkImage(t, imageConfig{Arch: otherArch, Cmd: []string{"/bin/sh"}},
 		layerOf(t, tarOf(t, "etc/x", "x"))))
 	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{
-		Add: mkImage(t, imageConfig{Arch: otherArch}, layerOf(t, tarOf(t, "etc/x", "x"))),
+		Add:        mkImage(t, imageConfig{Arch: otherArch}, layerOf(t, tarOf(t, "etc/x", "x"))),
 		Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: otherArch}},
 	})
 	multi := reg.pushIndex(t, "test/multi:v1", idx)
@@ -123,4 +123,3 @@ func truncate(t *testing.T, p string) {
 		t.Fatal(err)
 	}
 }
-
