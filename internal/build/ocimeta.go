@@ -3,10 +3,11 @@ package build
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/launch-hpc/launch/internal/image"
 )
 
 // Files an image converted from OCI gets, as Apptainer lays them out.
@@ -23,11 +24,18 @@ const (
 	OCIConfigObject = "oci-config.json"
 	// OCIImageConfigObject is the whole image configuration blob, byte for
 	// byte as the image had it.
-	OCIImageConfigObject = "oci-image-config.json"
+	OCIImageConfigObject = image.OCIConfigObject
 )
 
-// envName is what a shell accepts as a variable name.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// isEnvName reports whether a shell accepts s as a variable name.
+func isEnvName(s string) bool {
+	for i, c := range s {
+		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // envScript is /.singularity.d/env/10-docker2singularity.sh for the image
 // environment env ("KEY=VALUE" strings), in the form Apptainer writes: PATH
@@ -40,7 +48,7 @@ func envScript(env []string) (string, []string) {
 	b.WriteString("#!/bin/sh\n")
 	for _, kv := range env {
 		k, v, hasValue := strings.Cut(kv, "=")
-		if !envName.MatchString(k) {
+		if !isEnvName(k) {
 			bad = append(bad, k)
 			continue
 		}

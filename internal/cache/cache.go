@@ -27,7 +27,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,10 +98,21 @@ func ownedByMe(fi fs.FileInfo) bool {
 // Dir is the cache directory.
 func (c *Cache) Dir() string { return c.root }
 
-var hexDigest = regexp.MustCompile(`^[a-f0-9]{64}$`)
+// isHexDigest reports whether s is 64 lower-case hex digits.
+func isHexDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 func checkDigest(d v1.Hash) error {
-	if d.Algorithm != "sha256" || !hexDigest.MatchString(d.Hex) {
+	if d.Algorithm != "sha256" || !isHexDigest(d.Hex) {
 		return fmt.Errorf("unsupported digest %q (only sha256 is cached)", d)
 	}
 	return nil
@@ -315,7 +325,7 @@ func (c *Cache) List() ([]Entry, error) {
 		for _, e := range ents {
 			n := e.Name()
 			hexd, ok := strings.CutSuffix(n, k.suffix)
-			if !ok || !hexDigest.MatchString(hexd) {
+			if !ok || !isHexDigest(hexd) {
 				continue // temporary or foreign file
 			}
 			fi, err := e.Info()

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/build"
+	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/oci"
 )
 
@@ -74,7 +75,7 @@ with --force.`,
 				}
 				return build.FromOCI(ctx, src, oo)
 			}
-			if fi, err := os.Stat(o.Source); err == nil && fi.Mode().IsRegular() {
+			if img, err := image.Open(o.Source); err == nil && img.Format != image.FormatDir {
 				return build.FromImage(ctx, o)
 			}
 			return build.Build(ctx, o)

@@ -26,7 +26,9 @@ func newInspectCmd(g *globals) *cobra.Command {
 itself under /.singularity.d: its labels (the default), its runscript, its
 environment scripts and the definition file it was built from. With --json
 it prints them as Apptainer does:
-{"data":{"attributes":{"labels":{...},...}},"type":"container"}.
+{"data":{"attributes":{"labels":{...},...}},"type":"container"}, plus, for
+an image converted from an OCI image, the image's original configuration
+as "oci-config".
 (-d is the global --debug flag, so the definition file is --deffile only.)`,
 		Example: `  launch inspect app.sif
   launch inspect --runscript app.sif
@@ -89,6 +91,9 @@ func writeInspectJSON(w io.Writer, m *image.Meta, f inspectFlags) error {
 	}
 	if f.deffile {
 		a["deffile"] = m.Deffile
+	}
+	if len(m.OCIConfig) > 0 && json.Valid(m.OCIConfig) {
+		a["oci-config"] = json.RawMessage(m.OCIConfig)
 	}
 	out.Data.Attributes = a
 	enc := json.NewEncoder(w)

@@ -44,8 +44,13 @@ func (f *ociFlags) ociOptions(g *globals, out string, force bool) (build.OCIOpti
 	if pass != "" && user == "" {
 		return build.OCIOptions{}, fmt.Errorf("a registry password was given without a user name (--docker-username or LAUNCH_DOCKER_USERNAME)")
 	}
+	conf, err := loadConfig()
+	if err != nil {
+		return build.OCIOptions{}, err
+	}
 	o := build.OCIOptions{
-		Options: build.Options{Out: out, Force: force, Log: g.Log()},
+		Options: build.Options{Out: out, Force: force, Log: g.Log(),
+			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs},
 		Fetch:   oci.Options{Arch: f.arch, Username: user, Password: pass, Insecure: f.noHTTPS},
 	}
 	if g.verbose || g.debug {

@@ -40,7 +40,15 @@ type Meta struct {
 	// Deffile is the definition file the image was built from: the SIF's
 	// definition-file descriptor, else /.singularity.d/Singularity.
 	Deffile string
+	// OCIConfig is the OCI image configuration an image converted from
+	// an OCI image keeps in its SIF (data object OCIConfigObject), byte
+	// for byte; nil when there is none.
+	OCIConfig []byte
 }
+
+// OCIConfigObject is the name of the SIF data object holding the whole OCI
+// image configuration of an image launch converted from OCI.
+const OCIConfigObject = "oci-image-config.json"
 
 // tree reads files of an image's root filesystem.
 type tree interface {
@@ -109,6 +117,9 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 		if m.Deffile, err = sifDeffile(img.Path); err != nil {
 			return nil, err
 		}
+		if m.OCIConfig, err = sifJSON(img.Path, OCIConfigObject); err != nil {
+			return nil, err
+		}
 	}
 	if m.Deffile == "" {
 		if m.Deffile, err = get(DeffilePath); err != nil {
@@ -137,6 +148,29 @@ func sifDeffile(p string) (string, error) {
 		return "", fmt.Errorf("reading definition file of SIF %s: %w", p, err)
 	}
 	return string(b), nil
+}
+
+// sifJSON returns the generic JSON data object called name, or nil.
+func sifJSON(p, name string) ([]byte, error) {
+	f, err := sif.LoadContainerFromPath(p, sif.OptLoadWithFlag(os.O_RDONLY))
+	if err != nil {
+		return nil, fmt.Errorf("reading SIF %s: %w", p, err)
+	}
+	defer f.UnloadContainer() //nolint:errcheck // read-only
+	ds, err := f.GetDescriptors(sif.WithDataType(sif.DataGenericJSON))
+	if err != nil {
+		return nil, fmt.Errorf("reading SIF %s: %w", p, err)
+	}
+	for _, d := range ds {
+		if d.Name() == name {
+			b, err := d.GetData()
+			if err != nil {
+				return nil, fmt.Errorf("reading %s of SIF %s: %w", name, p, err)
+			}
+			return b, nil
+		}
+	}
+	return nil, nil
 }
 
 // dirTree is a sandbox directory.

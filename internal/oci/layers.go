@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -104,20 +105,42 @@ func (l Layer) Open(ctx context.Context, count func(int64)) (io.ReadCloser, erro
 		return nil, fmt.Errorf("%s: %w", what, oneLineErr(err))
 	}
 	var r io.Reader = &ctxReader{ctx: ctx, r: stored, count: count}
+	var sv *verifier
 	if l.Digest != (v1.Hash{}) {
-		r = newVerifier(r, l.Digest, what+" blob")
+		if v, ok := newVerifier(r, l.Digest, what+" blob").(*verifier); ok {
+			sv, r = v, v
+		}
 	}
 	un, err := decompress(r)
 	if err != nil {
 		stored.Close()
+		if sv != nil {
+			if derr := sv.drain(); derr != nil {
+				return nil, derr
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return &layerReader{Reader: newVerifier(un, l.DiffID, what+" (uncompressed)"), closers: []io.Closer{un, stored}}, nil
+	return &layerReader{Reader: newVerifier(un, l.DiffID, what+" (uncompressed)"), stored: sv, closers: []io.Closer{un, stored}}, nil
 }
 
+// layerReader is a layer's uncompressed stream. When decompressing fails,
+// the stored blob is read to its end: if its digest is wrong, that is the
+// error reported (corrupt data), not the decompressor's complaint.
 type layerReader struct {
 	io.Reader
+	stored  *verifier
 	closers []io.Closer
+}
+
+func (r *layerReader) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	if err != nil && err != io.EOF && r.stored != nil && !r.stored.done {
+		if derr := r.stored.drain(); derr != nil {
+			return n, derr
+		}
+	}
+	return n, err
 }
 
 func (r *layerReader) Close() error {
@@ -175,9 +198,19 @@ func (v *verifier) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil && err != io.EOF {
+		if strings.Contains(err.Error(), "error verifying") { // go-containerregistry's own check
+			return n, fmt.Errorf("%s: digest mismatch: the data read is not %s (corrupt or tampered data)", v.what, v.want)
+		}
 		return n, fmt.Errorf("%s: %w", v.what, oneLineErr(err))
 	}
 	return n, err
+}
+
+// drain reads the rest of the stream and returns its error, if any (a
+// digest mismatch, or the reason the stored data could not be read).
+func (v *verifier) drain() error {
+	_, err := io.Copy(io.Discard, v)
+	return err
 }
 
 // ctxReader stops reading when ctx is cancelled and counts bytes.

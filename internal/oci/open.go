@@ -142,7 +142,7 @@ func (im *Image) readConfig(want v1.Platform) error {
 func (im *Image) openLayout(dir string, want v1.Platform) error {
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: %s is not an OCI image layout (no index.json): %w", im.Source, dir, ErrNotFound)
+			return notFoundf("%s: %s is not an OCI image layout (no index.json)", im.Source, dir)
 		}
 		return fmt.Errorf("%s: %w", im.Source, err)
 	}
@@ -168,11 +168,11 @@ func (im *Image) openLayout(dir string, want v1.Platform) error {
 	}
 	switch {
 	case im.Source.Ref != "" && pick == nil:
-		return fmt.Errorf("%s: no image tagged %q in %s (tags: %s): %w", im.Source, im.Source.Ref, dir, listOrNone(tags), ErrNotFound)
+		return notFoundf("%s: no image tagged %q in %s (tags: %s)", im.Source, im.Source.Ref, dir, listOrNone(tags))
 	case pick == nil && len(m.Manifests) == 1:
 		pick = &m.Manifests[0]
 	case pick == nil && len(m.Manifests) == 0:
-		return fmt.Errorf("%s: OCI layout %s holds no image: %w", im.Source, dir, ErrNotFound)
+		return notFoundf("%s: OCI layout %s holds no image", im.Source, dir)
 	case pick == nil:
 		return fmt.Errorf("%s: OCI layout %s holds %d images; name one as %s:%s:TAG (tags: %s)",
 			im.Source, dir, len(m.Manifests), im.Source.Transport, dir, listOrNone(tags))
@@ -305,7 +305,7 @@ func checkFile(src Source, p string) error {
 	fi, err := os.Stat(p)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%s: %s does not exist: %w", src, p, ErrNotFound)
+		return notFoundf("%s: %s does not exist", src, p)
 	case err != nil:
 		return fmt.Errorf("%s: %w", src, err)
 	case fi.IsDir():
@@ -319,9 +319,6 @@ func checkFile(src Source, p string) error {
 func parsePlatform(s string) (v1.Platform, error) {
 	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	if s == "" {
-		if runtime.GOARCH == "arm64" {
-			p.Variant = ""
-		}
 		return p, nil
 	}
 	parts := strings.Split(strings.TrimPrefix(s, "linux/"), "/")
@@ -394,4 +391,3 @@ func (s Source) Name() string {
 	}
 	return base
 }
-

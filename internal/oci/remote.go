@@ -95,7 +95,7 @@ func remoteErr(src Source, ref name.Reference, err error) error {
 		case te.StatusCode == http.StatusForbidden || codes[transport.DeniedErrorCode]:
 			return fmt.Errorf("%s: %s denied access (are you allowed to read this repository?)", src, reg)
 		case te.StatusCode == http.StatusNotFound || codes[transport.ManifestUnknownErrorCode] || codes[transport.NameUnknownErrorCode]:
-			return fmt.Errorf("%s: not found in %s (no such repository, tag or digest): %w", src, reg, ErrNotFound)
+			return notFoundf("%s: not found in %s (no such repository, tag or digest)", src, reg)
 		case te.StatusCode == http.StatusTooManyRequests:
 			return fmt.Errorf("%s: %s refuses: too many requests, try again later", src, reg)
 		}

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 )
 
@@ -47,8 +46,23 @@ type Source struct {
 
 func (s Source) String() string { return s.Raw }
 
-// transportPrefix matches what looks like a transport ("name:").
-var transportPrefix = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*):`)
+// transportOf returns the transport name s starts with ("docker" for
+// "docker://x", "foo" for "foo:bar") and the rest after the colon; ok is
+// false when s does not start with NAME: (a letter, then letters, digits,
+// "+", "." or "-").
+func transportOf(s string) (name, rest string, ok bool) {
+	i := strings.IndexByte(s, ':')
+	if i <= 0 {
+		return "", "", false
+	}
+	for j, c := range s[:i] {
+		letter := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !letter && (j == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-')) {
+			return "", "", false
+		}
+	}
+	return s[:i], s[i+1:], true
+}
 
 // LooksLikeSource reports whether s names an image by transport
 // ("docker://…", "oci:…", or an unknown "foo:…") rather than a local path.
@@ -57,7 +71,8 @@ func LooksLikeSource(s string) bool {
 	if _, err := os.Lstat(s); err == nil {
 		return false
 	}
-	return transportPrefix.MatchString(s)
+	_, _, ok := transportOf(s)
+	return ok
 }
 
 // Known lists the transports for error messages.
@@ -66,12 +81,11 @@ const Known = "docker://, oci:, oci-archive:, docker-archive:"
 // ParseSource parses an image source such as docker://alpine:3.20,
 // oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
 func ParseSource(s string) (Source, error) {
-	m := transportPrefix.FindStringSubmatch(s)
-	if m == nil {
+	tname, rest, ok := transportOf(s)
+	if !ok {
 		return Source{}, fmt.Errorf("%q is not an image source (want one of %s)", s, Known)
 	}
-	rest := s[len(m[0]):]
-	src := Source{Transport: Transport(m[1]), Raw: s}
+	src := Source{Transport: Transport(tname), Raw: s}
 	switch src.Transport {
 	case Docker:
 		if !strings.HasPrefix(rest, "//") {
@@ -89,7 +103,7 @@ func ParseSource(s string) (Source, error) {
 		}
 		src.Path, src.Ref = splitTag(rest)
 	default:
-		return Source{}, fmt.Errorf("unknown transport %q in %q (launch reads %s)", m[1], s, Known)
+		return Source{}, fmt.Errorf("unknown transport %q in %q (launch reads %s)", tname, s, Known)
 	}
 	return src, nil
 }
@@ -110,3 +124,11 @@ func splitTag(s string) (string, string) {
 // ErrNotFound is wrapped by errors for images, tags or files that are not
 // there.
 var ErrNotFound = errors.New("not found")
+
+// notFound is an error that says what is missing and matches ErrNotFound.
+type notFound struct{ msg string }
+
+func (e notFound) Error() string        { return e.msg }
+func (e notFound) Is(target error) bool { return target == ErrNotFound }
+
+func notFoundf(format string, a ...any) error { return notFound{fmt.Sprintf(format, a...)} }

@@ -1,0 +1,329 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// registry is a real distribution registry (Debian's docker-registry)
+// started for one test on 127.0.0.1 and stopped after it.
+type registry struct {
+	Host string // 127.0.0.1:PORT
+}
+
+// startRegistry starts docker-registry on a free port. A missing binary is
+// a failure, not a skip: scripts/install-deps installs it.
+func startRegistry(t *testing.T) *registry {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		t.Fatalf("docker-registry is not installed (Debian package docker-registry; scripts/install-deps installs it as root): %v", err)
+	}
+	dir := t.TempDir()
+	for attempt := 0; attempt < 3; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		host := l.Addr().String()
+		l.Close()
+		cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\nhttp: {addr: %s}\n", dir, host)
+		cfgPath := filepath.Join(dir, "config.yml")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "serve", cfgPath)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("starting docker-registry: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(exited) }()
+		stop := func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			select {
+			case <-exited:
+				deadline = time.Time{} // try another port
+				continue
+			default:
+			}
+			resp, err := http.Get("http://" + host + "/v2/")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					t.Cleanup(stop)
+					return &registry{Host: host}
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		stop()
+		b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)))
+		t.Logf("docker-registry on %s did not come up: %s", host, b)
+	}
+	t.Fatal("docker-registry did not start")
+	return nil
+}
+
+// push writes img to the registry as repo:tag and returns its reference.
+func (r *registry) push(t *testing.T, repoTag string, img v1.Image) string {
+	t.Helper()
+	ref, err := name.ParseReference(r.Host+"/"+repoTag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+	return ref.String()
+}
+
+// tarTree writes the directory tree root as a layer tar (paths relative to
+// root, hard links kept). Files this user cannot read are left out when
+// skipUnreadable, and are an error otherwise.
+func tarTree(t testing.TB, root string, skipUnreadable bool) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	inodes := map[uint64]string{}
+	skipped := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if skipUnreadable {
+				skipped++
+				return fs.SkipDir
+			}
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return nil // sockets and the like
+		}
+		h.Name = rel
+		if fi.IsDir() {
+			h.Name += "/"
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		h.Uid, h.Gid, h.Uname, h.Gname = int(st.Uid), int(st.Gid), "", ""
+		var f *os.File
+		if fi.Mode().IsRegular() {
+			if prev, ok := inodes[st.Ino]; ok && st.Nlink > 1 {
+				h.Typeflag, h.Linkname, h.Size = tar.TypeLink, prev, 0
+			} else {
+				if f, err = os.Open(p); err != nil {
+					if skipUnreadable {
+						skipped++
+						return nil
+					}
+					return err
+				}
+				defer f.Close()
+				inodes[st.Ino] = rel
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if f != nil {
+			_, err = io.Copy(tw, f)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("making a layer of %s: %v", root, err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if skipped > 0 {
+		t.Logf("left %d unreadable files out of the layer of %s", skipped, root)
+	}
+	return b.Bytes()
+}
+
+// layerOf is a gzip layer of the tar bytes.
+func layerOf(t testing.TB, tarBytes []byte) v1.Layer {
+	t.Helper()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(tarBytes)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// tarOf builds a layer tar from (name, content) pairs: a name ending in
+// "/" is a directory, content "->X" makes a symlink to X.
+func tarOf(t testing.TB, entries ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for i := 0; i+1 < len(entries); i += 2 {
+		n, c := entries[i], entries[i+1]
+		h := &tar.Header{Name: n, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(c)), ModTime: time.Unix(1700000000, 0)}
+		switch {
+		case strings.HasSuffix(n, "/"):
+			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
+		case strings.HasPrefix(c, "->"):
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, c[2:], 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write([]byte(c))
+		}
+	}
+	tw.Close()
+	return b.Bytes()
+}
+
+// imageConfig is the configuration the test images get.
+type imageConfig struct {
+	Env        []string
+	Entrypoint []string
+	Cmd        []string
+	WorkingDir string
+	Labels     map[string]string
+	Arch       string // "" = this machine's
+}
+
+// mkImage makes an image of the layers with cfg.
+func mkImage(t testing.TB, cfg imageConfig, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if cfg.Arch != "" {
+		cf.Architecture = cfg.Arch
+	}
+	cf.Config = v1.Config{Env: cfg.Env, Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, WorkingDir: cfg.WorkingDir, Labels: cfg.Labels}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// busyboxOCI is a two-layer image: the busybox tree, then a layer that
+// adds /etc/layer2, removes /etc/group's sibling /etc/removed (whiteout)
+// and makes /work; with Env, Entrypoint/Cmd, WorkingDir and Labels.
+func busyboxOCI(t testing.TB) v1.Image {
+	t.Helper()
+	tree := busyboxTree(t)
+	if err := os.WriteFile(filepath.Join(tree, "etc", "removed"), []byte("lower\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l1 := layerOf(t, tarTree(t, tree, false))
+	l2 := layerOf(t, tarOf(t, "etc/layer2", "from layer 2\n", "etc/.wh.removed", "", "work/", ""))
+	return mkImage(t, imageConfig{
+		Env:        []string{"PATH=/bin:/usr/bin", `GREETING=hello "oci" $HOME`, "FROM_IMAGE=image"},
+		Entrypoint: []string{"/bin/sh", "-c", `echo "entry:$0:$*:$(pwd)"`},
+		Cmd:        []string{"default-arg"},
+		WorkingDir: "/work",
+		Labels:     map[string]string{"org.example.test": "yes"},
+	}, l1, l2)
+}
+
+// writeLayout writes img into a new OCI layout dir tagged tag.
+func writeLayout(t testing.TB, dir, tag string, img v1.Image) {
+	t.Helper()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tarDir writes the files under dir into the tar file out (an oci-archive).
+func tarDir(t testing.TB, dir, out string) {
+	t.Helper()
+	cmd := exec.Command("tar", "-C", dir, "-cf", out, ".")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, b)
+	}
+}
+
+// noTempLeft fails if dir (a TMPDIR given to launch) holds anything.
+func noTempLeft(t *testing.T, dir string) {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		t.Errorf("left behind in TMPDIR: %s", e.Name())
+	}
+}
+
+var _ = context.Background
+
+// pushIndex writes an image index to the registry as repo:tag.
+func (r *registry) pushIndex(t *testing.T, repoTag string, idx v1.ImageIndex) string {
+	t.Helper()
+	ref, err := name.ParseReference(r.Host+"/"+repoTag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+	return ref.String()
+}
