@@ -51,7 +51,7 @@ func (f *ociFlags) ociOptions(g *globals, out string, force bool) (build.OCIOpti
 	o := build.OCIOptions{
 		Options: build.Options{Out: out, Force: force, Log: g.Log(),
 			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs},
-		Fetch:   oci.Options{Arch: f.arch, Username: user, Password: pass, Insecure: f.noHTTPS},
+		Fetch: oci.Options{Arch: f.arch, Username: user, Password: pass, Insecure: f.noHTTPS},
 	}
 	if g.verbose || g.debug {
 		o.ToolOutput = g.stderr
