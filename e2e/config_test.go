@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,5 +107,29 @@ func TestConfigToolsForBuild(t *testing.T) {
 	wantFatal(t, r, "/no/such/mksquashfs not found", "tools.mksquashfs")
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a failed build left its output behind")
+	}
+}
+
+// TestMissingOCIHelper: launch hands pull, cache and OCI builds to its
+// launch-oci helper; a launch installed without it says so in one line.
+func TestMissingOCIHelper(t *testing.T) {
+	data, err := os.ReadFile(launchBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lone := filepath.Join(t.TempDir(), "launch")
+	if err := os.WriteFile(lone, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"pull", "docker://alpine"}, {"cache", "list"}, {"build", filepath.Join(t.TempDir(), "x.sif"), "docker://alpine"}} {
+		cmd := exec.Command(lone, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		r := result{Stderr: stderr.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.Code = ee.ExitCode()
+		}
+		wantFatal(t, r, "needs the helper program launch-oci", "reinstall launch")
 	}
 }

@@ -1,4 +1,6 @@
-# build.mk — builddir/launch, a static binary with build values stamped in.
+# build.mk — builddir/launch and its helper builddir/launch-oci (pull, cache,
+# build from OCI sources; kept apart so that their libraries' start-up cost is
+# not paid by every `launch exec`), static binaries with build values stamped in.
 
 BUILDINFO   := github.com/launch-hpc/launch/internal/buildinfo
 CGO_ENABLED ?= 0
@@ -19,11 +21,11 @@ GO_SOURCES := $(shell find cmd internal -name '*.go' ! -name '*_test.go' 2>/dev/
 LDFLAGS_STAMP := $(BUILDDIR)/.ldflags
 
 .PHONY: all
-all: $(BUILDDIR)/launch
+all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci
 
-$(BUILDDIR)/launch: $(GO_SOURCES) $(LDFLAGS_STAMP)
+$(BUILDDIR)/launch $(BUILDDIR)/launch-oci: $(BUILDDIR)/%: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
-	CGO_ENABLED=$(CGO_ENABLED) $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch
+	CGO_ENABLED=$(CGO_ENABLED) $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/$*
 
 $(LDFLAGS_STAMP): FORCE
 	@mkdir -p $(@D)

@@ -6,9 +6,10 @@ CONF_DIR := $(DESTDIR)$(SYSCONFDIR)/launch
 CONF     := $(CONF_DIR)/launch.conf
 
 .PHONY: install
-install: $(BUILDDIR)/launch
-	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR)
+install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci
+	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR) $(DESTDIR)$(PREFIX)/libexec/launch
 	install -m 0755 $(BUILDDIR)/launch $(DESTDIR)$(BINDIR)/launch
+	install -m 0755 $(BUILDDIR)/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci
 	@if [ ! -e '$(CONF)' ]; then \
 		echo "install -m 0644 $(CONF_SRC) $(CONF)"; \
 		install -m 0644 $(CONF_SRC) '$(CONF)'; \
@@ -21,7 +22,8 @@ install: $(BUILDDIR)/launch
 
 .PHONY: uninstall
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/launch '$(CONF).new'
+	rm -f $(DESTDIR)$(BINDIR)/launch $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci '$(CONF).new'
+	rmdir $(DESTDIR)$(PREFIX)/libexec/launch 2>/dev/null || true
 	@if [ -e '$(CONF)' ] && ! cmp -s $(CONF_SRC) '$(CONF)'; then \
 		echo "NOTE: $(CONF) was changed from the shipped default; left in place"; \
 	else \

@@ -47,9 +47,9 @@ type Options struct {
 	// [tools]); "" means the name looked up in PATH.
 	Mksquashfs, Unsquashfs string
 
-	// noSteps leaves out the step lines (for callers that say them
+	// NoSteps leaves out the step lines (for callers that say them
 	// their own way).
-	noSteps bool
+	NoSteps bool
 }
 
 // tool returns name unless the caller configured another program.
@@ -67,7 +67,7 @@ func Build(ctx context.Context, o Options) error {
 		return err
 	}
 	dir, base := filepath.Dir(o.Out), filepath.Base(o.Out)
-	if err := checkOut(o.Out, o.Force, false); err != nil {
+	if err := CheckOut(o.Out, o.Force, false); err != nil {
 		return err
 	}
 	sq, err := newTempFile(dir, base+".squashfs", 0o600)
@@ -76,7 +76,7 @@ func Build(ctx context.Context, o Options) error {
 	}
 	defer sq.discard()
 
-	if !o.noSteps {
+	if !o.NoSteps {
 		o.Log.Infof("Packing %s into SquashFS", o.Source)
 	}
 	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, sq, o.ToolOutput); err != nil {
@@ -87,7 +87,7 @@ func Build(ctx context.Context, o Options) error {
 		return err
 	}
 
-	if !o.noSteps {
+	if !o.NoSteps {
 		o.Log.Infof("Writing SIF %s", o.Out)
 	}
 	out, err := newTempFile(dir, base, 0o755)
@@ -117,9 +117,9 @@ func Build(ctx context.Context, o Options) error {
 	return nil
 }
 
-// checkOut refuses an existing out unless force, and an out of the wrong
+// CheckOut refuses an existing out unless force, and an out of the wrong
 // kind (a directory for a SIF) even with force.
-func checkOut(out string, force, wantDir bool) error {
+func CheckOut(out string, force, wantDir bool) error {
 	fi, err := os.Lstat(out)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -177,7 +177,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // output: under no name (or a hidden one) until complete, then linked into
 // place; an existing out is replaced only with force.
 func Install(ctx context.Context, src *os.File, out string, force bool) error {
-	if err := checkOut(out, force, false); err != nil {
+	if err := CheckOut(out, force, false); err != nil {
 		return err
 	}
 	dir, base := filepath.Dir(out), filepath.Base(out)
@@ -196,4 +196,12 @@ func Install(ctx context.Context, src *os.File, out string, force bool) error {
 		return wrapWrite(ctx, out, "writing "+out, err)
 	}
 	return nil
+}
+
+// TmpDir is where temporary trees go: $LAUNCH_TMPDIR, else the system's.
+func TmpDir() string {
+	if d := os.Getenv("LAUNCH_TMPDIR"); d != "" {
+		return d
+	}
+	return os.TempDir()
 }

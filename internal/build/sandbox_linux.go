@@ -30,7 +30,7 @@ func Sandbox(ctx context.Context, o Options) error {
 	if img.Format == image.FormatDir {
 		return fmt.Errorf("image %s is already a directory (sandbox); copy it instead", o.Source)
 	}
-	if err := checkOut(o.Out, o.Force, true); err != nil {
+	if err := CheckOut(o.Out, o.Force, true); err != nil {
 		return err
 	}
 	out := filepath.Clean(o.Out)
@@ -123,7 +123,7 @@ func removeTree(dir string) {
 // its root filesystem is unpacked into a temporary directory and packed
 // again (a definition file it keeps comes along).
 func FromImage(ctx context.Context, o Options) error {
-	if err := checkOut(o.Out, o.Force, false); err != nil {
+	if err := CheckOut(o.Out, o.Force, false); err != nil {
 		return err
 	}
 	tmp, err := os.MkdirTemp(TmpDir(), "launch-build-")

@@ -26,3 +26,9 @@ func ConfigFile() string {
 	}
 	return filepath.Join(dir, "launch", "launch.conf")
 }
+
+// LibexecFile is where an installed helper program named name lives:
+// Prefix/libexec/launch/name.
+func LibexecFile(name string) string {
+	return filepath.Join(Prefix, "libexec", "launch", name)
+}

@@ -9,13 +9,12 @@ import (
 
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/image"
-	"github.com/launch-hpc/launch/internal/oci"
 )
 
 // buildFlags are the options of `launch build`.
 type buildFlags struct {
 	sandbox, force bool
-	oci            ociFlags
+	oci            OCIFlags
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -64,16 +63,8 @@ with --force.`,
 			if f.sandbox {
 				return build.Sandbox(ctx, o)
 			}
-			if oci.LooksLikeSource(o.Source) {
-				src, err := oci.ParseSource(o.Source)
-				if err != nil {
-					return err
-				}
-				oo, err := f.oci.ociOptions(g, o.Out, o.Force)
-				if err != nil {
-					return err
-				}
-				return build.FromOCI(ctx, src, oo)
+			if LooksLikeOCISource(o.Source) {
+				return g.oci.Build(ctx, g, &f.oci, f.force, o.Out, o.Source)
 			}
 			if img, err := image.Open(o.Source); err == nil && img.Format != image.FormatDir {
 				return build.FromImage(ctx, o)
@@ -83,6 +74,6 @@ with --force.`,
 	}
 	c.Flags().BoolVarP(&f.sandbox, "sandbox", "s", false, "unpack the image SOURCE into the directory OUT")
 	c.Flags().BoolVarP(&f.force, "force", "F", false, "replace OUT if it exists")
-	f.oci.register(c)
+	f.oci.Register(c)
 	return c
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/msg"
 )
 
@@ -26,11 +27,30 @@ type ExitError struct{ Code int }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// globals are the flags every command shares.
+// globals are the flags every command shares, and what the commands need
+// from the run: the writers, the original arguments (for the helper) and
+// the OCI commands in use.
 type globals struct {
 	quiet, verbose, debug bool
 	stdout, stderr        io.Writer
+	args                  []string
+	oci                   OCICommands
 }
+
+// Globals is globals for the OCI commands of launch-oci (internal/ocicli).
+type Globals = globals
+
+// Stdout is where commands print their results.
+func (g *globals) Stdout() io.Writer { return g.stdout }
+
+// Stderr is where messages go.
+func (g *globals) Stderr() io.Writer { return g.stderr }
+
+// Quiet reports -q.
+func (g *globals) Quiet() bool { return g.quiet }
+
+// Verbose reports -v or -d.
+func (g *globals) Verbose() bool { return g.verbose || g.debug }
 
 // Log returns the logger for the level chosen on the command line.
 func (g *globals) Log() *msg.Logger {
@@ -46,9 +66,16 @@ func (g *globals) Log() *msg.Logger {
 }
 
 // Main runs the command line with args (without the program name) and
-// returns the process exit status.
+// returns the process exit status. The OCI commands are handed to the
+// launch-oci helper.
 func Main(args []string) int {
-	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	return MainWith(args, forwarders())
+}
+
+// MainWith is Main with the given OCI commands (launch-oci passes the real
+// ones).
+func MainWith(args []string, oci OCICommands) int {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr, args: args, oci: oci}
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.Execute()
@@ -93,8 +120,8 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 	root.AddCommand(
 		newVersionCmd(g),
 		newBuildCmd(g),
-		newPullCmd(g),
-		newCacheCmd(g),
+		g.oci.Pull(g),
+		g.oci.Cache(g),
 		newInspectCmd(g),
 		newSifCmd(g),
 		newExecCmd(g),
@@ -139,3 +166,12 @@ func plural(n int) string {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// ExactArgs is exactArgs for the OCI commands.
+func ExactArgs(n int, what string) cobra.PositionalArgs { return exactArgs(n, what) }
+
+// Plural is "s" unless n is 1.
+func Plural(n int) string { return plural(n) }
+
+// LoadConfig reads the site configuration (or $LAUNCH_CONF).
+func LoadConfig() (*config.Loaded, error) { return loadConfig() }

@@ -16,6 +16,7 @@ package oci
 import (
 	"errors"
 	"fmt"
+	"github.com/launch-hpc/launch/internal/transport"
 	"os"
 	"strings"
 )
@@ -46,34 +47,13 @@ type Source struct {
 
 func (s Source) String() string { return s.Raw }
 
-// transportOf returns the transport name s starts with ("docker" for
-// "docker://x", "foo" for "foo:bar") and the rest after the colon; ok is
-// false when s does not start with NAME: (a letter, then letters, digits,
-// "+", "." or "-").
-func transportOf(s string) (name, rest string, ok bool) {
-	i := strings.IndexByte(s, ':')
-	if i <= 0 {
-		return "", "", false
-	}
-	for j, c := range s[:i] {
-		letter := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		if !letter && (j == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-')) {
-			return "", "", false
-		}
-	}
-	return s[:i], s[i+1:], true
-}
+// transportOf splits s into transport name and rest (see transport.Split).
+func transportOf(s string) (name, rest string, ok bool) { return transport.Split(s) }
 
 // LooksLikeSource reports whether s names an image by transport
 // ("docker://…", "oci:…", or an unknown "foo:…") rather than a local path.
 // A path that exists is never a transport.
-func LooksLikeSource(s string) bool {
-	if _, err := os.Lstat(s); err == nil {
-		return false
-	}
-	_, _, ok := transportOf(s)
-	return ok
-}
+func LooksLikeSource(s string) bool { return transport.LooksLikeSource(s) }
 
 // Known lists the transports for error messages.
 const Known = "docker://, oci:, oci-archive:, docker-archive:"

@@ -1,4 +1,4 @@
-package build
+package ocibuild
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/cache"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/layer"
@@ -23,7 +24,7 @@ import (
 
 // OCIOptions say how to build a SIF from an OCI image source.
 type OCIOptions struct {
-	Options
+	build.Options
 	// Fetch are the registry and platform options.
 	Fetch oci.Options
 	// Cache keeps registry blobs and converted SIFs; nil disables it.
@@ -35,23 +36,15 @@ type OCIOptions struct {
 	Progress *progress.Reporter
 }
 
-// TmpDir is where temporary trees go: $LAUNCH_TMPDIR, else the system's.
-func TmpDir() string {
-	if d := os.Getenv("LAUNCH_TMPDIR"); d != "" {
-		return d
-	}
-	return os.TempDir()
-}
-
 // FromOCI builds the SIF o.Out from the image src names. With a cache, an
 // image from a registry is converted once per manifest digest, under the
 // cache entry's lock, and copied from the cache afterwards.
 func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
-	if err := checkOut(o.Out, o.Force, false); err != nil {
+	if err := build.CheckOut(o.Out, o.Force, false); err != nil {
 		return err
 	}
 	if o.TmpDir == "" {
-		o.TmpDir = TmpDir()
+		o.TmpDir = build.TmpDir()
 	}
 	o.Fetch.TmpDir = o.TmpDir
 	useCache := o.Cache != nil && src.Transport == oci.Docker
@@ -97,7 +90,7 @@ func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
 	o.Progress.Step("Writing %s", o.Out)
 	now := time.Now()
 	_ = os.Chtimes(p, now, now) // last use, for listing
-	return Install(ctx, f, o.Out, o.Force)
+	return build.Install(ctx, f, o.Out, o.Force)
 }
 
 // openCachedSIF opens a cached SIF after checking it is a complete image.
@@ -137,20 +130,20 @@ func convert(ctx context.Context, im *oci.Image, o OCIOptions) error {
 		}
 	}
 	if devices > 0 {
-		o.Log.Verbosef("left out %d device node%s (an unprivileged image cannot have them)", devices, plural(devices))
+		o.Log.Verbosef("left out %d device node(s) (an unprivileged image cannot have them)", devices)
 	}
 	if err := writeOCIMeta(root, im, o); err != nil {
 		return err
 	}
 	o.Source = root
 	o.Arch = im.Config.Architecture
-	o.JSON = []JSONObject{
+	o.JSON = []build.JSONObject{
 		{Name: OCIConfigObject, Data: configSection(im.RawConfig)},
 		{Name: OCIImageConfigObject, Data: im.RawConfig},
 	}
 	o.Progress.Step("Packing the root filesystem into SquashFS")
-	o.Options.noSteps = true // said above, in terms of the image
-	return Build(ctx, o.Options)
+	o.Options.NoSteps = true // said above, in terms of the image
+	return build.Build(ctx, o.Options)
 }
 
 // applyLayer applies one layer to root, reading it to its end so that its

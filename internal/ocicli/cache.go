@@ -1,4 +1,4 @@
-package cli
+package ocicli
 
 import (
 	"fmt"
@@ -7,10 +7,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/cache"
+	"github.com/launch-hpc/launch/internal/cli"
 	"github.com/launch-hpc/launch/internal/progress"
 )
 
-func newCacheCmd(g *globals) *cobra.Command {
+// NewCacheCmd is `launch cache list|clean`.
+func NewCacheCmd(g *cli.Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "cache list|clean",
 		Short: "List or empty the cache of pulled images",
@@ -41,7 +43,7 @@ many jobs at once.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the cached blobs and SIF files",
-		Args:  exactArgs(0, "no arguments"),
+		Args:  cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := kinds(listType)
 			if err != nil {
@@ -55,7 +57,7 @@ many jobs at once.`,
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(g.Stdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TYPE\tDIGEST\tSIZE\tLAST USED")
 			var total int64
 			n := 0
@@ -68,7 +70,7 @@ many jobs at once.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Kind, e.Digest, progress.Size(e.Size), e.Used.Format("2006-01-02 15:04"))
 			}
 			tw.Flush()
-			fmt.Fprintf(g.stdout, "%d entr%s, %s in %s\n", n, map[bool]string{true: "y", false: "ies"}[n == 1], progress.Size(total), ca.Dir())
+			fmt.Fprintf(g.Stdout(), "%d entr%s, %s in %s\n", n, map[bool]string{true: "y", false: "ies"}[n == 1], progress.Size(total), ca.Dir())
 			return nil
 		},
 	}
@@ -78,7 +80,7 @@ many jobs at once.`,
 		Short: "Remove cached blobs and SIF files",
 		Long: `clean removes cache entries (all of them, or those of --type). Pulls
 running at the same moment keep the copies they have open.`,
-		Args: exactArgs(0, "no arguments"),
+		Args: cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := kinds(cleanType)
 			if err != nil {

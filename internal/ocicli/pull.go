@@ -1,6 +1,12 @@
-package cli
+// Package ocicli holds the commands that need the OCI libraries (pull,
+// cache, build from OCI sources). They are linked only into the launch-oci
+// helper, which launch runs for them, so that the libraries' package
+// initialisation (registry client, TLS, digest regexps) is not paid by every
+// `launch exec` of every rank.
+package ocicli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,31 +16,15 @@ import (
 
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/cache"
+	"github.com/launch-hpc/launch/internal/cli"
 	"github.com/launch-hpc/launch/internal/oci"
+	"github.com/launch-hpc/launch/internal/ocibuild"
 	"github.com/launch-hpc/launch/internal/progress"
 )
 
-// ociFlags are the options of pull and build for OCI sources.
-type ociFlags struct {
-	arch                   string
-	noHTTPS, disableCache  bool
-	dockerUser, dockerPass string
-}
-
-func (f *ociFlags) register(c *cobra.Command) {
-	fl := c.Flags()
-	fl.StringVar(&f.arch, "arch", "", "architecture to pull from a multi-platform image (amd64, arm64, arm/v7 …; default: this machine's)")
-	fl.BoolVar(&f.noHTTPS, "nohttps", false, "talk plain HTTP to the registry (a local test registry)")
-	fl.BoolVar(&f.noHTTPS, "no-https", false, "same as --nohttps")
-	fl.BoolVar(&f.disableCache, "disable-cache", false, "neither use nor fill the cache ($LAUNCH_DISABLE_CACHE)")
-	fl.StringVar(&f.dockerUser, "docker-username", "", "registry user name ($LAUNCH_DOCKER_USERNAME; default: ~/.docker/config.json)")
-	fl.StringVar(&f.dockerPass, "docker-password", "", "registry password or token ($LAUNCH_DOCKER_PASSWORD)")
-	_ = fl.MarkHidden("no-https")
-}
-
 // ociOptions turns the flags and LAUNCH_* variables into build options.
-func (f *ociFlags) ociOptions(g *globals, out string, force bool) (build.OCIOptions, error) {
-	user, pass := f.dockerUser, f.dockerPass
+func ociOptions(g *cli.Globals, f *cli.OCIFlags, out string, force bool) (ocibuild.OCIOptions, error) {
+	user, pass := f.DockerUser, f.DockerPass
 	if user == "" {
 		user = os.Getenv("LAUNCH_DOCKER_USERNAME")
 	}
@@ -42,23 +32,23 @@ func (f *ociFlags) ociOptions(g *globals, out string, force bool) (build.OCIOpti
 		pass = os.Getenv("LAUNCH_DOCKER_PASSWORD")
 	}
 	if pass != "" && user == "" {
-		return build.OCIOptions{}, fmt.Errorf("a registry password was given without a user name (--docker-username or LAUNCH_DOCKER_USERNAME)")
+		return ocibuild.OCIOptions{}, fmt.Errorf("a registry password was given without a user name (--docker-username or LAUNCH_DOCKER_USERNAME)")
 	}
-	conf, err := loadConfig()
+	conf, err := cli.LoadConfig()
 	if err != nil {
-		return build.OCIOptions{}, err
+		return ocibuild.OCIOptions{}, err
 	}
-	o := build.OCIOptions{
+	o := ocibuild.OCIOptions{
 		Options: build.Options{Out: out, Force: force, Log: g.Log(),
 			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs},
-		Fetch: oci.Options{Arch: f.arch, Username: user, Password: pass, Insecure: f.noHTTPS},
+		Fetch: oci.Options{Arch: f.Arch, Username: user, Password: pass, Insecure: f.NoHTTPS},
 	}
-	if g.verbose || g.debug {
-		o.ToolOutput = g.stderr
+	if g.Verbose() {
+		o.ToolOutput = g.Stderr()
 	}
-	tty := g.stderr == os.Stderr && progress.IsTerminal(os.Stderr)
-	o.Progress = progress.New(g.stderr, tty, g.quiet)
-	if f.disableCache || envTrue("LAUNCH_DISABLE_CACHE") {
+	tty := g.Stderr() == os.Stderr && progress.IsTerminal(os.Stderr)
+	o.Progress = progress.New(g.Stderr(), tty, g.Quiet())
+	if f.DisableCache || envTrue("LAUNCH_DISABLE_CACHE") {
 		return o, nil
 	}
 	dir, err := cache.DefaultDir()
@@ -83,8 +73,9 @@ func envTrue(k string) bool {
 	return false
 }
 
-func newPullCmd(g *globals) *cobra.Command {
-	var f ociFlags
+// NewPullCmd is `launch pull`.
+func NewPullCmd(g *cli.Globals) *cobra.Command {
+	var f cli.OCIFlags
 	var force bool
 	c := &cobra.Command{
 		Use:   "pull [flags] [OUT.sif] SOURCE",
@@ -114,7 +105,7 @@ for many concurrent pulls. Credentials come from ~/.docker/config.json, or
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return fmt.Errorf("%s needs SOURCE, or OUT.sif and SOURCE (got %d argument%s; see '%s --help')",
-					c.CommandPath(), len(args), plural(len(args)), c.CommandPath())
+					c.CommandPath(), len(args), cli.Plural(len(args)), c.CommandPath())
 			}
 			return nil
 		},
@@ -130,16 +121,29 @@ for many concurrent pulls. Credentials come from ~/.docker/config.json, or
 			if out == "" {
 				out = src.Name() + ".sif"
 			}
-			o, err := f.ociOptions(g, out, force)
+			o, err := ociOptions(g, &f, out, force)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return build.FromOCI(ctx, src, o)
+			return ocibuild.FromOCI(ctx, src, o)
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "F", false, "replace OUT if it exists")
-	f.register(c)
+	f.Register(c)
 	return c
+}
+
+// BuildOCI is `launch build OUT SOURCE` for an OCI source.
+func BuildOCI(ctx context.Context, g *cli.Globals, f *cli.OCIFlags, force bool, out, source string) error {
+	src, err := oci.ParseSource(source)
+	if err != nil {
+		return err
+	}
+	o, err := ociOptions(g, f, out, force)
+	if err != nil {
+		return err
+	}
+	return ocibuild.FromOCI(ctx, src, o)
 }
