@@ -373,6 +373,34 @@ echo "mpirun=$?" >> status.txt
 		}
 	})
 
+	t.Run("cleanenv", func(t *testing.T) {
+		// The rule docs/slurm.md states for --cleanenv (issue 4): the
+		// variables the job's wire-up needs (SLURM_*, PMIX_*, PMI_*, OMPI_*
+		// and the like) survive it; others do not.
+		if h := launch(t, "exec", "--help"); !strings.Contains(h.Stdout+h.Stderr, "--cleanenv") {
+			t.Skip("launch exec has no --cleanenv yet (issue 4); this test enforces docs/slurm.md's rule once it does")
+		}
+		script := c.writeScript(t, dir, "cleanenv.sh", "#!/bin/sh\n"+exports+fmt.Sprintf(`
+export LAUNCH_E2E_NOT_KEPT=1
+srun -n 2 launch exec --cleanenv %[1]s sh -c 'echo "$SLURM_PROCID $SLURM_JOB_ID ${LAUNCH_E2E_NOT_KEPT:-unset}"' > env.out 2> env.err
+srun --mpi=pmix launch exec --cleanenv %[1]s /opt/hello > clean.out 2> clean.err
+echo "srun=$?" > clean-status.txt
+`, img))
+		id, code := c.sbatchWait(t, dir, script, "-n", "4", "-t", "5")
+		if code != 0 {
+			t.Errorf("job %d exit status %d; output:\n%s", id, code, c.output(id))
+		}
+		lines := strings.Split(strings.TrimSpace(readFile(t, dir, "env.out")), "\n")
+		sort.Strings(lines)
+		if want := []string{fmt.Sprintf("0 %d unset", id), fmt.Sprintf("1 %d unset", id)}; strings.Join(lines, "|") != strings.Join(want, "|") {
+			t.Errorf("with --cleanenv each rank printed %q, want %q (SLURM_* kept, others dropped)", lines, want)
+		}
+		if got := readFile(t, dir, "clean-status.txt"); got != "srun=0\n" {
+			t.Errorf("srun --mpi=pmix launch exec --cleanenv: %q; stderr:\n%s", got, readFile(t, dir, "clean.err"))
+		}
+		checkHello(t, readFile(t, dir, "clean.out"), 4)
+	})
+
 	t.Run("srun-rank-fails", func(t *testing.T) {
 		// Rank 2's container cannot start. Under srun the other ranks wait
 		// for it in MPI_Init (PMIx fence) until the job's time limit unless
