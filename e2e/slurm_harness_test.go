@@ -5,8 +5,8 @@ package e2e
 // directory with its own config, munge key and socket, state, spool, logs and
 // TCP ports, so that it touches nothing of the machine's own Slurm or munge
 // and several suites can run at once. It needs root (the daemons run as
-// root); jobs run as the unprivileged test user (LAUNCH_TEST_USER, default
-// launchtest). TestMain stops it; if the test binary dies instead (a panic, a
+// root); jobs run as the unprivileged test user (LAUNCH_E2E_USER, which
+// scripts/test sets to its LAUNCH_TEST_USER; default launchtest). TestMain stops it; if the test binary dies instead (a panic, a
 // -test.timeout), the daemons get SIGTERM from their parent-death signal.
 
 import (
@@ -142,13 +142,13 @@ func startSlurm(launch string) (c *slurmCluster, err error) {
 		}
 		tools[name] = p
 	}
-	uname := os.Getenv("LAUNCH_TEST_USER")
+	uname := os.Getenv("LAUNCH_E2E_USER") // scripts/test sets it to its LAUNCH_TEST_USER
 	if uname == "" {
 		uname = "launchtest"
 	}
 	u, err := user.Lookup(uname)
 	if err != nil {
-		return nil, fmt.Errorf("the job user %s does not exist (scripts/test creates it; or set LAUNCH_TEST_USER): %w", uname, err)
+		return nil, fmt.Errorf("the job user %s does not exist (scripts/test creates it; or set LAUNCH_E2E_USER): %w", uname, err)
 	}
 	host, err := os.Hostname()
 	if err != nil {
