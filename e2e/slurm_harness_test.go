@@ -6,8 +6,9 @@ package e2e
 // TCP ports, so that it touches nothing of the machine's own Slurm or munge
 // and several suites can run at once. It needs root (the daemons run as
 // root); jobs run as the unprivileged test user (LAUNCH_E2E_USER, which
-// scripts/test sets to its LAUNCH_TEST_USER; default launchtest). TestMain stops it; if the test binary dies instead (a panic, a
-// -test.timeout), the daemons get SIGTERM from their parent-death signal.
+// scripts/test sets to its LAUNCH_TEST_USER; default launchtest). TestMain
+// stops it; if the test binary dies instead (a panic, a -test.timeout), the
+// daemons get SIGTERM from their parent-death signal.
 
 import (
 	"bytes"
