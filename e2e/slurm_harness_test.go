@@ -238,7 +238,7 @@ func (c *slurmCluster) config(mungeSocket string, ports []int) string {
 	d := c.dir
 	kv := [][2]string{
 		{"ClusterName", "launche2e"},
-		{"SlurmctldHost", c.node},
+		{"SlurmctldHost", c.node + "(127.0.0.1)"}, // no name resolution needed
 		{"SlurmctldPort", strconv.Itoa(ports[0])},
 		{"SlurmdPort", strconv.Itoa(ports[1])},
 		{"SlurmUser", "root"},
@@ -264,7 +264,7 @@ func (c *slurmCluster) config(mungeSocket string, ports []int) string {
 		{"MinJobAge", "600"},
 		{"JobAcctGatherType", "jobacct_gather/none"},
 		{"AccountingStorageType", "accounting_storage/none"},
-		{"NodeName", fmt.Sprintf("%s CPUs=%d Boards=1 SocketsPerBoard=1 CoresPerSocket=%d ThreadsPerCore=1 RealMemory=1000 State=UNKNOWN",
+		{"NodeName", fmt.Sprintf("%s NodeAddr=127.0.0.1 CPUs=%d Boards=1 SocketsPerBoard=1 CoresPerSocket=%d ThreadsPerCore=1 RealMemory=1000 State=UNKNOWN",
 			c.node, slurmNodeCPUs, slurmNodeCPUs)},
 		{"PartitionName", fmt.Sprintf("debug Nodes=%s Default=YES MaxTime=INFINITE State=UP", c.node)},
 	}
