@@ -5,9 +5,10 @@ package e2e
 // directory with its own config, munge key and socket, state, spool, logs and
 // TCP ports, so that it touches nothing of the machine's own Slurm or munge
 // and several suites can run at once. It needs root (the daemons run as
-// root); jobs run as the unprivileged test user (LAUNCH_TEST_USER, default
-// launchtest). TestMain stops it; if the test binary dies instead (a panic, a
-// -test.timeout), the daemons get SIGTERM from their parent-death signal.
+// root); jobs run as the unprivileged test user (LAUNCH_E2E_USER, which
+// scripts/test sets to its LAUNCH_TEST_USER; default launchtest). TestMain
+// stops it; if the test binary dies instead (a panic, a -test.timeout), the
+// daemons get SIGTERM from their parent-death signal.
 
 import (
 	"bytes"
@@ -142,13 +143,13 @@ func startSlurm(launch string) (c *slurmCluster, err error) {
 		}
 		tools[name] = p
 	}
-	uname := os.Getenv("LAUNCH_TEST_USER")
+	uname := os.Getenv("LAUNCH_E2E_USER") // scripts/test sets it to its LAUNCH_TEST_USER
 	if uname == "" {
 		uname = "launchtest"
 	}
 	u, err := user.Lookup(uname)
 	if err != nil {
-		return nil, fmt.Errorf("the job user %s does not exist (scripts/test creates it; or set LAUNCH_TEST_USER): %w", uname, err)
+		return nil, fmt.Errorf("the job user %s does not exist (scripts/test creates it; or set LAUNCH_E2E_USER): %w", uname, err)
 	}
 	host, err := os.Hostname()
 	if err != nil {
@@ -237,7 +238,7 @@ func (c *slurmCluster) config(mungeSocket string, ports []int) string {
 	d := c.dir
 	kv := [][2]string{
 		{"ClusterName", "launche2e"},
-		{"SlurmctldHost", c.node},
+		{"SlurmctldHost", c.node + "(127.0.0.1)"}, // no name resolution needed
 		{"SlurmctldPort", strconv.Itoa(ports[0])},
 		{"SlurmdPort", strconv.Itoa(ports[1])},
 		{"SlurmUser", "root"},
@@ -263,7 +264,7 @@ func (c *slurmCluster) config(mungeSocket string, ports []int) string {
 		{"MinJobAge", "600"},
 		{"JobAcctGatherType", "jobacct_gather/none"},
 		{"AccountingStorageType", "accounting_storage/none"},
-		{"NodeName", fmt.Sprintf("%s CPUs=%d Boards=1 SocketsPerBoard=1 CoresPerSocket=%d ThreadsPerCore=1 RealMemory=1000 State=UNKNOWN",
+		{"NodeName", fmt.Sprintf("%s NodeAddr=127.0.0.1 CPUs=%d Boards=1 SocketsPerBoard=1 CoresPerSocket=%d ThreadsPerCore=1 RealMemory=1000 State=UNKNOWN",
 			c.node, slurmNodeCPUs, slurmNodeCPUs)},
 		{"PartitionName", fmt.Sprintf("debug Nodes=%s Default=YES MaxTime=INFINITE State=UP", c.node)},
 	}

@@ -15,10 +15,15 @@ import (
 	"time"
 )
 
-// slurmImage is a busybox SIF readable by the job user, in dir.
+// slurmImage is a busybox SIF readable by the job user, in dir, with
+// /etc/marker holding "from-the-image".
 func slurmImage(t *testing.T, c *slurmCluster, dir string) string {
 	t.Helper()
-	return c.image(t, buildSIF(t, busyboxTree(t)), dir)
+	tree := busyboxTree(t)
+	if err := os.WriteFile(filepath.Join(tree, "etc", "marker"), []byte("from-the-image\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c.image(t, buildSIF(t, tree), dir)
 }
 
 // readFile returns the content of dir/name, failing the test if it is missing.
@@ -365,4 +370,37 @@ func names(ents []os.DirEntry) []string {
 		n = append(n, e.Name())
 	}
 	return n
+}
+
+// TestSlurmSignalStep: `scancel -s USR1 JOB.STEP` signals every process of
+// the step (launcher, stage, squashfuse, payload); the payload's handler
+// still reads from the image, and its exit status 0 is the step's.
+func TestSlurmSignalStep(t *testing.T) {
+	c := slurm(t)
+	dir := c.jobDir(t)
+	img := slurmImage(t, c, dir)
+	script := c.writeScript(t, dir, "job.sh", fmt.Sprintf(`#!/bin/sh
+srun -n 1 launch exec %s sh -c 'trap "sleep 0.3; cat /etc/marker > got.txt; exit 0" USR1; echo "$SLURM_JOB_ID" > ready.txt; while :; do sleep 0.05; done'
+echo "srun=$?" > status.txt
+`, img))
+	id := c.sbatch(t, dir, script)
+	if err := waitUntil(time.Minute, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "ready.txt"))
+		return err == nil
+	}); err != nil {
+		t.Fatalf("the payload did not start; job output:\n%s", c.output(id))
+	}
+	step := fmt.Sprintf("%d.0", id)
+	if out, err := c.asUser(t.Context(), dir, nil, "scancel", "-s", "USR1", step).CombinedOutput(); err != nil {
+		t.Fatalf("scancel -s USR1 %s: %v: %s", step, err, out)
+	}
+	if err := waitUntil(time.Minute, func() bool { return jobEnded(c.job(t, id)["JobState"]) }); err != nil {
+		t.Fatalf("job %d did not end after USR1 to its step: %v; output:\n%s", id, err, c.output(id))
+	}
+	if got := readFile(t, dir, "status.txt"); got != "srun=0\n" {
+		t.Errorf("status.txt %q, want srun=0; job output:\n%s", got, c.output(id))
+	}
+	if got := readFile(t, dir, "got.txt"); got != "from-the-image\n" {
+		t.Errorf("the USR1 handler read %q from the image, want from-the-image", got)
+	}
 }

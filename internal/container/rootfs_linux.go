@@ -167,12 +167,33 @@ func (a *assembler) startServer(argv []string, files []*os.File, stderr *os.File
 	for _, f := range files {
 		fds = append(fds, f.Fd())
 	}
+	// The server starts with the signals that batch systems and terminals
+	// send to every process of a job step or process group blocked (a
+	// blocked mask survives fork and exec; libfuse leaves it alone), so
+	// that `scancel -s USR1` or a SIGTERM to the whole step cannot take the
+	// image away from a payload that is still running (or handling that
+	// very signal). The stage ends the server with SIGKILL when the
+	// payload is done; its parent-death signal is SIGKILL too.
+	var block, old unix.Sigset_t
+	for _, s := range serverBlocked {
+		block.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &block, &old); err != nil {
+		return 0, fmt.Errorf("blocking signals for the FUSE server: %w", err)
+	}
+	defer func() { _ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) }()
 	return a.sv.reaper.start(argv[0], argv, &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Files: fds,
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
+}
+
+// serverBlocked are the signals the FUSE server never sees.
+var serverBlocked = []syscall.Signal{
+	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGPIPE,
 }
 
 // checkRoot reads the image root once: this waits for the FUSE server and
