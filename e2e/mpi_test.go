@@ -377,9 +377,6 @@ echo "mpirun=$?" >> status.txt
 		// The rule docs/slurm.md states for --cleanenv (issue 4): the
 		// variables the job's wire-up needs (SLURM_*, PMIX_*, PMI_*, OMPI_*
 		// and the like) survive it; others do not.
-		if h := launch(t, "exec", "--help"); !strings.Contains(h.Stdout+h.Stderr, "--cleanenv") {
-			t.Skip("launch exec has no --cleanenv yet (issue 4); this test enforces docs/slurm.md's rule once it does")
-		}
 		script := c.writeScript(t, dir, "cleanenv.sh", "#!/bin/sh\n"+exports+fmt.Sprintf(`
 export LAUNCH_E2E_NOT_KEPT=1
 srun -n 2 launch exec --cleanenv %[1]s sh -c 'echo "$SLURM_PROCID $SLURM_JOB_ID ${LAUNCH_E2E_NOT_KEPT:-unset}"' > env.out 2> env.err

@@ -101,9 +101,8 @@ func Defaults() Config {
 		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}},
 		Tmpfs:      Tmpfs{Contain: "50%"},
 		Env: Env{
-			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ",
-				"SLURM_*", "PMI_*", "PMIX_*", "OMPI_*", "PRTE_*"},
-			Apptainer: true,
+			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ", "SLURM_*", "SLURMD_NODENAME", "PMI_*", "PMIX_*", "OMPI_*", "OPAL_*", "ORTE_*", "PRTE_*", "PRRTE_*", "HYDRA_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "I_MPI_*", "UCX_*", "FI_*"},
+			Apptainer:    true,
 		},
 		Tools: Tools{
 			Squashfuse: []string{"squashfuse_ll", "squashfuse", "/usr/bin/squashfuse_ll", "/usr/bin/squashfuse",
