@@ -27,10 +27,10 @@ const stageDir = "/tmp"
 type origin int
 
 const (
-	fromImage origin = iota // read-only image: underlay to add entries
-	fromTmpfs               // our own tmpfs: create entries directly
-	fromHost                // a host bind: never create anything there
-	fromLayers              // overlay layers that must not get mount points
+	fromImage  origin = iota // read-only image: underlay to add entries
+	fromTmpfs                // our own tmpfs: create entries directly
+	fromHost                 // a host bind: never create anything there
+	fromLayers               // overlay layers that must not get mount points
 )
 
 // mountRec remembers one mount made in the new root.
