@@ -52,13 +52,18 @@ func layers(f *runFlags, conf *config.Config, img *image.Image, uid int, cwd str
 				return nil, fmt.Errorf("--overlay %s: a writable overlay and --writable-tmpfs both ask for the top layer; add :ro to stack it below", o.Dir)
 			}
 			rw = o.Dir
+		}
+		l.Overlays = append(l.Overlays, o)
+	}
+	// Checked in full before anything is created.
+	for _, o := range l.Overlays {
+		if !o.ReadOnly {
 			if err := prepareOverlay(o.Dir, uid); err != nil {
 				return nil, fmt.Errorf("--overlay %s: %w", o.Dir, err)
 			}
 		} else if err := unix.Access(o.Dir, unix.R_OK|unix.X_OK); err != nil {
 			return nil, fmt.Errorf("--overlay %s:ro: %w", o.Dir, explainAccess(o.Dir, err))
 		}
-		l.Overlays = append(l.Overlays, o)
 	}
 	// The writable one lies on top of every read-only one.
 	var ordered []container.Overlay
