@@ -135,11 +135,11 @@ func TestOverlayReadOnlyStacking(t *testing.T) {
 	r := launch(t, "exec", "--overlay", base+":ro", "--overlay", plain+":ro", "--writable-tmpfs", img, "sh", "-c",
 		`cat /etc/victim /etc/layer /file; test -e /usr/share/doc/readme || echo deleted; echo tmp > /etc/layer && cat /etc/layer`)
 	wantOK(t, r)
-	if want := "base\nplain\nplain\ndeleted\ntmp\n"; r.Stdout != want {
+	if want := "base\nplain\nplaindeleted\ntmp\n"; r.Stdout != want { // /file has no newline
 		t.Errorf("got %q, want %q", r.Stdout, want)
 	}
 	// Read-only layers alone leave the root read-only, and unchanged.
-	r = launch(t, "exec", "--overlay", plain+":ro", img, "sh", "-c", `cat /etc/layer; echo x > /etc/layer 2>/dev/null && echo writable`)
+	r = launch(t, "exec", "--overlay", plain+":ro", img, "sh", "-c", `cat /etc/layer; echo x > /etc/layer 2>/dev/null && echo writable; true`)
 	wantOK(t, r)
 	if r.Stdout != "plain\n" {
 		t.Errorf("read-only overlay alone: %q", r.Stdout)
@@ -186,11 +186,21 @@ func TestScratchAndWorkdir(t *testing.T) {
 
 func TestWritableSandbox(t *testing.T) {
 	tree := busyboxTree(t)
-	wantOK(t, launch(t, "exec", "--writable", tree, "sh", "-c", `echo in > /etc/new && rm /etc/group.bak 2>/dev/null; true`))
+	r := launch(t, "-v", "exec", "--writable", tree, "sh", "-c", `echo in > /etc/new && mkdir -p /usr/local/x && rm /etc/group`)
+	wantOK(t, r)
+	if !strings.Contains(r.Stderr, "is writable (--writable)") {
+		t.Errorf("-v does not say the sandbox is writable: %q", r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(tree, "etc", "group")); err == nil {
+		t.Errorf("a file deleted inside is still in the sandbox")
+	}
+	if fi, err := os.Stat(filepath.Join(tree, "usr", "local", "x")); err != nil || !fi.IsDir() {
+		t.Errorf("a directory made inside is not in the sandbox: %v", err)
+	}
 	if b, err := os.ReadFile(filepath.Join(tree, "etc", "new")); err != nil || string(b) != "in\n" {
 		t.Errorf("--writable did not write into the sandbox: %q, %v", b, err)
 	}
-	r := launch(t, "exec", tree, "sh", "-c", `echo x > /etc/new2 2>/dev/null && echo writable`)
+	r = launch(t, "exec", tree, "sh", "-c", `echo x > /etc/new2 2>/dev/null && echo writable; true`)
 	if strings.Contains(r.Stdout, "writable") {
 		t.Errorf("sandbox writable without --writable")
 	}

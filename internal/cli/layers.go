@@ -57,6 +57,11 @@ func layers(f *runFlags, conf *config.Config, img *image.Image, uid int, cwd str
 	}
 	// Checked in full before anything is created.
 	for _, o := range l.Overlays {
+		if err := checkOverlayDir(o); err != nil {
+			return nil, fmt.Errorf("--overlay %s: %w", o.Dir, err)
+		}
+	}
+	for _, o := range l.Overlays {
 		if !o.ReadOnly {
 			if err := prepareOverlay(o.Dir, uid); err != nil {
 				return nil, fmt.Errorf("--overlay %s: %w", o.Dir, err)
@@ -98,17 +103,22 @@ func parseOverlay(v, cwd string) (container.Overlay, error) {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(cwd, dir)
 	}
-	dir = filepath.Clean(dir)
-	fi, err := os.Stat(dir)
+	return container.Overlay{Dir: filepath.Clean(dir), ReadOnly: ro}, nil
+}
+
+// checkOverlayDir checks that an --overlay directory is a directory (a
+// writable one may be missing: it is made).
+func checkOverlayDir(o container.Overlay) error {
+	fi, err := os.Stat(o.Dir)
 	switch {
 	case err == nil && !fi.IsDir():
-		return container.Overlay{}, fmt.Errorf("--overlay %s: not a directory (only overlay directories are supported, not image files)", dir)
-	case errors.Is(err, os.ErrNotExist) && !ro:
-		// A new writable overlay: made below, in an existing parent.
+		return errors.New("not a directory (only overlay directories are supported, not image files)")
+	case errors.Is(err, os.ErrNotExist) && !o.ReadOnly:
+		return nil
 	case err != nil:
-		return container.Overlay{}, fmt.Errorf("--overlay %s: %w", dir, unwrapPath(err))
+		return unwrapPath(err)
 	}
-	return container.Overlay{Dir: dir, ReadOnly: ro}, nil
+	return nil
 }
 
 // prepareOverlay checks that dir can be the user's writable layer and makes
@@ -124,6 +134,10 @@ func prepareOverlay(dir string, uid int) error {
 	}
 	if int(st.Uid) != uid {
 		return fmt.Errorf("owned by uid %d, not by you (uid %d): a writable overlay must be your own directory", st.Uid, uid)
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err == nil && fs.Flags&unix.ST_RDONLY != 0 {
+		return explainAccess(dir, unix.EROFS)
 	}
 	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
 		return explainAccess(dir, err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -175,7 +176,7 @@ func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 	}
 	srv, err := fuse.MountOverlay(fuse.OverlayOptions{
 		Lower: lower, Upper: upper, Work: work, Target: a.root,
-		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Start: a.startServer,
+		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Start: a.startOverlayServer,
 	})
 	if err != nil {
 		return err
@@ -276,4 +277,28 @@ func (a *assembler) makeMountPoints(mp string) error {
 		}
 	}
 	return nil
+}
+
+// startOverlayServer starts fuse-overlayfs like startServer, but in a copy
+// of the stage's mount namespace. pivot_root moves the root of every process
+// of the namespace that shares the old one; fuse-overlayfs would then find
+// itself serving its own root, and any path it resolves (it calls
+// lgetxattr on paths) would wait on itself forever. In its own namespace it
+// keeps the staging view it was started in.
+func (a *assembler) startOverlayServer(argv []string, files []*os.File, stderr *os.File) (int, error) {
+	null, err := os.Open("/dev/null")
+	if err != nil {
+		return 0, fmt.Errorf("opening /dev/null: %w", err)
+	}
+	defer null.Close()
+	fds := []uintptr{null.Fd(), stderr.Fd(), stderr.Fd()}
+	for _, f := range files {
+		fds = append(fds, f.Fd())
+	}
+	return a.sv.reaper.start(argv[0], argv, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNS},
+	})
 }

@@ -27,10 +27,11 @@ const stageDir = "/tmp"
 type origin int
 
 const (
-	fromImage  origin = iota // read-only image: underlay to add entries
-	fromTmpfs                // our own tmpfs: create entries directly
-	fromHost                 // a host bind: never create anything there
-	fromLayers               // overlay layers that must not get mount points
+	fromImage   origin = iota // read-only image: underlay to add entries
+	fromTmpfs                 // our own tmpfs: create entries directly
+	fromHost                  // a host bind: never create anything there
+	fromLayers                // overlay layers that must not get mount points
+	fromSandbox               // a --writable sandbox: mount points made in it where it can
 )
 
 // mountRec remembers one mount made in the new root.
@@ -123,7 +124,11 @@ func (a *assembler) build() error {
 		if err := bind(a.image, a.root, false); err != nil {
 			return fmt.Errorf("mounting image root: %w", err)
 		}
-		a.mounts = append(a.mounts, mountRec{path: a.root, origin: fromImage})
+		origin := fromImage
+		if a.cfg.Writable {
+			origin = fromSandbox
+		}
+		a.mounts = append(a.mounts, mountRec{path: a.root, origin: origin})
 	}
 	if err := a.checkRoot(); err != nil {
 		return err
@@ -379,6 +384,12 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 		return "", fmt.Errorf("cannot create mount point %s: %s comes from the host", dest, a.inside(anc))
 	case fromLayers:
 		return "", fmt.Errorf("cannot create mount point %s in the overlay layers", dest)
+	case fromSandbox:
+		if unix.Access(anc, unix.W_OK) != nil {
+			if err := a.underlay(anc); err != nil {
+				return "", err
+			}
+		}
 	case fromImage:
 		if err := a.underlay(anc); err != nil {
 			return "", err
