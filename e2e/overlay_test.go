@@ -186,12 +186,15 @@ func TestScratchAndWorkdir(t *testing.T) {
 
 func TestWritableSandbox(t *testing.T) {
 	tree := busyboxTree(t)
-	r := launch(t, "-v", "exec", "--writable", tree, "sh", "-c", `echo in > /etc/new && mkdir -p /usr/local/x && rm /etc/group`)
+	if err := os.WriteFile(filepath.Join(tree, "etc", "victim"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := launch(t, "-v", "exec", "--writable", tree, "sh", "-c", `echo in > /etc/new && mkdir -p /usr/local/x && rm /etc/victim`)
 	wantOK(t, r)
 	if !strings.Contains(r.Stderr, "is writable (--writable)") {
 		t.Errorf("-v does not say the sandbox is writable: %q", r.Stderr)
 	}
-	if _, err := os.Stat(filepath.Join(tree, "etc", "group")); err == nil {
+	if _, err := os.Stat(filepath.Join(tree, "etc", "victim")); err == nil {
 		t.Errorf("a file deleted inside is still in the sandbox")
 	}
 	if fi, err := os.Stat(filepath.Join(tree, "usr", "local", "x")); err != nil || !fi.IsDir() {
@@ -328,7 +331,7 @@ func TestLayersBadInput(t *testing.T) {
 		{"--writable on a SIF", []string{"--writable", sif}, []string{"--writable needs a sandbox", sif}},
 		{"--writable on a squashfs", []string{"--writable", img}, []string{"--writable needs a sandbox"}},
 		{"overlay not owned", []string{"--overlay", notMine, img}, []string{"--overlay " + notMine, "not by you"}},
-		{"overlay on a read-only filesystem", []string{"--overlay", "RO", img}, []string{"read-only filesystem"}},
+		{"overlay on a read-only filesystem", []string{"--overlay", "RO", img}, []string{"cannot hold a writable layer"}},
 		{"overlay is a file", []string{"--overlay", file, img}, []string{file, "not a directory"}},
 		{"overlay bad option", []string{"--overlay", ov + ":rx", img}, []string{"unknown option", "rx"}},
 		{"read-only overlay missing", []string{"--overlay", filepath.Join(tmp, "none") + ":ro", img}, []string{"none", "no such file"}},

@@ -145,6 +145,9 @@ func prepareOverlay(dir string, uid int) error {
 	for _, sub := range []string{container.OverlayUpper, container.OverlayWork} {
 		p := filepath.Join(dir, sub)
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			if errors.Is(err, unix.EROFS) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+				return fmt.Errorf("its filesystem cannot hold a writable layer (creating %s: %w)", sub, unwrapPath(err))
+			}
 			return fmt.Errorf("creating %s: %w", sub, unwrapPath(err))
 		}
 		if err := unix.Lstat(p, &st); err != nil {
