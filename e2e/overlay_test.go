@@ -365,3 +365,32 @@ func TestLayersBadInput(t *testing.T) {
 		t.Errorf("a refused overlay directory was created")
 	}
 }
+
+// TestLayersWithBindsAndContain checks the combination table of
+// docs/writable.md: binds lie on top of the writable layer, --contain's
+// tmpfs mounts too, and neither writes into the overlay directory.
+func TestLayersWithBindsAndContain(t *testing.T) {
+	img := layerImage(t)
+	host := hostDir(t, "host", "host")
+	ov := filepath.Join(t.TempDir(), "ov")
+	r := launch(t, "exec", "--overlay", ov, "-B", host+":/etc/bound", "--contain", img, "sh", "-c",
+		`cat /etc/bound/file; echo b > /etc/bound/new; echo t > /tmp/t; echo h > "$HOME/h"; echo l > /etc/layer; grep -c " /tmp tmpfs" /proc/self/mounts`)
+	wantOK(t, r)
+	if r.Stdout != "host1\n" {
+		t.Errorf("got %q", r.Stdout)
+	}
+	if b, err := os.ReadFile(filepath.Join(host, "new")); err != nil || string(b) != "b\n" {
+		t.Errorf("a write through a bind did not reach the host: %q %v", b, err)
+	}
+	got := strings.Join(upperEntries(t, ov), " ")
+	if got != "etc etc/layer" {
+		t.Errorf("overlay upper should hold only etc/layer, has: %s", got)
+	}
+	// Home is the real home when not contained, and its writes reach the host.
+	home, _ := os.UserHomeDir()
+	r = launch(t, "exec", "--writable-tmpfs", img, "sh", "-c", `echo "$HOME"; test -w "$HOME" && echo writable-home`)
+	wantOK(t, r)
+	if r.Stdout != home+"\nwritable-home\n" {
+		t.Errorf("home under --writable-tmpfs: %q, want %s", r.Stdout, home)
+	}
+}
