@@ -211,13 +211,19 @@ func TestWritableSandbox(t *testing.T) {
 
 // TestOverlayInUse runs one container on a writable overlay and checks that
 // a second one on the same directory is refused, then that nothing is left
-// behind however the first one ends (fuse-overlayfs included).
+// behind however the first one ends (fuse-overlayfs included), and that the
+// overlay is free again.
 func TestOverlayInUse(t *testing.T) {
 	img := layerImage(t)
-	for _, stop := range []string{"SIGTERM", "SIGKILL"} {
+	for _, stop := range []string{"payload-exits", "SIGTERM", "SIGKILL"} {
 		t.Run(stop, func(t *testing.T) {
 			ov := filepath.Join(t.TempDir(), "ov")
-			cmd := exec.Command(launchBin(t), "exec", "--overlay", ov, img, "sh", "-c", `echo busy > /etc/busy; echo ready; exec sleep 3003`)
+			cmd := exec.Command(launchBin(t), "exec", "--overlay", ov, img, "sh", "-c",
+				`echo busy > /etc/busy; sleep 3004 & echo ready; read x; test "$x" = exit && exit 3; exec sleep 3003`)
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -245,9 +251,14 @@ func TestOverlayInUse(t *testing.T) {
 			}
 			wantFatal(t, launch(t, "exec", "--overlay", ov, img, "true"), "overlay "+ov+" is in use by another running container")
 			wantFatal(t, launch(t, "exec", "--overlay", ov+":ro", img, "true"), "in use read-write")
-			if stop == "SIGTERM" {
+			switch stop {
+			case "payload-exits":
+				_, _ = in.Write([]byte("exit\n"))
+			case "SIGTERM":
+				_, _ = in.Write([]byte("sleep\n"))
+				time.Sleep(100 * time.Millisecond)
 				_ = cmd.Process.Signal(syscall.SIGTERM)
-			} else {
+			default:
 				_ = cmd.Process.Kill()
 			}
 			_ = cmd.Wait()

@@ -21,6 +21,9 @@ type supervisor struct {
 	pidNS   bool
 	server  *fuse.Server
 	payload int
+	// serverGone is set once the FUSE server's exit has been reaped, so
+	// cleanup does not wait for an exit it already consumed.
+	serverGone bool
 }
 
 // run sets up the container, starts the payload and waits for it. It
@@ -106,6 +109,7 @@ func (sv *supervisor) wait() int {
 				}
 				return ev.status.ExitStatus()
 			case sv.serverPid():
+				sv.serverGone = true
 				sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", sv.server.Stderr())
 			}
 		case <-sv.gone:
@@ -143,7 +147,7 @@ func (sv *supervisor) cleanup() {
 			sv.drainExits(5 * time.Millisecond)
 		}
 	}
-	if sv.server != nil {
+	if sv.server != nil && !sv.serverGone {
 		sv.server.Stop()
 		sv.waitFor(sv.server.Pid, time.Second)
 	}
@@ -155,7 +159,10 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-sv.reaper.exits:
+		case ev := <-sv.reaper.exits:
+			if ev.pid == sv.serverPid() {
+				sv.serverGone = true
+			}
 		case <-t.C:
 			return
 		}
