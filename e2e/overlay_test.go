@@ -405,3 +405,23 @@ func TestLayersWithBindsAndContain(t *testing.T) {
 		t.Errorf("home under --writable-tmpfs: %q, want %s", r.Stdout, home)
 	}
 }
+
+// TestWritableLayerEngineFallback checks what happens without
+// fuse-overlayfs: a warning, then kernel overlayfs (root never needs it).
+func TestWritableLayerEngineFallback(t *testing.T) {
+	img := layerImage(t)
+	env := withConf(t, "[tools]\nfuse_overlayfs = \"no-such-fuse-overlayfs\"\n")
+	r := launchWith(t, runOpts{Env: env}, "-v", "exec", "--writable-tmpfs", img, "sh", "-c", `echo x > /new && cat /new`)
+	wantOK(t, r)
+	if r.Stdout != "x\n" || !strings.Contains(r.Stderr, "served by kernel overlayfs") {
+		t.Errorf("stdout %q, stderr %q", r.Stdout, r.Stderr)
+	}
+	if warned := strings.Contains(r.Stderr, `WARNING: fuse-overlayfs program "no-such-fuse-overlayfs" not found`); warned == isRoot() {
+		t.Errorf("a warning is due exactly for users other than root; stderr %q", r.Stderr)
+	}
+	// A fuse-overlayfs that fails: one line, exit 255, nothing left.
+	if !isRoot() {
+		env = withConf(t, "[tools]\nfuse_overlayfs = \"/bin/false\"\n")
+		wantFatal(t, launchWith(t, runOpts{Env: env}, "exec", "--writable-tmpfs", img, "true"), "writable layer on tmpfs", "/bin/false")
+	}
+}

@@ -187,7 +187,7 @@ func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 		if detail == "" {
 			detail = err.Error()
 		}
-		return fmt.Errorf("%s: %s%s", bin, detail, upperFSHint(upper))
+		return fmt.Errorf("%s: %s", bin, detail)
 	}
 	return nil
 }
