@@ -47,10 +47,13 @@ func lockOverlay(o Overlay) error {
 	if o.ReadOnly {
 		flags, how = unix.O_RDONLY, unix.LOCK_SH
 	}
-	fd, err := unix.Open(lock, flags|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	fd, err := unix.Open(lock, flags|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
 		if o.ReadOnly && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)) {
-			return nil // never used read-write by launch, or not ours to lock
+			// Never used read-write by launch, or a lock file we may not
+			// read: nobody can be writing through launch then, or the
+			// owner chose not to let readers hold it up.
+			return nil
 		}
 		return fmt.Errorf("overlay %s: opening lock file: %w", o.Dir, err)
 	}
