@@ -425,3 +425,21 @@ func TestWritableLayerEngineFallback(t *testing.T) {
 		wantFatal(t, launchWith(t, runOpts{Env: env}, "exec", "--writable-tmpfs", img, "true"), "writable layer on tmpfs", "/bin/false")
 	}
 }
+
+// TestWritableTmpfsOnOwnSandbox: a sandbox that is the user's own can take
+// a kernel overlayfs writable layer, for every user; the sandbox is not
+// changed.
+func TestWritableTmpfsOnOwnSandbox(t *testing.T) {
+	tree := busyboxTree(t)
+	r := launch(t, "-v", "exec", "--writable-tmpfs", tree, "sh", "-c", `echo x > /etc/new && rm /bin/ls && cat /etc/new`)
+	wantOK(t, r)
+	if r.Stdout != "x\n" || !strings.Contains(r.Stderr, "served by kernel overlayfs") {
+		t.Errorf("stdout %q, stderr %q", r.Stdout, r.Stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(tree, "bin", "ls")); err != nil {
+		t.Errorf("the sandbox changed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(tree, "etc", "new")); err == nil {
+		t.Errorf("the sandbox changed: etc/new is there")
+	}
+}

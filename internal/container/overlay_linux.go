@@ -148,12 +148,13 @@ func (a *assembler) mountLayers() error {
 }
 
 // mountOverlay mounts lower (topmost first) with upper/work ("" for a
-// read-only overlay) on a.root. root, and anyone when there is no writable
-// layer, gets kernel overlayfs. Other users get fuse-overlayfs, which can
-// show the image's root-owned files as theirs and so copy them up; kernel
-// overlayfs cannot, with an identity map.
+// read-only overlay) on a.root. Kernel overlayfs is used where it can work:
+// for root, for read-only layers, and for an image whose root directory is
+// the user's own (a sandbox they unpacked). Other users get fuse-overlayfs,
+// which can show the image's root-owned files as theirs and so copy them up;
+// kernel overlayfs cannot, with an identity map.
 func (a *assembler) mountOverlay(lower []string, upper, work string) error {
-	useFuse := upper != "" && a.cfg.User.UID != 0
+	useFuse := upper != "" && a.cfg.User.UID != 0 && !ownedBy(a.image, a.cfg.User.UID)
 	var bin string
 	if useFuse {
 		var err error
@@ -304,4 +305,10 @@ func (a *assembler) startOverlayServer(argv []string, files []*os.File, stderr *
 		Files: fds,
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNS},
 	})
+}
+
+// ownedBy reports whether path belongs to uid.
+func ownedBy(path string, uid int) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && int(st.Uid) == uid
 }
