@@ -26,6 +26,11 @@ type runFlags struct {
 	envFiles           []string
 	contain            bool
 	containAll         bool
+	writableTmpfs      bool
+	writable           bool
+	overlays           []string
+	scratch            []string
+	workdir            string
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -48,6 +53,11 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.BoolVarP(&f.net, "net", "n", false, "run in a new network namespace (loopback only)")
 	fl.BoolVar(&f.uts, "uts", false, "run in a new UTS namespace")
 	fl.StringVar(&f.hostname, "hostname", "", "set the container's hostname (implies --uts)")
+	fl.BoolVar(&f.writableTmpfs, "writable-tmpfs", false, "writable layer in memory over the image for this run (size: launch.conf tmpfs.writable)")
+	fl.StringArrayVarP(&f.overlays, "overlay", "o", nil, "overlay directory DIR[:ro] over the image: writes kept in DIR (repeatable; :ro stacks below)")
+	fl.StringSliceVarP(&f.scratch, "scratch", "S", nil, "empty writable directory at this path inside (comma list, repeatable)")
+	fl.StringVarP(&f.workdir, "workdir", "W", "", "host directory backing --scratch and, with --contain, /tmp and /var/tmp")
+	fl.BoolVarP(&f.writable, "writable", "w", false, "write into a sandbox (directory) image itself")
 }
 
 func newExecCmd(g *globals) *cobra.Command {

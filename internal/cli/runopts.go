@@ -65,7 +65,15 @@ func resolve(f *runFlags, conf *config.Config, mode container.Mode, imagePath st
 		return nil, err
 	}
 	spec := mountplan.Spec{Home: user.Home, Cwd: cwd, PIDNamespace: ns.PID, Disabled: disabledMounts(conf, f),
-		Contain: f.contain, ContainSize: conf.Tmpfs.Contain, Binds: binds}
+		Contain: f.contain, ContainSize: conf.Tmpfs.Contain, Binds: binds,
+		Scratch: f.scratch, ScratchSize: conf.Tmpfs.Writable}
+	if err := prepareWorkdir(f, cwd, &spec); err != nil {
+		return nil, err
+	}
+	lay, err := layers(f, conf, img, user.UID, cwd)
+	if err != nil {
+		return nil, err
+	}
 	if f.home != "" {
 		if f.noHome {
 			return nil, errors.New("--home and --no-home contradict each other")
@@ -104,6 +112,8 @@ func resolve(f *runFlags, conf *config.Config, mode container.Mode, imagePath st
 		Shell:        f.shell,
 		Namespaces:   ns,
 		Squashfuse:   conf.Tools.Squashfuse,
+		Layers:       lay,
+		Writable:     f.writable,
 	}
 	if f.pwd != "" && !filepath.IsAbs(f.pwd) {
 		return nil, fmt.Errorf("--pwd %s is not an absolute path", f.pwd)

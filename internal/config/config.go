@@ -71,6 +71,9 @@ type Tmpfs struct {
 	// Contain is the size of the private /tmp, /var/tmp and home of
 	// --contain.
 	Contain string `toml:"contain"`
+	// Writable is the size of the memory-backed writable layer of
+	// --writable-tmpfs, and of each --scratch directory without --workdir.
+	Writable string `toml:"writable"`
 }
 
 // Env sets environment rules.
@@ -89,6 +92,10 @@ type Tools struct {
 	Squashfuse []string `toml:"squashfuse"`
 	Mksquashfs string   `toml:"mksquashfs"`
 	Unsquashfs string   `toml:"unsquashfs"`
+	// FuseOverlayfs serves writable layers for users other than root
+	// (--writable-tmpfs, --overlay DIR), where kernel overlayfs cannot copy
+	// up the image's root-owned files.
+	FuseOverlayfs string `toml:"fuse_overlayfs"`
 }
 
 // Defaults returns the built-in configuration, used where the file is silent.
@@ -99,7 +106,7 @@ func Defaults() Config {
 		Binds:      Binds{AllowUser: true, AllowedPaths: []string{}},
 		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
 		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}},
-		Tmpfs:      Tmpfs{Contain: "50%"},
+		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
 		Env: Env{
 			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ", "SLURM_*", "SLURMD_NODENAME", "PMI_*", "PMIX_*", "OMPI_*", "OPAL_*", "ORTE_*", "PRTE_*", "PRRTE_*", "HYDRA_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "I_MPI_*", "UCX_*", "FI_*"},
 			Apptainer:    true,
@@ -107,8 +114,9 @@ func Defaults() Config {
 		Tools: Tools{
 			Squashfuse: []string{"squashfuse_ll", "squashfuse", "/usr/bin/squashfuse_ll", "/usr/bin/squashfuse",
 				"/usr/local/bin/squashfuse_ll", "/usr/local/bin/squashfuse"},
-			Mksquashfs: "mksquashfs",
-			Unsquashfs: "unsquashfs",
+			Mksquashfs:    "mksquashfs",
+			Unsquashfs:    "unsquashfs",
+			FuseOverlayfs: "fuse-overlayfs",
 		},
 	}
 }

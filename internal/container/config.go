@@ -69,5 +69,9 @@ type Config struct {
 	Shell        string        `json:"shell,omitempty"`
 	Namespaces   Namespaces    `json:"namespaces"`
 	Squashfuse   []string      `json:"squashfuse"`
-	LogLevel     int           `json:"log_level"`
+	// Layers, when set, overlay writable or read-only layers on the image.
+	Layers *Layers `json:"layers,omitempty"`
+	// Writable mounts a sandbox (directory) image read-write (--writable).
+	Writable bool `json:"writable,omitempty"`
+	LogLevel int  `json:"log_level"`
 }

@@ -27,9 +27,11 @@ const stageDir = "/tmp"
 type origin int
 
 const (
-	fromImage origin = iota // read-only image: underlay to add entries
-	fromTmpfs               // our own tmpfs: create entries directly
-	fromHost                // a host bind: never create anything there
+	fromImage   origin = iota // read-only image: underlay to add entries
+	fromTmpfs                 // our own tmpfs: create entries directly
+	fromHost                  // a host bind: never create anything there
+	fromLayers                // overlay layers that must not get mount points
+	fromSandbox               // a --writable sandbox: mount points made in it where it can
 )
 
 // mountRec remembers one mount made in the new root.
@@ -51,6 +53,9 @@ type assembler struct {
 	real   map[int]string   // their resolved host paths
 	imgF   *os.File         // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool     // whether each bind source is a directory
+
+	layerFDs    []*os.File // the --overlay directories, in order
+	layerEngine string     // what serves the overlay root, for -v
 }
 
 // newAssembler opens everything the container needs from the host while
@@ -69,6 +74,9 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		return nil, fmt.Errorf("opening image %s: %w", cfg.Image.Path, err)
 	}
 	a.imgF = f
+	if err := a.openLayers(); err != nil {
+		return nil, err
+	}
 	for i, op := range cfg.Plan.Ops {
 		if op.Kind != mountplan.Bind {
 			continue
@@ -109,10 +117,20 @@ func (a *assembler) build() error {
 		return err
 	}
 	a.sv.tl.Mark("image-mounted")
-	if err := bind(a.image, a.root, false); err != nil {
-		return fmt.Errorf("mounting image root: %w", err)
+	if a.cfg.Layers != nil {
+		if err := a.mountLayers(); err != nil {
+			return err
+		}
+	} else {
+		if err := bind(a.image, a.root, false); err != nil {
+			return fmt.Errorf("mounting image root: %w", err)
+		}
+		origin := fromImage
+		if a.cfg.Writable {
+			origin = fromSandbox
+		}
+		a.mounts = append(a.mounts, mountRec{path: a.root, origin: origin})
 	}
-	a.mounts = append(a.mounts, mountRec{path: a.root, origin: fromImage})
 	if err := a.checkRoot(); err != nil {
 		return err
 	}
@@ -137,7 +155,12 @@ func (a *assembler) mountImage() error {
 		if err := bind(fdPath(a.imgF), a.image, true); err != nil {
 			return fmt.Errorf("mounting sandbox %s: %w", img.Path, err)
 		}
-		return setAttr(a.image, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true)
+		attr := uint64(unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
+		if a.cfg.Writable {
+			attr &^= unix.MOUNT_ATTR_RDONLY
+			a.sv.log.Verbosef("sandbox %s is writable (--writable)", img.Path)
+		}
+		return setAttr(a.image, attr, true)
 	}
 	bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
 	if err != nil {
@@ -382,6 +405,14 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 	switch a.originOf(anc) {
 	case fromHost:
 		return "", fmt.Errorf("cannot create mount point %s: %s comes from the host", dest, a.inside(anc))
+	case fromLayers:
+		return "", fmt.Errorf("cannot create mount point %s in the overlay layers", dest)
+	case fromSandbox:
+		if unix.Access(anc, unix.W_OK) != nil {
+			if err := a.underlay(anc); err != nil {
+				return "", err
+			}
+		}
 	case fromImage:
 		if err := a.underlay(anc); err != nil {
 			return "", err

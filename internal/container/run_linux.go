@@ -109,7 +109,10 @@ func stageSysProcAttr(cfg *Config) *syscall.SysProcAttr {
 	if uid != 0 {
 		// A non-root uid loses its capabilities at execve; keep the ones
 		// the stage needs (mounting, dropping the bounding set) as ambient.
-		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+		// Kernel overlayfs also wants CAP_DAC_OVERRIDE from its mounter (for
+		// its work directory); in this user namespace it covers only files
+		// of the user's own uid and gid, the only ones mapped.
+		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}
 	}
 	return a
 }

@@ -104,6 +104,14 @@ type Spec struct {
 	Contain bool
 	// ContainSize is the size of the tmpfs mounts of Contain.
 	ContainSize string
+	// Scratch are the paths of --scratch: each an empty writable directory,
+	// a tmpfs of ScratchSize, or with Workdir a directory under it.
+	Scratch []string
+	// ScratchSize is the size of each Scratch tmpfs.
+	ScratchSize string
+	// Workdir is the host directory of --workdir ("" for none): it backs
+	// Scratch, and with Contain /tmp and /var/tmp (see WorkdirPath).
+	Workdir string
 	// System are the site's binds (launch.conf mounts.system), applied
 	// after the defaults; their sources are optional.
 	System []BindSpec
@@ -196,6 +204,17 @@ func Build(s Spec) (Plan, error) {
 	for _, b := range s.System {
 		p.Ops = append(p.Ops, Op{Name: "system", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly, Optional: true})
 	}
+	for _, d := range s.Scratch {
+		if err := CheckDest(d); err != nil {
+			return Plan{}, fmt.Errorf("--scratch %s: %w", d, err)
+		}
+		d = clean(d)
+		if s.Workdir != "" {
+			p.Ops = append(p.Ops, Op{Name: "scratch", Kind: Bind, Source: WorkdirPath(s.Workdir, d), Dest: d})
+		} else {
+			p.Ops = append(p.Ops, Op{Name: "scratch", Kind: Tmpfs, Dest: d, Size: s.ScratchSize, Mode: "0755"})
+		}
+	}
 	for _, b := range s.Binds {
 		if err := CheckDest(b.Dest); err != nil {
 			return Plan{}, fmt.Errorf("%s %s: %w", b.Origin, b, err)
@@ -205,13 +224,30 @@ func Build(s Spec) (Plan, error) {
 	return p, nil
 }
 
+// WorkdirPath is the host directory under the --workdir WD that backs the
+// container path dest: WD/tmp, WD/var_tmp, and WD/scratch/NAME for a
+// --scratch path (NAME is the path with "/" as "_": /data/out → data_out).
+func WorkdirPath(wd, dest string) string {
+	switch dest {
+	case "/tmp":
+		return filepath.Join(wd, "tmp")
+	case "/var/tmp":
+		return filepath.Join(wd, "var_tmp")
+	}
+	return filepath.Join(wd, "scratch", strings.ReplaceAll(strings.Trim(dest, "/"), "/", "_"))
+}
+
 // containOps are the private /dev, /tmp and /var/tmp of --contain.
 func (p Plan) containOps(s Spec) []Op {
 	var ops []Op
 	if !s.Disabled["dev"] {
 		ops = append(ops, containDev...)
 	}
-	if !s.Disabled["tmp"] {
+	if !s.Disabled["tmp"] && s.Workdir != "" {
+		ops = append(ops,
+			Op{Name: "tmp", Kind: Bind, Source: WorkdirPath(s.Workdir, "/tmp"), Dest: "/tmp"},
+			Op{Name: "tmp", Kind: Bind, Source: WorkdirPath(s.Workdir, "/var/tmp"), Dest: "/var/tmp"})
+	} else if !s.Disabled["tmp"] {
 		ops = append(ops,
 			Op{Name: "tmp", Kind: Tmpfs, Dest: "/tmp", Size: s.ContainSize},
 			Op{Name: "tmp", Kind: Tmpfs, Dest: "/var/tmp", Size: s.ContainSize})

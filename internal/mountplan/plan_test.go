@@ -51,6 +51,14 @@ func TestBuild(t *testing.T) {
 			System: []BindSpec{{Source: "/opt/site", Dest: "/opt/site", ReadOnly: true}},
 			Binds:  []BindSpec{{Source: "/scratch/alice", Dest: "/scratch"}, {Source: "/data", Dest: "/data"}}},
 			base + " home:bind:/home/alice system:bind:/opt/site bind:bind:/scratch bind:bind:/data", ""},
+		{"scratch tmpfs before user binds", Spec{Home: "/root", Cwd: "/", Scratch: []string{"/s/a/", "/b"}, ScratchSize: "1g",
+			Binds: []BindSpec{{Source: "/data", Dest: "/b"}}},
+			base + " home:bind:/root scratch:tmpfs:/s/a scratch:tmpfs:/b bind:bind:/b", ""},
+		{"scratch and contain under a workdir", Spec{Home: "/root", HomeGiven: true, Cwd: "/", Contain: true, Workdir: "/wd", Scratch: []string{"/out/run"},
+			Disabled: map[string]bool{"dev": true, "passwd": true, "group": true, "hosts": true, "resolv": true, "localtime": true}},
+			"proc:bind:/proc sys:bind:/sys tmp:bind:/tmp tmp:bind:/var/tmp home:bind:/root scratch:bind:/out/run", ""},
+		{"relative scratch", Spec{Scratch: []string{"x"}}, "", "--scratch x: destination x is not an absolute path"},
+		{"scratch over /dev", Spec{Scratch: []string{"/dev"}}, "", "cannot bind over /dev"},
 		{"user bind over /proc", Spec{Binds: []BindSpec{{Source: "/x", Dest: "/proc", Origin: "--bind"}}}, "", "--bind /x:/proc: cannot bind over /proc"},
 	}
 	for _, c := range cases {
@@ -192,4 +200,14 @@ func FuzzParseBinds(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWorkdirPath(t *testing.T) {
+	for dest, want := range map[string]string{
+		"/tmp": "/wd/tmp", "/var/tmp": "/wd/var_tmp", "/out/run": "/wd/scratch/out_run", "/s": "/wd/scratch/s",
+	} {
+		if got := WorkdirPath("/wd", dest); got != want {
+			t.Errorf("WorkdirPath(/wd, %s) = %s, want %s", dest, got, want)
+		}
+	}
 }
