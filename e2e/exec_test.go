@@ -381,3 +381,15 @@ func TestPayloadHasNoPrivileges(t *testing.T) {
 		}
 	}
 }
+
+// TestExecNetNamespace: --net gives a network namespace with only the
+// loopback interface, and it is up (for root and for ordinary users).
+func TestExecNetNamespace(t *testing.T) {
+	img := busyboxImage(t, nil)
+	r := launch(t, "exec", "--net", img, "sh", "-c", `ip -o link | cut -d: -f2,3`)
+	wantOK(t, r)
+	got := strings.TrimSpace(r.Stdout)
+	if strings.Count(got, "\n") != 0 || !strings.HasPrefix(got, "lo: <LOOPBACK,UP") {
+		t.Errorf("interfaces inside --net: %q, want only lo, up", got)
+	}
+}

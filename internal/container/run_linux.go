@@ -113,6 +113,10 @@ func stageSysProcAttr(cfg *Config) *syscall.SysProcAttr {
 		// its work directory); in this user namespace it covers only files
 		// of the user's own uid and gid, the only ones mapped.
 		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}
+		if cfg.Namespaces.Net {
+			// Bringing up loopback in the new network namespace.
+			a.AmbientCaps = append(a.AmbientCaps, unix.CAP_NET_ADMIN)
+		}
 	}
 	return a
 }
