@@ -25,6 +25,8 @@ type supervisor struct {
 	pidNS   bool
 	server  *fuse.Server
 	payload int
+
+	serverReaped bool // the FUSE server's exit has been collected
 }
 
 // run sets up the container, starts the payload and waits for it. It
@@ -118,6 +120,7 @@ func (sv *supervisor) wait() int {
 				}
 				return ev.status.ExitStatus()
 			case sv.serverPid():
+				sv.serverReaped = true
 				sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", sv.server.Stderr())
 			}
 		case <-sv.gone:
@@ -134,10 +137,13 @@ func (sv *supervisor) serverPid() int {
 	return sv.server.Pid
 }
 
-// cleanup kills every process the payload left behind, then the FUSE
-// server. In a PID namespace the kernel does this when the stage (its
-// init) exits.
+// cleanup kills the FUSE server and every process the payload left
+// behind, and waits for the server to be reaped. The server goes first: it
+// dies while the leftovers are looked for, and any of them waiting on the
+// image is released. In a PID namespace the kernel kills the leftovers when
+// the stage (their init) exits.
 func (sv *supervisor) cleanup() {
+	sv.server.Stop()
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
 		for i := 0; i < 200; i++ {
@@ -157,7 +163,6 @@ func (sv *supervisor) cleanup() {
 	}
 	sv.tl.Mark("payload-tree-killed")
 	if sv.server != nil {
-		sv.server.Stop()
 		sv.waitFor(sv.server.Pid, time.Second)
 		sv.tl.Mark("fuse-server-reaped")
 	}
@@ -169,15 +174,21 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-sv.reaper.exits:
+		case ev := <-sv.reaper.exits:
+			if ev.pid == sv.serverPid() {
+				sv.serverReaped = true
+			}
 		case <-t.C:
 			return
 		}
 	}
 }
 
-// waitFor waits up to d for pid to be reaped.
+// waitFor waits up to d for pid (the FUSE server) to be reaped.
 func (sv *supervisor) waitFor(pid int, d time.Duration) {
+	if pid == sv.serverPid() && sv.serverReaped {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
