@@ -130,8 +130,10 @@ func (sv *supervisor) wait() int {
 	}
 }
 
+// serverPid is the FUSE server's pid while it is ours: -1 once it has been
+// reaped, when the number may be reused.
 func (sv *supervisor) serverPid() int {
-	if sv.server == nil {
+	if sv.server == nil || sv.serverReaped {
 		return -1
 	}
 	return sv.server.Pid
@@ -143,7 +145,9 @@ func (sv *supervisor) serverPid() int {
 // image is released. In a PID namespace the kernel kills the leftovers when
 // the stage (their init) exits.
 func (sv *supervisor) cleanup() {
-	sv.server.Stop()
+	if !sv.serverReaped { // once reaped, its pid may belong to someone else
+		sv.server.Stop()
+	}
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
 		for i := 0; i < 200; i++ {
@@ -163,7 +167,7 @@ func (sv *supervisor) cleanup() {
 	}
 	sv.tl.Mark("payload-tree-killed")
 	if sv.server != nil {
-		sv.waitFor(sv.server.Pid, time.Second)
+		sv.waitServer(time.Second)
 		sv.tl.Mark("fuse-server-reaped")
 	}
 }
@@ -184,9 +188,9 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	}
 }
 
-// waitFor waits up to d for pid (the FUSE server) to be reaped.
-func (sv *supervisor) waitFor(pid int, d time.Duration) {
-	if pid == sv.serverPid() && sv.serverReaped {
+// waitServer waits up to d for the FUSE server to be reaped.
+func (sv *supervisor) waitServer(d time.Duration) {
+	if sv.server == nil || sv.serverReaped {
 		return
 	}
 	t := time.NewTimer(d)
@@ -194,7 +198,8 @@ func (sv *supervisor) waitFor(pid int, d time.Duration) {
 	for {
 		select {
 		case ev := <-sv.reaper.exits:
-			if ev.pid == pid {
+			if ev.pid == sv.server.Pid {
+				sv.serverReaped = true
 				return
 			}
 		case <-t.C:
