@@ -41,29 +41,34 @@ func Run(cfg *Config) (int, error) {
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
-	attr := &os.ProcAttr{
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, pr},
-		Sys:   stageSysProcAttr(cfg),
-	}
+	// syscall.ForkExec, not os.StartProcess: the os package probes pidfd
+	// support once per process by cloning a throwaway child, which costs a
+	// process creation on every launch.
 	tl.Mark("clone")
-	proc, err := os.StartProcess("/proc/self/exe", []string{os.Args[0], StageArg}, attr)
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], StageArg}, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2, pr.Fd()},
+		Sys:   stageSysProcAttr(cfg),
+	})
 	pr.Close()
-	tl.Mark("stage-cloned")
 	if err != nil {
 		return 0, explainStartError(err)
 	}
+	tl.Mark("stage-cloned")
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
 	if _, err := pw.Write(append(hdr[:], data...)); err != nil {
-		_ = proc.Kill()
-		_, _ = proc.Wait()
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_, _ = reap(pid)
 		return 0, fmt.Errorf("sending config to container stage: %w", err)
 	}
 
-	done := make(chan *os.ProcessState, 1)
+	// The stage stays a zombie until reap: signals forwarded before that
+	// can never reach a recycled pid.
+	exited := make(chan struct{})
 	go func() {
-		st, _ := proc.Wait()
-		done <- st
+		waitExited(pid)
+		close(exited)
 	}()
 	for {
 		select {
@@ -71,10 +76,36 @@ func Run(cfg *Config) (int, error) {
 			if fromTerminal(s) {
 				continue // the terminal already sent it to the whole process group
 			}
-			_ = proc.Signal(s)
-		case st := <-done:
+			_ = syscall.Kill(pid, s.(syscall.Signal))
+		case <-exited:
+			ws, err := reap(pid)
 			tl.Mark("stage-reaped")
-			return exitCode(st), nil
+			if err != nil {
+				return 0, fmt.Errorf("waiting for the container stage: %w", err)
+			}
+			return exitCode(ws), nil
+		}
+	}
+}
+
+// waitExited returns once pid has exited, leaving it unreaped.
+func waitExited(pid int) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// reap collects pid's exit status.
+func reap(pid int) (syscall.WaitStatus, error) {
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			return ws, err
 		}
 	}
 }
@@ -137,14 +168,14 @@ func explainStartError(err error) error {
 }
 
 // exitCode maps a finished process to a shell-style exit status.
-func exitCode(st *os.ProcessState) int {
-	if st == nil {
-		return 255
-	}
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+func exitCode(ws syscall.WaitStatus) int {
+	switch {
+	case ws.Signaled():
 		return 128 + int(ws.Signal())
+	case ws.Exited():
+		return ws.ExitStatus()
 	}
-	return st.ExitCode()
+	return 255
 }
 
 // fromTerminal reports whether s is a keyboard signal (INT, QUIT) that the

@@ -145,17 +145,24 @@ func (sv *supervisor) wait() int {
 	}
 }
 
+// serverPid is the FUSE server's pid while it is ours: -1 once it has been
+// reaped, when the number may be reused.
 func (sv *supervisor) serverPid() int {
-	if sv.server == nil {
+	if sv.server == nil || sv.serverReaped {
 		return -1
 	}
 	return sv.server.Pid
 }
 
-// cleanup kills every process the payload left behind, then the FUSE
-// server. In a PID namespace the kernel does this when the stage (its
-// init) exits.
+// cleanup kills the FUSE server and every process the payload left
+// behind, and waits for the server to be reaped. The server goes first: it
+// dies while the leftovers are looked for, and any of them waiting on the
+// image is released. In a PID namespace the kernel kills the leftovers when
+// the stage (their init) exits.
 func (sv *supervisor) cleanup() {
+	if !sv.serverReaped { // once reaped, its pid may belong to someone else
+		sv.server.Stop()
+	}
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
 		for i := 0; i < 200; i++ {
@@ -174,9 +181,8 @@ func (sv *supervisor) cleanup() {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
-	if sv.server != nil && !sv.serverReaped {
-		sv.server.Stop()
-		sv.waitFor(sv.server.Pid, time.Second)
+	if sv.server != nil {
+		sv.waitServer(time.Second)
 		sv.tl.Mark("fuse-server-reaped")
 	}
 }
@@ -197,17 +203,18 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	}
 }
 
-// waitFor waits up to d for pid to be reaped.
-func (sv *supervisor) waitFor(pid int, d time.Duration) {
+// waitServer waits up to d for the FUSE server to be reaped.
+func (sv *supervisor) waitServer(d time.Duration) {
+	if sv.server == nil || sv.serverReaped {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case ev := <-sv.reaper.exits:
-			if ev.pid == sv.serverPid() {
+			if ev.pid == sv.server.Pid {
 				sv.serverReaped = true
-			}
-			if ev.pid == pid {
 				return
 			}
 		case <-t.C:

@@ -12,6 +12,7 @@
 package timeline
 
 import (
+	"io"
 	"os"
 	"strconv"
 
@@ -26,6 +27,7 @@ const Prefix = "launch-timeline:"
 
 // T writes the milestones of one process. A nil *T writes nothing.
 type T struct {
+	w    io.Writer
 	role string
 	pid  string
 }
@@ -36,7 +38,7 @@ func FromEnv(role string) *T {
 	if os.Getenv(EnvVar) == "" {
 		return nil
 	}
-	return &T{role: role, pid: strconv.Itoa(os.Getpid())}
+	return &T{w: os.Stderr, role: role, pid: strconv.Itoa(os.Getpid())}
 }
 
 // Mark records that event happened now.
@@ -45,7 +47,7 @@ func (t *T) Mark(event string) {
 		return
 	}
 	line := Prefix + " " + strconv.FormatInt(Now(), 10) + " " + t.pid + " " + t.role + " " + event + "\n"
-	_, _ = os.Stderr.WriteString(line)
+	_, _ = io.WriteString(t.w, line)
 }
 
 // Now is CLOCK_MONOTONIC in microseconds, the clock of every mark.

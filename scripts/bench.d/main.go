@@ -143,6 +143,7 @@ func latency(args []string) error {
 	n := fs.Int("n", 200, "timed runs per case")
 	warmup := fs.Int("warmup", 10, "untimed warm-up runs per case")
 	baseline := fs.String("baseline", "", "KEY of the case the medians are divided by")
+	baseLabel := fs.String("baseline-label", "`unshare -Urm true`", "how the ratio column names the baseline")
 	kvPath := fs.String("kv", "", "also write NAME=VALUE lines here")
 	_ = fs.Parse(args)
 	if fs.NArg() != 1 || *n < 1 {
@@ -199,7 +200,7 @@ func latency(args []string) error {
 		}
 	}
 	var kv bytes.Buffer
-	fmt.Printf("| Command | runs | median | min | p90 | max | median ÷ `unshare -Urm true` | failures |\n")
+	fmt.Printf("| Command | runs | median | min | p90 | max | median ÷ %s | failures |\n", *baseLabel)
 	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range cases {
 		ok := len(c.times)
