@@ -111,3 +111,16 @@ func TestEnvBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvScriptCannotEatOverrides: an image env script that uses "set --"
+// or "shift" must not disturb the overrides or the command.
+func TestEnvScriptCannotEatOverrides(t *testing.T) {
+	image := busyboxImage(t, map[string]string{
+		".singularity.d/env/90-environment.sh": "set -- x y\nshift\nexport IMG=image\n",
+	})
+	r := launch(t, "exec", "--env", "FOO=bar", image, "sh", "-c", `echo "$FOO $IMG $#"`, "zero", "one")
+	wantOK(t, r)
+	if got := strings.TrimSpace(r.Stdout); got != "bar image 1" {
+		t.Errorf("got %q, want %q", got, "bar image 1")
+	}
+}

@@ -13,6 +13,11 @@ import (
 // (LAUNCH_BIND, LAUNCH_BINDPATH) that add to --bind instead of replacing it.
 var noEnvFlag = map[string]bool{"help": true, "version": true, "bind": true}
 
+// opposite names flags that contradict each other: a variable for one is
+// not applied when the command line gave the other, so the command line
+// wins (LAUNCH_NO_HOME=1 with -H DIR binds DIR).
+var opposite = map[string]string{"home": "no-home", "no-home": "home"}
+
 // EnvName is the variable that sets a long option: LAUNCH_ and the option
 // in capitals with - as _ (--no-home → LAUNCH_NO_HOME).
 func EnvName(flag string) string {
@@ -27,6 +32,9 @@ func applyEnvFlags(c *cobra.Command, getenv func(string) string) error {
 	var err error
 	c.Flags().VisitAll(func(fl *pflag.Flag) {
 		if err != nil || fl.Changed || noEnvFlag[fl.Name] {
+			return
+		}
+		if o := c.Flags().Lookup(opposite[fl.Name]); o != nil && o.Changed {
 			return
 		}
 		name := EnvName(fl.Name)

@@ -52,6 +52,18 @@ func TestApplyEnvFlags(t *testing.T) {
 			}
 		})
 	}
+	// A variable for a flag that contradicts one given on the command line
+	// is not applied: the command line wins.
+	cmd := newExecCmd(&globals{})
+	if err := cmd.ParseFlags([]string{"-H", "/x", "img", "true"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnvFlags(cmd, func(k string) string { return map[string]string{"LAUNCH_NO_HOME": "yes"}[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if nh, _ := cmd.Flags().GetBool("no-home"); nh {
+		t.Error("LAUNCH_NO_HOME applied although -H was given")
+	}
 	if EnvName("no-home") != "LAUNCH_NO_HOME" {
 		t.Errorf("EnvName(no-home) = %s", EnvName("no-home"))
 	}

@@ -305,9 +305,14 @@ func environment(f *runFlags, conf *config.Config, hostEnv []string) (environ.Re
 	})
 }
 
-// under reports whether path is one of dirs or below one of them.
+// under reports whether path (symlinks resolved) is one of dirs or below
+// one of them; dirs are resolved too, as sites often have /home or /scratch
+// as symlinks.
 func under(path string, dirs []string) bool {
 	for _, d := range dirs {
+		if real, err := filepath.EvalSymlinks(d); err == nil {
+			d = real
+		}
 		d = filepath.Clean(d)
 		if path == d || strings.HasPrefix(path, strings.TrimSuffix(d, "/")+"/") {
 			return true

@@ -116,7 +116,7 @@ func (l *Loaded) check(lines map[string]int) error {
 			}
 		}
 	}
-	for key, size := range map[string]string{"tmpfs.contain": l.Tmpfs.Contain} {
+	for key, size := range map[string]string{"tmpfs.contain": l.Tmpfs.Contain, "tmpfs.writable": l.Tmpfs.Writable} {
 		if !sizeRe.MatchString(size) {
 			return bad(key, "%q is not a tmpfs size (such as 512m, 4g or 50%%)", size)
 		}

@@ -17,8 +17,11 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // envScript sources the image's Apptainer environment scripts in order,
 // applies the user's overrides (its first argument N, then N NAME=VALUE
 // words; PREPEND_PATH and APPEND_PATH edit PATH) and then runs the payload,
-// naming a missing command the way launch does.
-const envScript = `for __launch_f in /.singularity.d/env/*.sh; do [ -f "$__launch_f" ] && . "$__launch_f"; done
+// naming a missing command the way launch does. The scripts are sourced
+// inside a function so that one using "set --" or "shift" cannot touch the
+// positional parameters that carry the overrides and the command.
+const envScript = `__launch_env() { for __launch_f in /.singularity.d/env/*.sh; do [ -f "$__launch_f" ] && . "$__launch_f"; done; }
+__launch_env
 __launch_n=$1; shift
 while [ "$__launch_n" -gt 0 ]; do
 case "$1" in
@@ -29,6 +32,7 @@ esac
 shift; __launch_n=$((__launch_n - 1))
 done
 unset __launch_f __launch_n
+unset -f __launch_env
 case "$1" in */*) ;; *) command -v "$1" >/dev/null 2>&1 || { echo "FATAL:   \"$1\": command not found in the container (PATH=$PATH)" >&2; exit 255; } ;; esac
 exec "$@"`
 

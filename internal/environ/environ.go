@@ -26,6 +26,10 @@ const Prefix = "LAUNCHENV_"
 // LAUNCHENV_ when the site allows it (env.apptainer_compat).
 var compatPrefixes = []string{"SINGULARITYENV_", "APPTAINERENV_"}
 
+// reservedPrefix starts the names of the variables of launch's own
+// environment script inside the container.
+const reservedPrefix = "__launch_"
+
 // The special override names that edit PATH instead of setting a variable.
 const (
 	PrependPath = "PREPEND_PATH"
@@ -74,7 +78,7 @@ type Result struct {
 func Build(r Request) (Result, error) {
 	var res Result
 	var prefixed []Var
-	var compat []Var
+	compat := map[string][]Var{}
 	for _, kv := range r.Host {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
@@ -93,7 +97,7 @@ func Build(r Request) (Result, error) {
 				if !ValidName(name) {
 					return Result{}, fmt.Errorf("%s: %q is not a valid variable name", k, name)
 				}
-				compat = append(compat, Var{name, v})
+				compat[p] = append(compat[p], Var{name, v})
 			}
 			continue
 		}
@@ -105,10 +109,17 @@ func Build(r Request) (Result, error) {
 		}
 		res.Base = append(res.Base, kv)
 	}
-	// Host order is arbitrary; sort so the result is stable.
-	sort.SliceStable(compat, func(i, j int) bool { return compat[i].Name < compat[j].Name })
-	sort.SliceStable(prefixed, func(i, j int) bool { return prefixed[i].Name < prefixed[j].Name })
-	all := append(compat, prefixed...)
+	// Host order is arbitrary; sort so the result is stable. Later wins:
+	// SINGULARITYENV_ < APPTAINERENV_ < LAUNCHENV_.
+	var all []Var
+	for _, p := range append(compatPrefixes, Prefix) {
+		vars := prefixed
+		if p != Prefix {
+			vars = compat[p]
+		}
+		sort.SliceStable(vars, func(i, j int) bool { return vars[i].Name < vars[j].Name })
+		all = append(all, vars...)
+	}
 	for _, f := range r.Files {
 		all = append(all, f...)
 	}
@@ -121,6 +132,9 @@ func Build(r Request) (Result, error) {
 	}
 	var paths []Var
 	for _, v := range all {
+		if strings.HasPrefix(v.Name, reservedPrefix) {
+			return Result{}, fmt.Errorf("%s: names starting with %s are reserved for launch", v.Name, reservedPrefix)
+		}
 		if v.Name == PrependPath || v.Name == AppendPath {
 			paths = append(paths, v)
 			continue
