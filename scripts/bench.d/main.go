@@ -4,6 +4,8 @@
 //	benchdrv latency [-n 200] [-warmup 10] [-baseline KEY] [-kv FILE] SPEC
 //	benchdrv concurrent [-k 20,64] [-reps 5] [-kv FILE] -- CMD [ARG ...]
 //	benchdrv timeline [-n 50] [-warmup 5] [-kv FILE] SPEC
+//	benchdrv ocilayout [-tag T] [-push REF] TREE OUTDIR
+//	benchdrv registry -dir DIR -hostfile FILE
 //
 // latency runs every case of SPEC N times, interleaved round-robin (A, B, C,
 // A, B, C, ...) so that load from elsewhere on the machine hits all cases
@@ -26,6 +28,11 @@
 // just after wait, all on CLOCK_MONOTONIC. It prints a markdown table: for
 // each milestone and case, the median time since the fork and since the
 // previous milestone.
+//
+// ocilayout makes a single-layer OCI image of a directory tree as an OCI
+// image layout (and pushes it to a registry with -push); registry runs a
+// local docker-registry until it is signalled. Both are set-up for the
+// pull benchmark, untimed.
 //
 // -kv FILE also writes the figures as NAME=VALUE lines for the script.
 package main
@@ -58,6 +65,10 @@ func main() {
 		err = concurrent(os.Args[2:])
 	case "timeline":
 		err = timelineCmd(os.Args[2:])
+	case "ocilayout":
+		err = ociLayoutCmd(os.Args[2:])
+	case "registry":
+		err = registryCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -70,7 +81,9 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: benchdrv latency [-n N] [-warmup W] [-baseline KEY] [-kv FILE] SPEC\n"+
 		"       benchdrv concurrent [-k K1,K2] [-reps R] [-kv FILE] -- CMD [ARG ...]\n"+
-		"       benchdrv timeline [-n N] [-warmup W] [-kv FILE] SPEC")
+		"       benchdrv timeline [-n N] [-warmup W] [-kv FILE] SPEC\n"+
+		"       benchdrv ocilayout [-tag T] [-push REF] TREE OUTDIR\n"+
+		"       benchdrv registry -dir DIR -hostfile FILE")
 	os.Exit(2)
 }
 
