@@ -290,21 +290,7 @@ func (a *assembler) makeMountPoints(mp string) error {
 // lgetxattr on paths) would wait on itself forever. In its own namespace it
 // keeps the staging view it was started in.
 func (a *assembler) startOverlayServer(argv []string, files []*os.File, stderr *os.File) (int, error) {
-	null, err := os.Open("/dev/null")
-	if err != nil {
-		return 0, fmt.Errorf("opening /dev/null: %w", err)
-	}
-	defer null.Close()
-	fds := []uintptr{null.Fd(), stderr.Fd(), stderr.Fd()}
-	for _, f := range files {
-		fds = append(fds, f.Fd())
-	}
-	return a.sv.reaper.start(argv[0], argv, &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-		Files: fds,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNS},
-	})
+	return a.startFUSE(argv, files, stderr, syscall.CLONE_NEWNS)
 }
 
 // ownedBy reports whether path belongs to uid.

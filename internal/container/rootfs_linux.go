@@ -181,6 +181,13 @@ func (a *assembler) mountImage() error {
 
 // startServer forks the FUSE server from the stage's locked thread.
 func (a *assembler) startServer(argv []string, files []*os.File, stderr *os.File) (int, error) {
+	return a.startFUSE(argv, files, stderr, 0)
+}
+
+// startFUSE forks a FUSE server (squashfuse, fuse-overlayfs) from the
+// stage's locked thread with stdin from /dev/null, stdout and stderr to
+// stderr, files as fds 3, 4, …, parent-death SIGKILL, and cloneflags.
+func (a *assembler) startFUSE(argv []string, files []*os.File, stderr *os.File, cloneflags uintptr) (int, error) {
 	null, err := os.Open("/dev/null")
 	if err != nil {
 		return 0, fmt.Errorf("opening /dev/null: %w", err)
@@ -209,7 +216,7 @@ func (a *assembler) startServer(argv []string, files []*os.File, stderr *os.File
 		Dir:   "/",
 		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Files: fds,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags},
 	})
 }
 
