@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/launch-hpc/launch/internal/treetar"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -120,70 +121,9 @@ func (r *registry) push(t *testing.T, repoTag string, img v1.Image) string {
 func tarTree(t testing.TB, root string, skipUnreadable bool) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	inodes := map[uint64]string{}
-	skipped := 0
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if skipUnreadable {
-				skipped++
-				return fs.SkipDir
-			}
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return nil // sockets and the like
-		}
-		h.Name = rel
-		if fi.IsDir() {
-			h.Name += "/"
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		h.Uid, h.Gid, h.Uname, h.Gname = int(st.Uid), int(st.Gid), "", ""
-		var f *os.File
-		if fi.Mode().IsRegular() {
-			if prev, ok := inodes[st.Ino]; ok && st.Nlink > 1 {
-				h.Typeflag, h.Linkname, h.Size = tar.TypeLink, prev, 0
-			} else {
-				if f, err = os.Open(p); err != nil {
-					if skipUnreadable {
-						skipped++
-						return nil
-					}
-					return err
-				}
-				defer f.Close()
-				inodes[st.Ino] = rel
-			}
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if f != nil {
-			_, err = io.Copy(tw, f)
-		}
-		return err
-	})
+	skipped, err := treetar.Write(&b, root, skipUnreadable)
 	if err != nil {
 		t.Fatalf("making a layer of %s: %v", root, err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
 	}
 	if skipped > 0 {
 		t.Logf("left %d unreadable files out of the layer of %s", skipped, root)

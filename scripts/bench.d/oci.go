@@ -1,12 +1,10 @@
 package main
 
 import (
-	"archive/tar"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +14,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/launch-hpc/launch/internal/treetar"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -53,7 +53,7 @@ func ociLayoutCmd(args []string) error {
 		return fmt.Errorf("making the layer's temp file: %w", err)
 	}
 	defer os.Remove(tf.Name())
-	skipped, err := writeTreeTar(tf, tree)
+	skipped, err := treetar.Write(tf, tree, true)
 	if cerr := tf.Close(); err == nil {
 		err = cerr
 	}
@@ -112,82 +112,6 @@ func ociLayoutCmd(args []string) error {
 		return fmt.Errorf("pushing to %s: %w", ref, err)
 	}
 	return nil
-}
-
-// writeTreeTar writes the tree root to w as a layer tar: paths relative to
-// root, owners kept (no names), hard links as links. Unreadable files and
-// directories are left out and counted; sockets and the like are skipped.
-func writeTreeTar(w io.Writer, root string) (skipped int, err error) {
-	tw := tar.NewWriter(w)
-	inodes := map[uint64]string{}
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrPermission) {
-				skipped++
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return nil // a socket or the like: not in a layer
-		}
-		h.Name = rel
-		if fi.IsDir() {
-			h.Name += "/"
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return fmt.Errorf("%s: no stat data", p)
-		}
-		h.Uid, h.Gid, h.Uname, h.Gname = int(st.Uid), int(st.Gid), "", ""
-		var f *os.File
-		if fi.Mode().IsRegular() {
-			if prev, ok := inodes[st.Ino]; ok && st.Nlink > 1 {
-				h.Typeflag, h.Linkname, h.Size = tar.TypeLink, prev, 0
-			} else {
-				if f, err = os.Open(p); err != nil {
-					if errors.Is(err, fs.ErrPermission) {
-						skipped++
-						return nil
-					}
-					return err
-				}
-				defer f.Close()
-				inodes[st.Ino] = rel
-			}
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if f != nil {
-			if _, err := io.Copy(tw, f); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return skipped, err
-	}
-	return skipped, tw.Close()
 }
 
 // registryCmd is `benchdrv registry -dir DIR -hostfile FILE`: it starts
