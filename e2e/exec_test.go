@@ -302,22 +302,7 @@ func TestNothingLeftBehind(t *testing.T) {
 			if code != c.code {
 				t.Errorf("launcher exit status %d, want %d (stderr %q)", code, c.code, stderr.String())
 			}
-			deadline := time.Now().Add(2 * time.Second)
-			for {
-				var left []string
-				for pid, cl := range procs {
-					if alive(pid, cl) {
-						left = append(left, fmt.Sprintf("%d %s", pid, cl))
-					}
-				}
-				if len(left) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("left behind after %s: %v", c.name, left)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitGone(t, procs, 2*time.Second, c.name)
 			if m, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(m, []byte("squashfuse")) {
 				t.Errorf("a squashfuse mount is visible on the host")
 			}
@@ -391,5 +376,27 @@ func TestExecNetNamespace(t *testing.T) {
 	got := strings.TrimSpace(r.Stdout)
 	if strings.Count(got, "\n") != 0 || !strings.HasPrefix(got, "lo: <LOOPBACK,UP") {
 		t.Errorf("interfaces inside --net: %q, want only lo, up", got)
+	}
+}
+
+// waitGone fails the test unless every process of procs (pid → command
+// line when recorded) is gone within d after what happened.
+func waitGone(t *testing.T, procs map[int]string, d time.Duration, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		var left []string
+		for pid, cl := range procs {
+			if alive(pid, cl) {
+				left = append(left, fmt.Sprintf("%d %s", pid, cl))
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind after %s: %v", what, left)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,22 +261,7 @@ func TestOverlayInUse(t *testing.T) {
 				_ = cmd.Process.Kill()
 			}
 			_ = cmd.Wait()
-			deadline := time.Now().Add(3 * time.Second)
-			for {
-				var left []string
-				for pid, cl := range procs {
-					if alive(pid, cl) {
-						left = append(left, fmt.Sprintf("%d %s", pid, cl))
-					}
-				}
-				if len(left) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("left behind after %s: %v", stop, left)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitGone(t, procs, 3*time.Second, stop)
 			// Free again, and the first container's write is kept.
 			r := launch(t, "exec", "--overlay", ov, img, "cat", "/etc/busy")
 			wantOK(t, r)
