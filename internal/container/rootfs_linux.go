@@ -214,10 +214,23 @@ func (a *assembler) startFUSE(argv []string, files []*os.File, stderr *os.File, 
 	defer func() { _ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) }()
 	return a.sv.reaper.start(argv[0], argv, &syscall.ProcAttr{
 		Dir:   "/",
-		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:   fuseServerEnv,
 		Files: fds,
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags},
 	})
+}
+
+// fuseServerEnv is the FUSE servers' whole environment. GLIBC_TUNABLES
+// keeps glibc's malloc from serving each request's buffer (a data block, a
+// 128 KiB read reply: above its default 128 KiB mmap threshold) with a fresh
+// mmap and returning it with munmap: every such buffer then costs a page
+// fault per page on every request. From the heap, the pages are reused.
+// Measured by hand (busybox from a fresh squashfuse_ll mount, gzip): the
+// first exec 34.5 → 27.7 ms, 509 → 202 page faults in squashfuse_ll. Other C
+// libraries ignore the variable.
+var fuseServerEnv = []string{
+	"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+	"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=8388608:glibc.malloc.trim_threshold=33554432",
 }
 
 // serverBlocked are the signals the FUSE server never sees.
