@@ -1,15 +1,21 @@
 // Command launch runs programs from single-file container images (SIF) for
 // unprivileged users on shared HPC clusters, and builds those images.
 //
-// main only dispatches: the hidden container stage (re-executed inside the
-// new user and mount namespaces) or the user-facing command line.
+// main only dispatches: the hidden container stage (re-executed inside new
+// namespaces) or the user-facing command line. For exec, run and shell,
+// internal/preinit has usually forked before the Go runtime started: this
+// process is then already in its own user and mount namespaces, and a small
+// parent outside waits for it.
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/launch-hpc/launch/internal/cli"
 	"github.com/launch-hpc/launch/internal/container"
+	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/preinit"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
@@ -17,6 +23,19 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == container.StageArg {
 		os.Exit(container.StageMain(os.Args[2:]))
 	}
-	timeline.FromEnv("launcher").Mark("main")
-	os.Exit(cli.Main(os.Args[1:]))
+	pre := preinit.Get()
+	if pre.Broken {
+		msg.Fatal(os.Stderr, fmt.Errorf("setting up the user namespace: %w", pre.Err))
+		os.Exit(cli.ExitLauncherError)
+	}
+	var parent *os.File
+	if pre.FD >= 0 {
+		parent = os.NewFile(uintptr(pre.FD), "launch-parent")
+	}
+	role := "launcher"
+	if pre.Done {
+		role = "stage"
+	}
+	timeline.FromEnv(role).Mark("main")
+	os.Exit(cli.Main(os.Args[1:], container.Preinit{InNamespaces: pre.Done, Parent: parent}))
 }

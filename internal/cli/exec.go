@@ -8,6 +8,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 // runFlags are the options shared by exec, run and shell.
@@ -140,7 +141,10 @@ func runContainer(g *globals, f *runFlags, mode container.Mode, imagePath string
 		}
 	}
 	log.Verbosef("running %s image %s as %s (uid %d, gid %d)", cfg.Image.Format, cfg.Image.Path, cfg.User.Name, cfg.User.UID, cfg.User.GID)
-	code, err := container.Run(cfg)
+	if g.pre.InNamespaces {
+		timeline.FromEnv("stage").Mark("resolved")
+	}
+	code, err := container.Run(cfg, g.pre)
 	if err != nil {
 		return err
 	}

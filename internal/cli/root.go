@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/msg"
 )
 
@@ -35,6 +36,7 @@ type globals struct {
 	stdout, stderr        io.Writer
 	args                  []string
 	oci                   OCICommands
+	pre                   container.Preinit
 }
 
 // Globals is globals for the OCI commands of launch-oci (internal/ocicli).
@@ -67,15 +69,21 @@ func (g *globals) Log() *msg.Logger {
 
 // Main runs the command line with args (without the program name) and
 // returns the process exit status. The OCI commands are handed to the
-// launch-oci helper.
-func Main(args []string) int {
-	return MainWith(args, forwarders())
+// launch-oci helper. pre says what was done before the Go runtime started
+// (internal/preinit).
+func Main(args []string, pre container.Preinit) int {
+	return run(&globals{stdout: os.Stdout, stderr: os.Stderr, args: args, oci: forwarders(), pre: pre})
 }
 
 // MainWith is Main with the given OCI commands (launch-oci passes the real
-// ones).
+// ones), and nothing done before the Go runtime started.
 func MainWith(args []string, oci OCICommands) int {
-	g := &globals{stdout: os.Stdout, stderr: os.Stderr, args: args, oci: oci}
+	return run(&globals{stdout: os.Stdout, stderr: os.Stderr, args: args, oci: oci})
+}
+
+// run executes the command line of g.
+func run(g *globals) int {
+	args := g.args
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.Execute()

@@ -11,10 +11,23 @@
 package container
 
 import (
+	"os"
+
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 )
+
+// Preinit says what was done before the Go runtime started
+// (internal/preinit): whether this process is already in its own user and
+// mount namespaces, and its socket to the waiting parent.
+type Preinit struct {
+	// InNamespaces: the container can be built in this very process.
+	InNamespaces bool
+	// Parent is the socket to the waiting parent process, nil when there
+	// is none.
+	Parent *os.File
+}
 
 // StageArg is the hidden first argument of the re-executed container stage.
 const StageArg = "__launch_stage"
@@ -47,6 +60,11 @@ type Namespaces struct {
 	Net      bool   `json:"net,omitempty"`
 	UTS      bool   `json:"uts,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
+}
+
+// Extra reports whether any namespace beyond user and mount is asked for.
+func (n Namespaces) Extra() bool {
+	return n.PID || n.IPC || n.Net || n.UTS || n.Hostname != ""
 }
 
 // Config is everything the stage needs, as plain data.

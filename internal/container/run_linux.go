@@ -21,11 +21,24 @@ var forwarded = []os.Signal{
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGALRM,
 }
 
-// Run starts the container stage for cfg in new user and mount namespaces,
-// forwards signals to it and waits. It returns the exit status the launcher
-// should exit with: the payload's own, or 128+N when it died of signal N.
-// An error means the container could not be started at all.
-func Run(cfg *Config) (int, error) {
+// Run runs the container for cfg and returns the exit status the launcher
+// should exit with: the payload's own, or 128+N when it died of signal N. An
+// error means the container could not be started at all.
+//
+// When pre says this process is already in its own user and mount
+// namespaces and cfg asks for no other namespace, the container is built
+// right here (runHere). Otherwise a stage is re-executed in new namespaces
+// (new user and mount namespaces, unless pre made them already, plus those
+// cfg asks for); this process forwards signals to it and waits.
+func Run(cfg *Config, pre Preinit) (int, error) {
+	if pre.InNamespaces && !cfg.Namespaces.Extra() {
+		return runHere(cfg, pre)
+	}
+	return runStage(cfg, pre)
+}
+
+// runStage re-executes launch as the container stage and waits for it.
+func runStage(cfg *Config, pre Preinit) (int, error) {
 	tl := timeline.FromEnv("launcher")
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -48,7 +61,7 @@ func Run(cfg *Config) (int, error) {
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], StageArg}, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2, pr.Fd()},
-		Sys:   stageSysProcAttr(cfg),
+		Sys:   stageSysProcAttr(cfg, pre.InNamespaces),
 	})
 	pr.Close()
 	if err != nil {
@@ -70,8 +83,16 @@ func Run(cfg *Config) (int, error) {
 		waitExited(pid)
 		close(exited)
 	}()
+	// A waiting parent (internal/preinit) that dies takes us along: leaving
+	// closes the stage's pipe, and the stage takes the container down.
+	parentGone := make(chan struct{})
+	if pre.Parent != nil {
+		go watchLauncher(pre.Parent, parentGone)
+	}
 	for {
 		select {
+		case <-parentGone:
+			return 128 + int(syscall.SIGKILL), nil
 		case s := <-sigs:
 			if fromTerminal(s) {
 				continue // the terminal already sent it to the whole process group
@@ -111,9 +132,14 @@ func reap(pid int) (syscall.WaitStatus, error) {
 }
 
 // stageSysProcAttr says how to clone the stage: which namespaces, and the
-// identity uid/gid map (the user keeps their own ids inside).
-func stageSysProcAttr(cfg *Config) *syscall.SysProcAttr {
+// identity uid/gid map (the user keeps their own ids inside). inUserNS: this
+// process is already in its own user namespace (internal/preinit), so the
+// stage gets no new one, and no maps.
+func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS)
+	if inUserNS {
+		flags = syscall.CLONE_NEWNS
+	}
 	ns := cfg.Namespaces
 	if ns.PID {
 		flags |= syscall.CLONE_NEWPID
@@ -129,13 +155,15 @@ func stageSysProcAttr(cfg *Config) *syscall.SysProcAttr {
 	}
 	uid, gid := cfg.User.UID, cfg.User.GID
 	a := &syscall.SysProcAttr{
-		Cloneflags:                 flags,
-		UidMappings:                []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}},
-		GidMappings:                []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}},
-		GidMappingsEnableSetgroups: false,
+		Cloneflags: flags,
 		// No parent-death signal: when the launcher dies the stage sees
 		// end-of-file on its pipe and must live on long enough to kill the
 		// payload's whole process tree and the FUSE server.
+	}
+	if !inUserNS {
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		a.GidMappingsEnableSetgroups = false
 	}
 	if uid != 0 {
 		// A non-root uid loses its capabilities at execve; keep the ones

@@ -38,32 +38,78 @@ func StageMain(_ []string) int {
 		msg.Fatal(os.Stderr, err)
 		return 255
 	}
-	log := msg.Stderr(msg.Level(cfg.LogLevel))
 	tl.Mark("config-read")
+	code, err := stage(cfg, pipe, tl, nil)
+	if err != nil {
+		msg.Fatal(os.Stderr, err)
+		return 255
+	}
+	return code
+}
 
+// stage builds the container for cfg in this process's namespaces, runs the
+// payload and supervises it, and cleans up. parent is a pipe or socket that
+// reads end-of-file when the launcher is gone. report, when not nil, is
+// called with the payload's exit status as soon as it is known, before the
+// clean-up. An error means the payload could not be started (the clean-up
+// is done by then).
+func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int, error) {
+	log := msg.Stderr(msg.Level(cfg.LogLevel))
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, forwarded...)
 	rp := newReaper()
 	gone := make(chan struct{})
-	go watchLauncher(pipe, gone)
+	go watchLauncher(parent, gone)
 
 	if !cfg.Namespaces.PID {
 		// Orphans of the payload come to us, so none can escape the cleanup.
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			msg.Fatal(os.Stderr, fmt.Errorf("becoming child subreaper: %w", err))
-			return 255
+			return 0, fmt.Errorf("becoming child subreaper: %w", err)
 		}
 	}
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl}
 	code, err := sv.run(cfg)
-	if err != nil {
-		msg.Fatal(os.Stderr, err)
-		code = 255
+	if err == nil && report != nil {
+		report(code)
 	}
 	sv.cleanup()
 	tl.Mark("exit")
-	return code
+	return code, err
+}
+
+// runHere runs the container in this very process, which is already in its
+// own user and mount namespaces (internal/preinit): no stage is re-executed.
+// The waiting parent hears the payload's exit status on pre.Parent as soon
+// as it is known and exits with it while this process cleans up.
+func runHere(cfg *Config, pre Preinit) (int, error) {
+	runtime.LockOSThread() // as in StageMain
+	tl := timeline.FromEnv("stage")
+	tl.Mark("run-here")
+	report := func(code int) {
+		tl.Mark("status-sent")
+		reportStatus(pre.Parent, code, tl != nil)
+	}
+	return stage(cfg, pre.Parent, tl, report)
+}
+
+// reportStatus hands the payload's exit status to the waiting parent, which
+// exits with it. This process's standard input, output and error are first
+// pointed at /dev/null (standard error stays with keepStderr, for the
+// timeline), so that a caller reading them sees end-of-file as soon as the
+// payload and its leftovers are gone, not after the clean-up.
+func reportStatus(parent *os.File, code int, keepStderr bool) {
+	fds := []int{0, 1, 2}
+	if keepStderr {
+		fds = fds[:2]
+	}
+	if null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
+		for _, fd := range fds {
+			_ = unix.Dup3(null, fd, 0)
+		}
+		_ = unix.Close(null)
+	}
+	_, _ = parent.Write([]byte{byte(code)})
 }
 
 // readConfig reads the length-prefixed JSON Config from the launcher.

@@ -1,0 +1,37 @@
+// Package preinit reports what launch did before the Go runtime started.
+//
+// For `launch exec`, `run` and `shell`, a C constructor (preinit_linux.c,
+// built when cgo is on) forks while the process is still single-threaded: the
+// parent stays outside as a small waiter that passes signals on and exits
+// with the payload's status; the child enters new user and mount namespaces
+// and goes on to become the Go program. That saves the second process start
+// and Go runtime start that re-executing launch inside the namespaces would
+// cost on every launch. Without cgo, or when it did not apply, Get reports
+// nothing done and launch re-executes itself as before.
+//
+// LAUNCH_PREINIT=0 in the environment turns it off (for debugging and for
+// testing the re-executing path).
+package preinit
+
+import "errors"
+
+// Result is what happened before the Go runtime started.
+type Result struct {
+	// Done: this process is in its own user and mount namespaces, its uid
+	// and gid mapped to themselves.
+	Done bool
+	// Broken: the user namespace was made but its uid or gid map could not
+	// be written; the process cannot leave it, so nothing can be run.
+	Broken bool
+	// Err says which step failed (Broken, or a failure after which the
+	// caller may fall back to re-executing itself).
+	Err error
+	// FD is this process's end of the socket to the waiting parent (-1 when
+	// there is no parent): end-of-file on it means the parent is gone;
+	// writing one byte, an exit status, lets the parent exit with it.
+	FD int
+}
+
+// ErrNotTried is Result.Err when the constructor did not run for this
+// command line (or cgo is off).
+var ErrNotTried = errors.New("not tried")

@@ -1,0 +1,232 @@
+//go:build cgo
+
+// The part of launch that runs before the Go runtime starts (see doc.go).
+//
+// A user namespace can only be entered by a single-threaded process, and the
+// Go runtime starts its threads before any Go code runs: without this, launch
+// would have to re-execute itself (a second process start and Go runtime
+// start on every launch). For `launch exec|run|shell` this constructor forks
+// while the process is still single-threaded:
+//
+//   - the child makes its own user and mount namespaces (its own uid and gid
+//     mapped to themselves), then returns and becomes the Go program, which
+//     builds the container and supervises the payload;
+//   - the parent never starts Go: it stays outside the namespaces, passes the
+//     signals it is sent on to the child, and exits with the payload's exit
+//     status as soon as the child reports it over a socket (the child then
+//     finishes its clean-up alone). When the parent dies, even of SIGKILL,
+//     the child reads end-of-file on that socket and takes the container
+//     down.
+//
+// Everything here is plain system calls; on any failure the child carries on
+// without namespaces and the Go side falls back to re-executing itself (which
+// meets the same failure and explains it).
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+// What the Go side reads (preinit_linux.go). Written only here, before the
+// Go runtime starts.
+int launch_preinit_state;          // one of the PREINIT_ values
+int launch_preinit_errno;          // errno of the failed step
+const char *launch_preinit_step;   // which step failed
+int launch_preinit_fd = -1;        // the child's end of the socket
+
+enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3 };
+
+// The signals passed on to the child: those of docs/process-model.md, the
+// same list as the Go side's (internal/container).
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM};
+#define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
+
+static pid_t child_pid;
+
+// timeline writes a LAUNCH_TIMELINE milestone (internal/timeline's format).
+static void timeline(int on, const char *role, const char *event) {
+	if (!on)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char line[160];
+	int n = snprintf(line, sizeof line, "launch-timeline: %lld %d %s %s\n",
+	                 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, (int)getpid(), role, event);
+	if (n > 0 && n < (int)sizeof line)
+		(void)!write(2, line, (size_t)n);
+}
+
+// is_run_verb reports whether the command line is launch exec, run or shell,
+// global flags (-q, -v, -d and their long forms, none of which takes a
+// value) allowed before the verb.
+static int is_run_verb(int argc, char **argv) {
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] == '-') {
+			if (strcmp(a, "--") == 0 || strcmp(a, "-") == 0)
+				return 0;
+			continue;
+		}
+		return strcmp(a, "exec") == 0 || strcmp(a, "run") == 0 || strcmp(a, "shell") == 0;
+	}
+	return 0;
+}
+
+// from_terminal reports whether our process group is the terminal's
+// foreground group: then the terminal has sent INT or QUIT to the child
+// too, and passing it on would deliver it twice.
+static int from_terminal(void) {
+	pid_t pgrp = getpgrp();
+	for (int fd = 0; fd < 3; fd++) {
+		pid_t fg;
+		if (ioctl(fd, TIOCGPGRP, &fg) == 0)
+			return fg == pgrp;
+	}
+	return 0;
+}
+
+static void forward(int sig) {
+	int saved = errno;
+	if ((sig == SIGINT || sig == SIGQUIT) && from_terminal()) {
+		errno = saved;
+		return;
+	}
+	kill(child_pid, sig);
+	errno = saved;
+}
+
+// parent waits for the child's report (one byte: the exit status) or its
+// end, passing signals on meanwhile, and exits. It never returns.
+static void parent(int sock, const sigset_t *old, int tl) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < NFORWARDED; i++)
+		sigaction(forwarded[i], &sa, NULL);
+	sigprocmask(SIG_SETMASK, old, NULL);
+
+	unsigned char code;
+	for (;;) {
+		ssize_t n = read(sock, &code, 1);
+		if (n == 1) {
+			timeline(tl, "launcher", "status-received");
+			_exit(code);
+		}
+		if (n == 0 || errno != EINTR)
+			break;
+	}
+	int status;
+	while (waitpid(child_pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			_exit(255);
+	}
+	timeline(tl, "launcher", "stage-reaped");
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	if (WIFSIGNALED(status))
+		_exit(128 + WTERMSIG(status));
+	_exit(255);
+}
+
+// write_file writes s to path, as the uid and gid maps want: in one write.
+static int write_file(const char *path, const char *s) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(s);
+	ssize_t n = write(fd, s, len);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static void fail(int state, const char *step) {
+	launch_preinit_state = state;
+	launch_preinit_errno = errno;
+	launch_preinit_step = step;
+}
+
+// enter makes the child's user and mount namespaces, the calling user's uid
+// and gid mapped to themselves (setgroups denied, as an unprivileged user
+// must).
+static void enter(uid_t uid, gid_t gid) {
+	char map[64];
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+		fail(PREINIT_FAILED, "unshare");
+		return;
+	}
+	// From here on a failure leaves the process in a user namespace it
+	// cannot leave: the Go side reports it instead of falling back.
+	if (write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT) {
+		fail(PREINIT_BROKEN, "/proc/self/setgroups");
+		return;
+	}
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	if (write_file("/proc/self/uid_map", map) < 0) {
+		fail(PREINIT_BROKEN, "/proc/self/uid_map");
+		return;
+	}
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	if (write_file("/proc/self/gid_map", map) < 0) {
+		fail(PREINIT_BROKEN, "/proc/self/gid_map");
+		return;
+	}
+	launch_preinit_state = PREINIT_DONE;
+}
+
+__attribute__((constructor)) static void launch_preinit(int argc, char **argv, char **envp) {
+	(void)envp;
+	if (!is_run_verb(argc, argv))
+		return;
+	const char *off = getenv("LAUNCH_PREINIT");
+	if (off != NULL && strcmp(off, "0") == 0)
+		return;
+	const char *tlv = getenv("LAUNCH_TIMELINE");
+	int tl = tlv != NULL && tlv[0] != '\0';
+	timeline(tl, "launcher", "main");
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		fail(PREINIT_FAILED, "socketpair");
+		return;
+	}
+	// Signals stay blocked until the parent's handlers are in place, so
+	// that none sent in between is lost or kills the parent alone.
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		fail(PREINIT_FAILED, "fork");
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	if (pid > 0) {
+		child_pid = pid;
+		close(sv[1]);
+		timeline(tl, "launcher", "forked");
+		parent(sv[0], &old, tl);
+	}
+	close(sv[0]);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	launch_preinit_fd = sv[1];
+	enter(uid, gid);
+	timeline(tl, "stage", "namespaces");
+}
