@@ -129,6 +129,9 @@ func TestBuildBadInput(t *testing.T) {
 		{name: "missing dir", setup: func(t *testing.T, dir string) []string {
 			return []string{filepath.Join(dir, "out.sif"), filepath.Join(dir, "nope")}
 		}, want: []string{"nope", "does not exist"}},
+		{name: "unknown compression", setup: func(t *testing.T, dir string) []string {
+			return []string{"--compression", "bzip9", filepath.Join(dir, "out.sif"), tree}
+		}, want: []string{"--compression", "bzip9", "zstd"}},
 		{name: "dir is a file", setup: func(t *testing.T, dir string) []string {
 			return []string{filepath.Join(dir, "out.sif"), text}
 		}, want: []string{text, "not a directory"}},

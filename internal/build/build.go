@@ -43,6 +43,9 @@ type Options struct {
 	// unsquashfs as they run (for -v); otherwise it is shown only in
 	// errors.
 	ToolOutput io.Writer
+	// Compression is the SquashFS compression (mksquashfs -comp); ""
+	// leaves mksquashfs's default (gzip).
+	Compression string
 	// Mksquashfs and Unsquashfs are the programs to run (launch.conf
 	// [tools]); "" means the name looked up in PATH.
 	Mksquashfs, Unsquashfs string
@@ -79,7 +82,7 @@ func Build(ctx context.Context, o Options) error {
 	if !o.NoSteps {
 		o.Log.Infof("Packing %s into SquashFS", o.Source)
 	}
-	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, sq, o.ToolOutput); err != nil {
+	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, o.Compression, sq, o.ToolOutput); err != nil {
 		return wrapWrite(ctx, o.Out, "packing "+o.Source, err)
 	}
 	deffile, err := readDeffile(o.Source)

@@ -60,11 +60,20 @@ func TestCheckSourceUnreadable(t *testing.T) {
 }
 
 func TestMksquashfsArgs(t *testing.T) {
-	if got := mksquashfsArgs("s", "d", 0); slices.Contains(got, "-all-root") {
-		t.Errorf("root build %v should keep owners", got)
+	tests := []struct {
+		name string
+		euid int
+		comp string
+		want []string
+	}{
+		{"root keeps owners", 0, "", []string{"s", "d", "-noappend", "-no-progress"}},
+		{"user build is all root", 1000, "", []string{"s", "d", "-noappend", "-no-progress", "-all-root"}},
+		{"compression", 1000, "zstd", []string{"s", "d", "-noappend", "-no-progress", "-comp", "zstd", "-all-root"}},
 	}
-	if got := mksquashfsArgs("s", "d", 1000); !slices.Contains(got, "-all-root") || !slices.Contains(got, "-noappend") {
-		t.Errorf("user build %v should use -all-root and -noappend", got)
+	for _, tt := range tests {
+		if got := mksquashfsArgs("s", "d", tt.euid, tt.comp); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

@@ -75,8 +75,11 @@ func plural(n int) string {
 // mksquashfsArgs are the arguments for packing src into dst. Like Apptainer,
 // a build by an unprivileged user makes every file owned by root in the
 // image, so the image does not carry the builder's uid.
-func mksquashfsArgs(src, dst string, euid int) []string {
+func mksquashfsArgs(src, dst string, euid int, comp string) []string {
 	args := []string{src, dst, "-noappend", "-no-progress"}
+	if comp != "" {
+		args = append(args, "-comp", comp)
+	}
 	if euid != 0 {
 		args = append(args, "-all-root")
 	}
@@ -85,7 +88,7 @@ func mksquashfsArgs(src, dst string, euid int) []string {
 
 // mksquashfs packs src into the temporary file out. Its output goes to
 // verbose when non-nil, and is otherwise kept for the error message.
-func mksquashfs(ctx context.Context, prog, src string, out *tempFile, verbose io.Writer) error {
+func mksquashfs(ctx context.Context, prog, src, comp string, out *tempFile, verbose io.Writer) error {
 	path := out.procPath()
 	var extra []*os.File
 	if out.named == "" {
@@ -97,7 +100,7 @@ func mksquashfs(ctx context.Context, prog, src string, out *tempFile, verbose io
 	if verbose != nil {
 		w = io.MultiWriter(&buf, verbose)
 	}
-	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, os.Geteuid())...)
+	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, os.Geteuid(), comp)...)
 	cmd.ExtraFiles = extra
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

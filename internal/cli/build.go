@@ -55,8 +55,12 @@ with --force.`,
 			if err != nil {
 				return err
 			}
+			comp, err := f.oci.CompressionFor(&conf.Config)
+			if err != nil {
+				return err
+			}
 			o := build.Options{Out: args[0], Source: args[1], Force: f.force, Log: g.Log(),
-				Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs}
+				Compression: comp, Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs}
 			if g.verbose || g.debug {
 				o.ToolOutput = g.stderr
 			}

@@ -9,6 +9,11 @@
 // settings a user can still escape and which only protect against mistakes.
 package config
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Config is the effective site configuration.
 type Config struct {
 	Mounts     Mounts     `toml:"mounts"`
@@ -18,6 +23,7 @@ type Config struct {
 	Tmpfs      Tmpfs      `toml:"tmpfs"`
 	Env        Env        `toml:"env"`
 	Tools      Tools      `toml:"tools"`
+	Build      Build      `toml:"build"`
 }
 
 // Mounts are the default mounts every container gets, and the site's own
@@ -98,6 +104,29 @@ type Tools struct {
 	FuseOverlayfs string `toml:"fuse_overlayfs"`
 }
 
+// Build says how launch build and launch pull make images.
+type Build struct {
+	// Compression is the SquashFS compression of new images (mksquashfs
+	// -comp): one of Compressions.
+	Compression string `toml:"compression"`
+}
+
+// Compressions are the SquashFS compressions launch can make: gzip is what
+// Apptainer makes and every squashfuse and kernel reads; lz4 and zstd start
+// programs faster (docs/performance.md) but need squashfuse or a kernel
+// built with them.
+func Compressions() []string { return []string{"gzip", "zstd", "lz4", "xz", "lzo"} }
+
+// CheckCompression returns an error unless name is one of Compressions.
+func CheckCompression(name string) error {
+	for _, c := range Compressions() {
+		if name == c {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown compression %q (known: %s)", name, strings.Join(Compressions(), ", "))
+}
+
 // Defaults returns the built-in configuration, used where the file is silent.
 func Defaults() Config {
 	return Config{
@@ -118,5 +147,6 @@ func Defaults() Config {
 			Unsquashfs:    "unsquashfs",
 			FuseOverlayfs: "fuse-overlayfs",
 		},
+		Build: Build{Compression: "gzip"},
 	}
 }

@@ -124,6 +124,9 @@ func (l *Loaded) check(lines map[string]int) error {
 	if len(l.Tools.Squashfuse) == 0 {
 		return bad("tools.squashfuse", "needs at least one program")
 	}
+	if err := CheckCompression(l.Build.Compression); err != nil {
+		return bad("build.compression", "%v", err)
+	}
 	return nil
 }
 

@@ -38,8 +38,12 @@ func ociOptions(g *cli.Globals, f *cli.OCIFlags, out string, force bool) (ocibui
 	if err != nil {
 		return ocibuild.OCIOptions{}, err
 	}
+	comp, err := f.CompressionFor(&conf.Config)
+	if err != nil {
+		return ocibuild.OCIOptions{}, err
+	}
 	o := ocibuild.OCIOptions{
-		Options: build.Options{Out: out, Force: force, Log: g.Log(),
+		Options: build.Options{Out: out, Force: force, Log: g.Log(), Compression: comp,
 			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs},
 		Fetch: oci.Options{Arch: f.Arch, Username: user, Password: pass, Insecure: f.NoHTTPS},
 	}
