@@ -12,7 +12,8 @@
 // alike, after W interleaved warm-up rounds that are not counted. SPEC has one
 // case per line: KEY<TAB>LABEL<TAB>ARG0<TAB>ARG1..., where a field "&&" starts
 // another command run after the first (the case's time is the sum; a failure
-// stops the sequence). Each run is timed from just before fork to just after
+// stops the sequence), and NAME=VALUE fields before a command's ARG0 are
+// added to its environment (no env process in between). Each run is timed from just before fork to just after
 // wait, with the monotonic clock (time.Now/time.Since), stdout and stderr going
 // to /dev/null. It prints a markdown table: median, min, p90 and max, and the
 // ratio of each median to the median of the -baseline case.
@@ -91,6 +92,7 @@ func usage() {
 type bcase struct {
 	key, label string
 	cmds       [][]string // argv of each command; argv[0] resolved to a path
+	envs       [][]string // NAME=VALUE fields before each command's argv[0]
 	times      []time.Duration
 	failures   int
 }
@@ -113,9 +115,13 @@ func parseSpec(path string) ([]*bcase, error) {
 			return nil, fmt.Errorf("%s: bad line %q (want KEY<TAB>LABEL<TAB>ARGV...)", path, line)
 		}
 		c := &bcase{key: fields[0], label: fields[1]}
-		var argv []string
+		var argv, env []string
 		for _, a := range append(fields[2:], "&&") {
 			if a != "&&" {
+				if len(argv) == 0 && strings.Contains(a, "=") && !strings.HasPrefix(a, "/") {
+					env = append(env, a)
+					continue
+				}
 				argv = append(argv, a)
 				continue
 			}
@@ -128,11 +134,21 @@ func parseSpec(path string) ([]*bcase, error) {
 			}
 			argv[0] = p
 			c.cmds = append(c.cmds, argv)
-			argv = nil
+			c.envs = append(c.envs, env)
+			argv, env = nil, nil
 		}
 		cases = append(cases, c)
 	}
 	return cases, sc.Err()
+}
+
+// withEnv is the driver's environment plus extra (nil, inheriting it, when
+// there is none).
+func withEnv(extra []string) []string {
+	if len(extra) == 0 {
+		return nil
+	}
+	return append(os.Environ(), extra...)
 }
 
 // runOnce runs the case's commands in sequence and returns the time taken
@@ -140,7 +156,7 @@ func parseSpec(path string) ([]*bcase, error) {
 func (c *bcase) runOnce(stdout, stderr io.Writer) (time.Duration, error) {
 	cmds := make([]*exec.Cmd, len(c.cmds))
 	for i, argv := range c.cmds {
-		cmds[i] = &exec.Cmd{Path: argv[0], Args: argv, Stdout: stdout, Stderr: stderr}
+		cmds[i] = &exec.Cmd{Path: argv[0], Args: argv, Env: withEnv(c.envs[i]), Stdout: stdout, Stderr: stderr}
 	}
 	t0 := time.Now()
 	for _, cmd := range cmds {

@@ -26,6 +26,7 @@ func monoUS() int64 {
 type tcase struct {
 	key, label string
 	argv       []string
+	env        []string // NAME=VALUE added to the environment
 	order      []string                   // milestones in the order first seen
 	offsets    map[string][]time.Duration // since the fork
 }
@@ -86,12 +87,12 @@ func timelineCmd(args []string) error {
 		if len(s.cmds) != 1 {
 			return fmt.Errorf("case %s: timeline cases are single commands", s.key)
 		}
-		cases = append(cases, &tcase{key: s.key, label: s.label, argv: s.cmds[0], offsets: map[string][]time.Duration{}})
+		cases = append(cases, &tcase{key: s.key, label: s.label, argv: s.cmds[0], env: s.envs[0], offsets: map[string][]time.Duration{}})
 	}
 	env := append(os.Environ(), "LAUNCH_TIMELINE=1")
 	for round := 0; round < *warmup+*n; round++ {
 		for _, c := range cases {
-			if err := c.runOnce(env, round >= *warmup); err != nil {
+			if err := c.runOnce(append(env[:len(env):len(env)], c.env...), round >= *warmup); err != nil {
 				return err
 			}
 		}
