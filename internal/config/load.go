@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -71,7 +72,7 @@ func (l *Loaded) parse(data []byte) error {
 			}
 			return fmt.Errorf("config %s:%d%s: %s", l.Path, pe.Position.Line, key, oneLine(pe.Message))
 		}
-		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+		if m := decodeErrRe().FindStringSubmatch(err.Error()); m != nil {
 			return fmt.Errorf("config %s:%s (key %s): %s", l.Path, m[1], m[2], oneLine(m[3]))
 		}
 		return fmt.Errorf("config %s: %s", l.Path, oneLine(err.Error()))
@@ -93,9 +94,29 @@ func (l *Loaded) parse(data []byte) error {
 }
 
 // decodeErrRe picks line, key and message out of the decoder's type errors.
-var decodeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+// It is compiled on first use, when a config file is wrong: every process
+// start imports this package, and compiling it at init cost page faults.
+var decodeErrRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+})
 
-var sizeRe = regexp.MustCompile(`^[0-9]+[kKmMgG%]?$`)
+// isTmpfsSize reports whether s is a tmpfs size= value: digits with an
+// optional unit k, m, g (either case) or %.
+func isTmpfsSize(s string) bool {
+	digits := strings.TrimRight(s, "kKmMgG%")
+	if len(s)-len(digits) > 1 {
+		return false
+	}
+	if digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // check validates values the TOML types cannot.
 func (l *Loaded) check(lines map[string]int) error {
@@ -117,7 +138,7 @@ func (l *Loaded) check(lines map[string]int) error {
 		}
 	}
 	for key, size := range map[string]string{"tmpfs.contain": l.Tmpfs.Contain, "tmpfs.writable": l.Tmpfs.Writable} {
-		if !sizeRe.MatchString(size) {
+		if !isTmpfsSize(size) {
 			return bad(key, "%q is not a tmpfs size (such as 512m, 4g or 50%%)", size)
 		}
 	}

@@ -109,3 +109,19 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("shipped launch.conf differs from the built-in defaults:\n file %+v\n code %+v", l.Config, Defaults())
 	}
 }
+
+func TestIsTmpfsSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want bool
+	}{
+		{"50%", true}, {"512m", true}, {"4G", true}, {"100", true}, {"7k", true}, {"0", true},
+		{"", false}, {"m", false}, {"%", false}, {"lots", false}, {"5mm", false}, {"5%m", false},
+		{"-5m", false}, {"5.5g", false}, {" 5m", false}, {"5m ", false}, {"5t", false},
+	}
+	for _, c := range cases {
+		if got := isTmpfsSize(c.in); got != c.want {
+			t.Errorf("isTmpfsSize(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
