@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -81,11 +82,10 @@ func MainWith(args []string, oci OCICommands) int {
 	return run(&globals{stdout: os.Stdout, stderr: os.Stderr, args: args, oci: oci})
 }
 
-// run executes the command line of g.
+// run executes the command line of g and returns the exit status.
 func run(g *globals) int {
-	args := g.args
-	root := newRoot(g)
-	root.SetArgs(args)
+	root := newRoot(g, commandName(g.args))
+	root.SetArgs(g.args)
 	err := root.Execute()
 	if err == nil {
 		return 0
@@ -98,7 +98,54 @@ func run(g *globals) int {
 	return ExitLauncherError
 }
 
-func newRoot(g *globals) *cobra.Command {
+// command is one subcommand of launch: its name, its aliases, and how to
+// make it.
+type command struct {
+	names []string
+	make  func(g *globals) *cobra.Command
+}
+
+// commands lists the subcommands of launch. The name of each must be the
+// first word of its Use (TestCommandTable checks).
+func commands(g *globals) []command {
+	return []command{
+		{[]string{"version"}, newVersionCmd},
+		{[]string{"build"}, newBuildCmd},
+		{[]string{"pull"}, g.oci.Pull},
+		{[]string{"cache"}, g.oci.Cache},
+		{[]string{"inspect"}, newInspectCmd},
+		{[]string{"sif"}, newSifCmd},
+		{[]string{"exec"}, newExecCmd},
+		{[]string{"run"}, newRunCmd},
+		{[]string{"shell"}, newShellCmd},
+		{[]string{"config"}, newConfigCmd},
+	}
+}
+
+// commandName is the subcommand that args name: the first argument that is
+// not a flag. Every flag of the root command is a boolean, so no argument
+// before the subcommand can be a flag's value (TestRootFlagsAreBool
+// checks). "" when there is none, or "--" comes first.
+func commandName(args []string) string {
+	for _, a := range args {
+		if a == "--" {
+			return ""
+		}
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return ""
+}
+
+// newRoot makes the command tree. When only names one of the subcommands,
+// the tree holds that one alone: every `launch exec` would otherwise build
+// the flag sets of every command, for nothing (each string-slice flag
+// allocates a fresh 4 KiB buffer to print its default), and these
+// allocations are page faults at process start. Any other only (help,
+// completion, a misspelt command, none) builds the whole tree, so that
+// help, suggestions and completion see every command.
+func newRoot(g *globals, only string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "launch",
 		Short: "Run programs from SIF container images, rootless and daemonless",
@@ -125,18 +172,19 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only errors")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print what the launcher does")
 	pf.BoolVarP(&g.debug, "debug", "d", false, "print everything, including every mount")
-	root.AddCommand(
-		newVersionCmd(g),
-		newBuildCmd(g),
-		g.oci.Pull(g),
-		g.oci.Cache(g),
-		newInspectCmd(g),
-		newSifCmd(g),
-		newExecCmd(g),
-		newRunCmd(g),
-		newShellCmd(g),
-		newConfigCmd(g),
-	)
+	cmds := commands(g)
+	for _, c := range cmds {
+		if slices.Contains(c.names, only) {
+			root.AddCommand(c.make(g))
+			// cobra would otherwise build its completion command
+			// (and its four subcommands) in Execute.
+			root.CompletionOptions.DisableDefaultCmd = true
+			return root
+		}
+	}
+	for _, c := range cmds {
+		root.AddCommand(c.make(g))
+	}
 	root.InitDefaultCompletionCmd()
 	return root
 }
