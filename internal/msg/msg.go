@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // Level is how much the launcher says about itself.
@@ -55,7 +56,24 @@ func (l *Logger) at(min Level, prefix, format string, a ...any) {
 	fmt.Fprintf(l.w, prefix+format+"\n", a...)
 }
 
-// Fatal formats the one line a launcher error gets on stderr.
+// Fatal formats the one line a launcher error gets on stderr. An error
+// text of several lines (cobra's "Did you mean this?" suggestions, a tool's
+// message) is joined into one, each line trimmed, blank lines dropped.
 func Fatal(w io.Writer, err error) {
-	fmt.Fprintf(w, "FATAL:   %v\n", err)
+	fmt.Fprintf(w, "FATAL:   %s\n", joinLines(err.Error()))
+}
+
+// joinLines joins the non-blank lines of s with single spaces, each line
+// trimmed of surrounding white space; s without a newline is left as it is.
+func joinLines(s string) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
