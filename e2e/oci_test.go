@@ -199,6 +199,18 @@ func TestOCISources(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(work, "layout_v1.sif")); err != nil {
 		t.Errorf("pull oci:DIR:v1 should write layout_v1.sif: %v", err)
 	}
+
+	// --compression reaches the helper's pull and build (zstd: id 6).
+	zpull := filepath.Join(t.TempDir(), "z.sif")
+	wantOK(t, launchWith(t, runOpts{Env: e.env()}, "pull", "-q", "--compression", "zstd", zpull, "oci:"+lay+":v1"))
+	zbuild := filepath.Join(t.TempDir(), "z.sif")
+	wantOK(t, launchWith(t, runOpts{Env: e.env()}, "build", "-q", "--compression", "zstd", zbuild, "oci:"+lay+":v1"))
+	for _, z := range []string{zpull, zbuild} {
+		if got := squashCompression(t, z); got != 6 {
+			t.Errorf("%s: compression id %d, want 6 (zstd)", z, got)
+		}
+		checkBusybox(t, z, src)
+	}
 }
 
 // TestOCIConcurrentPull: eight pulls of the same image at the same moment
