@@ -59,12 +59,13 @@ type assembler struct {
 }
 
 // newAssembler opens everything the container needs from the host while
-// the host's view is still intact.
+// the host's view is still intact. For a SquashFS image it first starts the
+// FUSE server on a detached mount: the server's start-up (exec, its shared
+// libraries, the image's superblock) then runs on another CPU while the
+// stage opens the host paths and prepares the staging area, until build
+// first reads the image.
 func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, real: map[int]string{}}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return nil, fmt.Errorf("making mounts private: %w", err)
-	}
 	flag := os.O_RDONLY
 	if cfg.Image.Format == image.FormatDir {
 		flag = unix.O_PATH | unix.O_DIRECTORY
@@ -74,6 +75,14 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		return nil, fmt.Errorf("opening image %s: %w", cfg.Image.Path, err)
 	}
 	a.imgF = f
+	if cfg.Image.Format != image.FormatDir {
+		if err := a.startImage(""); err != nil {
+			return nil, err
+		}
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return nil, fmt.Errorf("making mounts private: %w", err)
+	}
 	if err := a.openLayers(); err != nil {
 		return nil, err
 	}
@@ -116,7 +125,6 @@ func (a *assembler) build() error {
 	if err := a.mountImage(); err != nil {
 		return err
 	}
-	a.sv.tl.Mark("image-mounted")
 	if a.cfg.Layers != nil {
 		if err := a.mountLayers(); err != nil {
 			return err
@@ -148,7 +156,9 @@ func (a *assembler) build() error {
 	return nil
 }
 
-// mountImage makes the pristine image view at a.image.
+// mountImage makes the pristine image view at a.image: attaches the
+// image's FUSE mount that newAssembler started, mounts it there if no
+// detached mount could be made, or binds the sandbox directory.
 func (a *assembler) mountImage() error {
 	img := a.cfg.Image
 	if img.Format == image.FormatDir {
@@ -160,22 +170,46 @@ func (a *assembler) mountImage() error {
 			attr &^= unix.MOUNT_ATTR_RDONLY
 			a.sv.log.Verbosef("sandbox %s is writable (--writable)", img.Path)
 		}
-		return setAttr(a.image, attr, true)
+		if err := setAttr(a.image, attr, true); err != nil {
+			return fmt.Errorf("mounting sandbox %s: %w", img.Path, err)
+		}
+		a.sv.tl.Mark("image-mounted")
+		return nil
 	}
+	if a.sv.server == nil {
+		return a.startImage(a.image)
+	}
+	return a.sv.server.Attach(a.image)
+}
+
+// startImage mounts the SquashFS image with a FUSE server: detached when
+// target is "" (attached to a.image later by mountImage), else on target.
+// Where no detached mount can be made it leaves the mount to mountImage.
+func (a *assembler) startImage(target string) error {
+	img := a.cfg.Image
 	bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
 	if err != nil {
 		return err
 	}
 	srv, err := fuse.Mount(fuse.MountOptions{
-		Image: a.imgF, Offset: img.Offset, Target: a.image,
+		Image: a.imgF, Offset: img.Offset, Target: target,
 		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin,
 		Start: a.startServer,
 	})
+	if target == "" && errors.Is(err, fuse.ErrNoDetached) {
+		a.sv.log.Debugf("%v; mounting the image on %s instead", err, stageDir)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	a.sv.server = srv
-	a.sv.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, a.image, bin, srv.Pid)
+	a.sv.tl.Mark("image-mounted")
+	where := target
+	if where == "" {
+		where = "a detached mount"
+	}
+	a.sv.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, where, bin, srv.Pid)
 	return nil
 }
 
