@@ -49,12 +49,10 @@ type assembler struct {
 	files  string // generated files
 	mounts []mountRec
 	roFS   []string         // our tmpfs mounts, made read-only at the end
-	srcs   map[int]*os.File // host sources of bind ops, by op index: detached copies (see openSource)
-	real   map[int]string   // their resolved host paths (noClone only)
+	srcs   map[int]*os.File // host sources of bind ops, by op index
+	real   map[int]string   // their resolved host paths
 	imgF   *os.File         // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool     // whether each bind source is a directory
-
-	noClone bool // open_tree(2) unavailable: srcs are O_PATH descriptors
 
 	layerFDs    []*os.File // the --overlay directories, in order
 	layerEngine string     // what serves the overlay root, for -v
@@ -92,57 +90,23 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		if op.Kind != mountplan.Bind {
 			continue
 		}
-		if err := a.openSource(i, op); err != nil {
-			return nil, err
+		fd, err := unix.Open(op.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			if op.Optional && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)) {
+				continue
+			}
+			return nil, fmt.Errorf("bind source %s: %w", op.Source, err)
 		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("bind source %s: %w", op.Source, err)
+		}
+		a.srcs[i] = os.NewFile(uintptr(fd), op.Source)
+		a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
+		a.real[i], _ = os.Readlink(fdPath(a.srcs[i]))
 	}
 	return a, nil
-}
-
-// openSource opens the host source of bind op i. Where it can, it takes a
-// detached recursive copy of the source's mounts (open_tree(2)), made
-// read-only now if the op asks for it, so that apply only has to attach it:
-// the copy is taken before the staging tmpfs covers stageDir, so a bind of
-// a directory holding stageDir (/tmp, /) never brings the staging area
-// along. Otherwise it holds an O_PATH descriptor, bound recursively later.
-func (a *assembler) openSource(i int, op mountplan.Op) error {
-	var fd int
-	var err error
-	if !a.noClone {
-		fd, err = unix.OpenTree(unix.AT_FDCWD, op.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
-			a.sv.log.Debugf("open_tree(2) of %s: %v; binding from paths instead", op.Source, err)
-			a.noClone = true
-		}
-	}
-	if a.noClone {
-		fd, err = unix.Open(op.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
-	}
-	if err != nil {
-		if op.Optional && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)) {
-			return nil
-		}
-		return fmt.Errorf("bind source %s: %w", op.Source, err)
-	}
-	f := os.NewFile(uintptr(fd), op.Source)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		f.Close()
-		return fmt.Errorf("bind source %s: %w", op.Source, err)
-	}
-	a.srcs[i] = f
-	a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
-	if a.noClone {
-		a.real[i], _ = os.Readlink(fdPath(f))
-		return nil
-	}
-	if op.ReadOnly {
-		err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
-		if err != nil {
-			return fmt.Errorf("making %s read-only: %w", op.Dest, err)
-		}
-	}
-	return nil
 }
 
 // build mounts the staging tmpfs, the image and every op of the plan.
@@ -337,16 +301,6 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		dst, err := a.ensure(op.Dest, a.isDir[i])
 		if err != nil {
 			return err
-		}
-		if !a.noClone {
-			err := unix.MoveMount(int(src.Fd()), "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
-			if err != nil {
-				return fmt.Errorf("binding %s on %s: %w", op.Source, op.Dest, err)
-			}
-			src.Close()
-			delete(a.srcs, i)
-			a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
-			break
 		}
 		if err := bind(fdPath(src), dst, true); err != nil {
 			return fmt.Errorf("binding %s on %s: %w", op.Source, op.Dest, err)
