@@ -48,6 +48,7 @@ type assembler struct {
 	root   string // the new root being assembled
 	files  string // generated files
 	mounts []mountRec
+	index  *imageIndex      // what the pristine image view holds
 	roFS   []string         // our tmpfs mounts, made read-only at the end
 	srcs   map[int]*os.File // host sources of bind ops, by op index
 	real   map[int]string   // their resolved host paths
@@ -125,24 +126,25 @@ func (a *assembler) build() error {
 	if err := a.mountImage(); err != nil {
 		return err
 	}
+	a.index = newImageIndex(a.image)
 	if a.cfg.Layers != nil {
 		if err := a.mountLayers(); err != nil {
 			return err
 		}
+		if err := a.checkRoot(func() error { _, err := os.ReadDir(a.root); return err }); err != nil {
+			return err
+		}
+		a.sv.tl.Mark("image-readable")
 	} else {
-		if err := bind(a.image, a.root, false); err != nil {
-			return fmt.Errorf("mounting image root: %w", err)
+		// The first read of the image waits for the FUSE server.
+		if err := a.checkRoot(func() error { _, err := a.index.list("/"); return err }); err != nil {
+			return err
 		}
-		origin := fromImage
-		if a.cfg.Writable {
-			origin = fromSandbox
+		a.sv.tl.Mark("image-readable")
+		if err := a.mountRoot(); err != nil {
+			return err
 		}
-		a.mounts = append(a.mounts, mountRec{path: a.root, origin: origin})
 	}
-	if err := a.checkRoot(); err != nil {
-		return err
-	}
-	a.sv.tl.Mark("image-readable")
 	for i, op := range a.cfg.Plan.Ops {
 		if err := a.apply(i, op); err != nil {
 			return err
@@ -273,10 +275,11 @@ var serverBlocked = []syscall.Signal{
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGPIPE,
 }
 
-// checkRoot reads the image root once: this waits for the FUSE server and
-// turns a server that failed (bad image, bad offset) into a clear error.
-func (a *assembler) checkRoot() error {
-	if _, err := os.ReadDir(a.root); err != nil {
+// checkRoot reads the root directory once (read): this waits for the FUSE
+// server and turns a server that failed (bad image, bad offset) into a
+// clear error.
+func (a *assembler) checkRoot(read func() error) error {
+	if err := read(); err != nil {
 		detail := ""
 		if a.sv.server != nil {
 			detail = strings.Join(strings.Fields(a.sv.server.Stderr()), " ")
@@ -285,6 +288,33 @@ func (a *assembler) checkRoot() error {
 			return fmt.Errorf("reading the root filesystem of %s: %s", a.cfg.Image.Path, detail)
 		}
 		return fmt.Errorf("reading the root filesystem of %s: %w", a.cfg.Image.Path, err)
+	}
+	return nil
+}
+
+// mountRoot makes the image the new root at a.root, with the underlays
+// that planUnderlays finds (none for a --writable sandbox: mount points
+// are made in it where it can take them). When the root itself gets an
+// underlay, that tmpfs is the new root: nothing needs to be bound below it.
+func (a *assembler) mountRoot() error {
+	origin := fromImage
+	if a.cfg.Writable {
+		origin = fromSandbox
+	}
+	a.mounts = append(a.mounts, mountRec{path: a.root, origin: origin})
+	var plan underlayPlan
+	if !a.cfg.Writable {
+		plan = planUnderlays(a.cfg.Plan.Ops, a.opMounts, a.index)
+	}
+	if !plan.under["/"] {
+		if err := bind(a.image, a.root, false); err != nil {
+			return fmt.Errorf("mounting image root: %w", err)
+		}
+	}
+	for _, d := range plan.dirs {
+		if err := a.underlay(filepath.Join(a.root, d), a.index, &plan); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -463,12 +493,12 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 		return "", fmt.Errorf("cannot create mount point %s in the overlay layers", dest)
 	case fromSandbox:
 		if unix.Access(anc, unix.W_OK) != nil {
-			if err := a.underlay(anc); err != nil {
+			if err := a.underlay(anc, a.index, nil); err != nil {
 				return "", err
 			}
 		}
 	case fromImage:
-		if err := a.underlay(anc); err != nil {
+		if err := a.underlay(anc, a.index, nil); err != nil {
 			return "", err
 		}
 	}
@@ -499,131 +529,6 @@ func (a *assembler) originOf(path string) origin {
 		}
 	}
 	return o
-}
-
-// underlay replaces the image directory at dir (staging side) with a tmpfs
-// holding the same entries, each bound from the image, so new mount points
-// can be added without touching the image.
-func (a *assembler) underlay(dir string) error {
-	rel := strings.TrimPrefix(dir, a.root)
-	src := filepath.Join(a.image, rel)
-	fi, err := os.Stat(src)
-	if err != nil {
-		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
-	}
-	saved, err := a.saveMounts(dir)
-	if err != nil {
-		return err
-	}
-	defer closeAll(saved)
-	data := "mode=" + strconv.FormatUint(uint64(fi.Mode().Perm()), 8) + ",size=1m"
-	if err := unix.Mount("underlay", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
-		return fmt.Errorf("mounting underlay tmpfs on %s: %w", a.inside(dir), err)
-	}
-	a.roFS = append(a.roFS, dir)
-	for _, e := range entries {
-		s, t := filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())
-		switch {
-		case e.Type()&os.ModeSymlink != 0:
-			target, err := os.Readlink(s)
-			if err == nil {
-				err = os.Symlink(target, t)
-			}
-			if err != nil {
-				return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
-			}
-			continue
-		case e.IsDir():
-			err = os.Mkdir(t, 0o755)
-		default:
-			var f *os.File
-			if f, err = os.OpenFile(t, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-				f.Close()
-			}
-		}
-		if err == nil {
-			err = bind(s, t, false)
-		}
-		if err != nil {
-			return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
-		}
-		a.mounts = append(a.mounts, mountRec{path: t, origin: fromImage})
-	}
-	a.mounts = append(a.mounts, mountRec{path: dir, origin: fromTmpfs})
-	if err := a.restoreMounts(saved); err != nil {
-		return err
-	}
-	a.sv.log.Debugf("underlay on %s (%d entries, %d mounts kept)", a.inside(dir), len(entries), len(saved))
-	return nil
-}
-
-// savedMount is a mount that an underlay is about to cover, held open so
-// it can be put back on top.
-type savedMount struct {
-	rec mountRec
-	dir bool
-	f   *os.File
-}
-
-// saveMounts opens the outermost mounts made so far below dir.
-func (a *assembler) saveMounts(dir string) ([]savedMount, error) {
-	var out []savedMount
-	for _, m := range a.mounts {
-		if !strings.HasPrefix(m.path, dir+"/") {
-			continue
-		}
-		nested := false
-		for _, o := range out {
-			if strings.HasPrefix(m.path, o.rec.path+"/") {
-				nested = true
-			}
-		}
-		if nested {
-			continue
-		}
-		fd, err := unix.Open(m.path, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			closeAll(out)
-			return nil, fmt.Errorf("keeping mount %s: %w", a.inside(m.path), err)
-		}
-		var st unix.Stat_t
-		_ = unix.Fstat(fd, &st)
-		out = append(out, savedMount{rec: m, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR, f: os.NewFile(uintptr(fd), m.path)})
-	}
-	return out, nil
-}
-
-// restoreMounts binds saved mounts back at their paths.
-func (a *assembler) restoreMounts(saved []savedMount) error {
-	for _, s := range saved {
-		p := s.rec.path
-		mk := p
-		if !s.dir {
-			mk = filepath.Dir(p)
-		}
-		if err := os.MkdirAll(mk, 0o755); err != nil {
-			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
-		}
-		if !s.dir && !exists(p) {
-			if err := os.WriteFile(p, nil, 0o644); err != nil {
-				return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
-			}
-		}
-		if err := bind(fdPath(s.f), p, true); err != nil {
-			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
-		}
-	}
-	return nil
-}
-
-func closeAll(saved []savedMount) {
-	for _, s := range saved {
-		s.f.Close()
-	}
 }
 
 // imageDevice returns the device number of the image's FUSE mount, and
