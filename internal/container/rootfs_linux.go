@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,8 +37,9 @@ const (
 
 // mountRec remembers one mount made in the new root.
 type mountRec struct {
-	path   string // absolute path on the staging side
-	origin origin
+	path     string // absolute path on the staging side
+	origin   origin
+	underlay bool // an underlay tmpfs (made read-only at the end)
 }
 
 // assembler builds the container's root in the staging tmpfs.
@@ -312,6 +314,9 @@ func (a *assembler) mountRoot() error {
 		}
 	}
 	for _, d := range plan.dirs {
+		if d != "/" && plan.under[path.Dir(d)] {
+			continue // filled in its parent's underlay
+		}
 		if err := a.underlay(filepath.Join(a.root, d), a.index, &plan); err != nil {
 			return err
 		}
@@ -388,13 +393,22 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err != nil {
 			return err
 		}
-		src := filepath.Join(a.files, op.Gen)
-		if err := os.WriteFile(src, content, 0o644); err != nil {
-			return fmt.Errorf("writing generated %s: %w", op.Dest, err)
-		}
 		dst, err := a.ensure(op.Dest, false)
 		if err != nil {
 			return err
+		}
+		if a.inUnderlay(dst) {
+			// The mount point is a file of an underlay, which is made
+			// read-only at the end: the content goes there, no mount needed.
+			if err := os.WriteFile(dst, content, 0o644); err != nil {
+				return fmt.Errorf("writing generated %s: %w", op.Dest, err)
+			}
+			a.sv.log.Debugf("wrote %s into its underlay", op)
+			return nil
+		}
+		src := filepath.Join(a.files, op.Gen)
+		if err := os.WriteFile(src, content, 0o644); err != nil {
+			return fmt.Errorf("writing generated %s: %w", op.Dest, err)
 		}
 		if err := bind(src, dst, false); err != nil {
 			return fmt.Errorf("binding generated %s: %w", op.Dest, err)
@@ -517,6 +531,22 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 		f.Close()
 	}
 	return p, nil
+}
+
+// inUnderlay reports whether p is an existing regular file, not itself a
+// mount, whose deepest mount is an underlay tmpfs.
+func (a *assembler) inUnderlay(p string) bool {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	best, under := -1, false
+	for _, m := range a.mounts {
+		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && len(m.path) >= best {
+			best, under = len(m.path), m.underlay && p != m.path
+		}
+	}
+	return under
 }
 
 // originOf returns the origin of the deepest mount holding path; of two

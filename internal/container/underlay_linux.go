@@ -167,20 +167,18 @@ func (a *assembler) opMounts(i int) (mounts, dir bool) {
 // underlay replaces the image directory at dir (staging side) with a tmpfs
 // holding the same entries, each bound from the image, so new mount points
 // can be added without touching the image. With a plan (planUnderlays), an
-// entry that gets its own underlay or that an op mounts on is only created,
-// not bound.
+// entry that an op mounts on is only created, not bound, and a directory
+// that needs an underlay too is filled in the same tmpfs, not bound.
 func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) error {
 	rel := strings.TrimPrefix(dir, a.root)
 	if rel == "" {
 		rel = "/"
 	}
-	src := filepath.Join(a.image, rel)
-	fi, err := os.Stat(src)
+	fi, err := os.Stat(filepath.Join(a.image, rel))
 	if err != nil {
 		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
 	}
-	entries, err := x.list(rel)
-	if err != nil {
+	if _, err := x.list(rel); err != nil {
 		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
 	}
 	saved, err := a.saveMounts(dir)
@@ -193,16 +191,36 @@ func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) erro
 		return fmt.Errorf("mounting underlay tmpfs on %s: %w", a.inside(dir), err)
 	}
 	a.roFS = append(a.roFS, dir)
+	a.mounts = append(a.mounts, mountRec{path: dir, origin: fromTmpfs, underlay: true})
+	bound, err := a.fillUnderlay(dir, rel, x, plan)
+	if err != nil {
+		return err
+	}
+	if err := a.restoreMounts(saved); err != nil {
+		return err
+	}
+	a.sv.log.Debugf("underlay on %s (%d bound from the image, %d mounts kept)", a.inside(dir), bound, len(saved))
+	return nil
+}
+
+// fillUnderlay makes in dir, a directory of an underlay tmpfs, the entries
+// of the image directory rel (see underlay), and returns how many it bound
+// from the image.
+func (a *assembler) fillUnderlay(dir, rel string, x *imageIndex, plan *underlayPlan) (int, error) {
+	entries, err := x.list(rel)
+	if err != nil {
+		return 0, fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
+	}
 	bound := 0
 	for _, e := range entries {
-		s, t := filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())
+		s, t := filepath.Join(a.image, rel, e.Name()), filepath.Join(dir, e.Name())
 		if e.Type()&os.ModeSymlink != 0 {
 			target, err := os.Readlink(s)
 			if err == nil {
 				err = os.Symlink(target, t)
 			}
 			if err != nil {
-				return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
+				return bound, fmt.Errorf("underlay of %s: %w", a.inside(t), err)
 			}
 			continue
 		}
@@ -215,23 +233,34 @@ func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) erro
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
+			return bound, fmt.Errorf("underlay of %s: %w", a.inside(t), err)
 		}
-		if ep := path.Join(rel, e.Name()); plan != nil && (plan.under[ep] || plan.covered[ep]) {
+		ep := path.Join(rel, e.Name())
+		if plan != nil && plan.under[ep] {
+			n, err := a.fillUnderlay(t, ep, x, plan)
+			bound += n
+			if err != nil {
+				return bound, err
+			}
+			fi, err := os.Stat(s)
+			if err == nil {
+				err = os.Chmod(t, fi.Mode().Perm())
+			}
+			if err != nil {
+				return bound, fmt.Errorf("underlay of %s: %w", a.inside(t), err)
+			}
+			continue
+		}
+		if plan != nil && plan.covered[ep] {
 			continue
 		}
 		if err := bind(s, t, false); err != nil {
-			return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
+			return bound, fmt.Errorf("underlay of %s: %w", a.inside(t), err)
 		}
 		bound++
 		a.mounts = append(a.mounts, mountRec{path: t, origin: fromImage})
 	}
-	a.mounts = append(a.mounts, mountRec{path: dir, origin: fromTmpfs})
-	if err := a.restoreMounts(saved); err != nil {
-		return err
-	}
-	a.sv.log.Debugf("underlay on %s (%d entries, %d bound from the image, %d mounts kept)", a.inside(dir), len(entries), bound, len(saved))
-	return nil
+	return bound, nil
 }
 
 // savedMount is a mount that an underlay is about to cover, held open so
