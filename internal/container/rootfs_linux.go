@@ -50,12 +50,13 @@ type assembler struct {
 	root   string // the new root being assembled
 	files  string // generated files
 	mounts []mountRec
-	index  *imageIndex      // what the pristine image view holds
-	roFS   []string         // our tmpfs mounts, made read-only at the end
-	srcs   map[int]*os.File // host sources of bind ops, by op index
-	real   map[int]string   // their resolved host paths
-	imgF   *os.File         // the image file (SIF/squashfs) or dir
-	isDir  map[int]bool     // whether each bind source is a directory
+	index  *imageIndex          // what the pristine image view holds
+	ahead  map[string]aheadFile // image files being read ahead (readAhead)
+	roFS   []string             // our tmpfs mounts, made read-only at the end
+	srcs   map[int]*os.File     // host sources of bind ops, by op index
+	real   map[int]string       // their resolved host paths
+	imgF   *os.File             // the image file (SIF/squashfs) or dir
+	isDir  map[int]bool         // whether each bind source is a directory
 
 	layerFDs    []*os.File // the --overlay directories, in order
 	layerEngine string     // what serves the overlay root, for -v
@@ -68,7 +69,7 @@ type assembler struct {
 // stage opens the host paths and prepares the staging area, until build
 // first reads the image.
 func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
-	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, real: map[int]string{}}
+	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, real: map[int]string{}, ahead: map[string]aheadFile{}}
 	flag := os.O_RDONLY
 	if cfg.Image.Format == image.FormatDir {
 		flag = unix.O_PATH | unix.O_DIRECTORY
@@ -147,6 +148,7 @@ func (a *assembler) build() error {
 			return err
 		}
 	}
+	a.readAhead()
 	for i, op := range a.cfg.Plan.Ops {
 		if err := a.apply(i, op); err != nil {
 			return err
@@ -455,17 +457,69 @@ func (a *assembler) hideStage(src, dst string) error {
 	return nil
 }
 
+// genBase is the image file a generated file starts from.
+func genBase(gen string) string {
+	if gen == mountplan.GenGroup {
+		return "/etc/group"
+	}
+	return "/etc/passwd"
+}
+
+// aheadFile is a file of the image opened, and its reading started, before
+// it is needed (readAhead).
+type aheadFile struct {
+	fd  int
+	err error
+}
+
+// readAhead opens the image files that the plan's generated files start
+// from and asks the kernel to read them (posix_fadvise WILLNEED): the FUSE
+// read requests go out without waiting, so the server decompresses their
+// blocks while the stage makes its mounts, and generate finds the content
+// read. Errors are kept for generate.
+func (a *assembler) readAhead() {
+	for _, op := range a.cfg.Plan.Ops {
+		if op.Kind != mountplan.File {
+			continue
+		}
+		base := genBase(op.Gen)
+		if _, ok := a.ahead[base]; ok {
+			continue
+		}
+		f := aheadFile{fd: -1}
+		p, err := securejoin.SecureJoin(a.image, base)
+		if err == nil {
+			f.fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				err = &os.PathError{Op: "open", Path: p, Err: err}
+			} else {
+				_ = unix.Fadvise(f.fd, 0, 0, unix.FADV_WILLNEED) // only a hint
+			}
+		}
+		f.err = err
+		a.ahead[base] = f
+	}
+}
+
 // generate returns the content of a generated file.
 func (a *assembler) generate(gen string) ([]byte, error) {
-	base := "/etc/passwd"
-	if gen == mountplan.GenGroup {
-		base = "/etc/group"
+	base := genBase(gen)
+	var imageContent []byte
+	var err error
+	if f, ok := a.ahead[base]; ok {
+		delete(a.ahead, base)
+		err = f.err
+		if err == nil {
+			imageContent, err = readFD(f.fd, base)
+			unix.Close(f.fd)
+		}
+	} else {
+		p, jerr := securejoin.SecureJoin(a.image, base)
+		if jerr != nil {
+			return nil, fmt.Errorf("resolving %s in the image: %w", base, jerr)
+		}
+		imageContent, err = readFile(p)
 	}
-	p, err := securejoin.SecureJoin(a.image, base)
-	if err != nil {
-		return nil, fmt.Errorf("resolving %s in the image: %w", base, err)
-	}
-	imageContent, err := readFile(p)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s of the image: %w", base, err)
 	}
@@ -484,12 +538,18 @@ func readFile(p string) ([]byte, error) {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	defer unix.Close(fd)
+	return readFD(fd, p)
+}
+
+// readFD reads the open file fd (named p in errors) from its start to its
+// end.
+func readFD(fd int, p string) ([]byte, error) {
 	buf := make([]byte, 0, 4096)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
 		if err == unix.EINTR {
 			continue
 		}
