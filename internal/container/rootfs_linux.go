@@ -23,6 +23,10 @@ import (
 // path the container needs is opened before the staging tmpfs hides it.
 const stageDir = "/tmp"
 
+// stagingOpts are the options of the staging tmpfs and of the tmpfs holding
+// generated files.
+const stagingOpts = "mode=0755,size=16m"
+
 // origin says where the content at a path of the new root comes from, which
 // decides how a missing mount point below it can be made.
 type origin int
@@ -48,15 +52,16 @@ type assembler struct {
 	sv     *supervisor
 	image  string // the pristine image view
 	root   string // the new root being assembled
-	files  string // generated files
+	files  string // generated files (a tmpfs of their own: mountFiles)
 	mounts []mountRec
 	index  *imageIndex          // what the pristine image view holds
 	ahead  map[string]aheadFile // image files being read ahead (readAhead)
 	roFS   []string             // our tmpfs mounts, made read-only at the end
 	srcs   map[int]*os.File     // host sources of bind ops, by op index
-	real   map[int]string       // their resolved host paths
 	imgF   *os.File             // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool         // whether each bind source is a directory
+
+	filesMounted bool // the tmpfs at files is mounted
 
 	layerFDs    []*os.File // the --overlay directories, in order
 	layerEngine string     // what serves the overlay root, for -v
@@ -69,7 +74,7 @@ type assembler struct {
 // stage opens the host paths and prepares the staging area, until build
 // first reads the image.
 func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
-	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, real: map[int]string{}, ahead: map[string]aheadFile{}}
+	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, ahead: map[string]aheadFile{}}
 	flag := os.O_RDONLY
 	if cfg.Image.Format == image.FormatDir {
 		flag = unix.O_PATH | unix.O_DIRECTORY
@@ -108,20 +113,26 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		}
 		a.srcs[i] = os.NewFile(uintptr(fd), op.Source)
 		a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
-		a.real[i], _ = os.Readlink(fdPath(a.srcs[i]))
 	}
 	return a, nil
 }
 
 // build mounts the staging tmpfs, the image and every op of the plan.
 func (a *assembler) build() error {
-	if err := unix.Mount("launch", stageDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
+	if err := unix.Mount("launch", stageDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, stagingOpts); err != nil {
 		return fmt.Errorf("mounting staging tmpfs on %s: %w", stageDir, err)
+	}
+	// Unbindable: a recursive bind of a host directory holding stageDir
+	// (/tmp, /) leaves the staging tmpfs, and all that is mounted in it by
+	// then, out of its copy, so the container sees the host's directory
+	// there, not the staging area.
+	if err := unix.Mount("", stageDir, "", unix.MS_UNBINDABLE, ""); err != nil {
+		return fmt.Errorf("making the staging tmpfs on %s unbindable: %w", stageDir, err)
 	}
 	a.image = filepath.Join(stageDir, "image")
 	a.root = filepath.Join(stageDir, "root")
 	a.files = filepath.Join(stageDir, "files")
-	for _, d := range []string{a.image, a.root, a.files} {
+	for _, d := range []string{a.image, a.root} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
@@ -342,9 +353,6 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err := bind(fdPath(src), dst, true); err != nil {
 			return fmt.Errorf("binding %s on %s: %w", op.Source, op.Dest, err)
 		}
-		if err := a.hideStage(a.real[i], dst); err != nil {
-			return err
-		}
 		if op.ReadOnly {
 			if err := setAttr(dst, unix.MOUNT_ATTR_RDONLY, true); err != nil {
 				return fmt.Errorf("making %s read-only: %w", op.Dest, err)
@@ -408,6 +416,9 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 			a.sv.log.Debugf("wrote %s into its underlay", op)
 			return nil
 		}
+		if err := a.mountFiles(); err != nil {
+			return err
+		}
 		src := filepath.Join(a.files, op.Gen)
 		if err := os.WriteFile(src, content, 0o644); err != nil {
 			return fmt.Errorf("writing generated %s: %w", op.Dest, err)
@@ -443,17 +454,19 @@ func (a *assembler) symlink(target, dest string) error {
 	return nil
 }
 
-// hideStage removes the copy of the staging tmpfs that a recursive bind of
-// a host directory holding stageDir (such as /tmp or /) brought along, so
-// the container sees the host's directory there, not our staging area.
-func (a *assembler) hideStage(src, dst string) error {
-	if src == "" || !(src == stageDir || strings.HasPrefix(stageDir, strings.TrimSuffix(src, "/")+"/")) {
+// mountFiles mounts, once, the tmpfs that generated files are bound from
+// (the staging tmpfs, being unbindable, cannot be a bind's source).
+func (a *assembler) mountFiles() error {
+	if a.filesMounted {
 		return nil
 	}
-	p := filepath.Join(dst, strings.TrimPrefix(stageDir, src))
-	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("hiding the staging area under %s: %w", a.inside(p), err)
+	if err := os.Mkdir(a.files, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", a.files, err)
 	}
+	if err := unix.Mount("launch", a.files, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, stagingOpts); err != nil {
+		return fmt.Errorf("mounting a tmpfs for generated files on %s: %w", a.files, err)
+	}
+	a.filesMounted = true
 	return nil
 }
 
