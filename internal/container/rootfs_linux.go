@@ -499,17 +499,16 @@ func (a *assembler) readAhead() {
 		if _, ok := a.ahead[base]; ok {
 			continue
 		}
-		f := aheadFile{fd: -1}
 		p, err := securejoin.SecureJoin(a.image, base)
-		if err == nil {
-			f.fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				err = &os.PathError{Op: "open", Path: p, Err: err}
-			} else {
-				_ = unix.Fadvise(f.fd, 0, 0, unix.FADV_WILLNEED) // only a hint
-			}
+		if err != nil {
+			continue // generate reports it
 		}
-		f.err = err
+		f := aheadFile{}
+		if f.fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			f.err = &os.PathError{Op: "open", Path: p, Err: err}
+		} else {
+			_ = unix.Fadvise(f.fd, 0, 0, unix.FADV_WILLNEED) // only a hint
+		}
 		a.ahead[base] = f
 	}
 }
