@@ -54,12 +54,11 @@ type assembler struct {
 	root   string // the new root being assembled
 	files  string // generated files (a tmpfs of their own: mountFiles)
 	mounts []mountRec
-	index  *imageIndex          // what the pristine image view holds
-	ahead  map[string]aheadFile // image files being read ahead (readAhead)
-	roFS   []string             // our tmpfs mounts, made read-only at the end
-	srcs   map[int]*os.File     // host sources of bind ops, by op index
-	imgF   *os.File             // the image file (SIF/squashfs) or dir
-	isDir  map[int]bool         // whether each bind source is a directory
+	index  *imageIndex      // what the pristine image view holds
+	roFS   []string         // our tmpfs mounts, made read-only at the end
+	srcs   map[int]*os.File // host sources of bind ops, by op index
+	imgF   *os.File         // the image file (SIF/squashfs) or dir
+	isDir  map[int]bool     // whether each bind source is a directory
 
 	filesMounted bool // the tmpfs at files is mounted
 
@@ -74,7 +73,7 @@ type assembler struct {
 // stage opens the host paths and prepares the staging area, until build
 // first reads the image.
 func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
-	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, ahead: map[string]aheadFile{}}
+	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}}
 	flag := os.O_RDONLY
 	if cfg.Image.Format == image.FormatDir {
 		flag = unix.O_PATH | unix.O_DIRECTORY
@@ -159,7 +158,6 @@ func (a *assembler) build() error {
 			return err
 		}
 	}
-	a.readAhead()
 	for i, op := range a.cfg.Plan.Ops {
 		if err := a.apply(i, op); err != nil {
 			return err
@@ -470,68 +468,17 @@ func (a *assembler) mountFiles() error {
 	return nil
 }
 
-// genBase is the image file a generated file starts from.
-func genBase(gen string) string {
-	if gen == mountplan.GenGroup {
-		return "/etc/group"
-	}
-	return "/etc/passwd"
-}
-
-// aheadFile is a file of the image opened, and its reading started, before
-// it is needed (readAhead).
-type aheadFile struct {
-	fd  int
-	err error
-}
-
-// readAhead opens the image files that the plan's generated files start
-// from and asks the kernel to read them (posix_fadvise WILLNEED): the FUSE
-// read requests go out without waiting, so the server decompresses their
-// blocks while the stage makes its mounts, and generate finds the content
-// read. Errors are kept for generate.
-func (a *assembler) readAhead() {
-	for _, op := range a.cfg.Plan.Ops {
-		if op.Kind != mountplan.File {
-			continue
-		}
-		base := genBase(op.Gen)
-		if _, ok := a.ahead[base]; ok {
-			continue
-		}
-		p, err := securejoin.SecureJoin(a.image, base)
-		if err != nil {
-			continue // generate reports it
-		}
-		f := aheadFile{}
-		if f.fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-			f.err = &os.PathError{Op: "open", Path: p, Err: err}
-		} else {
-			_ = unix.Fadvise(f.fd, 0, 0, unix.FADV_WILLNEED) // only a hint
-		}
-		a.ahead[base] = f
-	}
-}
-
 // generate returns the content of a generated file.
 func (a *assembler) generate(gen string) ([]byte, error) {
-	base := genBase(gen)
-	var imageContent []byte
-	var err error
-	if f, ok := a.ahead[base]; ok {
-		delete(a.ahead, base)
-		err = f.err
-		if err == nil {
-			imageContent, err = readFD(f.fd, base)
-			unix.Close(f.fd)
-		}
-	} else {
-		p, jerr := securejoin.SecureJoin(a.image, base)
-		if jerr != nil {
-			return nil, fmt.Errorf("resolving %s in the image: %w", base, jerr)
-		}
-		imageContent, err = readFile(p)
+	base := "/etc/passwd"
+	if gen == mountplan.GenGroup {
+		base = "/etc/group"
 	}
+	p, err := securejoin.SecureJoin(a.image, base)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s in the image: %w", base, err)
+	}
+	imageContent, err := readFile(p)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s of the image: %w", base, err)
 	}
