@@ -89,6 +89,58 @@ func TestBindReadOnlyIsRecursiveAndWritesLandOnHost(t *testing.T) {
 	}
 }
 
+// TestBindOfTmpOrRootShowsHost: the stage builds the container in a tmpfs
+// it mounts on /tmp in its own mount namespace. The default bind of /tmp,
+// and a bind of /, must show the host's /tmp there, with nothing of that
+// staging area (no extra mounts, no image or root directories).
+func TestBindOfTmpOrRootShowsHost(t *testing.T) {
+	img := busyboxImage(t, nil)
+	marker, err := os.MkdirTemp("/tmp", "launch-e2e-staging-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(marker) })
+	if err := os.Chmod(marker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(marker, "file"), []byte("M"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/tmp", &st); err != nil {
+		t.Fatal(err)
+	}
+	hostTmp := strconv.FormatUint(st.Ino, 10)
+	hostMounts := 0
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(mi), "\n") {
+			if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], "/tmp/") {
+				hostMounts++
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		tmp  string // where the host's /tmp is inside
+	}{
+		{"default bind of /tmp", nil, "/tmp"},
+		{"bind of / on /host", []string{"-B", "/:/host"}, "/host/tmp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := `cat ` + tc.tmp + strings.TrimPrefix(marker, "/tmp") + `/file; echo; stat -c %i ` + tc.tmp + `;
+				awk -v p="` + tc.tmp + `/" 'index($5, p) == 1 { n++ } END { print n+0 }' /proc/self/mountinfo`
+			args := append(append([]string{"exec"}, tc.args...), img, "sh", "-c", script)
+			r := launch(t, args...)
+			wantOK(t, r)
+			want := "M\n" + hostTmp + "\n" + strconv.Itoa(hostMounts)
+			if got := strings.TrimSpace(r.Stdout); got != want {
+				t.Errorf("got %q, want %q (the marker file, the inode of the host's /tmp, the host's mounts below it)", got, want)
+			}
+		})
+	}
+}
+
 // TestBindSymlinkInImageCannotEscape: the image holds /evil, a symlink to
 // an absolute host path. A bind onto /evil/x must land inside the container
 // root (where /evil points to inside the container), never on the host.

@@ -69,9 +69,13 @@ func TestExecIdentityAndDefaultMounts(t *testing.T) {
 
 func TestExecImageIsReadOnly(t *testing.T) {
 	img := busyboxImage(t, nil)
-	r := launch(t, "exec", img, "sh", "-c", "touch /bin/newfile 2>&1; touch /etc/newfile 2>&1; echo done")
+	// Besides the image itself: the tmpfs launch puts under directories where
+	// it adds mount points (/, /etc, /home here), and the generated
+	// /etc/passwd and /etc/group, whether bound or written into such a tmpfs.
+	r := launch(t, "exec", img, "sh", "-c", `touch /bin/newfile 2>&1; touch /etc/newfile 2>&1; mkdir /newdir 2>&1;
+		touch /home/newfile 2>&1; (echo x >> /etc/passwd) 2>&1; (echo x >> /etc/group) 2>&1; echo done`)
 	wantOK(t, r)
-	if strings.Count(r.Stdout, "Read-only file system") != 2 {
+	if strings.Count(r.Stdout, "Read-only file system") != 6 {
 		t.Errorf("writes into the image should fail read-only, got %q", r.Stdout)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +23,10 @@ import (
 // path the container needs is opened before the staging tmpfs hides it.
 const stageDir = "/tmp"
 
+// stagingOpts are the options of the staging tmpfs and of the tmpfs holding
+// generated files.
+const stagingOpts = "mode=0755,size=16m"
+
 // origin says where the content at a path of the new root comes from, which
 // decides how a missing mount point below it can be made.
 type origin int
@@ -36,8 +41,9 @@ const (
 
 // mountRec remembers one mount made in the new root.
 type mountRec struct {
-	path   string // absolute path on the staging side
-	origin origin
+	path     string // absolute path on the staging side
+	origin   origin
+	underlay bool // an underlay tmpfs (made read-only at the end)
 }
 
 // assembler builds the container's root in the staging tmpfs.
@@ -46,25 +52,28 @@ type assembler struct {
 	sv     *supervisor
 	image  string // the pristine image view
 	root   string // the new root being assembled
-	files  string // generated files
+	files  string // generated files (a tmpfs of their own: mountFiles)
 	mounts []mountRec
+	index  *imageIndex      // what the pristine image view holds
 	roFS   []string         // our tmpfs mounts, made read-only at the end
 	srcs   map[int]*os.File // host sources of bind ops, by op index
-	real   map[int]string   // their resolved host paths
 	imgF   *os.File         // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool     // whether each bind source is a directory
+
+	filesMounted bool // the tmpfs at files is mounted
 
 	layerFDs    []*os.File // the --overlay directories, in order
 	layerEngine string     // what serves the overlay root, for -v
 }
 
 // newAssembler opens everything the container needs from the host while
-// the host's view is still intact.
+// the host's view is still intact. For a SquashFS image it first starts the
+// FUSE server on a detached mount: the server's start-up (exec, its shared
+// libraries, the image's superblock) then runs on another CPU while the
+// stage opens the host paths and prepares the staging area, until build
+// first reads the image.
 func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
-	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}, real: map[int]string{}}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return nil, fmt.Errorf("making mounts private: %w", err)
-	}
+	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}}
 	flag := os.O_RDONLY
 	if cfg.Image.Format == image.FormatDir {
 		flag = unix.O_PATH | unix.O_DIRECTORY
@@ -74,6 +83,14 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		return nil, fmt.Errorf("opening image %s: %w", cfg.Image.Path, err)
 	}
 	a.imgF = f
+	if cfg.Image.Format != image.FormatDir {
+		if err := a.startImage(""); err != nil {
+			return nil, err
+		}
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return nil, fmt.Errorf("making mounts private: %w", err)
+	}
 	if err := a.openLayers(); err != nil {
 		return nil, err
 	}
@@ -95,20 +112,26 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		}
 		a.srcs[i] = os.NewFile(uintptr(fd), op.Source)
 		a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
-		a.real[i], _ = os.Readlink(fdPath(a.srcs[i]))
 	}
 	return a, nil
 }
 
 // build mounts the staging tmpfs, the image and every op of the plan.
 func (a *assembler) build() error {
-	if err := unix.Mount("launch", stageDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
+	if err := unix.Mount("launch", stageDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, stagingOpts); err != nil {
 		return fmt.Errorf("mounting staging tmpfs on %s: %w", stageDir, err)
+	}
+	// Unbindable: a recursive bind of a host directory holding stageDir
+	// (/tmp, /) leaves the staging tmpfs, and all that is mounted in it by
+	// then, out of its copy, so the container sees the host's directory
+	// there, not the staging area.
+	if err := unix.Mount("", stageDir, "", unix.MS_UNBINDABLE, ""); err != nil {
+		return fmt.Errorf("making the staging tmpfs on %s unbindable: %w", stageDir, err)
 	}
 	a.image = filepath.Join(stageDir, "image")
 	a.root = filepath.Join(stageDir, "root")
 	a.files = filepath.Join(stageDir, "files")
-	for _, d := range []string{a.image, a.root, a.files} {
+	for _, d := range []string{a.image, a.root} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
@@ -116,25 +139,25 @@ func (a *assembler) build() error {
 	if err := a.mountImage(); err != nil {
 		return err
 	}
-	a.sv.tl.Mark("image-mounted")
+	a.index = newImageIndex(a.image)
 	if a.cfg.Layers != nil {
 		if err := a.mountLayers(); err != nil {
 			return err
 		}
+		if err := a.checkRoot(func() error { _, err := os.ReadDir(a.root); return err }); err != nil {
+			return err
+		}
+		a.sv.tl.Mark("image-readable")
 	} else {
-		if err := bind(a.image, a.root, false); err != nil {
-			return fmt.Errorf("mounting image root: %w", err)
+		// The first read of the image waits for the FUSE server.
+		if err := a.checkRoot(func() error { _, err := a.index.list("/"); return err }); err != nil {
+			return err
 		}
-		origin := fromImage
-		if a.cfg.Writable {
-			origin = fromSandbox
+		a.sv.tl.Mark("image-readable")
+		if err := a.mountRoot(); err != nil {
+			return err
 		}
-		a.mounts = append(a.mounts, mountRec{path: a.root, origin: origin})
 	}
-	if err := a.checkRoot(); err != nil {
-		return err
-	}
-	a.sv.tl.Mark("image-readable")
 	for i, op := range a.cfg.Plan.Ops {
 		if err := a.apply(i, op); err != nil {
 			return err
@@ -148,7 +171,9 @@ func (a *assembler) build() error {
 	return nil
 }
 
-// mountImage makes the pristine image view at a.image.
+// mountImage makes the pristine image view at a.image: attaches the
+// image's FUSE mount that newAssembler started, mounts it there if no
+// detached mount could be made, or binds the sandbox directory.
 func (a *assembler) mountImage() error {
 	img := a.cfg.Image
 	if img.Format == image.FormatDir {
@@ -160,22 +185,46 @@ func (a *assembler) mountImage() error {
 			attr &^= unix.MOUNT_ATTR_RDONLY
 			a.sv.log.Verbosef("sandbox %s is writable (--writable)", img.Path)
 		}
-		return setAttr(a.image, attr, true)
+		if err := setAttr(a.image, attr, true); err != nil {
+			return fmt.Errorf("mounting sandbox %s: %w", img.Path, err)
+		}
+		a.sv.tl.Mark("image-mounted")
+		return nil
 	}
+	if a.sv.server == nil {
+		return a.startImage(a.image)
+	}
+	return a.sv.server.Attach(a.image)
+}
+
+// startImage mounts the SquashFS image with a FUSE server: detached when
+// target is "" (attached to a.image later by mountImage), else on target.
+// Where no detached mount can be made it leaves the mount to mountImage.
+func (a *assembler) startImage(target string) error {
+	img := a.cfg.Image
 	bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
 	if err != nil {
 		return err
 	}
 	srv, err := fuse.Mount(fuse.MountOptions{
-		Image: a.imgF, Offset: img.Offset, Target: a.image,
+		Image: a.imgF, Offset: img.Offset, Target: target,
 		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin,
 		Start: a.startServer,
 	})
+	if target == "" && errors.Is(err, fuse.ErrNoDetached) {
+		a.sv.log.Debugf("%v; mounting the image on %s instead", err, stageDir)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	a.sv.server = srv
-	a.sv.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, a.image, bin, srv.Pid)
+	a.sv.tl.Mark("image-mounted")
+	where := target
+	if where == "" {
+		where = "a detached mount"
+	}
+	a.sv.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, where, bin, srv.Pid)
 	return nil
 }
 
@@ -239,10 +288,11 @@ var serverBlocked = []syscall.Signal{
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGPIPE,
 }
 
-// checkRoot reads the image root once: this waits for the FUSE server and
-// turns a server that failed (bad image, bad offset) into a clear error.
-func (a *assembler) checkRoot() error {
-	if _, err := os.ReadDir(a.root); err != nil {
+// checkRoot reads the root directory once (read): this waits for the FUSE
+// server and turns a server that failed (bad image, bad offset) into a
+// clear error.
+func (a *assembler) checkRoot(read func() error) error {
+	if err := read(); err != nil {
 		detail := ""
 		if a.sv.server != nil {
 			detail = strings.Join(strings.Fields(a.sv.server.Stderr()), " ")
@@ -251,6 +301,36 @@ func (a *assembler) checkRoot() error {
 			return fmt.Errorf("reading the root filesystem of %s: %s", a.cfg.Image.Path, detail)
 		}
 		return fmt.Errorf("reading the root filesystem of %s: %w", a.cfg.Image.Path, err)
+	}
+	return nil
+}
+
+// mountRoot makes the image the new root at a.root, with the underlays
+// that planUnderlays finds (none for a --writable sandbox: mount points
+// are made in it where it can take them). When the root itself gets an
+// underlay, that tmpfs is the new root: nothing needs to be bound below it.
+func (a *assembler) mountRoot() error {
+	origin := fromImage
+	if a.cfg.Writable {
+		origin = fromSandbox
+	}
+	a.mounts = append(a.mounts, mountRec{path: a.root, origin: origin})
+	var plan underlayPlan
+	if !a.cfg.Writable {
+		plan = planUnderlays(a.cfg.Plan.Ops, a.opMounts, a.index)
+	}
+	if !plan.under["/"] {
+		if err := bind(a.image, a.root, false); err != nil {
+			return fmt.Errorf("mounting image root: %w", err)
+		}
+	}
+	for _, d := range plan.dirs {
+		if d != "/" && plan.under[path.Dir(d)] {
+			continue // filled in its parent's underlay
+		}
+		if err := a.underlay(filepath.Join(a.root, d), a.index, &plan); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -270,9 +350,6 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		}
 		if err := bind(fdPath(src), dst, true); err != nil {
 			return fmt.Errorf("binding %s on %s: %w", op.Source, op.Dest, err)
-		}
-		if err := a.hideStage(a.real[i], dst); err != nil {
-			return err
 		}
 		if op.ReadOnly {
 			if err := setAttr(dst, unix.MOUNT_ATTR_RDONLY, true); err != nil {
@@ -324,13 +401,25 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err != nil {
 			return err
 		}
-		src := filepath.Join(a.files, op.Gen)
-		if err := os.WriteFile(src, content, 0o644); err != nil {
-			return fmt.Errorf("writing generated %s: %w", op.Dest, err)
-		}
 		dst, err := a.ensure(op.Dest, false)
 		if err != nil {
 			return err
+		}
+		if a.inUnderlay(dst) {
+			// The mount point is a file of an underlay, which is made
+			// read-only at the end: the content goes there, no mount needed.
+			if err := os.WriteFile(dst, content, 0o644); err != nil {
+				return fmt.Errorf("writing generated %s: %w", op.Dest, err)
+			}
+			a.sv.log.Debugf("wrote %s into its underlay", op)
+			return nil
+		}
+		if err := a.mountFiles(); err != nil {
+			return err
+		}
+		src := filepath.Join(a.files, op.Gen)
+		if err := os.WriteFile(src, content, 0o644); err != nil {
+			return fmt.Errorf("writing generated %s: %w", op.Dest, err)
 		}
 		if err := bind(src, dst, false); err != nil {
 			return fmt.Errorf("binding generated %s: %w", op.Dest, err)
@@ -363,17 +452,19 @@ func (a *assembler) symlink(target, dest string) error {
 	return nil
 }
 
-// hideStage removes the copy of the staging tmpfs that a recursive bind of
-// a host directory holding stageDir (such as /tmp or /) brought along, so
-// the container sees the host's directory there, not our staging area.
-func (a *assembler) hideStage(src, dst string) error {
-	if src == "" || !(src == stageDir || strings.HasPrefix(stageDir, strings.TrimSuffix(src, "/")+"/")) {
+// mountFiles mounts, once, the tmpfs that generated files are bound from
+// (the staging tmpfs, being unbindable, cannot be a bind's source).
+func (a *assembler) mountFiles() error {
+	if a.filesMounted {
 		return nil
 	}
-	p := filepath.Join(dst, strings.TrimPrefix(stageDir, src))
-	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("hiding the staging area under %s: %w", a.inside(p), err)
+	if err := os.Mkdir(a.files, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", a.files, err)
 	}
+	if err := unix.Mount("launch", a.files, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, stagingOpts); err != nil {
+		return fmt.Errorf("mounting a tmpfs for generated files on %s: %w", a.files, err)
+	}
+	a.filesMounted = true
 	return nil
 }
 
@@ -387,7 +478,7 @@ func (a *assembler) generate(gen string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s in the image: %w", base, err)
 	}
-	imageContent, err := os.ReadFile(p)
+	imageContent, err := readFile(p)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s of the image: %w", base, err)
 	}
@@ -395,6 +486,40 @@ func (a *assembler) generate(gen string) ([]byte, error) {
 		return groupFile(imageContent, a.cfg.User), nil
 	}
 	return passwdFile(imageContent, a.cfg.User), nil
+}
+
+// readFile reads the file at p like os.ReadFile, but without registering
+// the descriptor with Go's poller: for a file of the image that would cost
+// a POLL request to the FUSE server, which serves one request at a time.
+func readFile(p string) ([]byte, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	return readFD(fd, p)
+}
+
+// readFD reads the open file fd (named p in errors) from its start to its
+// end.
+func readFD(fd int, p string) ([]byte, error) {
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: p, Err: err}
+		}
+		if n <= 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
 
 // ensure returns the staging-side path of dest inside the new root, making
@@ -429,12 +554,12 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 		return "", fmt.Errorf("cannot create mount point %s in the overlay layers", dest)
 	case fromSandbox:
 		if unix.Access(anc, unix.W_OK) != nil {
-			if err := a.underlay(anc); err != nil {
+			if err := a.underlay(anc, a.index, nil); err != nil {
 				return "", err
 			}
 		}
 	case fromImage:
-		if err := a.underlay(anc); err != nil {
+		if err := a.underlay(anc, a.index, nil); err != nil {
 			return "", err
 		}
 	}
@@ -455,6 +580,22 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 	return p, nil
 }
 
+// inUnderlay reports whether p is an existing regular file, not itself a
+// mount, whose deepest mount is an underlay tmpfs.
+func (a *assembler) inUnderlay(p string) bool {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	best, under := -1, false
+	for _, m := range a.mounts {
+		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && len(m.path) >= best {
+			best, under = len(m.path), m.underlay && p != m.path
+		}
+	}
+	return under
+}
+
 // originOf returns the origin of the deepest mount holding path; of two
 // mounts on the same path, the later one, which covers the earlier.
 func (a *assembler) originOf(path string) origin {
@@ -465,131 +606,6 @@ func (a *assembler) originOf(path string) origin {
 		}
 	}
 	return o
-}
-
-// underlay replaces the image directory at dir (staging side) with a tmpfs
-// holding the same entries, each bound from the image, so new mount points
-// can be added without touching the image.
-func (a *assembler) underlay(dir string) error {
-	rel := strings.TrimPrefix(dir, a.root)
-	src := filepath.Join(a.image, rel)
-	fi, err := os.Stat(src)
-	if err != nil {
-		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
-	}
-	saved, err := a.saveMounts(dir)
-	if err != nil {
-		return err
-	}
-	defer closeAll(saved)
-	data := "mode=" + strconv.FormatUint(uint64(fi.Mode().Perm()), 8) + ",size=1m"
-	if err := unix.Mount("underlay", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
-		return fmt.Errorf("mounting underlay tmpfs on %s: %w", a.inside(dir), err)
-	}
-	a.roFS = append(a.roFS, dir)
-	for _, e := range entries {
-		s, t := filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())
-		switch {
-		case e.Type()&os.ModeSymlink != 0:
-			target, err := os.Readlink(s)
-			if err == nil {
-				err = os.Symlink(target, t)
-			}
-			if err != nil {
-				return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
-			}
-			continue
-		case e.IsDir():
-			err = os.Mkdir(t, 0o755)
-		default:
-			var f *os.File
-			if f, err = os.OpenFile(t, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-				f.Close()
-			}
-		}
-		if err == nil {
-			err = bind(s, t, false)
-		}
-		if err != nil {
-			return fmt.Errorf("underlay of %s: %w", a.inside(t), err)
-		}
-		a.mounts = append(a.mounts, mountRec{path: t, origin: fromImage})
-	}
-	a.mounts = append(a.mounts, mountRec{path: dir, origin: fromTmpfs})
-	if err := a.restoreMounts(saved); err != nil {
-		return err
-	}
-	a.sv.log.Debugf("underlay on %s (%d entries, %d mounts kept)", a.inside(dir), len(entries), len(saved))
-	return nil
-}
-
-// savedMount is a mount that an underlay is about to cover, held open so
-// it can be put back on top.
-type savedMount struct {
-	rec mountRec
-	dir bool
-	f   *os.File
-}
-
-// saveMounts opens the outermost mounts made so far below dir.
-func (a *assembler) saveMounts(dir string) ([]savedMount, error) {
-	var out []savedMount
-	for _, m := range a.mounts {
-		if !strings.HasPrefix(m.path, dir+"/") {
-			continue
-		}
-		nested := false
-		for _, o := range out {
-			if strings.HasPrefix(m.path, o.rec.path+"/") {
-				nested = true
-			}
-		}
-		if nested {
-			continue
-		}
-		fd, err := unix.Open(m.path, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			closeAll(out)
-			return nil, fmt.Errorf("keeping mount %s: %w", a.inside(m.path), err)
-		}
-		var st unix.Stat_t
-		_ = unix.Fstat(fd, &st)
-		out = append(out, savedMount{rec: m, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR, f: os.NewFile(uintptr(fd), m.path)})
-	}
-	return out, nil
-}
-
-// restoreMounts binds saved mounts back at their paths.
-func (a *assembler) restoreMounts(saved []savedMount) error {
-	for _, s := range saved {
-		p := s.rec.path
-		mk := p
-		if !s.dir {
-			mk = filepath.Dir(p)
-		}
-		if err := os.MkdirAll(mk, 0o755); err != nil {
-			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
-		}
-		if !s.dir && !exists(p) {
-			if err := os.WriteFile(p, nil, 0o644); err != nil {
-				return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
-			}
-		}
-		if err := bind(fdPath(s.f), p, true); err != nil {
-			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
-		}
-	}
-	return nil
-}
-
-func closeAll(saved []savedMount) {
-	for _, s := range saved {
-		s.f.Close()
-	}
 }
 
 // imageDevice returns the device number of the image's FUSE mount, and

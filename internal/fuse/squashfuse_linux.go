@@ -24,6 +24,9 @@ type Server struct {
 	Pid int
 	// Binary is the squashfuse program that serves the mount.
 	Binary string
+	// Mount is the detached mount the server serves when Mount was given
+	// no Target: attach it with Attach. Nil otherwise, and after Attach.
+	Mount *os.File
 
 	mu     sync.Mutex
 	stderr bytes.Buffer
@@ -53,7 +56,11 @@ type MountOptions struct {
 	Image *os.File
 	// Offset is where the SquashFS starts in Image.
 	Offset int64
-	// Target is the mount point (an existing directory).
+	// Target is the mount point (an existing directory), or "" for a
+	// detached mount (Server.Mount), made with fsopen(2) and fsmount(2),
+	// that the caller attaches later with Server.Attach. A detached mount
+	// needs no mount point, so the server can be started before anything
+	// else is prepared, and starts up while the caller does other work.
 	Target string
 	// UID and GID own the mount (the calling user).
 	UID, GID int
@@ -66,10 +73,15 @@ type MountOptions struct {
 	Start func(argv []string, files []*os.File, stderr *os.File) (int, error)
 }
 
-// Mount opens /dev/fuse, mounts it on o.Target (read-only, nosuid, nodev),
-// and starts squashfuse serving it through the already-mounted descriptor
-// (libfuse's /dev/fd/N convention), so no polling for the mount is needed:
-// the first access simply waits for the server.
+// ErrNoDetached wraps the reason a detached mount could not be made
+// (fsopen(2) missing or refused, as by some seccomp profiles); the caller
+// can mount on a Target instead.
+var ErrNoDetached = errors.New("detached FUSE mount not available")
+
+// Mount opens /dev/fuse, mounts it (read-only, nosuid, nodev) on o.Target
+// or detached, and starts squashfuse serving it through the already-mounted
+// descriptor (libfuse's /dev/fd/N convention), so no polling for the mount
+// is needed: the first access simply waits for the server.
 func Mount(o MountOptions) (*Server, error) {
 	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
 	if err != nil {
@@ -77,14 +89,24 @@ func Mount(o MountOptions) (*Server, error) {
 			"the fuse module loaded and /dev/fuse mode 0666)", err)
 	}
 	defer dev.Close()
-	data := fmt.Sprintf("fd=%d,rootmode=40000,user_id=%d,group_id=%d,default_permissions",
-		dev.Fd(), o.UID, o.GID)
-	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY)
-	if err := unix.Mount("squashfuse", o.Target, "fuse.squashfuse", flags, data); err != nil {
-		return nil, fmt.Errorf("mounting FUSE on %s: %w", o.Target, err)
+	var mnt *os.File
+	undo := func() { _ = unix.Unmount(o.Target, unix.MNT_DETACH) }
+	if o.Target == "" {
+		if mnt, err = mountDetached(dev, o); err != nil {
+			return nil, err
+		}
+		undo = func() { mnt.Close() } // the last reference to a detached mount unmounts it
+	} else {
+		data := fmt.Sprintf("fd=%d,rootmode=40000,user_id=%d,group_id=%d,default_permissions",
+			dev.Fd(), o.UID, o.GID)
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY)
+		if err := unix.Mount("squashfuse", o.Target, "fuse.squashfuse", flags, data); err != nil {
+			return nil, fmt.Errorf("mounting FUSE on %s: %w", o.Target, err)
+		}
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		undo()
 		return nil, fmt.Errorf("creating pipe for squashfuse: %w", err)
 	}
 	// Inside the server: fd 3 = image, fd 4 = /dev/fuse.
@@ -93,12 +115,63 @@ func Mount(o MountOptions) (*Server, error) {
 	pw.Close()
 	if err != nil {
 		pr.Close()
-		_ = unix.Unmount(o.Target, unix.MNT_DETACH)
+		undo()
 		return nil, fmt.Errorf("starting %s: %w", o.Binary, err)
 	}
-	s := &Server{Pid: pid, Binary: o.Binary}
+	s := &Server{Pid: pid, Binary: o.Binary, Mount: mnt}
 	go s.drain(pr)
 	return s, nil
+}
+
+// mountDetached makes a detached FUSE mount of dev with the options mount(2)
+// would get, and returns its descriptor. Errors wrap ErrNoDetached.
+func mountDetached(dev *os.File, o MountOptions) (*os.File, error) {
+	fsfd, err := unix.Fsopen("fuse", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fsopen: %w", ErrNoDetached, err)
+	}
+	defer unix.Close(fsfd)
+	for _, kv := range [][2]string{
+		{"source", "squashfuse"},
+		{"subtype", "squashfuse"},
+		{"fd", strconv.Itoa(int(dev.Fd()))},
+		{"rootmode", "40000"},
+		{"user_id", strconv.Itoa(o.UID)},
+		{"group_id", strconv.Itoa(o.GID)},
+	} {
+		if err := unix.FsconfigSetString(fsfd, kv[0], kv[1]); err != nil {
+			return nil, fmt.Errorf("%w: fsconfig %s=%s: %w", ErrNoDetached, kv[0], kv[1], err)
+		}
+	}
+	for _, flag := range []string{"default_permissions", "ro"} {
+		if err := unix.FsconfigSetFlag(fsfd, flag); err != nil {
+			return nil, fmt.Errorf("%w: fsconfig %s: %w", ErrNoDetached, flag, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return nil, fmt.Errorf("%w: fsconfig create: %w", ErrNoDetached, err)
+	}
+	attr := unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fsmount: %w", ErrNoDetached, err)
+	}
+	return os.NewFile(uintptr(mfd), "squashfuse mount"), nil
+}
+
+// Attach moves the detached mount the server serves onto target (an
+// existing directory). The first access to target waits for the server.
+func (s *Server) Attach(target string) error {
+	if s.Mount == nil {
+		return errors.New("attaching the image mount: no detached mount")
+	}
+	err := unix.MoveMount(int(s.Mount.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("attaching the image mount on %s: %w", target, err)
+	}
+	s.Mount.Close()
+	s.Mount = nil
+	return nil
 }
 
 // drain keeps reading the server's stderr so it never blocks on it.
