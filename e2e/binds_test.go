@@ -252,3 +252,24 @@ func TestBindBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestBindCoversEarlierBindsParent: a later bind that covers the directory
+// an earlier bind's missing mount point would be made in wins, as the order
+// of the binds says (-B a:/opt/app/data -B b:/opt on an image with
+// /opt/app), also when other mount points force an underlay of /.
+func TestBindCoversEarlierBindsParent(t *testing.T) {
+	tree := busyboxTree(t)
+	if err := os.MkdirAll(filepath.Join(tree, "opt", "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := squashImage(t, tree)
+	a, b := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(b, "from-b"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := launch(t, "exec", "-B", a+":/opt/app/data", "-B", b+":/opt", "-B", a+":/scratch", img, "ls", "/opt")
+	wantOK(t, r)
+	if strings.TrimSpace(r.Stdout) != "from-b" {
+		t.Errorf("ls /opt: %q, want the second bind's from-b", r.Stdout)
+	}
+}

@@ -427,3 +427,22 @@ func TestWritableTmpfsOnOwnSandbox(t *testing.T) {
 		t.Errorf("the sandbox changed: etc/new is there")
 	}
 }
+
+// TestOverlayBackToBack: containers run one after the other on the same
+// overlay directory (a job script's steps) never find it still in use: the
+// launcher returns only once the previous container has let go of it.
+func TestOverlayBackToBack(t *testing.T) {
+	img := layerImage(t)
+	ov := filepath.Join(t.TempDir(), "ov")
+	for i := 0; i < 10; i++ {
+		r := launch(t, "exec", "--overlay", ov, img, "sh", "-c", "sleep 5 & echo $0 >> /etc/steps", strconv.Itoa(i))
+		if r.Code != 0 {
+			t.Fatalf("step %d: exit %d: %s", i, r.Code, r.Stderr)
+		}
+	}
+	r := launch(t, "exec", "--overlay", ov, img, "wc", "-l", "/etc/steps")
+	wantOK(t, r)
+	if got := strings.Fields(r.Stdout); len(got) == 0 || got[0] != "10" {
+		t.Errorf("steps recorded: %q, want 10 lines", r.Stdout)
+	}
+}

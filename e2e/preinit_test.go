@@ -95,3 +95,24 @@ exec sleep 60`
 		})
 	}
 }
+
+// TestPreinitCallerIgnoresSIGCHLD: a caller that ignores SIGCHLD (Perl's
+// $SIG{CHLD}='IGNORE' before exec, kept across it) still gets the payload's
+// exit status, also on the paths where the launcher learns it by reaping
+// its child (--pid re-executes the stage).
+func TestPreinitCallerIgnoresSIGCHLD(t *testing.T) {
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		t.Skip("perl not installed")
+	}
+	img := busyboxImage(t, nil)
+	for _, args := range [][]string{
+		{"exec", img, "sh", "-c", "exit 3"},
+		{"exec", "--pid", img, "sh", "-c", "exit 3"},
+	} {
+		r := launchVia(t, []string{perl, "-e", `$SIG{CHLD} = "IGNORE"; exec @ARGV or die`}, args...)
+		if r.Code != 3 {
+			t.Errorf("launch %v with SIGCHLD ignored: exit status %d, want 3; stderr: %s", args, r.Code, r.Stderr)
+		}
+	}
+}

@@ -26,7 +26,7 @@ func TestTimeline(t *testing.T) {
 		{"preinit", "LAUNCH_PREINIT=1",
 			[]string{"main", "forked", "status-received"},
 			append(append([]string{"namespaces", "main", "resolved", "run-here"}, stageTail...),
-				"status-sent", "payload-tree-killed", "fuse-server-reaped", "exit")},
+				"payload-tree-killed", "status-sent", "fuse-server-reaped", "exit")},
 		{"reexec", "LAUNCH_PREINIT=0",
 			[]string{"main", "clone", "stage-cloned", "stage-reaped"},
 			append(append([]string{"main", "config-read"}, stageTail...),

@@ -8,12 +8,15 @@
 # statically (glibc's libc.a, from libc6-dev), with the pure-Go resolver and
 # user lookup (netgo, osusergo), so the binary still runs anywhere. Without a
 # C compiler, `make` builds without cgo and says so: launch then re-executes
-# itself for every container, slower but otherwise the same.
+# itself for every container, slower but otherwise the same. The same
+# happens when the C library cannot be linked statically (no libc.a).
 # launch-oci never needs cgo.
 
 BUILDINFO   := github.com/launch-hpc/launch/internal/buildinfo
 CC          ?= cc
-LAUNCH_CGO  ?= $(if $(shell command -v $(CC) 2>/dev/null),1,0)
+# cgo only when the compiler can link statically: it must find libc.a
+# (Debian: libc6-dev; RHEL family: glibc-static).
+LAUNCH_CGO  ?= $(if $(filter /%,$(shell command -v $(CC) >/dev/null 2>&1 && $(CC) -print-file-name=libc.a 2>/dev/null)),1,0)
 # -buildvcs=false: Commit is stamped below, and git's "dubious ownership"
 # check would otherwise fail builds of a checkout owned by another user.
 GOBUILDFLAGS ?= -trimpath -buildvcs=false
@@ -40,7 +43,7 @@ $(BUILDDIR)/launch: $(GO_SOURCES) $(LDFLAGS_STAMP)
 ifeq ($(LAUNCH_CGO),1)
 	CGO_ENABLED=1 CC=$(CC) $(GO) build $(GOBUILDFLAGS) -tags netgo,osusergo -ldflags '$(GO_LDFLAGS) $(CGO_LDFLAGS_STATIC)' -o $@ ./cmd/launch
 else
-	@echo "make: no C compiler ($(CC)): building launch without cgo, so without its fast start (apt-get install gcc libc6-dev)" >&2
+	@echo "make: no C compiler ($(CC)) with a static C library: building launch without cgo, so without its fast start (apt-get install gcc libc6-dev; dnf install gcc glibc-static)" >&2
 	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch
 endif
 

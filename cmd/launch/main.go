@@ -9,8 +9,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/launch-hpc/launch/internal/cli"
 	"github.com/launch-hpc/launch/internal/container"
@@ -25,7 +27,12 @@ func main() {
 	}
 	pre := preinit.Get()
 	if pre.Broken {
-		msg.Fatal(os.Stderr, fmt.Errorf("setting up the user namespace: %w", pre.Err))
+		hint := ""
+		if errors.Is(pre.Err, syscall.EPERM) || errors.Is(pre.Err, syscall.EACCES) {
+			hint = " (unprivileged user namespaces are restricted here: check AppArmor's " +
+				"kernel.apparmor_restrict_unprivileged_userns and kernel.unprivileged_userns_clone)"
+		}
+		msg.Fatal(os.Stderr, fmt.Errorf("setting up the user namespace: %w%s", pre.Err, hint))
 		os.Exit(cli.ExitLauncherError)
 	}
 	var parent *os.File

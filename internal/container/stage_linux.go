@@ -50,8 +50,8 @@ func StageMain(_ []string) int {
 // stage builds the container for cfg in this process's namespaces, runs the
 // payload and supervises it, and cleans up. parent is a pipe or socket that
 // reads end-of-file when the launcher is gone. report, when not nil, is
-// called with the payload's exit status as soon as it is known, before the
-// clean-up. An error means the payload could not be started (the clean-up
+// called with the payload's exit status as soon as the payload and what it
+// left behind are killed, before the rest of the clean-up (see below). An error means the payload could not be started (the clean-up
 // is done by then).
 func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int, error) {
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
@@ -70,10 +70,16 @@ func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int,
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl}
 	code, err := sv.run(cfg)
-	if err == nil && report != nil {
-		report(code)
+	// The status goes to the launcher once the payload's leftovers are
+	// killed, before the FUSE server is reaped. Not with layers: an
+	// overlay directory stays locked, and a writable layer mounted, until
+	// this process is gone, and a next container on it must not find it
+	// in use; then the launcher learns the status from this process's exit.
+	var afterTree func()
+	if err == nil && report != nil && cfg.Layers == nil {
+		afterTree = func() { report(code) }
 	}
-	sv.cleanup()
+	sv.cleanup(afterTree)
 	tl.Mark("exit")
 	return code, err
 }

@@ -155,11 +155,12 @@ func (sv *supervisor) serverPid() int {
 }
 
 // cleanup kills the FUSE server and every process the payload left
-// behind, and waits for the server to be reaped. The server goes first: it
+// behind, calls afterTree (when not nil), and waits for the server to be
+// reaped. The server goes first: it
 // dies while the leftovers are looked for, and any of them waiting on the
 // image is released. In a PID namespace the kernel kills the leftovers when
 // the stage (their init) exits.
-func (sv *supervisor) cleanup() {
+func (sv *supervisor) cleanup(afterTree func()) {
 	if !sv.serverReaped { // once reaped, its pid may belong to someone else
 		sv.server.Stop()
 	}
@@ -181,6 +182,9 @@ func (sv *supervisor) cleanup() {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
+	if afterTree != nil {
+		afterTree()
+	}
 	if sv.server != nil {
 		sv.waitServer(time.Second)
 		sv.tl.Mark("fuse-server-reaped")

@@ -138,8 +138,33 @@ func planUnderlays(ops []mountplan.Op, mounts func(i int) (mounts, dir bool), x 
 			cur, rest = next, more
 		}
 	}
+	// A later op that covers a directory (or one of its parents) makes an
+	// underlay there pointless, and impossible when the covered entry sits
+	// in another underlay, where it is only created, empty: the mount
+	// points below it are left to ensure, when their ops are applied.
+	dirs := p.dirs[:0]
+	for _, d := range p.dirs {
+		if underCovered(d, p.covered) {
+			delete(p.under, d)
+			continue
+		}
+		dirs = append(dirs, d)
+	}
+	p.dirs = dirs
 	sort.SliceStable(p.dirs, func(i, j int) bool { return depth(p.dirs[i]) < depth(p.dirs[j]) })
 	return p
+}
+
+// underCovered reports whether d or one of its parents is in covered.
+func underCovered(d string, covered map[string]bool) bool {
+	for c := d; ; c = path.Dir(c) {
+		if covered[c] {
+			return true
+		}
+		if c == "/" {
+			return false
+		}
+	}
 }
 
 // depth is the number of components of an absolute clean path ("/" has 0).

@@ -60,6 +60,15 @@ func TestPlanUnderlays(t *testing.T) {
 			covered: []string{"/dev", "/etc/group", "/etc/passwd", "/proc", "/sys", "/tmp"},
 		},
 		{
+			// -B /data:/opt/app/data -B /sw:/opt: the second covers the
+			// directory the first needs an underlay in.
+			name:    "a later op covers the directory an underlay would go to",
+			image:   append([]string{"opt/", "opt/app/"}, busybox...),
+			ops:     []mountplan.Op{bind("/opt/app/data"), bind("/opt"), bind("/scratch")},
+			dirs:    []string{"/"},
+			covered: []string{"/opt"},
+		},
+		{
 			name:    "nothing missing",
 			image:   busybox,
 			ops:     []mountplan.Op{bind("/proc"), {Kind: mountplan.Tmpfs, Dest: "/tmp"}},

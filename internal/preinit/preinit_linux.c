@@ -115,7 +115,16 @@ static void parent(int sock, const sigset_t *old, int tl) {
 	sigfillset(&sa.sa_mask);
 	for (size_t i = 0; i < NFORWARDED; i++)
 		sigaction(forwarded[i], &sa, NULL);
-	sigprocmask(SIG_SETMASK, old, NULL);
+	// A caller that ignores SIGCHLD (inherited across exec) would leave no
+	// child to reap: waitpid would fail and the status would be lost.
+	sa.sa_handler = SIG_DFL;
+	sa.sa_flags = 0;
+	sigaction(SIGCHLD, &sa, NULL);
+	// The caller's mask, but never blocking a signal that is passed on.
+	sigset_t mask = *old;
+	for (size_t i = 0; i < NFORWARDED; i++)
+		sigdelset(&mask, forwarded[i]);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 
 	unsigned char code;
 	for (;;) {
@@ -127,6 +136,11 @@ static void parent(int sock, const sigset_t *old, int tl) {
 		if (n == 0 || errno != EINTR)
 			break;
 	}
+	// The child has closed the socket: nothing is passed on any more, and
+	// once it is reaped its pid may belong to someone else.
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
 	int status;
 	while (waitpid(child_pid, &status, 0) < 0) {
 		if (errno != EINTR)
