@@ -100,6 +100,22 @@ func TestConfigRefuses(t *testing.T) {
 	}
 }
 
+// TestConfigMissingNamedFile: LAUNCH_CONF naming a file that does not exist
+// is an error for every command that reads the config (a missing site
+// config means the built-in defaults; a file asked for by name was wanted).
+func TestConfigMissingNamedFile(t *testing.T) {
+	image := busyboxImage(t, nil)
+	missing := filepath.Join(t.TempDir(), "nope.conf")
+	env := runOpts{Env: []string{"LAUNCH_CONF=" + missing}}
+	for _, args := range [][]string{
+		{"exec", image, "true"},
+		{"config", "show"},
+		{"build", filepath.Join(t.TempDir(), "x.sif"), busyboxTree(t)},
+	} {
+		wantFatal(t, launchWith(t, env, args...), "LAUNCH_CONF="+missing, "no such file")
+	}
+}
+
 func TestConfigToolsForBuild(t *testing.T) {
 	tree := busyboxTree(t)
 	out := filepath.Join(t.TempDir(), "x.sif")

@@ -21,12 +21,18 @@ import (
 const ConfEnv = "LAUNCH_CONF"
 
 // loadConfig reads the site config (or the file named by LAUNCH_CONF).
+// A missing site config means the built-in defaults; a missing file that
+// LAUNCH_CONF names is an error, since its settings were clearly wanted.
 func loadConfig() (*config.Loaded, error) {
-	path := buildinfo.ConfigFile()
-	if p := os.Getenv(ConfEnv); p != "" {
-		path = p
+	p := os.Getenv(ConfEnv)
+	if p == "" {
+		return config.Load(buildinfo.ConfigFile())
 	}
-	return config.Load(path)
+	l, err := config.Load(p)
+	if err == nil && !l.Found {
+		return nil, fmt.Errorf("%s=%s: no such file", ConfEnv, p)
+	}
+	return l, err
 }
 
 // bindEnvs are the variables that add binds, lowest precedence first; all
