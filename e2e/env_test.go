@@ -124,3 +124,17 @@ func TestEnvScriptCannotEatOverrides(t *testing.T) {
 		t.Errorf("got %q, want %q", got, "bar image 1")
 	}
 }
+
+// TestLaunchOptionVariableBadValue: an invalid value that came from a
+// LAUNCH_<OPTION> variable is reported with the variable's name (the user
+// typed no such option), in one FATAL line.
+func TestLaunchOptionVariableBadValue(t *testing.T) {
+	image := busyboxImage(t, nil)
+	r := launchWith(t, runOpts{Env: []string{"LAUNCH_PWD=relative/dir"}}, "exec", image, "true")
+	wantFatal(t, r, "--pwd", "relative/dir", "LAUNCH_PWD")
+	r = launch(t, "exec", "--pwd", "relative/dir", image, "true")
+	wantFatal(t, r, "--pwd", "relative/dir")
+	if strings.Contains(r.Stderr, "LAUNCH_PWD") {
+		t.Errorf("the option came from the command line, not LAUNCH_PWD: %s", r.Stderr)
+	}
+}

@@ -47,9 +47,61 @@ func applyEnvFlags(c *cobra.Command, getenv func(string) string) error {
 		}
 		if serr := fl.Value.Set(v); serr != nil {
 			err = fmt.Errorf("%s=%s: invalid value for --%s: %w", name, v, fl.Name, serr)
+			return
 		}
+		if fl.Annotations == nil {
+			fl.Annotations = map[string][]string{}
+		}
+		fl.Annotations[envAnnotation] = []string{name}
 	})
 	return err
+}
+
+// envAnnotation marks a flag whose value came from its LAUNCH_<OPTION>
+// variable, naming the variable.
+const envAnnotation = "launch-env"
+
+// blameEnvFlags adds to err, when it names an option (--pwd) whose value
+// came from a LAUNCH_<OPTION> variable, which variable that was: the user
+// typed no --pwd and must be told where it came from.
+func blameEnvFlags(c *cobra.Command, err error) error {
+	if c == nil {
+		return err
+	}
+	text := err.Error()
+	var from []string
+	c.Flags().VisitAll(func(fl *pflag.Flag) {
+		vars := fl.Annotations[envAnnotation]
+		if len(vars) == 0 || !mentionsFlag(text, fl.Name) {
+			return
+		}
+		from = append(from, "--"+fl.Name+" was set by "+vars[0])
+	})
+	if len(from) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, strings.Join(from, "; "))
+}
+
+// mentionsFlag reports whether text names the option --name as a whole
+// word (not --pid inside --pidfile).
+func mentionsFlag(text, name string) bool {
+	opt := "--" + name
+	for i := 0; ; {
+		j := strings.Index(text[i:], opt)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(opt)
+		if end == len(text) || !isFlagChar(text[end]) {
+			return true
+		}
+		i = end
+	}
+}
+
+func isFlagChar(b byte) bool {
+	return b == '-' || b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
 }
 
 // boolWord accepts the words people write for booleans in job scripts.

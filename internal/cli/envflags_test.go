@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -74,4 +75,37 @@ func boolStr(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+func TestBlameEnvFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		err  string
+		want string
+	}{
+		{"from the variable", map[string]string{"LAUNCH_PWD": "rel"}, nil,
+			"--pwd rel is not an absolute path", "--pwd rel is not an absolute path (--pwd was set by LAUNCH_PWD)"},
+		{"from the command line", nil, []string{"--pwd", "rel"},
+			"--pwd rel is not an absolute path", "--pwd rel is not an absolute path"},
+		{"another option named", map[string]string{"LAUNCH_PID": "1"}, nil,
+			"--pidfile is unknown", "--pidfile is unknown"},
+		{"two", map[string]string{"LAUNCH_PID": "1", "LAUNCH_NET": "1"}, nil,
+			"--pid and --net are not allowed", "--pid and --net are not allowed (--net was set by LAUNCH_NET; --pid was set by LAUNCH_PID)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := newExecCmd(&globals{})
+			if err := cmd.ParseFlags(append(c.args, "img", "true")); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyEnvFlags(cmd, func(k string) string { return c.env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			if got := blameEnvFlags(cmd, errors.New(c.err)).Error(); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
 }

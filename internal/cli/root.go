@@ -86,7 +86,7 @@ func MainWith(args []string, oci OCICommands) int {
 func run(g *globals) int {
 	root := newRoot(g, commandName(g.args))
 	root.SetArgs(g.args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
 	}
@@ -94,7 +94,7 @@ func run(g *globals) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
-	msg.Fatal(g.stderr, err)
+	msg.Fatal(g.stderr, blameEnvFlags(cmd, err))
 	return ExitLauncherError
 }
 
