@@ -82,8 +82,8 @@ func TestParseFile(t *testing.T) {
 		want       string
 		err        string
 	}{
-		{"forms", "# comment\n\nA=1\nexport B=two\n  C='x y $Z'\nD=\"a \\\"q\\\" \\$HOME \\n\" # note\nE=\nF=v # c\n",
-			`A=1 B=two C=x y $Z D=a "q" $HOME \n E= F=v`, ""},
+		{"forms", "# comment\n\nA=1\nexport B=two\n  C='x y $Z'\nD=\"a \\\"q\\\" \\$HOME \\n\" # note\nE=\nF=v # c\nG=w\t# tab before the comment\nH=x#y\n",
+			`A=1 B=two C=x y $Z D=a "q" $HOME \n E= F=v G=w H=x#y`, ""},
 		{"missing equals", "A=1\nJUSTAWORD\n", "", "line 2: \"JUSTAWORD\" is not NAME=VALUE"},
 		{"bad name", "1A=x\n", "", "line 1: \"1A\" is not a valid variable name"},
 		{"unquoted space", "A=b c\n", "", "line 1: A: value \"b c\" holds whitespace"},

@@ -90,7 +90,14 @@ func parseValue(raw string) (string, error) {
 		}
 		rest = raw[i+1:]
 	default:
-		v, comment, _ := strings.Cut(raw, " #")
+		// A # after a space or a tab starts a comment, as in a shell.
+		v := raw
+		for i := 1; i < len(raw); i++ {
+			if raw[i] == '#' && (raw[i-1] == ' ' || raw[i-1] == '\t') {
+				v = raw[:i]
+				break
+			}
+		}
 		v = strings.TrimSpace(v)
 		if strings.ContainsAny(v, " \t") {
 			return "", fmt.Errorf("value %q holds whitespace: quote it", clip(v))
@@ -98,7 +105,6 @@ func parseValue(raw string) (string, error) {
 		if strings.ContainsAny(v, `"'`) {
 			return "", fmt.Errorf("value %q has a quote inside: quote the whole value", clip(v))
 		}
-		_ = comment
 		return v, nil
 	}
 	if r := strings.TrimSpace(rest); r != "" && !strings.HasPrefix(r, "#") {
