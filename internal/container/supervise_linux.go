@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/timeline"
@@ -64,7 +62,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
 	if fromFUSE {
-		prefetch(argv0, imageDev)
+		prefetchProgram(argv0, env, imageDev)
 	}
 	if err := dropPrivileges(); err != nil {
 		return 0, err
@@ -224,40 +222,6 @@ func (sv *supervisor) waitServer(d time.Duration) {
 		case <-t.C:
 			return
 		}
-	}
-}
-
-// prefetchMax is how much of the payload's executable prefetch reads: a
-// bound on the work for very large executables, of which a start-up touches
-// only part.
-const prefetchMax = 8 << 20
-
-// prefetch reads the payload's executable once, in order, before it is
-// executed, when it comes from the image's FUSE mount (device dev). From a
-// mount made a moment ago every page is cold: left to page faults, the kernel
-// asks squashfuse for read-around windows centred on each fault, which
-// straddle SquashFS blocks, and squashfuse (which caches one data block)
-// decompresses most blocks two or three times (31 block decompressions for
-// busybox /bin/true against 15 when read in order). posix_fadvise(WILLNEED)
-// would not do: the kernel caps it at one readahead window. Errors are
-// ignored: it is only a hint.
-func prefetch(path string, dev uint64) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Dev != dev || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return
-	}
-	buf := make([]byte, 128<<10)
-	for off := int64(0); off < prefetchMax && off < st.Size; {
-		n, err := unix.Pread(fd, buf, off)
-		if n <= 0 || err != nil {
-			return
-		}
-		off += int64(n)
 	}
 }
 

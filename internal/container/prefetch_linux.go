@@ -1,0 +1,184 @@
+package container
+
+import (
+	"debug/elf"
+	"path"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// prefetchMax is how much of one file prefetch reads: a bound on the work
+// for very large executables, of which a start-up touches only part.
+const prefetchMax = 8 << 20
+
+// libsMax bounds the shared libraries read ahead for one payload, in
+// number and in bytes; a library larger than prefetchMax is left to the
+// page faults (a start touches a small part of a large library).
+const (
+	libsMax      = 16
+	libsBytesMax = 24 << 20
+)
+
+// prefetchProgram reads the payload's executable ahead (prefetch) and, when
+// it is dynamically linked, its ELF interpreter and the shared libraries it
+// needs, directly and through each other (breadth first, within libsMax
+// and libsBytesMax), as the dynamic loader will find them: the image's
+// LD_LIBRARY_PATH of env, DT_RPATH/DT_RUNPATH ($ORIGIN expanded), then the
+// usual directories. Only files on the image's FUSE mount (device dev) are
+// read. Measured on a Debian image (docs/performance.md): `launch exec
+// IMAGE /bin/true` 63.3 → 59.0 ms, `ls /` 85.8 → 71.2 ms. Errors are
+// ignored: it is only a hint.
+func prefetchProgram(exe string, env []string, dev uint64) {
+	prefetch(exe, dev)
+	libPath := envValue(env, "LD_LIBRARY_PATH")
+	seen := map[string]bool{exe: true}
+	queue := []string{exe}
+	budget, count := libsBytesMax, 0
+	for len(queue) > 0 && count < libsMax {
+		file := queue[0]
+		queue = queue[1:]
+		interp, needed, search := elfDeps(file)
+		if interp != "" && !seen[interp] {
+			seen[interp] = true
+			if n := prefetch(interp, dev); n > 0 {
+				budget -= n
+				count++
+			}
+		}
+		dirs := append(splitPath(libPath), search...)
+		dirs = append(dirs, libDirs()...)
+		for _, name := range needed {
+			lib := findLib(name, dirs)
+			if lib == "" || seen[lib] || count >= libsMax {
+				continue
+			}
+			seen[lib] = true
+			var st unix.Stat_t
+			if unix.Stat(lib, &st) != nil || st.Size > prefetchMax || st.Size > int64(budget) {
+				continue
+			}
+			if n := prefetch(lib, dev); n > 0 {
+				budget -= n
+				count++
+				queue = append(queue, lib)
+			}
+		}
+	}
+}
+
+// elfDeps returns the ELF interpreter of file, the libraries it needs
+// (DT_NEEDED) and its own library search directories (DT_RPATH,
+// DT_RUNPATH, with $ORIGIN expanded); nothing for a file that is not a
+// dynamically linked ELF.
+func elfDeps(file string) (interp string, needed, search []string) {
+	f, err := elf.Open(file)
+	if err != nil {
+		return "", nil, nil
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP || p.Filesz == 0 || p.Filesz > 4096 {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err == nil {
+			interp = strings.TrimRight(string(b), "\x00")
+		}
+	}
+	needed, _ = f.DynString(elf.DT_NEEDED)
+	for _, tag := range []elf.DynTag{elf.DT_RPATH, elf.DT_RUNPATH} {
+		vals, _ := f.DynString(tag)
+		for _, v := range vals {
+			for _, d := range splitPath(v) {
+				d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", path.Dir(file))
+				search = append(search, d)
+			}
+		}
+	}
+	return interp, needed, search
+}
+
+// findLib returns where the dynamic loader would find the library name
+// (a path is taken as it is), or "".
+func findLib(name string, dirs []string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	for _, d := range dirs {
+		p := path.Join(d, name)
+		if unix.Access(p, unix.R_OK) == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// libDirs are the dynamic loader's usual directories: Debian's multiarch
+// ones for this architecture, then the others.
+func libDirs() []string {
+	triplet := map[string]string{
+		"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
+		"ppc64le": "powerpc64le-linux-gnu", "riscv64": "riscv64-linux-gnu",
+	}[runtime.GOARCH]
+	var dirs []string
+	if triplet != "" {
+		dirs = append(dirs, "/lib/"+triplet, "/usr/lib/"+triplet)
+	}
+	return append(dirs, "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+}
+
+// splitPath splits a colon-separated list of directories, dropping empty
+// and relative entries.
+func splitPath(s string) []string {
+	var out []string
+	for _, d := range strings.Split(s, ":") {
+		if strings.HasPrefix(d, "/") {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// envValue is the value of name in env (NAME=VALUE strings), or "".
+func envValue(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// prefetch reads one file once, in order, when it comes from the image's
+// FUSE mount (device dev), and returns how many bytes it read. From a
+// mount made a moment ago every page is cold: left to page faults, the
+// kernel asks squashfuse for read-around windows centred on each fault,
+// which straddle SquashFS blocks, and squashfuse (which caches one data
+// block) decompresses most blocks two or three times (31 block
+// decompressions for busybox /bin/true against 15 when read in order).
+// posix_fadvise(WILLNEED) would not do: the kernel caps it at one readahead
+// window.
+func prefetch(file string, dev uint64) int {
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Dev != dev || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0
+	}
+	buf := make([]byte, 128<<10)
+	total := 0
+	for off := int64(0); off < prefetchMax && off < st.Size; {
+		n, err := unix.Pread(fd, buf, off)
+		if n <= 0 || err != nil {
+			break
+		}
+		off += int64(n)
+		total += n
+	}
+	return total
+}
