@@ -26,7 +26,7 @@ func monoUS() int64 {
 type tcase struct {
 	key, label string
 	argv       []string
-	env        []string // NAME=VALUE added to the environment
+	env        []string                   // NAME=VALUE added to the environment
 	order      []string                   // milestones in the order first seen
 	offsets    map[string][]time.Duration // since the fork
 }
