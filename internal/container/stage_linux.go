@@ -51,8 +51,9 @@ func StageMain(_ []string) int {
 // payload and supervises it, and cleans up. parent is a pipe or socket that
 // reads end-of-file when the launcher is gone. report, when not nil, is
 // called with the payload's exit status as soon as the payload and what it
-// left behind are killed, before the rest of the clean-up (see below). An error means the payload could not be started (the clean-up
-// is done by then).
+// left behind are killed, before the rest of the clean-up (see below). An
+// error means the payload could not be started (the clean-up is done by
+// then).
 func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int, error) {
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
 	sigs := make(chan os.Signal, 32)
