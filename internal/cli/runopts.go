@@ -120,6 +120,7 @@ func resolve(f *runFlags, conf *config.Config, mode container.Mode, imagePath st
 		Squashfuse:   conf.Tools.Squashfuse,
 		Layers:       lay,
 		Writable:     f.writable,
+		Share:        conf.Images.ShareMounts && !f.noShare,
 	}
 	if f.pwd != "" && !filepath.IsAbs(f.pwd) {
 		return nil, fmt.Errorf("--pwd %s is not an absolute path", f.pwd)

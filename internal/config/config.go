@@ -69,6 +69,9 @@ type Images struct {
 	// AllowedPaths, when not empty, limits images to files below these
 	// directories.
 	AllowedPaths []string `toml:"allowed_paths"`
+	// ShareMounts lets the launches one user runs at once from one image,
+	// in one job step, share one squashfuse mount (internal/share).
+	ShareMounts bool `toml:"share_mounts"`
 }
 
 // Tmpfs sets the sizes of the tmpfs mounts launch makes (tmpfs size=
@@ -134,7 +137,7 @@ func Defaults() Config {
 			Hosts: true, Localtime: true, Resolv: true, System: []string{}},
 		Binds:      Binds{AllowUser: true, AllowedPaths: []string{}},
 		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
-		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}},
+		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true},
 		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
 		Env: Env{
 			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ", "SLURM_*", "SLURMD_NODENAME", "PMI_*", "PMIX_*", "OMPI_*", "OPAL_*", "ORTE_*", "PRTE_*", "PRRTE_*", "HYDRA_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "I_MPI_*", "UCX_*", "FI_*"},

@@ -91,5 +91,8 @@ type Config struct {
 	Layers *Layers `json:"layers,omitempty"`
 	// Writable mounts a sandbox (directory) image read-write (--writable).
 	Writable bool `json:"writable,omitempty"`
+	// Share lets this launch use, or serve, a squashfuse mount of the same
+	// image shared with the user's concurrent launches (internal/share).
+	Share    bool `json:"share,omitempty"`
 	LogLevel int  `json:"log_level"`
 }

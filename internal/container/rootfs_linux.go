@@ -60,7 +60,8 @@ type assembler struct {
 	imgF   *os.File         // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool     // whether each bind source is a directory
 
-	filesMounted bool // the tmpfs at files is mounted
+	filesMounted bool   // the tmpfs at files is mounted
+	bin          string // the squashfuse program, once found
 
 	layerFDs    []*os.File // the --overlay directories, in order
 	layerEngine string     // what serves the overlay root, for -v
@@ -83,7 +84,7 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		return nil, fmt.Errorf("opening image %s: %w", cfg.Image.Path, err)
 	}
 	a.imgF = f
-	if cfg.Image.Format != image.FormatDir {
+	if cfg.Image.Format != image.FormatDir && !a.claimShare(sv.holdOK) {
 		if err := a.startImage(""); err != nil {
 			return nil, err
 		}
@@ -154,6 +155,7 @@ func (a *assembler) build() error {
 			return err
 		}
 		a.sv.tl.Mark("image-readable")
+		a.shareReady(a.image)
 		if err := a.mountRoot(); err != nil {
 			return err
 		}
@@ -191,6 +193,13 @@ func (a *assembler) mountImage() error {
 		a.sv.tl.Mark("image-mounted")
 		return nil
 	}
+	if a.sv.client != nil {
+		err := a.attachShared(a.image)
+		if err == nil {
+			return nil
+		}
+		a.sv.log.Debugf("mounting the image itself: %v", err)
+	}
 	if a.sv.server == nil {
 		return a.startImage(a.image)
 	}
@@ -202,7 +211,7 @@ func (a *assembler) mountImage() error {
 // Where no detached mount can be made it leaves the mount to mountImage.
 func (a *assembler) startImage(target string) error {
 	img := a.cfg.Image
-	bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
+	bin, err := a.squashfuse()
 	if err != nil {
 		return err
 	}
@@ -226,6 +235,18 @@ func (a *assembler) startImage(target string) error {
 	}
 	a.sv.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, where, bin, srv.Pid)
 	return nil
+}
+
+// squashfuse finds the squashfuse program (once).
+func (a *assembler) squashfuse() (string, error) {
+	if a.bin == "" {
+		bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
+		if err != nil {
+			return "", err
+		}
+		a.bin = bin
+	}
+	return a.bin, nil
 }
 
 // startServer forks the FUSE server from the stage's locked thread.

@@ -69,7 +69,8 @@ func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int,
 		}
 	}
 
-	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl}
+	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl,
+		holdOK: report != nil && cfg.Layers == nil}
 	code, err := sv.run(cfg)
 	// The status goes to the launcher once the payload's leftovers are
 	// killed, before the FUSE server is reaped. Not with layers: an

@@ -9,6 +9,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/share"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
@@ -26,6 +27,12 @@ type supervisor struct {
 	payload int
 	// serverReaped is set once the FUSE server's exit has been seen.
 	serverReaped bool
+
+	// holdOK: this stage may serve its image mount to other launches
+	// (it reports its status before it cleans up: see stage).
+	holdOK bool
+	holder *share.Holder // serving the image mount to other launches
+	client *share.Client // using another launch's image mount
 }
 
 // serverWarnDelay is how long the payload may outlive the FUSE server
@@ -108,10 +115,20 @@ func (sv *supervisor) stopBeforeStart() (int, bool) {
 // wait forwards signals to the payload until it exits, and returns its
 // status in shell form.
 func (sv *supervisor) wait() int {
-	var warn <-chan time.Time
+	var warn, lostWarn <-chan time.Time
 	var serverStatus syscall.WaitStatus
+	var lost <-chan struct{}
+	if sv.client != nil {
+		lost = sv.client.Lost()
+	}
 	for {
 		select {
+		case <-lost:
+			lost = nil
+			lostWarn = time.After(serverWarnDelay)
+		case <-lostWarn:
+			sv.log.Warnf("launch pid %d, which shared its image mount with this one, was killed; the image is no longer readable",
+				sv.client.HolderPid)
 		case s := <-sv.sigs:
 			if fromTerminal(s) {
 				continue
@@ -158,8 +175,14 @@ func (sv *supervisor) serverPid() int {
 // dies while the leftovers are looked for, and any of them waiting on the
 // image is released. In a PID namespace the kernel kills the leftovers when
 // the stage (their init) exits.
+//
+// A holder of a shared image mount takes no more clients; while clients
+// still use its mount, the server lives on until the last of them is gone,
+// after afterTree has let the launcher exit.
 func (sv *supervisor) cleanup(afterTree func()) {
-	if !sv.serverReaped { // once reaped, its pid may belong to someone else
+	sv.holder.Stop()
+	shared := sv.holder != nil && sv.holder.Clients() > 0
+	if !sv.serverReaped && !shared { // once reaped, its pid may belong to someone else
 		sv.server.Stop()
 	}
 	if sv.proc != nil && !sv.pidNS {
@@ -180,8 +203,16 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
+	sv.client.Close()
 	if afterTree != nil {
 		afterTree()
+	}
+	if shared {
+		sv.holder.Wait()
+		sv.tl.Mark("share-clients-gone")
+		if !sv.serverReaped {
+			sv.server.Stop()
+		}
 	}
 	if sv.server != nil {
 		sv.waitServer(time.Second)

@@ -1,0 +1,97 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/share"
+)
+
+// shareWait is how long a launch waits for the holder of a shared mount
+// before it mounts the image itself (a holder answers as soon as its mount
+// reads, or at once when it cannot share).
+const shareWait = 5 * time.Second
+
+// claimShare looks for a launch that already mounts this image, or
+// becomes the one that does (internal/share). It returns true when the
+// image will come from another launch's mount (attachShared), and false
+// when this launch mounts the image itself. Only a stage that reports its
+// status before cleaning up (holdOK) may hold: a holder lingers until its
+// clients are done, and its launcher must not wait for that.
+func (a *assembler) claimShare(holdOK bool) bool {
+	if !a.cfg.Share {
+		return false
+	}
+	bin, err := a.squashfuse()
+	if err != nil {
+		return false // startImage reports it
+	}
+	id, err := a.shareIdentity(bin)
+	if err != nil {
+		a.sv.log.Debugf("not sharing the image mount: %v", err)
+		return false
+	}
+	h, c, err := share.Claim(id, holdOK)
+	switch {
+	case err != nil:
+		a.sv.log.Debugf("not sharing the image mount: %v", err)
+	case h != nil:
+		a.sv.holder = h
+		a.sv.log.Debugf("serving the image mount to this user's other launches of it (%s)", id.Name())
+	case c != nil:
+		a.sv.client = c
+		a.sv.log.Debugf("using the image mount of pid %d (%s)", c.HolderPid, id.Name())
+		return true
+	}
+	return false
+}
+
+// shareIdentity says which mount this launch wants.
+func (a *assembler) shareIdentity(bin string) (share.Identity, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(a.imgF.Fd()), &st); err != nil {
+		return share.Identity{}, fmt.Errorf("stat %s: %w", a.cfg.Image.Path, err)
+	}
+	cg, err := readFile("/proc/self/cgroup")
+	if err != nil {
+		return share.Identity{}, err
+	}
+	return share.Identity{
+		UID: a.cfg.User.UID, GID: a.cfg.User.GID,
+		Dev: st.Dev, Ino: st.Ino, Size: st.Size,
+		MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano(),
+		Offset: a.cfg.Image.Offset, Server: bin,
+		Scope: share.Scope(string(cg), os.Getenv),
+	}, nil
+}
+
+// attachShared attaches the holder's mount at target. On failure the
+// caller mounts the image itself.
+func (a *assembler) attachShared(target string) error {
+	c := a.sv.client
+	mnt, err := c.Mount(shareWait)
+	if err != nil {
+		a.sv.client = nil
+		return err
+	}
+	defer mnt.Close()
+	if err := unix.MoveMount(int(mnt.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		c.Close()
+		a.sv.client = nil
+		return fmt.Errorf("attaching the shared image mount on %s: %w", target, err)
+	}
+	a.sv.tl.Mark("image-shared")
+	return nil
+}
+
+// shareReady starts handing out the image mount at path, which reads.
+func (a *assembler) shareReady(path string) {
+	if h := a.sv.holder; h != nil {
+		if err := h.Ready(path); err != nil {
+			a.sv.log.Debugf("not sharing the image mount: %v", err)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package share
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testIdentity is an identity no real launch uses, unique to this test run.
+func testIdentity(t *testing.T) Identity {
+	return Identity{UID: os.Getuid(), GID: os.Getgid(), Ino: uint64(os.Getpid()),
+		Server: "test", Scope: t.Name() + strconv.FormatInt(time.Now().UnixNano(), 10)}
+}
+
+// TestClaimOrder: the first claim holds, the next one is a client, and a
+// claim that may not hold finds nothing when nobody holds.
+func TestClaimOrder(t *testing.T) {
+	id := testIdentity(t)
+	if h, c, err := Claim(id, false); h != nil || c != nil || err != nil {
+		t.Fatalf("Claim(nobody holds, holdOK=false) = %v, %v, %v; want nothing", h, c, err)
+	}
+	h, c, err := Claim(id, true)
+	if err != nil || h == nil || c != nil {
+		t.Fatalf("first Claim = %v, %v, %v; want a holder", h, c, err)
+	}
+	h2, c2, err := Claim(id, true)
+	if err != nil || h2 != nil || c2 == nil {
+		t.Fatalf("second Claim = %v, %v, %v; want a client", h2, c2, err)
+	}
+	if c2.HolderPid != os.Getpid() {
+		t.Errorf("client sees holder pid %d, want %d", c2.HolderPid, os.Getpid())
+	}
+	if n := waitClients(h, 1); n != 1 {
+		t.Errorf("holder has %d clients, want 1", n)
+	}
+	// A holder that cannot serve (Stop before Ready) turns the client away.
+	h.Stop()
+	if _, err := c2.Mount(5 * time.Second); err == nil || !strings.Contains(err.Error(), "stopping") {
+		t.Errorf("Mount from a stopped holder: %v, want an error saying it is stopping", err)
+	}
+	h.Wait() // returns: the client's connection is closed by the failed Mount
+	// Stopped: the rendezvous is free again.
+	h3, _, err := Claim(id, true)
+	if err != nil || h3 == nil {
+		t.Fatalf("Claim after Stop = %v, %v; want a new holder", h3, err)
+	}
+	h3.Stop()
+}
+
+// TestClaimOtherUser: a rendezvous held by a process of another uid (here:
+// an identity naming a uid that is not ours) is never used.
+func TestClaimOtherUser(t *testing.T) {
+	id := testIdentity(t)
+	id.UID = os.Getuid() + 1
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: id.Name(), Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h, c, err := Claim(id, true)
+	if h != nil || c != nil || err == nil || !strings.Contains(err.Error(), "uid "+strconv.Itoa(os.Getuid())) {
+		t.Fatalf("Claim of a name held by another uid = %v, %v, %v; want an error naming the holder's uid", h, c, err)
+	}
+}
+
+// TestReadyServesClones: a holder whose mount can be cloned hands a
+// detached mount to each client; without the right to clone mounts (not
+// root here, and outside a user namespace of our own) Ready fails and
+// clients are told why.
+func TestReadyServesClones(t *testing.T) {
+	id := testIdentity(t)
+	h, _, err := Claim(id, true)
+	if err != nil || h == nil {
+		t.Fatalf("Claim = %v, %v", h, err)
+	}
+	defer h.Stop()
+	_, c, err := Claim(id, true)
+	if err != nil || c == nil {
+		t.Fatalf("client Claim = %v, %v", c, err)
+	}
+	readyErr := h.Ready(t.TempDir())
+	mnt, err := c.Mount(5 * time.Second)
+	if os.Geteuid() == 0 {
+		if readyErr != nil || err != nil {
+			t.Fatalf("as root: Ready = %v, Mount = %v; want a mount", readyErr, err)
+		}
+		var st os.FileInfo
+		if st, err = mnt.Stat(); err != nil || !st.IsDir() {
+			t.Errorf("the shared mount's root: %v, %v; want a directory", st, err)
+		}
+		mnt.Close()
+		c.Close()
+		h.Stop()
+		h.Wait()
+		return
+	}
+	if readyErr == nil || err == nil || !strings.Contains(err.Error(), "cloning the image mount") {
+		t.Fatalf("unprivileged: Ready = %v, Mount = %v; want both to fail on cloning", readyErr, err)
+	}
+}
+
+// waitClients waits until h has want clients (the accept runs concurrently).
+func waitClients(h *Holder, want int) int {
+	for i := 0; i < 500 && h.Clients() != want; i++ {
+		time.Sleep(2 * time.Millisecond)
+	}
+	return h.Clients()
+}
