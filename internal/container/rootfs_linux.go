@@ -114,6 +114,7 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		a.srcs[i] = os.NewFile(uintptr(fd), op.Source)
 		a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
 	}
+	sv.tl.Mark("sources-opened")
 	return a, nil
 }
 

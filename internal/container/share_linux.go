@@ -35,6 +35,7 @@ func (a *assembler) claimShare(holdOK bool) bool {
 		return false
 	}
 	h, c, err := share.Claim(id, holdOK)
+	a.sv.tl.Mark("share-claimed")
 	switch {
 	case err != nil:
 		a.sv.log.Debugf("not sharing the image mount: %v", err)

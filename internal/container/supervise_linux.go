@@ -68,8 +68,10 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return 0, err
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
+	sv.tl.Mark("command-resolved")
 	if fromFUSE {
 		prefetchProgram(argv0, env, imageDev)
+		sv.tl.Mark("prefetched")
 	}
 	if err := dropPrivileges(); err != nil {
 		return 0, err
@@ -176,12 +178,11 @@ func (sv *supervisor) serverPid() int {
 // image is released. In a PID namespace the kernel kills the leftovers when
 // the stage (their init) exits.
 //
-// A holder of a shared image mount takes no more clients; while clients
-// still use its mount, the server lives on until the last of them is gone,
-// after afterTree has let the launcher exit.
+// A holder of a shared image mount whose mount is in use keeps it, and
+// its server, until the last launch using it is gone (launches that start
+// meanwhile join it too), after afterTree has let the launcher exit.
 func (sv *supervisor) cleanup(afterTree func()) {
-	sv.holder.Stop()
-	shared := sv.holder != nil && sv.holder.Clients() > 0
+	shared := !sv.holder.StopIfUnused()
 	if !sv.serverReaped && !shared { // once reaped, its pid may belong to someone else
 		sv.server.Stop()
 	}
@@ -208,7 +209,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		afterTree()
 	}
 	if shared {
-		sv.holder.Wait()
+		sv.holder.Linger()
 		sv.tl.Mark("share-clients-gone")
 		if !sv.serverReaped {
 			sv.server.Stop()

@@ -167,13 +167,13 @@ type Holder struct {
 	l  *net.UnixListener
 	id Identity
 
-	ready chan struct{} // closed by Ready or Stop
+	ready chan struct{} // closed (with mu held) by Ready or Stop
 	mu    sync.Mutex
 	seed  int   // a detached clone of the mount; -1 when there is none
 	err   error // why there is no seed
 	conns map[*net.UnixConn]bool
 	idle  *sync.Cond // signalled when conns shrinks
-	done  bool       // Stop was called
+	done  bool       // stopped: the listener and the seed are closed
 }
 
 func newHolder(l *net.UnixListener, id Identity) *Holder {
@@ -198,6 +198,7 @@ func (h *Holder) Ready(path string) error {
 		}
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if err != nil {
 		h.err = fmt.Errorf("cloning the image mount: %w", err)
 	} else if h.done {
@@ -205,7 +206,6 @@ func (h *Holder) Ready(path string) error {
 	} else {
 		h.seed = seed
 	}
-	h.mu.Unlock()
 	h.markReady()
 	return h.err
 }
@@ -297,15 +297,53 @@ func (h *Holder) Stop() {
 	if h == nil {
 		return
 	}
-	h.l.Close()
 	h.mu.Lock()
-	h.done = true
-	if h.seed >= 0 {
-		unix.Close(h.seed)
-		h.seed = -1
+	h.stopLocked()
+	h.mu.Unlock()
+}
+
+// stopLocked is Stop with h.mu held.
+func (h *Holder) stopLocked() {
+	if !h.done {
+		h.done = true
+		h.l.Close()
+		if h.seed >= 0 {
+			unix.Close(h.seed)
+			h.seed = -1
+		}
+	}
+	h.markReady()
+}
+
+// StopIfUnused stops the holder, as Stop, when no launch can be using its
+// mount: none is connected, or none was ever handed a mount (Ready was not
+// called, or failed). It reports whether it stopped.
+func (h *Holder) StopIfUnused() bool {
+	if h == nil {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.conns) > 0 && h.seed >= 0 {
+		return false
+	}
+	h.stopLocked()
+	return true
+}
+
+// Linger keeps serving for as long as any launch is connected, so that
+// launches that start while the mount is in use join it too, and returns
+// once none is: the holder is then stopped.
+func (h *Holder) Linger() {
+	h.mu.Lock()
+	for len(h.conns) > 0 && h.seed >= 0 {
+		h.idle.Wait()
+	}
+	h.stopLocked()
+	for len(h.conns) > 0 { // turned away, or just disconnecting
+		h.idle.Wait()
 	}
 	h.mu.Unlock()
-	h.markReady()
 }
 
 // Clients returns how many launches are connected now.

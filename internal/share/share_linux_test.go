@@ -36,8 +36,11 @@ func TestClaimOrder(t *testing.T) {
 	if n := waitClients(h, 1); n != 1 {
 		t.Errorf("holder has %d clients, want 1", n)
 	}
-	// A holder that cannot serve (Stop before Ready) turns the client away.
-	h.Stop()
+	// A holder that never handed out a mount stops even with a client
+	// connected, and turns it away.
+	if !h.StopIfUnused() {
+		t.Errorf("StopIfUnused with a connected client but no mount handed out: false, want true")
+	}
 	if _, err := c2.Mount(5 * time.Second); err == nil || !strings.Contains(err.Error(), "stopping") {
 		t.Errorf("Mount from a stopped holder: %v, want an error saying it is stopping", err)
 	}
@@ -92,9 +95,38 @@ func TestReadyServesClones(t *testing.T) {
 			t.Errorf("the shared mount's root: %v, %v; want a directory", st, err)
 		}
 		mnt.Close()
+		if h.StopIfUnused() {
+			t.Errorf("StopIfUnused while a client holds a mount: true, want false")
+		}
+		// A launch that comes while the mount is in use joins it.
+		_, c2, err := Claim(id, true)
+		if err != nil || c2 == nil {
+			t.Fatalf("Claim while the mount is in use = %v, %v; want a client", c2, err)
+		}
+		if m2, err := c2.Mount(5 * time.Second); err != nil {
+			t.Errorf("Mount while the holder lingers: %v", err)
+		} else {
+			m2.Close()
+		}
+		lingered := make(chan struct{})
+		go func() { h.Linger(); close(lingered) }()
 		c.Close()
-		h.Stop()
-		h.Wait()
+		select {
+		case <-lingered:
+			t.Fatalf("Linger returned while a client was still connected")
+		case <-time.After(50 * time.Millisecond):
+		}
+		c2.Close()
+		select {
+		case <-lingered:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Linger did not return once every client was gone")
+		}
+		if h3, _, err := Claim(id, true); err != nil || h3 == nil {
+			t.Errorf("Claim after Linger = %v, %v; want a new holder", h3, err)
+		} else {
+			h3.Stop()
+		}
 		return
 	}
 	if readyErr == nil || err == nil || !strings.Contains(err.Error(), "cloning the image mount") {
