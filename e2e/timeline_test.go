@@ -15,8 +15,8 @@ import (
 // re-executes itself as the stage.
 func TestTimeline(t *testing.T) {
 	img := busyboxImage(t, nil)
-	stageTail := []string{"image-mounted", "image-readable", "root-assembled", "pivoted",
-		"payload-started", "payload-reaped"}
+	stageTail := []string{"share-claimed", "image-mounted", "sources-opened", "image-readable",
+		"root-assembled", "pivoted", "command-resolved", "prefetched", "payload-started", "payload-reaped"}
 	for _, tc := range []struct {
 		name     string
 		env      string
