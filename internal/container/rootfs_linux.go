@@ -156,7 +156,7 @@ func (a *assembler) build() error {
 			return err
 		}
 		a.sv.tl.Mark("image-readable")
-		a.shareReady(a.image)
+		a.sharePrepare(a.image)
 		if err := a.mountRoot(); err != nil {
 			return err
 		}

@@ -88,10 +88,11 @@ func (a *assembler) attachShared(target string) error {
 	return nil
 }
 
-// shareReady starts handing out the image mount at path, which reads.
-func (a *assembler) shareReady(path string) {
+// sharePrepare readies the image mount at path, which reads, to be handed
+// out once the payload has started (supervisor.run calls holder.Open).
+func (a *assembler) sharePrepare(path string) {
 	if h := a.sv.holder; h != nil {
-		if err := h.Ready(path); err != nil {
+		if err := h.Prepare(path); err != nil {
 			a.sv.log.Debugf("not sharing the image mount: %v", err)
 		}
 	}

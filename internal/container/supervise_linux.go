@@ -91,6 +91,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.payload = pid
 	sv.tl.Mark("payload-started")
+	sv.holder.Open() // committed now: other launches may use the image mount
 	return sv.wait(), nil
 }
 

@@ -167,54 +167,76 @@ type Holder struct {
 	l  *net.UnixListener
 	id Identity
 
-	ready chan struct{} // closed (with mu held) by Ready or Stop
-	mu    sync.Mutex
-	seed  int   // a detached clone of the mount; -1 when there is none
-	err   error // why there is no seed
-	conns map[*net.UnixConn]bool
-	idle  *sync.Cond // signalled when conns shrinks
-	done  bool       // stopped: the listener and the seed are closed
+	open   chan struct{} // closed (with mu held) by Open or by stopping
+	mu     sync.Mutex
+	seed   int   // a detached clone of the mount; -1 when there is none
+	err    error // why there is no seed
+	opened bool  // Open was called: clients may hold clones
+	conns  map[*net.UnixConn]bool
+	idle   *sync.Cond // signalled when conns shrinks
+	done   bool       // stopped: the listener and the seed are closed
 }
 
 func newHolder(l *net.UnixListener, id Identity) *Holder {
-	h := &Holder{l: l, id: id, ready: make(chan struct{}), seed: -1, conns: map[*net.UnixConn]bool{}}
+	h := &Holder{l: l, id: id, open: make(chan struct{}), seed: -1, conns: map[*net.UnixConn]bool{}}
 	h.idle = sync.NewCond(&h.mu)
 	go h.accept()
 	return h
 }
 
-// Ready starts serving the mount attached at path (in the caller's mount
-// namespace): it keeps a detached clone of it, from which every client
-// gets a clone of its own. A kernel that cannot clone a detached mount
-// (before Linux 6.15) makes this fail; the holder then turns clients away.
-func (h *Holder) Ready(path string) error {
+// Prepare keeps a detached clone of the mount attached at path (in the
+// caller's mount namespace), from which every client will get a clone of
+// its own once Open is called. Clients wait until then.
+func (h *Holder) Prepare(path string) error {
 	seed, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err == nil {
-		var probe int
-		if probe, err = cloneOf(seed); err == nil {
-			unix.Close(probe)
-		} else {
-			unix.Close(seed)
+	if err != nil {
+		err = fmt.Errorf("cloning the image mount: %w", err)
+	} else if probe, perr := cloneOf(seed); perr != nil {
+		// Before Linux 6.15 only mounts of the caller's own namespace can
+		// be cloned, not detached ones: turn clients away at once.
+		unix.Close(seed)
+		err = fmt.Errorf("cloning a detached mount: %w", perr)
+		if errors.Is(perr, unix.EINVAL) {
+			err = fmt.Errorf("%w (it needs Linux 6.15 or later)", err)
 		}
+	} else {
+		unix.Close(probe)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err != nil {
-		h.err = fmt.Errorf("cloning the image mount: %w", err)
-	} else if h.done {
+	switch {
+	case err != nil:
+		h.err = err
+		h.stopLocked()
+	case h.done:
 		unix.Close(seed)
-	} else {
+	default:
 		h.seed = seed
 	}
-	h.markReady()
 	return h.err
 }
 
-func (h *Holder) markReady() {
+// Open hands out clones from now on: call it once the holder itself is
+// committed to running (its payload started), so that a holder that fails
+// before never leaves a client depending on its mount.
+func (h *Holder) Open() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.done && h.seed >= 0 {
+		h.opened = true
+	}
+	h.markOpen()
+}
+
+// markOpen lets waiting clients go on; h.mu is held.
+func (h *Holder) markOpen() {
 	select {
-	case <-h.ready:
+	case <-h.open:
 	default:
-		close(h.ready)
+		close(h.open)
 	}
 }
 
@@ -253,20 +275,9 @@ func (h *Holder) serve(c *net.UnixConn) {
 		_, _ = c.Write([]byte(replyNo + "another image or version"))
 		return
 	}
-	<-h.ready
-	h.mu.Lock()
-	seed, why := h.seed, h.err
-	var fd int
-	if seed >= 0 {
-		fd, err = cloneOf(seed)
-		if err != nil {
-			why = fmt.Errorf("cloning the image mount: %w", err)
-		}
-	} else if why == nil {
-		why = errors.New("the holder is stopping")
-	}
-	h.mu.Unlock()
-	if seed < 0 || err != nil {
+	<-h.open
+	fd, why := h.clone()
+	if why != nil {
 		_, _ = c.Write([]byte(replyNo + why.Error()))
 		return
 	}
@@ -280,6 +291,23 @@ func (h *Holder) serve(c *net.UnixConn) {
 			return // the client is gone
 		}
 	}
+}
+
+// clone makes a client's clone of the mount, or says why there is none.
+func (h *Holder) clone() (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.opened && h.seed >= 0:
+		fd, err := cloneOf(h.seed)
+		if err != nil {
+			return -1, fmt.Errorf("cloning the image mount: %w", err)
+		}
+		return fd, nil
+	case h.err != nil:
+		return -1, h.err
+	}
+	return -1, errors.New("the holder is stopping")
 }
 
 // drop forgets a finished connection.
@@ -312,19 +340,19 @@ func (h *Holder) stopLocked() {
 			h.seed = -1
 		}
 	}
-	h.markReady()
+	h.markOpen()
 }
 
-// StopIfUnused stops the holder, as Stop, when no launch can be using its
-// mount: none is connected, or none was ever handed a mount (Ready was not
-// called, or failed). It reports whether it stopped.
+// StopIfUnused stops the holder, as Stop, unless a launch may be using its
+// mount: one is connected and Open was called. It reports whether it
+// stopped.
 func (h *Holder) StopIfUnused() bool {
 	if h == nil {
 		return true
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.conns) > 0 && h.seed >= 0 {
+	if len(h.conns) > 0 && h.opened && !h.done {
 		return false
 	}
 	h.stopLocked()
@@ -336,7 +364,7 @@ func (h *Holder) StopIfUnused() bool {
 // once none is: the holder is then stopped.
 func (h *Holder) Linger() {
 	h.mu.Lock()
-	for len(h.conns) > 0 && h.seed >= 0 {
+	for len(h.conns) > 0 && !h.done {
 		h.idle.Wait()
 	}
 	h.stopLocked()

@@ -33,16 +33,17 @@ func TestClaimOrder(t *testing.T) {
 	if c2.HolderPid != os.Getpid() {
 		t.Errorf("client sees holder pid %d, want %d", c2.HolderPid, os.Getpid())
 	}
-	if n := waitClients(h, 1); n != 1 {
-		t.Errorf("holder has %d clients, want 1", n)
-	}
-	// A holder that never handed out a mount stops even with a client
-	// connected, and turns it away.
+	// A holder that never opened stops even with a client connected, and
+	// turns it away: with a reply ("stopping"; unprivileged, "cloning": it
+	// cannot clone mounts at all) or, not yet accepted, a reset.
 	if !h.StopIfUnused() {
-		t.Errorf("StopIfUnused with a connected client but no mount handed out: false, want true")
+		t.Errorf("StopIfUnused with a connected client but not open: false, want true")
 	}
-	if _, err := c2.Mount(5 * time.Second); err == nil || !strings.Contains(err.Error(), "stopping") {
-		t.Errorf("Mount from a stopped holder: %v, want an error saying it is stopping", err)
+	if m, err := c2.Mount(5 * time.Second); err == nil {
+		m.Close()
+		t.Errorf("Mount from a stopped holder succeeded")
+	} else if e := err.Error(); !strings.Contains(e, "stopping") && !strings.Contains(e, "cloning") && !strings.Contains(e, "reset") {
+		t.Errorf("Mount from a stopped holder: %v, want it turned away", err)
 	}
 	h.Wait() // returns: the client's connection is closed by the failed Mount
 	// Stopped: the rendezvous is free again.
@@ -69,11 +70,11 @@ func TestClaimOtherUser(t *testing.T) {
 	}
 }
 
-// TestReadyServesClones: a holder whose mount can be cloned hands a
-// detached mount to each client; without the right to clone mounts (not
-// root here, and outside a user namespace of our own) Ready fails and
+// TestServesClones: a holder whose mount can be cloned hands a detached
+// mount to each client once it is open; without the right to clone mounts
+// (not root here, and outside a user namespace of our own) Prepare fails and
 // clients are told why.
-func TestReadyServesClones(t *testing.T) {
+func TestServesClones(t *testing.T) {
 	id := testIdentity(t)
 	h, _, err := Claim(id, true)
 	if err != nil || h == nil {
@@ -84,11 +85,23 @@ func TestReadyServesClones(t *testing.T) {
 	if err != nil || c == nil {
 		t.Fatalf("client Claim = %v, %v", c, err)
 	}
-	readyErr := h.Ready(t.TempDir())
+	readyErr := h.Prepare(t.TempDir())
+	if os.Geteuid() == 0 {
+		// Prepared but not open: clients wait.
+		_, early, err := Claim(id, true)
+		if err != nil || early == nil {
+			t.Fatalf("client Claim = %v, %v", early, err)
+		}
+		if m, err := early.Mount(100 * time.Millisecond); err == nil {
+			m.Close()
+			t.Errorf("a client got a mount before Open")
+		}
+		h.Open()
+	}
 	mnt, err := c.Mount(5 * time.Second)
 	if os.Geteuid() == 0 {
 		if readyErr != nil || err != nil {
-			t.Fatalf("as root: Ready = %v, Mount = %v; want a mount", readyErr, err)
+			t.Fatalf("as root: Prepare = %v, Mount = %v; want a mount", readyErr, err)
 		}
 		var st os.FileInfo
 		if st, err = mnt.Stat(); err != nil || !st.IsDir() {
@@ -129,15 +142,7 @@ func TestReadyServesClones(t *testing.T) {
 		}
 		return
 	}
-	if readyErr == nil || err == nil || !strings.Contains(err.Error(), "cloning the image mount") {
-		t.Fatalf("unprivileged: Ready = %v, Mount = %v; want both to fail on cloning", readyErr, err)
+	if readyErr == nil || err == nil || !strings.Contains(err.Error(), "cloning") {
+		t.Fatalf("unprivileged: Prepare = %v, Mount = %v; want both to fail on cloning", readyErr, err)
 	}
-}
-
-// waitClients waits until h has want clients (the accept runs concurrently).
-func waitClients(h *Holder, want int) int {
-	for i := 0; i < 500 && h.Clients() != want; i++ {
-		time.Sleep(2 * time.Millisecond)
-	}
-	return h.Clients()
 }
