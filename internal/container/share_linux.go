@@ -20,9 +20,12 @@ const shareWait = 5 * time.Second
 // image will come from another launch's mount (attachShared), and false
 // when this launch mounts the image itself. Only a stage that reports its
 // status before cleaning up (holdOK) may hold: a holder lingers until its
-// clients are done, and its launcher must not wait for that.
+// clients are done, and its launcher must not wait for that. Launches with
+// --overlay or --writable-tmpfs neither hold nor join.
 func (a *assembler) claimShare(holdOK bool) bool {
-	if !a.cfg.Share {
+	if !a.cfg.Share || a.cfg.Layers != nil {
+		// With layers the image mount is an overlay's lower layer: kept
+		// to this launch's own mount.
 		return false
 	}
 	bin, err := a.squashfuse()

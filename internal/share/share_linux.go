@@ -19,7 +19,7 @@ const (
 
 // Claim takes the rendezvous for id: it returns a Holder when no other
 // launch holds it (bound and listening; the caller mounts the image and
-// calls Ready), or a Client connected to the launch that does (its request
+// calls Prepare, then Open), or a Client connected to the launch that does (its request
 // sent; the caller calls Mount). holdOK false never makes a Holder: the
 // caller only wants to be a client. Both nil and no error: no holder
 // (and none wanted). An error means the rendezvous cannot be used at all;
