@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/launch-hpc/launch/internal/share"
 )
 
 // running is one launch started in the background.
@@ -128,6 +130,26 @@ func exitStatus(err error) int {
 	return 0
 }
 
+// needSharing skips the test on a kernel that cannot share mounts
+// between launches (cloning a detached mount needs Linux 6.15).
+func needSharing(t *testing.T) {
+	t.Helper()
+	var uts syscall.Utsname
+	if err := syscall.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, c := range uts.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	if !share.KernelSupports(string(b)) {
+		t.Skipf("Linux %s cannot share an image mount between launches (it needs 6.15 or later)", b)
+	}
+}
+
 // fuseServers counts the squashfuse processes among procs.
 func fuseServers(procs map[int]string) int {
 	n := 0
@@ -157,11 +179,13 @@ func stageOf(t *testing.T, launcher int) int {
 // as its payload is done while the second still runs and can still read
 // the image; once the second is done, nothing is left.
 func TestShareMount(t *testing.T) {
+	needSharing(t)
 	img := busyboxImage(t, map[string]string{"etc/share-mark": "from the image\n"})
 	dir := t.TempDir()
-	goFile := filepath.Join(dir, "go")
+	goFile, firstGo := filepath.Join(dir, "go"), filepath.Join(dir, "first-go")
+	const waitFor = `while [ ! -e "$1" ]; do sleep 0.05; done`
 
-	first := startLaunch(t, nil, "up", "-d", "exec", img, "sh", "-c", "echo up; sleep 1")
+	first := startLaunch(t, nil, "up", "-d", "exec", img, "sh", "-c", "echo up; "+waitFor, "sh", firstGo)
 	second := startLaunch(t, nil, "in", "-d", "exec", img, "sh", "-c",
 		`echo in; while [ ! -e "$1" ]; do sleep 0.05; done; cat /etc/share-mark`, "sh", goFile)
 	procs := descendantsOf(first.cmd.Process.Pid)
@@ -176,6 +200,9 @@ func TestShareMount(t *testing.T) {
 		procs[pid] = cl
 	}
 
+	if err := os.WriteFile(firstGo, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if code := first.wait(t, "the first launch, whose payload is done while the second still uses its mount"); code != 0 {
 		t.Errorf("first launch exited %d; stderr: %s", code, first.errText())
 	}
@@ -208,6 +235,7 @@ func TestShareMount(t *testing.T) {
 // TestShareOptOut: --no-share, LAUNCH_NO_SHARE and images.share_mounts =
 // false each give a launch its own mount.
 func TestShareOptOut(t *testing.T) {
+	needSharing(t)
 	img := busyboxImage(t, nil)
 	first := startLaunch(t, nil, "up", "exec", img, "sh", "-c", "echo up; sleep 30")
 	procs := descendantsOf(first.cmd.Process.Pid)
@@ -245,6 +273,7 @@ func TestShareOptOut(t *testing.T) {
 // away under the launch that shares it; that launch says why, and still
 // ends cleanly with nothing left.
 func TestShareHolderKilled(t *testing.T) {
+	needSharing(t)
 	img := busyboxImage(t, map[string]string{"etc/share-mark": "from the image\n"})
 	goFile := filepath.Join(t.TempDir(), "go")
 	first := startLaunch(t, nil, "up", "exec", img, "sh", "-c", "echo up; exec sleep 30")

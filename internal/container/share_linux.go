@@ -28,6 +28,11 @@ func (a *assembler) claimShare(holdOK bool) bool {
 		// to this launch's own mount.
 		return false
 	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil || !share.KernelSupports(unix.ByteSliceToString(uts.Release[:])) {
+		a.sv.log.Debugf("not sharing the image mount: it needs Linux 6.15 or later")
+		return false
+	}
 	bin, err := a.squashfuse()
 	if err != nil {
 		return false // startImage reports it
@@ -93,6 +98,10 @@ func (a *assembler) attachShared(target string) error {
 
 // sharePrepare readies the image mount at path, which reads, to be handed
 // out once the payload has started (supervisor.run calls holder.Open).
+// The clones are made later by the holder's other goroutines, on threads
+// that keep CAP_SYS_ADMIN in the user namespace: dropPrivileges empties the
+// capability sets of the locked thread only (capset is per thread), which
+// is the thread that forks the payload.
 func (a *assembler) sharePrepare(path string) {
 	if h := a.sv.holder; h != nil {
 		if err := h.Prepare(path); err != nil {

@@ -130,8 +130,11 @@ func (sv *supervisor) wait() int {
 			lost = nil
 			lostWarn = time.After(serverWarnDelay)
 		case <-lostWarn:
-			sv.log.Warnf("launch pid %d, which shared its image mount with this one, was killed; the image is no longer readable",
-				sv.client.HolderPid)
+			who := "the launch"
+			if sv.client.HolderPid > 0 { // 0: in another PID namespace
+				who = fmt.Sprintf("launch pid %d", sv.client.HolderPid)
+			}
+			sv.log.Warnf("%s, which shared its image mount with this one, was killed; the image is no longer readable", who)
 		case s := <-sv.sigs:
 			if fromTerminal(s) {
 				continue
@@ -210,7 +213,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		afterTree()
 	}
 	if shared {
-		sv.holder.Linger()
+		sv.linger()
 		sv.tl.Mark("share-clients-gone")
 		if !sv.serverReaped {
 			sv.server.Stop()
@@ -219,6 +222,29 @@ func (sv *supervisor) cleanup(afterTree func()) {
 	if sv.server != nil {
 		sv.waitServer(time.Second)
 		sv.tl.Mark("fuse-server-reaped")
+	}
+}
+
+// linger waits until no other launch uses the shared image mount
+// (share.Holder.Linger), reaping meanwhile: a FUSE server that dies in
+// that time must be seen as reaped, or its pid, recycled, could be killed
+// afterwards. Signals are not acted on: the launcher has exited already,
+// and the mount is another launch's image; SIGKILL ends the holder.
+func (sv *supervisor) linger() {
+	done := make(chan struct{})
+	go func() {
+		sv.holder.Linger()
+		close(done)
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case ev := <-sv.reaper.exits:
+			if ev.pid == sv.serverPid() {
+				sv.serverReaped = true
+			}
+		}
 	}
 }
 

@@ -66,11 +66,16 @@ func (id Identity) Name() string {
 	return fmt.Sprintf("@launch/share/%d/%s", id.UID, hex.EncodeToString(sum[:16]))
 }
 
+// jobVars are the batch systems' job (and step) variables that go into
+// the scope: Slurm, PBS/Torque, LSF, Flux, Grid Engine.
+var jobVars = []string{"SLURM_JOB_ID", "SLURM_STEP_ID", "PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID", "JOB_ID"}
+
 // Scope names the kill domain of the calling process: the cgroups it is in
 // (what systemd and Slurm's cgroup plugins kill as one), with the tasks of
-// one Slurm step taken together, and the Slurm job and step from the
-// environment (what Slurm's process-tree tracking kills as one). cgroup is
-// the content of /proc/self/cgroup.
+// one Slurm step taken together, and the batch system's job (and Slurm
+// step) from the environment (what a batch system that tracks process
+// trees or sessions kills as one). cgroup is the content of
+// /proc/self/cgroup.
 func Scope(cgroup string, getenv func(string) string) string {
 	var b strings.Builder
 	for _, line := range strings.Split(strings.TrimSpace(cgroup), "\n") {
@@ -81,7 +86,7 @@ func Scope(cgroup string, getenv func(string) string) string {
 		b.WriteString(line)
 		b.WriteByte(';')
 	}
-	for _, v := range []string{"SLURM_JOB_ID", "SLURM_STEP_ID"} {
+	for _, v := range jobVars {
 		if s := getenv(v); s != "" {
 			b.WriteString(v + "=" + s + ";")
 		}
@@ -103,4 +108,15 @@ func stepOf(p string) string {
 		return step
 	}
 	return p
+}
+
+// KernelSupports reports whether a kernel release ("6.18.44-fc", from
+// uname) clones detached mounts, as a holder must: Linux 6.15 or later.
+// Earlier kernels only clone mounts of the caller's own mount namespace.
+func KernelSupports(release string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 6 || major == 6 && minor >= 15
 }

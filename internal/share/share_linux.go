@@ -167,6 +167,9 @@ type Holder struct {
 	l  *net.UnixListener
 	id Identity
 
+	probe    sync.Once
+	probeErr error // why this kernel cannot clone a detached mount
+
 	open   chan struct{} // closed (with mu held) by Open or by stopping
 	mu     sync.Mutex
 	seed   int   // a detached clone of the mount; -1 when there is none
@@ -240,39 +243,104 @@ func (h *Holder) markOpen() {
 	}
 }
 
+// canClone finds out once whether this kernel clones detached mounts
+// (Linux 6.15 and later; before, only mounts of the caller's own mount
+// namespace), with a throw-away detached tmpfs, so that a client on an
+// older kernel is turned away at once, not after the holder's mount reads.
+func (h *Holder) canClone() error {
+	h.probe.Do(func() {
+		err := cloneDetached()
+		switch {
+		case errors.Is(err, unix.EINVAL):
+			h.probeErr = fmt.Errorf("cloning a detached mount: %w (it needs Linux 6.15 or later)", err)
+		case err != nil:
+			h.probeErr = fmt.Errorf("cloning a detached mount: %w", err)
+		}
+	})
+	return h.probeErr
+}
+
+// cloneDetached makes a detached tmpfs and a clone of it, and closes both.
+func cloneDetached() error {
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return err
+	}
+	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(m)
+	c, err := cloneOf(m)
+	if err != nil {
+		return err
+	}
+	return unix.Close(c)
+}
+
 // cloneOf makes a detached clone of the detached mount seed.
 func cloneOf(seed int) (int, error) {
 	return unix.OpenTree(seed, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
 }
 
-// accept takes connections until the listener is closed.
+// requestWait is how long a connected launch has to send its request.
+const requestWait = 2 * time.Second
+
+// accept takes connections until the listener is closed. Another user's
+// connection is closed at once: anyone can connect to an abstract name.
+// On any other failure the holder stops, which frees the name for a new
+// holder rather than leave launches waiting on a listener nobody accepts.
 func (h *Holder) accept() {
 	for {
 		c, err := h.l.AcceptUnix()
 		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				h.Stop()
+			}
 			return
 		}
-		h.mu.Lock()
-		h.conns[c] = true
-		h.mu.Unlock()
+		if uid, _, err := peerUID(c); err != nil || uid != h.id.UID {
+			c.Close()
+			continue
+		}
 		go h.serve(c)
 	}
 }
 
 // serve answers one client and then holds its connection until it closes.
+// Only a connection that sent the right request within requestWait counts
+// as a client (keeps the holder from stopping).
 func (h *Holder) serve(c *net.UnixConn) {
 	defer h.drop(c)
 	buf := make([]byte, 4096)
+	_ = c.SetReadDeadline(time.Now().Add(requestWait))
 	n, err := c.Read(buf)
 	if err != nil {
 		return
 	}
-	uid, _, err := peerUID(c)
-	if err != nil || uid != h.id.UID {
-		return // another user: never theirs
-	}
+	_ = c.SetReadDeadline(time.Time{})
 	if string(buf[:n]) != h.id.Key() {
 		_, _ = c.Write([]byte(replyNo + "another image or version"))
+		return
+	}
+	h.mu.Lock()
+	var why error
+	if h.done {
+		why = h.whyNot()
+	} else {
+		h.conns[c] = true
+	}
+	h.mu.Unlock()
+	if why != nil {
+		_, _ = c.Write([]byte(replyNo + why.Error()))
+		return
+	}
+	if err := h.canClone(); err != nil {
+		_, _ = c.Write([]byte(replyNo + err.Error()))
 		return
 	}
 	<-h.open
@@ -304,10 +372,16 @@ func (h *Holder) clone() (int, error) {
 			return -1, fmt.Errorf("cloning the image mount: %w", err)
 		}
 		return fd, nil
-	case h.err != nil:
-		return -1, h.err
 	}
-	return -1, errors.New("the holder is stopping")
+	return -1, h.whyNot()
+}
+
+// whyNot says why no clone is handed out; h.mu is held.
+func (h *Holder) whyNot() error {
+	if h.err != nil {
+		return h.err
+	}
+	return errors.New("the holder is stopping")
 }
 
 // drop forgets a finished connection.
@@ -374,7 +448,8 @@ func (h *Holder) Linger() {
 	h.mu.Unlock()
 }
 
-// Clients returns how many launches are connected now.
+// Clients returns how many launches are connected now (those whose
+// request was right).
 func (h *Holder) Clients() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -3,6 +3,7 @@ package share
 import (
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,11 +71,73 @@ func TestClaimOtherUser(t *testing.T) {
 	}
 }
 
+// TestSilentConnection: a connection that never sends its request does
+// not count as a client (it would keep a holder from ever stopping), and
+// is dropped after requestWait.
+func TestSilentConnection(t *testing.T) {
+	id := testIdentity(t)
+	h, _, err := Claim(id, true)
+	if err != nil || h == nil {
+		t.Fatalf("Claim = %v, %v", h, err)
+	}
+	defer h.Stop()
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: id.Name(), Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(100 * time.Millisecond)
+	if n := h.Clients(); n != 0 {
+		t.Errorf("a silent connection counts as %d clients, want 0", n)
+	}
+	if !h.StopIfUnused() {
+		t.Errorf("StopIfUnused with only a silent connection: false, want true")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(requestWait + 3*time.Second))
+	if _, err := c.Read(make([]byte, 16)); err == nil {
+		t.Errorf("the silent connection got an answer, want it closed")
+	}
+}
+
+// inUserNS re-runs the calling test in a user and mount namespace of its
+// own (unshare -Urm), where it may clone its own mounts, and reports
+// whether the caller is that re-run. Root runs the test directly.
+func inUserNS(t *testing.T) bool {
+	if os.Geteuid() == 0 || os.Getenv("LAUNCH_SHARE_TEST_USERNS") != "" {
+		return true
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skipf("unshare not found: %v", err)
+	}
+	cmd := exec.Command(unshare, "-Urm", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "LAUNCH_SHARE_TEST_USERNS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in a user namespace: %v\n%s", t.Name(), err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s in a user namespace did not pass:\n%s", t.Name(), out)
+	}
+	return false
+}
+
 // TestServesClones: a holder whose mount can be cloned hands a detached
-// mount to each client once it is open; without the right to clone mounts
-// (not root here, and outside a user namespace of our own) Prepare fails and
+// mount to each client once it is open (as root, or in a user namespace of
+// the test's own); without the right to clone mounts Prepare fails and
 // clients are told why.
 func TestServesClones(t *testing.T) {
+	t.Run("privileged", func(t *testing.T) {
+		if inUserNS(t) {
+			servesClones(t, true)
+		}
+	})
+	if os.Geteuid() != 0 && os.Getenv("LAUNCH_SHARE_TEST_USERNS") == "" {
+		t.Run("unprivileged", func(t *testing.T) { servesClones(t, false) })
+	}
+}
+
+func servesClones(t *testing.T, privileged bool) {
 	id := testIdentity(t)
 	h, _, err := Claim(id, true)
 	if err != nil || h == nil {
@@ -86,7 +149,7 @@ func TestServesClones(t *testing.T) {
 		t.Fatalf("client Claim = %v, %v", c, err)
 	}
 	readyErr := h.Prepare(t.TempDir())
-	if os.Geteuid() == 0 {
+	if privileged {
 		// Prepared but not open: clients wait.
 		_, early, err := Claim(id, true)
 		if err != nil || early == nil {
@@ -99,9 +162,9 @@ func TestServesClones(t *testing.T) {
 		h.Open()
 	}
 	mnt, err := c.Mount(5 * time.Second)
-	if os.Geteuid() == 0 {
+	if privileged {
 		if readyErr != nil || err != nil {
-			t.Fatalf("as root: Prepare = %v, Mount = %v; want a mount", readyErr, err)
+			t.Fatalf("privileged: Prepare = %v, Mount = %v; want a mount", readyErr, err)
 		}
 		var st os.FileInfo
 		if st, err = mnt.Stat(); err != nil || !st.IsDir() {

@@ -77,3 +77,23 @@ func TestIdentityName(t *testing.T) {
 		t.Errorf("Name() = %q: want an abstract name for uid 1001 that fits sun_path", n)
 	}
 }
+
+func TestKernelSupports(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.18.44-fc-v769", true},
+		{"6.15.0", true},
+		{"7.0.1-arch1", true},
+		{"6.14.11-300.fc42.x86_64", false},
+		{"5.14.0-570.el9.x86_64", false},
+		{"4.18.0-553.el8_10.x86_64", false},
+		{"", false},
+		{"garbage", false},
+	} {
+		if got := KernelSupports(tc.release); got != tc.want {
+			t.Errorf("KernelSupports(%q) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+}
