@@ -1,7 +1,6 @@
 package container
 
 import (
-	"debug/elf"
 	"path"
 	"runtime"
 	"strings"
@@ -67,38 +66,6 @@ func prefetchProgram(exe string, env []string, dev uint64) {
 			}
 		}
 	}
-}
-
-// elfDeps returns the ELF interpreter of file, the libraries it needs
-// (DT_NEEDED) and its own library search directories (DT_RPATH,
-// DT_RUNPATH, with $ORIGIN expanded); nothing for a file that is not a
-// dynamically linked ELF.
-func elfDeps(file string) (interp string, needed, search []string) {
-	f, err := elf.Open(file)
-	if err != nil {
-		return "", nil, nil
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_INTERP || p.Filesz == 0 || p.Filesz > 4096 {
-			continue
-		}
-		b := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(b, 0); err == nil {
-			interp = strings.TrimRight(string(b), "\x00")
-		}
-	}
-	needed, _ = f.DynString(elf.DT_NEEDED)
-	for _, tag := range []elf.DynTag{elf.DT_RPATH, elf.DT_RUNPATH} {
-		vals, _ := f.DynString(tag)
-		for _, v := range vals {
-			for _, d := range splitPath(v) {
-				d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", path.Dir(file))
-				search = append(search, d)
-			}
-		}
-	}
-	return interp, needed, search
 }
 
 // findLib returns where the dynamic loader would find the library name

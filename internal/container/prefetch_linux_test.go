@@ -1,6 +1,7 @@
 package container
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,65 @@ func TestPrefetchHelpers(t *testing.T) {
 	for _, tt := range tests {
 		if got := findLib(tt.name, []string{"/nonexistent", dir}); got != tt.want {
 			t.Errorf("findLib(%s) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestElfDepsAgainstDebugElf: what elfDeps reads from the program headers
+// agrees with debug/elf (which reads the section headers) on host programs.
+func TestElfDepsAgainstDebugElf(t *testing.T) {
+	for _, name := range []string{"true", "ls", "sh", "busybox"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		p, _ = filepath.EvalSymlinks(p)
+		f, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		var wantInterp string
+		for _, pr := range f.Progs {
+			if pr.Type == elf.PT_INTERP {
+				b := make([]byte, pr.Filesz)
+				_, _ = pr.ReadAt(b, 0)
+				wantInterp = strings.TrimRight(string(b), "\x00")
+			}
+		}
+		wantNeeded, _ := f.DynString(elf.DT_NEEDED)
+		f.Close()
+		interp, needed, _ := elfDeps(p)
+		if interp != wantInterp || !slices.Equal(needed, wantNeeded) {
+			t.Errorf("elfDeps(%s) = %q, %q; debug/elf says %q, %q", p, interp, needed, wantInterp, wantNeeded)
+		}
+	}
+}
+
+// TestElfDepsRunpath: $ORIGIN in DT_RUNPATH and DT_RPATH is expanded to
+// the program's directory; relative entries are dropped.
+func TestElfDepsRunpath(t *testing.T) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "p.c")
+	if err := os.WriteFile(src, []byte("int main(void) { return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, flag string }{
+		{"runpath", "-Wl,--enable-new-dtags"},
+		{"rpath", "-Wl,--disable-new-dtags"},
+	} {
+		out := filepath.Join(dir, tc.name)
+		cmd := exec.Command(cc, "-o", out, src, tc.flag, "-Wl,-rpath,$ORIGIN/../lib:/opt/site/lib:rel/lib:${ORIGIN}")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cc: %v: %s", err, b)
+		}
+		_, needed, search := elfDeps(out)
+		want := []string{dir + "/../lib", "/opt/site/lib", dir}
+		if !slices.Equal(search, want) || !slices.ContainsFunc(needed, func(n string) bool { return strings.HasPrefix(n, "libc.") }) {
+			t.Errorf("%s: search %q, needed %q; want search %q and libc needed", tc.name, search, needed, want)
 		}
 	}
 }
