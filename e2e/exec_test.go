@@ -295,14 +295,7 @@ func TestNothingLeftBehind(t *testing.T) {
 				}
 				c.stop(cmd)
 			}
-			err = cmd.Wait()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-				if ws := ee.Sys().(syscall.WaitStatus); ws.Signaled() {
-					code = 128 + int(ws.Signal())
-				}
-			}
+			code := exitStatus(cmd.Wait())
 			if code != c.code {
 				t.Errorf("launcher exit status %d, want %d (stderr %q)", code, c.code, stderr.String())
 			}

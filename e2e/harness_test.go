@@ -83,20 +83,28 @@ func runCmd(t testing.TB, o runOpts, wrapper []string, args ...string) result {
 	err := cmd.Run()
 	r := result{Stdout: out.String(), Stderr: errb.String()}
 	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			r.Code = 128 + int(ws.Signal())
-		}
-	default:
+	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("running launch %v: %v", args, err)
 	}
+	r.Code = exitStatus(err)
 	if ctx.Err() != nil {
 		t.Fatalf("launch %v timed out after %v; stderr: %s", args, timeout, r.Stderr)
 	}
 	return r
+}
+
+// exitStatus turns cmd.Wait's error into a shell-style status.
+func exitStatus(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws := ee.Sys().(syscall.WaitStatus); ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // wantFatal checks the launcher-error convention: exit 255, exactly one line

@@ -116,20 +116,6 @@ func (r *running) errText() string {
 	return r.stderr.String()
 }
 
-// exitStatus turns cmd.Wait's error into a shell-style status.
-func exitStatus(err error) int {
-	if ee, ok := err.(*exec.ExitError); ok {
-		if ws := ee.Sys().(syscall.WaitStatus); ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
-}
-
 // needSharing skips the test on a kernel that cannot share mounts
 // between launches (cloning a detached mount needs Linux 6.15).
 func needSharing(t *testing.T) {

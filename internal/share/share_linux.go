@@ -447,23 +447,3 @@ func (h *Holder) Linger() {
 	}
 	h.mu.Unlock()
 }
-
-// Clients returns how many launches are connected now (those whose
-// request was right).
-func (h *Holder) Clients() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.conns)
-}
-
-// Wait returns once every client's connection is closed. Call Stop first.
-func (h *Holder) Wait() {
-	if h == nil {
-		return
-	}
-	h.mu.Lock()
-	for len(h.conns) > 0 {
-		h.idle.Wait()
-	}
-	h.mu.Unlock()
-}
