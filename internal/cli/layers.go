@@ -172,8 +172,13 @@ func explainAccess(dir string, err error) error {
 }
 
 // prepareWorkdir checks --workdir and makes the host directories that back
-// --scratch and, with --contain, /tmp and /var/tmp.
-func prepareWorkdir(f *runFlags, cwd string, spec *mountplan.Spec) error {
+// --scratch and, with --contain, /tmp and /var/tmp: those two mode 1777
+// (sticky, as on a host), scratch ones 0700. The workdir may be shared with
+// other users (a sticky scratch directory): what is below it is made and
+// checked relative to its descriptor, never through a symbolic link, and
+// must be directories of the user's own (container.PrepareWorkdir); the
+// stage opens them again the same way (mountplan.Op.Beneath).
+func prepareWorkdir(f *runFlags, cwd string, uid int, spec *mountplan.Spec) error {
 	if f.workdir == "" {
 		return nil
 	}
@@ -199,18 +204,20 @@ func prepareWorkdir(f *runFlags, cwd string, spec *mountplan.Spec) error {
 		}
 		dests = append(dests, filepath.Clean(d))
 	}
+	var dirs []container.WorkdirDir
 	for _, d := range dests {
-		mode := os.FileMode(0o700)
-		if d == "/tmp" || d == "/var/tmp" {
-			mode = 0o1777
-		}
-		p := mountplan.WorkdirPath(wd, d)
-		if err := os.MkdirAll(p, 0o700); err != nil {
-			return fmt.Errorf("--workdir %s: creating %s: %w", wd, p, unwrapPath(err))
-		}
-		if err := os.Chmod(p, mode); err != nil {
+		rel, err := filepath.Rel(wd, mountplan.WorkdirPath(wd, d))
+		if err != nil {
 			return fmt.Errorf("--workdir %s: %w", wd, err)
 		}
+		mode := uint32(0o700)
+		if d == "/tmp" || d == "/var/tmp" {
+			mode = 0o777 | unix.S_ISVTX
+		}
+		dirs = append(dirs, container.WorkdirDir{Rel: rel, Mode: mode})
+	}
+	if err := container.PrepareWorkdir(wd, dirs, uid); err != nil {
+		return fmt.Errorf("--workdir %s: %w", wd, unwrapPath(err))
 	}
 	spec.Workdir = wd
 	return nil

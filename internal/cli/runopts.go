@@ -73,7 +73,7 @@ func resolve(f *runFlags, conf *config.Config, mode container.Mode, imagePath st
 	spec := mountplan.Spec{Home: user.Home, Cwd: cwd, PIDNamespace: ns.PID, Disabled: disabledMounts(conf, f),
 		Contain: f.contain, ContainSize: conf.Tmpfs.Contain, Binds: binds,
 		Scratch: f.scratch, ScratchSize: conf.Tmpfs.Writable}
-	if err := prepareWorkdir(f, cwd, &spec); err != nil {
+	if err := prepareWorkdir(f, cwd, user.UID, &spec); err != nil {
 		return nil, err
 	}
 	lay, err := layers(f, conf, img, user.UID, cwd)

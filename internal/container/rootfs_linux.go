@@ -39,11 +39,13 @@ const (
 	fromSandbox               // a --writable sandbox: mount points made in it where it can
 )
 
-// mountRec remembers one mount made in the new root.
+// mountRec remembers one mount made in the new root, while nothing
+// covers it (see record).
 type mountRec struct {
 	path     string // absolute path on the staging side
 	origin   origin
-	underlay bool // an underlay tmpfs (made read-only at the end)
+	underlay bool   // an underlay tmpfs (made read-only at the end)
+	dev      uint64 // an underlay's device: writes into it must reach it
 }
 
 // assembler builds the container's root in the staging tmpfs.
@@ -60,8 +62,8 @@ type assembler struct {
 	imgF   *os.File         // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool     // whether each bind source is a directory
 
-	filesMounted bool   // the tmpfs at files is mounted
-	bin          string // the squashfuse program, once found
+	filesDir *os.File // the tmpfs at files, once mounted (O_PATH)
+	bin      string   // the squashfuse program, once found
 
 	layerFDs    []*os.File // the --overlay directories, in order
 	layerEngine string     // what serves the overlay root, for -v
@@ -99,7 +101,7 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 		if op.Kind != mountplan.Bind {
 			continue
 		}
-		fd, err := unix.Open(op.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		fd, err := a.openSource(op)
 		if err != nil {
 			if op.Optional && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)) {
 				continue
@@ -116,6 +118,19 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 	}
 	sv.tl.Mark("sources-opened")
 	return a, nil
+}
+
+// openSource opens (O_PATH) the host source of the bind op. One below a
+// --workdir is opened from the workdir's descriptor, following no link.
+func (a *assembler) openSource(op mountplan.Op) (int, error) {
+	if op.Beneath == "" {
+		return unix.Open(op.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	}
+	rel, err := filepath.Rel(op.Beneath, op.Source)
+	if err != nil {
+		return -1, err
+	}
+	return openWorkdirDir(op.Beneath, rel, a.cfg.User.UID)
 }
 
 // build mounts the staging tmpfs, the image and every op of the plan.
@@ -336,7 +351,7 @@ func (a *assembler) mountRoot() error {
 	if a.cfg.Writable {
 		origin = fromSandbox
 	}
-	a.mounts = append(a.mounts, mountRec{path: a.root, origin: origin})
+	a.record(mountRec{path: a.root, origin: origin})
 	var plan underlayPlan
 	if !a.cfg.Writable {
 		plan = planUnderlays(a.cfg.Plan.Ops, a.opMounts, a.index)
@@ -378,7 +393,7 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 				return fmt.Errorf("making %s read-only: %w", op.Dest, err)
 			}
 		}
-		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+		a.record(mountRec{path: dst, origin: fromHost})
 	case mountplan.Proc:
 		dst, err := a.ensure(op.Dest, true)
 		if err != nil {
@@ -387,7 +402,7 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err := unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 			return fmt.Errorf("mounting proc on %s: %w", op.Dest, err)
 		}
-		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+		a.record(mountRec{path: dst, origin: fromHost})
 	case mountplan.Tmpfs:
 		dst, err := a.ensure(op.Dest, true)
 		if err != nil {
@@ -404,7 +419,7 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 			return fmt.Errorf("mounting tmpfs on %s: %w", op.Dest, err)
 		}
-		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromTmpfs})
+		a.record(mountRec{path: dst, origin: fromTmpfs})
 	case mountplan.Devpts:
 		dst, err := a.ensure(op.Dest, true)
 		if err != nil {
@@ -413,7 +428,7 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err := unix.Mount("devpts", dst, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
 			return fmt.Errorf("mounting devpts on %s: %w", op.Dest, err)
 		}
-		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+		a.record(mountRec{path: dst, origin: fromHost})
 	case mountplan.Symlink:
 		if err := a.symlink(op.Source, op.Dest); err != nil {
 			return err
@@ -427,29 +442,28 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 		if err != nil {
 			return err
 		}
-		if a.inUnderlay(dst) {
+		if u, rel, ok := a.inUnderlay(dst); ok {
 			// The mount point is a file of an underlay, which is made
 			// read-only at the end: the content goes there, no mount needed.
-			if err := os.WriteFile(dst, content, 0o644); err != nil {
+			if err := writeInTmpfs(u.path, u.dev, rel, content); err != nil {
 				return fmt.Errorf("writing generated %s: %w", op.Dest, err)
 			}
 			a.sv.log.Debugf("wrote %s into its underlay", op)
 			return nil
 		}
-		if err := a.mountFiles(); err != nil {
-			return err
-		}
-		src := filepath.Join(a.files, op.Gen)
-		if err := os.WriteFile(src, content, 0o644); err != nil {
+		fd, err := a.generatedFile(op.Gen, content)
+		if err != nil {
 			return fmt.Errorf("writing generated %s: %w", op.Dest, err)
 		}
-		if err := bind(src, dst, false); err != nil {
+		err = bind("/proc/self/fd/"+strconv.Itoa(fd), dst, false)
+		unix.Close(fd)
+		if err != nil {
 			return fmt.Errorf("binding generated %s: %w", op.Dest, err)
 		}
 		if err := setAttr(dst, unix.MOUNT_ATTR_RDONLY, false); err != nil {
 			return fmt.Errorf("making %s read-only: %w", op.Dest, err)
 		}
-		a.mounts = append(a.mounts, mountRec{path: dst, origin: fromHost})
+		a.record(mountRec{path: dst, origin: fromHost})
 	default:
 		return fmt.Errorf("unknown mount kind %q for %s", op.Kind, op.Dest)
 	}
@@ -475,9 +489,10 @@ func (a *assembler) symlink(target, dest string) error {
 }
 
 // mountFiles mounts, once, the tmpfs that generated files are bound from
-// (the staging tmpfs, being unbindable, cannot be a bind's source).
+// (the staging tmpfs, being unbindable, cannot be a bind's source), and
+// keeps a descriptor of it.
 func (a *assembler) mountFiles() error {
-	if a.filesMounted {
+	if a.filesDir != nil {
 		return nil
 	}
 	if err := os.Mkdir(a.files, 0o755); err != nil {
@@ -486,8 +501,22 @@ func (a *assembler) mountFiles() error {
 	if err := unix.Mount("launch", a.files, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, stagingOpts); err != nil {
 		return fmt.Errorf("mounting a tmpfs for generated files on %s: %w", a.files, err)
 	}
-	a.filesMounted = true
+	fd, err := openTmpfsDir(a.files)
+	if err != nil {
+		return fmt.Errorf("opening the tmpfs for generated files: %w", err)
+	}
+	a.filesDir = os.NewFile(uintptr(fd), a.files)
 	return nil
+}
+
+// generatedFile makes the generated file name with content in the tmpfs
+// of generated files, through that tmpfs's descriptor (a new file, never
+// through a link), and returns its descriptor, which a bind can use.
+func (a *assembler) generatedFile(name string, content []byte) (int, error) {
+	if err := a.mountFiles(); err != nil {
+		return -1, err
+	}
+	return createInTmpfs(int(a.filesDir.Fd()), name, content)
 }
 
 // generate returns the content of a generated file.
@@ -556,6 +585,11 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("resolving %s in the container: %w", dest, err)
 	}
+	if p == a.root && path.Clean(dest) != "/" {
+		// A symbolic link in the image (/tmp -> /) would put a host
+		// directory in place of the whole container.
+		return "", fmt.Errorf("cannot mount on %s: the image makes it a symbolic link to the container's root", dest)
+	}
 	if fi, err := os.Stat(p); err == nil {
 		if fi.IsDir() != dir {
 			what := map[bool]string{true: "a directory", false: "a file"}
@@ -593,41 +627,61 @@ func (a *assembler) ensure(dest string, dir bool) (string, error) {
 		return "", fmt.Errorf("creating mount point %s: %w", dest, err)
 	}
 	if !dir {
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+		fd, err := unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 		if err != nil {
 			return "", fmt.Errorf("creating mount point %s: %w", dest, err)
 		}
-		f.Close()
+		unix.Close(fd)
 	}
 	return p, nil
 }
 
-// inUnderlay reports whether p is an existing regular file, not itself a
-// mount, whose deepest mount is an underlay tmpfs.
-func (a *assembler) inUnderlay(p string) bool {
-	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	best, under := -1, false
-	for _, m := range a.mounts {
-		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && len(m.path) >= best {
-			best, under = len(m.path), m.underlay && p != m.path
+// record notes a mount made on m.path. It lies on top of every mount
+// made before on that path or below it, which can no longer be reached by
+// path: their records go, so that originOf and inUnderlay never answer for
+// a mount that is covered (an image's /tmp -> / once had the host's /tmp
+// bound over the root, and the stale record of the /etc underlay below it
+// sent the generated /etc/passwd into a host file).
+func (a *assembler) record(m mountRec) {
+	kept := a.mounts[:0]
+	for _, o := range a.mounts {
+		if o.path != m.path && !strings.HasPrefix(o.path, m.path+"/") {
+			kept = append(kept, o)
 		}
 	}
-	return under
+	a.mounts = append(kept, m)
 }
 
-// originOf returns the origin of the deepest mount holding path; of two
-// mounts on the same path, the later one, which covers the earlier.
-func (a *assembler) originOf(path string) origin {
-	best, o := -1, fromImage
+// deepest returns the record of the deepest mount holding p (of two on
+// the same path, which record never leaves, the later).
+func (a *assembler) deepest(p string) (mountRec, bool) {
+	best, found := mountRec{}, false
 	for _, m := range a.mounts {
-		if (path == m.path || strings.HasPrefix(path, m.path+"/")) && len(m.path) >= best { // later mounts lie on top
-			best, o = len(m.path), m.origin
+		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && (!found || len(m.path) >= len(best.path)) {
+			best, found = m, true
 		}
 	}
-	return o
+	return best, found
+}
+
+// inUnderlay reports whether p, a mount point ensure returned for a file,
+// is a file of an underlay tmpfs (not itself a mount), and returns that
+// underlay and p's path below it. The file is only written through
+// writeInTmpfs, which checks all of that again on descriptors.
+func (a *assembler) inUnderlay(p string) (mountRec, string, bool) {
+	m, ok := a.deepest(p)
+	if !ok || !m.underlay || p == m.path {
+		return mountRec{}, "", false
+	}
+	return m, strings.TrimPrefix(p, m.path+"/"), true
+}
+
+// originOf returns the origin of the deepest mount holding path.
+func (a *assembler) originOf(path string) origin {
+	if m, ok := a.deepest(path); ok {
+		return m.origin
+	}
+	return fromImage
 }
 
 // imageDevice returns the device number of the image's FUSE mount, and

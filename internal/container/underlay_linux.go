@@ -215,8 +215,12 @@ func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) erro
 	if err := unix.Mount("underlay", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 		return fmt.Errorf("mounting underlay tmpfs on %s: %w", a.inside(dir), err)
 	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
+	}
 	a.roFS = append(a.roFS, dir)
-	a.mounts = append(a.mounts, mountRec{path: dir, origin: fromTmpfs, underlay: true})
+	a.record(mountRec{path: dir, origin: fromTmpfs, underlay: true, dev: st.Dev})
 	bound, err := a.fillUnderlay(dir, rel, x, plan)
 	if err != nil {
 		return err
@@ -283,17 +287,20 @@ func (a *assembler) fillUnderlay(dir, rel string, x *imageIndex, plan *underlayP
 			return bound, fmt.Errorf("underlay of %s: %w", a.inside(t), err)
 		}
 		bound++
+		// A new entry of the new underlay: no record lies at or below it.
 		a.mounts = append(a.mounts, mountRec{path: t, origin: fromImage})
 	}
 	return bound, nil
 }
 
 // savedMount is a mount that an underlay is about to cover, held open so
-// it can be put back on top.
+// it can be put back on top, with the records of the mounts below it
+// (which a recursive bind brings back with it).
 type savedMount struct {
-	rec mountRec
-	dir bool
-	f   *os.File
+	rec   mountRec
+	below []mountRec
+	dir   bool
+	f     *os.File
 }
 
 // saveMounts opens the outermost mounts made so far below dir.
@@ -319,7 +326,13 @@ func (a *assembler) saveMounts(dir string) ([]savedMount, error) {
 		}
 		var st unix.Stat_t
 		_ = unix.Fstat(fd, &st)
-		out = append(out, savedMount{rec: m, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR, f: os.NewFile(uintptr(fd), m.path)})
+		var below []mountRec
+		for _, r := range a.mounts {
+			if strings.HasPrefix(r.path, m.path+"/") {
+				below = append(below, r)
+			}
+		}
+		out = append(out, savedMount{rec: m, below: below, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR, f: os.NewFile(uintptr(fd), m.path)})
 	}
 	return out, nil
 }
@@ -336,13 +349,18 @@ func (a *assembler) restoreMounts(saved []savedMount) error {
 			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
 		}
 		if !s.dir && !exists(p) {
-			if err := os.WriteFile(p, nil, 0o644); err != nil {
+			fd, err := unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+			if err != nil {
 				return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
 			}
+			unix.Close(fd)
 		}
 		if err := bind(fdPath(s.f), p, true); err != nil {
 			return fmt.Errorf("restoring mount %s: %w", a.inside(p), err)
 		}
+		// Back on top: the underlay's entry there is covered again.
+		a.record(s.rec)
+		a.mounts = append(a.mounts, s.below...)
 	}
 	return nil
 }

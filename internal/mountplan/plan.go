@@ -55,6 +55,10 @@ type Op struct {
 	Size string `json:"size,omitempty"`
 	// Mode is a Tmpfs op's root mode in octal ("" for 1777).
 	Mode string `json:"mode,omitempty"`
+	// Beneath, for a Bind from below a --workdir, is that workdir: the
+	// part of Source below it is opened without following a symbolic
+	// link and must be the user's own directories.
+	Beneath string `json:"beneath,omitempty"`
 }
 
 func (o Op) String() string {
@@ -210,7 +214,7 @@ func Build(s Spec) (Plan, error) {
 		}
 		d = clean(d)
 		if s.Workdir != "" {
-			p.Ops = append(p.Ops, Op{Name: "scratch", Kind: Bind, Source: WorkdirPath(s.Workdir, d), Dest: d})
+			p.Ops = append(p.Ops, Op{Name: "scratch", Kind: Bind, Source: WorkdirPath(s.Workdir, d), Dest: d, Beneath: s.Workdir})
 		} else {
 			p.Ops = append(p.Ops, Op{Name: "scratch", Kind: Tmpfs, Dest: d, Size: s.ScratchSize, Mode: "0755"})
 		}
@@ -245,8 +249,8 @@ func (p Plan) containOps(s Spec) []Op {
 	}
 	if !s.Disabled["tmp"] && s.Workdir != "" {
 		ops = append(ops,
-			Op{Name: "tmp", Kind: Bind, Source: WorkdirPath(s.Workdir, "/tmp"), Dest: "/tmp"},
-			Op{Name: "tmp", Kind: Bind, Source: WorkdirPath(s.Workdir, "/var/tmp"), Dest: "/var/tmp"})
+			Op{Name: "tmp", Kind: Bind, Source: WorkdirPath(s.Workdir, "/tmp"), Dest: "/tmp", Beneath: s.Workdir},
+			Op{Name: "tmp", Kind: Bind, Source: WorkdirPath(s.Workdir, "/var/tmp"), Dest: "/var/tmp", Beneath: s.Workdir})
 	} else if !s.Disabled["tmp"] {
 		ops = append(ops,
 			Op{Name: "tmp", Kind: Tmpfs, Dest: "/tmp", Size: s.ContainSize},
