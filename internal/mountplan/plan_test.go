@@ -211,3 +211,25 @@ func TestWorkdirPath(t *testing.T) {
 		}
 	}
 }
+
+// The binds from below a workdir say so (Beneath), so the stage opens them
+// without following links; no other op does.
+func TestWorkdirOpsBeneath(t *testing.T) {
+	p, err := Build(Spec{Home: "/root", Cwd: "/", Contain: true, Workdir: "/wd", Scratch: []string{"/out/run"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, op := range p.Ops {
+		under := op.Kind == Bind && strings.HasPrefix(op.Source, "/wd/")
+		if (op.Beneath == "/wd") != under {
+			t.Errorf("%s: Beneath %q", op, op.Beneath)
+		}
+		if under {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d binds from the workdir, want 3 (/tmp, /var/tmp, /out/run)", n)
+	}
+}
