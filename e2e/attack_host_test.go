@@ -261,3 +261,25 @@ func TestAttackGeneratedPasswdThroughImageSymlink(t *testing.T) {
 		})
 	}
 }
+
+// TestBindOverUnderlayStaysWritable binds a writable host directory over
+// /etc, where launch first made an underlay (for /etc/hosts, and here for a
+// bound file the image lacks): what the container then sees at /etc is the
+// host directory, not the underlay, so it must not be made read-only with
+// the underlays (a stale record of the covered underlay once did).
+func TestBindOverUnderlayStaysWritable(t *testing.T) {
+	img := busyboxImage(t, nil)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "f"), []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	extra := filepath.Join(t.TempDir(), "extra")
+	if err := os.WriteFile(extra, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := launch(t, "exec", "-B", extra+":/etc/launch-extra", "-B", host+":/etc", img, "sh", "-c", `cat /etc/f && echo new > /etc/new`)
+	wantOK(t, r)
+	if b, err := os.ReadFile(filepath.Join(host, "new")); err != nil || string(b) != "new\n" {
+		t.Errorf("a file written into the bound /etc: %q, %v", b, err)
+	}
+}

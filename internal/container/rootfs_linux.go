@@ -57,7 +57,6 @@ type assembler struct {
 	files  string // generated files (a tmpfs of their own: mountFiles)
 	mounts []mountRec
 	index  *imageIndex      // what the pristine image view holds
-	roFS   []string         // our tmpfs mounts, made read-only at the end
 	srcs   map[int]*os.File // host sources of bind ops, by op index
 	imgF   *os.File         // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool     // whether each bind source is a directory
@@ -181,9 +180,15 @@ func (a *assembler) build() error {
 			return err
 		}
 	}
-	for _, p := range a.roFS {
-		if err := setAttr(p, unix.MOUNT_ATTR_RDONLY, false); err != nil {
-			return fmt.Errorf("making %s read-only: %w", a.inside(p), err)
+	// The underlays still in sight become read-only; one that a later
+	// mount covers is out of reach, and its path now names that mount
+	// (a writable bind over /etc must stay writable).
+	for _, m := range a.mounts {
+		if !m.underlay {
+			continue
+		}
+		if err := setAttr(m.path, unix.MOUNT_ATTR_RDONLY, false); err != nil {
+			return fmt.Errorf("making %s read-only: %w", a.inside(m.path), err)
 		}
 	}
 	return nil

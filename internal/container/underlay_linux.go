@@ -219,7 +219,6 @@ func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) erro
 	if err := unix.Lstat(dir, &st); err != nil {
 		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
 	}
-	a.roFS = append(a.roFS, dir)
 	a.record(mountRec{path: dir, origin: fromTmpfs, underlay: true, dev: st.Dev})
 	bound, err := a.fillUnderlay(dir, rel, x, plan)
 	if err != nil {
