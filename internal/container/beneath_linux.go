@@ -46,13 +46,25 @@ type WorkdirDir struct {
 // made with mkdirat and opened with openat2 from its parent's descriptor,
 // without following a symbolic link, and must be a directory owned by uid;
 // the mode is set with fchmod on the opened directory. The error names the
-// path that is refused.
+// path that is refused; nothing is made or changed when one is.
 func PrepareWorkdir(wd string, dirs []WorkdirDir, uid int) error {
 	wfd, err := unix.Open(wd, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: wd, Err: err}
 	}
 	defer unix.Close(wfd)
+	// What is there already is checked first, so that a refusal changes
+	// nothing; the second pass checks again as it makes what is missing.
+	for _, d := range dirs {
+		fd, err := walkWorkdir(wfd, wd, d.Rel, uid, false)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	}
 	for _, d := range dirs {
 		fd, err := walkWorkdir(wfd, wd, d.Rel, uid, true)
 		if err != nil {

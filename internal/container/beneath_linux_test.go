@@ -91,6 +91,12 @@ func TestPrepareWorkdir(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), filepath.Join(wd, c.bad)) {
 					t.Fatalf("error %v, want %q naming %s", err, c.err, filepath.Join(wd, c.bad))
 				}
+				// Refused before anything was made.
+				for _, d := range []string{"tmp", "var_tmp", "scratch"} {
+					if _, err := os.Lstat(filepath.Join(wd, d)); err == nil && d != c.bad {
+						t.Errorf("%s was made although %s is refused", d, c.bad)
+					}
+				}
 				return
 			}
 			if err != nil {
