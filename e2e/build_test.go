@@ -216,13 +216,7 @@ func TestBuildDiskFull(t *testing.T) {
 			out := filepath.Join(dir, "out.sif")
 			cmd := exec.Command("sh", "-c", `ulimit -f "$1" && exec "$2" build -q "$3" "$4"`, "sh",
 				strconv.FormatInt(tc.blocks, 10), launchBin(t), out, tree)
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
-			err := cmd.Run()
-			r := result{Stderr: errb.String()}
-			if ee, ok := err.(*exec.ExitError); ok {
-				r.Code = ee.ExitCode()
-			}
+			r := runProcess(t, cmd, 0)
 			wantFatal(t, r, "writing "+out, "file too large / disk full")
 			wantEntries(t, dir)
 		})

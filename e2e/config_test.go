@@ -138,14 +138,7 @@ func TestMissingOCIHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"pull", "docker://alpine"}, {"cache", "list"}, {"build", filepath.Join(t.TempDir(), "x.sif"), "docker://alpine"}} {
-		cmd := exec.Command(lone, args...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		r := result{Stderr: stderr.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.Code = ee.ExitCode()
-		}
+		r := runProcess(t, exec.Command(lone, args...), 0)
 		wantFatal(t, r, "needs the helper program launch-oci", "reinstall launch")
 	}
 }

@@ -199,55 +199,6 @@ func TestExecBadImages(t *testing.T) {
 	}
 }
 
-// descendantsOf lists pid's descendants and their command lines.
-func descendantsOf(pid int) map[int]string {
-	parent := map[int]int{}
-	cmdline := map[int]string{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(st)
-		f := strings.Fields(s[strings.LastIndex(s, ")")+1:])
-		if len(f) < 2 {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
-		parent[p] = pp
-		cl, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		cmdline[p] = strings.ReplaceAll(string(cl), "\x00", " ")
-	}
-	out := map[int]string{}
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				out[p] = cmdline[p]
-				break
-			}
-		}
-	}
-	return out
-}
-
-// alive reports whether pid still runs the same command line.
-func alive(pid int, cmd string) bool {
-	cl, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return false
-	}
-	st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if bytes.Contains(st, []byte(") Z ")) {
-		return false
-	}
-	return strings.ReplaceAll(string(cl), "\x00", " ") == cmd
-}
-
 // TestNothingLeftBehind starts a payload that leaves a background process
 // behind, ends the launcher in each way users and batch systems do, and
 // checks that no payload process and no squashfuse is left.
@@ -330,7 +281,7 @@ func TestSignalsReachPayload(t *testing.T) {
 			if l != "got-"+name+"\n" {
 				t.Errorf("payload printed %q after %v", l, sig)
 			}
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+			if exitStatus(err) != 7 {
 				t.Errorf("exit: %v, want status 7", err)
 			}
 		})

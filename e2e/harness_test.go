@@ -5,12 +5,12 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -67,28 +67,48 @@ func launchVia(t testing.TB, wrapper []string, args ...string) result {
 
 func runCmd(t testing.TB, o runOpts, wrapper []string, args ...string) result {
 	t.Helper()
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	argv := append(append(append([]string{}, wrapper...), launchBin(t)), args...)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = o.Dir
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdin = strings.NewReader(o.Stdin)
+	return runProcess(t, cmd, o.Timeout)
+}
+
+// runProcess runs cmd to its end and returns what it printed (unless cmd
+// sends its output elsewhere) and its shell-style exit status (exitStatus).
+// It fails the test if cmd cannot start or is still running after timeout
+// (0: 60 s), when it is killed. Every e2e test that runs a command to its
+// end goes through here.
+func runProcess(t testing.TB, cmd *exec.Cmd, timeout time.Duration) result {
+	t.Helper()
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{Stdout: out.String(), Stderr: errb.String()}
+	if cmd.Stdout == nil {
+		cmd.Stdout = &out
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = &errb
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %v: %v", cmd.Args, err)
+	}
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		_ = cmd.Process.Kill()
+	})
+	err := cmd.Wait()
+	timer.Stop()
+	r := result{Stdout: out.String(), Stderr: errb.String(), Code: exitStatus(err)}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("running launch %v: %v", args, err)
+		t.Fatalf("running %v: %v", cmd.Args, err)
 	}
-	r.Code = exitStatus(err)
-	if ctx.Err() != nil {
-		t.Fatalf("launch %v timed out after %v; stderr: %s", args, timeout, r.Stderr)
+	if timedOut.Load() {
+		t.Fatalf("%v timed out after %v; stdout %q stderr %q", cmd.Args, timeout, r.Stdout, r.Stderr)
 	}
 	return r
 }

@@ -5,8 +5,6 @@ package e2e
 // the same OpenMPI, talks to its peers in the other containers.
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"debug/elf"
 	"encoding/hex"
@@ -241,24 +239,13 @@ func marker(t *testing.T) string {
 // markedProcs lists live processes whose environment holds mark (exactly),
 // and FUSE servers whose parent does (their own environment is clean).
 func markedProcs(mark string) []string {
-	want := []byte(mark + "\x00")
-	has := func(pid int) bool {
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		return err == nil && (bytes.HasPrefix(env, want) || bytes.Contains(env, append([]byte{0}, want...)))
-	}
 	var left []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
+	for pid, p := range readProcs() {
+		if pid == os.Getpid() || p.Cmdline == "" || p.Zombie() {
 			continue
 		}
-		cl := procCmdline(pid)
-		if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); cl == "" || bytes.Contains(st, []byte(") Z ")) {
-			continue
-		}
-		if has(pid) || strings.Contains(cl, "squashfuse") && has(procParent(pid)) {
-			left = append(left, fmt.Sprintf("%d %s", pid, cl))
+		if environHas(pid, mark) || strings.Contains(p.Cmdline, "squashfuse") && environHas(p.PPid, mark) {
+			left = append(left, fmt.Sprintf("%d %s", pid, p.Cmdline))
 		}
 	}
 	sort.Strings(left)
@@ -291,24 +278,11 @@ func TestMPI(t *testing.T) {
 		if isRoot() {
 			argv = append(argv, "--allow-run-as-root")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, mpirun, append(argv, args...)...)
+		cmd := exec.Command(mpirun, append(argv, args...)...)
 		cmd.Env = append(append(os.Environ(), mpiEnv...), mark)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
 		start := time.Now()
-		err := cmd.Run()
+		r := runProcess(t, cmd, 2*time.Minute)
 		took := time.Since(start)
-		if ctx.Err() != nil {
-			t.Fatalf("mpirun %v hung (killed after 2 minutes); stdout %s\nstderr %s", args, out.String(), errb.String())
-		}
-		r := result{Stdout: out.String(), Stderr: errb.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.Code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
 		return r, took
 	}
 

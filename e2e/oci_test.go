@@ -216,7 +216,7 @@ func TestOCISources(t *testing.T) {
 // TestOCIConcurrentPull: eight pulls of the same image at the same moment
 // with one cache all succeed and leave one cache entry.
 func TestOCIConcurrentPull(t *testing.T) {
-	reg := startRegistry(t)
+	reg := memRegistry(t)
 	ref := reg.push(t, "test/busybox:v1", busyboxOCI(t))
 	e := newOCIEnv(t)
 	out := t.TempDir()
@@ -264,7 +264,7 @@ func TestOCIConcurrentPull(t *testing.T) {
 // TestOCICorruptCacheBlob: a cached blob that no longer matches its digest
 // is fetched again, never used.
 func TestOCICorruptCacheBlob(t *testing.T) {
-	reg := startRegistry(t)
+	reg := memRegistry(t)
 	ref := reg.push(t, "test/busybox:v1", busyboxOCI(t))
 	e := newOCIEnv(t)
 	wantOK(t, e.launch(t, "pull", "-q", "--nohttps", filepath.Join(t.TempDir(), "a.sif"), "docker://"+ref))

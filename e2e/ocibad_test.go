@@ -15,7 +15,7 @@ import (
 // TestOCIBadInput: each kind of bad source is one FATAL line, exit 255, no
 // output file and nothing left in TMPDIR.
 func TestOCIBadInput(t *testing.T) {
-	reg := startRegistry(t)
+	reg := memRegistry(t)
 	good := busyboxOCI(t)
 	ref := reg.push(t, "test/busybox:v1", good)
 	otherArch := "arm64"

@@ -4,19 +4,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/launch-hpc/launch/internal/testregistry"
 	"github.com/launch-hpc/launch/internal/treetar"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -28,78 +25,31 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// registry is a real distribution registry (Debian's docker-registry)
-// started for one test on 127.0.0.1 and stopped after it.
+// registry is a registry started for one test on 127.0.0.1 and stopped
+// after it (internal/testregistry).
 type registry struct {
 	Host string // 127.0.0.1:PORT
 }
 
-// startRegistry starts docker-registry on a free port. A missing binary is
-// a failure, not a skip: scripts/install-deps installs it.
+// startRegistry starts a real docker-registry (Debian's distribution) on a
+// free port. A missing binary is a failure, not a skip: scripts/install-deps
+// installs it. Tests that need no real registry use memRegistry.
 func startRegistry(t *testing.T) *registry {
 	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
+	r, err := testregistry.Real(t.TempDir())
 	if err != nil {
-		t.Fatalf("docker-registry is not installed (Debian package docker-registry; scripts/install-deps installs it as root): %v", err)
+		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	for attempt := 0; attempt < 3; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		host := l.Addr().String()
-		l.Close()
-		cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\nhttp: {addr: %s}\n", dir, host)
-		cfgPath := filepath.Join(dir, "config.yml")
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "serve", cfgPath)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting docker-registry: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); logf.Close(); close(exited) }()
-		stop := func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case <-exited:
-				deadline = time.Time{} // try another port
-				continue
-			default:
-			}
-			resp, err := http.Get("http://" + host + "/v2/")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					t.Cleanup(stop)
-					return &registry{Host: host}
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		stop()
-		b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)))
-		t.Logf("docker-registry on %s did not come up: %s", host, b)
-	}
-	t.Fatal("docker-registry did not start")
-	return nil
+	t.Cleanup(r.Stop)
+	return &registry{Host: r.Host}
+}
+
+// memRegistry starts go-containerregistry's in-memory registry.
+func memRegistry(t *testing.T) *registry {
+	t.Helper()
+	r := testregistry.InMemory()
+	t.Cleanup(r.Stop)
+	return &registry{Host: r.Host}
 }
 
 // push writes img to the registry as repo:tag and returns its reference.

@@ -88,7 +88,7 @@ exec sleep 60`
 				t.Fatal(err)
 			}
 			err = cmd.Wait()
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) {
+			if exitStatus(err) != 128+int(syscall.SIGTERM) {
 				t.Errorf("after SIGTERM to the launcher: %v, want exit status %d", err, 128+int(syscall.SIGTERM))
 			}
 			waitGone(t, map[int]string{stagePid: strings.ReplaceAll(string(stageCmd), "\x00", " ")}, 2*time.Second, "the stage after SIGTERM")

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -385,25 +384,7 @@ func (c *slurmCluster) asUser(ctx context.Context, dir string, env []string, pro
 // run runs prog as the job user and returns its output and exit status.
 func (c *slurmCluster) run(t *testing.T, timeout time.Duration, dir string, env []string, prog string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := c.asUser(ctx, dir, env, prog, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{Stdout: out.String(), Stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		t.Fatalf("running %s %v as %s: %v", prog, args, c.user.Username, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("%s %v timed out after %v; stdout %q stderr %q", prog, args, timeout, r.Stdout, r.Stderr)
-	}
-	return r
+	return runProcess(t, c.asUser(context.Background(), dir, env, prog, args...), timeout)
 }
 
 // jobDir makes a fresh directory for one test's jobs, owned by the job user,

@@ -326,27 +326,6 @@ func containerProcs(t *testing.T, pid int) map[int]string {
 	return procs
 }
 
-// procParent returns pid's parent pid (0 if it is gone).
-func procParent(pid int) int {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(st)
-	f := strings.Fields(s[strings.LastIndex(s, ")")+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	pp, _ := strconv.Atoi(f[1])
-	return pp
-}
-
-// procCmdline returns pid's command line, arguments separated by spaces.
-func procCmdline(pid int) string {
-	cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " "))
-}
-
 // noHostMounts fails if anything below dir is mounted in the host's mount
 // namespace, or a squashfuse mount serves a file below it.
 func noHostMounts(t *testing.T, dir string) {

@@ -41,8 +41,7 @@ func TestShellUnderTerminal(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		ee, ok := err.(*exec.ExitError)
-		if !ok || ee.ExitCode() != 4 {
+		if exitStatus(err) != 4 {
 			t.Errorf("shell exit: %v, want status 4; output:\n%s", err, out.String())
 		}
 	case <-time.After(30 * time.Second):

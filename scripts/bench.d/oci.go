@@ -1,20 +1,15 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
-	"time"
 
+	"github.com/launch-hpc/launch/internal/testregistry"
 	"github.com/launch-hpc/launch/internal/treetar"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -127,91 +122,21 @@ func registryCmd(args []string) error {
 	if *dir == "" || *hostFile == "" || fl.NArg() != 0 {
 		usage()
 	}
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		return fmt.Errorf("docker-registry is not installed (Debian package docker-registry): %w", err)
-	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	for attempt := 0; attempt < 3; attempt++ {
-		host, cmd, exited, err := startRegistry(bin, *dir, attempt)
-		if err != nil {
-			return err
-		}
-		stop := func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		}
-		if !waitRegistry(host, exited) {
-			stop()
-			fmt.Fprintf(os.Stderr, "benchdrv: docker-registry on %s did not come up (log: %s)\n", host, cmd.Stdout.(*os.File).Name())
-			continue
-		}
-		if err := os.WriteFile(*hostFile, []byte(host+"\n"), 0o644); err != nil {
-			stop()
-			return err
-		}
-		select {
-		case <-sigs:
-			stop()
-			return nil
-		case <-exited:
-			return errors.New("docker-registry exited early")
-		}
-	}
-	return errors.New("docker-registry did not start")
-}
-
-// startRegistry starts docker-registry on a port that was free a moment ago.
-func startRegistry(bin, dir string, attempt int) (string, *exec.Cmd, chan struct{}, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	reg, err := testregistry.Real(*dir)
 	if err != nil {
-		return "", nil, nil, err
+		return err
 	}
-	host := l.Addr().String()
-	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\nhttp: {addr: %s}\n", dir, host)
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return "", nil, nil, err
+	if err := os.WriteFile(*hostFile, []byte(reg.Host+"\n"), 0o644); err != nil {
+		reg.Stop()
+		return err
 	}
-	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)))
-	if err != nil {
-		return "", nil, nil, err
+	select {
+	case <-sigs:
+		reg.Stop()
+		return nil
+	case <-reg.Exited():
+		return testregistry.ErrExited
 	}
-	cmd := exec.Command(bin, "serve", cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return "", nil, nil, fmt.Errorf("starting docker-registry: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	return host, cmd, exited, nil
-}
-
-// waitRegistry waits up to 15 s for GET /v2/ to answer 200.
-func waitRegistry(host string, exited chan struct{}) bool {
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if resp, err := http.Get("http://" + host + "/v2/"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
 }
