@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // parser holds what one Parse call accumulates.
@@ -35,6 +36,11 @@ func Parse(file string, data []byte, buildArgs map[string]string) (*Definition, 
 		return nil, err
 	}
 	p := &parser{file: file}
+	for k, v := range buildArgs {
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return nil, p.errorf(0, "build argument %s: the value is not text (NUL or invalid UTF-8)", k)
+		}
+	}
 	d := &Definition{File: file}
 	used := map[string]bool{}
 	for _, chunk := range splitStages(string(data)) {
@@ -149,7 +155,15 @@ func (p *parser) parseStage(c chunk, args map[string]string, used map[string]boo
 	for k := range ex.used {
 		used[k] = true
 	}
-	st, _, err := p.parseChunk(splitLines(ex.text, c.first, ex.nums))
+	templated := splitLines(ex.text, c.first, ex.nums)
+	for i, ln := range templated {
+		// Apptainer keeps such a line in the stage, but the stored text
+		// would then read back as another stage.
+		if m := stageStart.FindString(ln.text); i > 0 && m != "" {
+			return nil, p.errorf(ln.num, "templating makes this line start with %q, which would begin a new stage", m)
+		}
+	}
+	st, _, err := p.parseChunk(templated)
 	if err != nil {
 		return nil, err
 	}

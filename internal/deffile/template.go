@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // placeholder is a template variable, as Apptainer matches it: "{{", optional
@@ -87,13 +88,20 @@ func expand(file, src string, first int, args, defaults map[string]string) (*exp
 				"build variable %s has no value: give --build-arg %s=VALUE (or --build-arg-file), or a default in %%arguments", name, name)}
 		}
 		ex.used[name] = true
-		val = expandNested(val, args, defaults, ex.used)
+		val, ok = expandNested(val, args, defaults, ex.used)
 		copySrc(i, m[0])
 		at := lineAt(m[0])
+		if !ok || out.Len()+len(val) > MaxSize {
+			return nil, &Error{File: file, Line: at, Msg: fmt.Sprintf(
+				"filling {{ %s }} makes the definition larger than %d MiB", name, MaxSize>>20)}
+		}
 		emit(val, func() int { return at })
 		i = m[1]
 	}
 	copySrc(i, len(src))
+	if out.Len() > MaxSize {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("templating makes the definition larger than %d MiB", MaxSize>>20)}
+	}
 	ex.text = out.String()
 	return ex, nil
 }
@@ -111,21 +119,26 @@ func commented(before string) bool {
 
 // expandNested fills the placeholders inside a value once, as Apptainer
 // does: each one found in the value is replaced everywhere in it by its
-// build-argument or default value; unknown ones stay.
-func expandNested(val string, args, defaults map[string]string, used map[string]bool) string {
+// build-argument or default value; unknown ones stay. It returns false when
+// the result would exceed MaxSize.
+func expandNested(val string, args, defaults map[string]string, used map[string]bool) (string, bool) {
 	out := val
 	for _, m := range placeholder.FindAllStringSubmatchIndex(val, -1) {
-		name := val[m[2]:m[3]]
+		name, match := val[m[2]:m[3]], val[m[0]:m[1]]
 		v, ok := args[name]
 		if !ok {
 			v, ok = defaults[name]
 		}
-		if ok {
-			out = strings.ReplaceAll(out, val[m[0]:m[1]], v)
-			used[name] = true
+		if !ok {
+			continue
 		}
+		if len(v) > len(match) && len(out)+strings.Count(out, match)*(len(v)-len(match)) > MaxSize {
+			return "", false
+		}
+		out = strings.ReplaceAll(out, match, v)
+		used[name] = true
 	}
-	return out
+	return out, true
 }
 
 // keyValue splits "KEY=VALUE" as Apptainer does: at the first "=", key and
@@ -151,6 +164,9 @@ func ParseBuildArg(s string) (key, value string, err error) {
 	}
 	if !word.MatchString(k) {
 		return "", "", fmt.Errorf("--build-arg %q: the name %q is not a word of letters, digits and _", s, k)
+	}
+	if !utf8.ValidString(v) {
+		return "", "", fmt.Errorf("--build-arg %s: the value is not valid UTF-8 text", k)
 	}
 	return k, v, nil
 }
