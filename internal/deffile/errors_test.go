@@ -45,9 +45,9 @@ func TestParseErrors(t *testing.T) {
 		{"second stage without From", "Bootstrap: scratch\nBootstrap: oci\n", nil, 2, "Bootstrap: oci needs a From header"},
 
 		// Sections.
-		{"unknown section", head + "%post\n x\n%postinstall\n y\n", nil, 5, "unknown section %postinstall"},
-		{"unknown section keeps the spelling", head + "%Install\n", nil, 3, "unknown section %Install"},
-		{"tab after the name", head + "%post\t-c /bin/bash\n", nil, 3, "unknown section %post\t-c"},
+		{"unknown section", head + "%post\n x\n%postinstall\n y\n", nil, 5, `unknown section "%postinstall"`},
+		{"unknown section keeps the spelling", head + "%Install\n", nil, 3, `unknown section "%Install"`},
+		{"tab after the name", head + "%post\t-c /bin/bash\n", nil, 3, `unknown section "%post\t-c"`},
 		{"indented section", head + "%post\n x\n  %runscript\n", nil, 5, `"%runscript" starts a section but is indented`},
 		{"script line starting with %", head + "%post\n  %d items\n", nil, 4, `"%d" starts a section but is indented`},
 		{"app section without name", head + "%apprun\n x\n", nil, 3, "%apprun needs an app name: %apprun NAME"},
@@ -69,15 +69,15 @@ func TestParseErrors(t *testing.T) {
 		{"files from an unknown stage", head + "%files from nope\n a\n", nil, 3, "%files from nope: no stage is named nope"},
 		{"files from a later stage", head + "Stage: one\n%files from two\n a\nBootstrap: scratch\nStage: two\n", nil, 4, "stage two is not built yet here"},
 		{"files from itself", head + "Stage: one\n%files from one\n a\n", nil, 4, "a stage cannot copy files from itself"},
-		{"duplicate stage names", "Bootstrap: scratch\nStage: a\nBootstrap: scratch\nStage: a\n", nil, 4, "stage name a is already used by the stage at line 1"},
+		{"duplicate stage names", "Bootstrap: scratch\nStage: a\nBootstrap: scratch\nStage: a\n", nil, 4, `stage name "a" is already used by the stage at line 1`},
 
 		// Templating.
 		{"variable without value", head + "%post\n  echo {{ NAME }}\n", nil, 4, "build variable NAME has no value: give --build-arg NAME=VALUE"},
 		{"variable in the header", "Bootstrap: docker\nFrom: alpine:{{ TAG }}\n", nil, 2, "build variable TAG has no value"},
 		{"default of another stage", "Bootstrap: scratch\n%arguments\n A=1\nBootstrap: scratch\n%post\n {{ A }}\n", nil, 6, "build variable A has no value"},
-		{"after a multi-line placeholder", head + "%post\n {{ \nA }}\n%bogus\n", map[string]string{"A": "x"}, 6, "unknown section %bogus"},
-		{"after a multi-line value", head + "%post\n {{ A }}\n%bogus\n", map[string]string{"A": "1\n2\n3"}, 5, "unknown section %bogus"},
-		{"a value that starts a section", head + "%post\n{{ A }}\n", map[string]string{"A": "%bogus"}, 4, "unknown section %bogus"},
+		{"after a multi-line placeholder", head + "%post\n {{ \nA }}\n%bogus\n", map[string]string{"A": "x"}, 6, `unknown section "%bogus"`},
+		{"after a multi-line value", head + "%post\n {{ A }}\n%bogus\n", map[string]string{"A": "1\n2\n3"}, 5, `unknown section "%bogus"`},
+		{"a value that starts a section", head + "%post\n{{ A }}\n", map[string]string{"A": "%bogus"}, 4, `unknown section "%bogus"`},
 		{"a value that starts a stage", head + "%post\n{{ A }}: scratch\n", map[string]string{"A": "bootstrap"}, 4, `templating makes this line start with "bootstrap:"`},
 		{"a value that breaks the header", "Bootstrap: docker\nFrom: {{ A }}\n", map[string]string{"A": "a\nb"}, 2, `header line "b" is not "KEY: VALUE"`},
 		{"templating too large", head + "%arguments\n A=" + strings.Repeat("x", 1<<20) + "\n%post\n" + strings.Repeat("{{A}}", 5) + "\n", nil, 6, "filling {{ A }} makes the definition larger than 4 MiB"},

@@ -246,7 +246,7 @@ func (p *parser) checkStages(stages []Stage) error {
 		}
 		if name := st.Name(); name != "" {
 			if j, ok := seen[name]; ok {
-				return p.errorf(headerLine(st, "stage"), "stage name %s is already used by the stage at line %d", name, stages[j].Line)
+				return p.errorf(headerLine(st, "stage"), "stage name %q is already used by the stage at line %d", name, stages[j].Line)
 			}
 			seen[name] = i
 		}

@@ -2,6 +2,7 @@ package deffile
 
 import (
 	"strings"
+	"unicode"
 )
 
 // Text returns the definition text to store in the image (SIF deffile
@@ -67,6 +68,7 @@ func (s *Stage) Render() []byte {
 		writeScript(&b, sec.name, sec.s.Args, sec.s)
 	}
 	for _, a := range s.Apps {
+		n := b.Len()
 		for _, sec := range []struct {
 			name string
 			s    Script
@@ -80,7 +82,7 @@ func (s *Stage) Render() []byte {
 		if len(a.Files) > 0 {
 			writeSectionLine(&b, "appfiles", a.Name)
 			for _, e := range a.Files {
-				b.WriteString("    " + strings.TrimSpace(e.Src+" "+e.Dst) + "\n")
+				b.WriteString("    " + joinWords(e.Src, e.Dst) + "\n")
 			}
 		}
 		for _, sec := range []struct {
@@ -88,6 +90,10 @@ func (s *Stage) Render() []byte {
 			s    Script
 		}{{"apphelp", a.Help}, {"apptest", a.Test}, {"appstart", a.Start}} {
 			writeScript(&b, sec.name, a.Name, sec.s)
+		}
+		if b.Len() == n {
+			// An app whose sections are all empty still exists.
+			writeSectionLine(&b, "appinstall", a.Name)
 		}
 	}
 	return []byte(b.String())
@@ -102,8 +108,14 @@ func writeField(b *strings.Builder, f Field) {
 	}
 	b.WriteString(name + ": ")
 	parts := strings.Split(f.Value, "\n")
-	for _, part := range parts[:len(parts)-1] {
+	for i, part := range parts[:len(parts)-1] {
+		if i > 0 {
+			b.WriteString("    ") // trimmed when read; keeps "bootstrap:" off column 1
+		}
 		b.WriteString(part + `\n\` + "\n")
+	}
+	if len(parts) > 1 {
+		b.WriteString("    ")
 	}
 	last := parts[len(parts)-1]
 	switch {
@@ -139,14 +151,22 @@ func writeScript(b *strings.Builder, name, args string, s Script) {
 
 func writeLabels(b *strings.Builder, labels []Label) {
 	for _, l := range labels {
-		b.WriteString("    " + strings.TrimSpace(l.Key+" "+l.Value) + "\n")
+		b.WriteString("    " + joinWords(l.Key, l.Value) + "\n")
 	}
+}
+
+// joinWords writes "a b", or "a" when b is empty.
+func joinWords(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + " " + b
 }
 
 // quoteWord quotes a %files path when it must be: white space, a quote, or a
 // first character that would make the line a comment or a section.
 func quoteWord(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\f\r\"'") && s[0] != '#' && s[0] != '%' {
+	if s != "" && !strings.ContainsFunc(s, unicode.IsSpace) && !strings.ContainsAny(s, `"'`) && s[0] != '#' && s[0] != '%' {
 		return s
 	}
 	if strings.Contains(s, `"`) {

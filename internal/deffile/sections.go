@@ -70,7 +70,7 @@ func (p *parser) sectionLine(ln line, indented bool) (*occurrence, error) {
 	key := strings.ToLower(name)
 	kind, ok := sections[key]
 	if !ok {
-		return nil, p.errorf(ln.num, "unknown section %%%s", name)
+		return nil, p.errorf(ln.num, "unknown section %q", "%"+name)
 	}
 	o := &occurrence{name: key, kind: kind, args: args, hasArgs: hasArgs, line: ln.num}
 	if kind == kindApp {
