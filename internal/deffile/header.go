@@ -16,10 +16,11 @@ import "strings"
 // of the header cuts short (or panics on it); here the value so far is kept.
 // A key given twice keeps its last value, as in Apptainer, with a warning.
 func (p *parser) parseHeader(st *Stage, lines []line) error {
-	var pending *Field // a field whose value continues on the next line
+	var pending *Field     // a field whose value continues on the next line
+	at := map[string]int{} // key -> index in st.Header
 	flush := func() {
 		if pending != nil {
-			p.setField(st, *pending)
+			p.setField(st, at, *pending)
 			pending = nil
 		}
 	}
@@ -53,22 +54,21 @@ func (p *parser) parseHeader(st *Stage, lines []line) error {
 			pending = &f
 			continue
 		}
-		p.setField(st, f)
+		p.setField(st, at, f)
 	}
 	flush()
 	return nil
 }
 
 // setField adds f to the header, replacing the value of an earlier field
-// with the same key.
-func (p *parser) setField(st *Stage, f Field) {
-	for i := range st.Header {
-		if st.Header[i].Key == f.Key {
-			name, _ := lookupHeader(f.Key)
-			p.warnf(f.Line, "header %s given again (line %d): the last value is used", name, st.Header[i].Line)
-			st.Header[i].Value = f.Value
-			return
-		}
+// with the same key (at maps keys to their index in st.Header).
+func (p *parser) setField(st *Stage, at map[string]int, f Field) {
+	if i, ok := at[f.Key]; ok {
+		name, _ := lookupHeader(f.Key)
+		p.warnf(f.Line, "header %s given again (line %d): the last value is used", name, st.Header[i].Line)
+		st.Header[i].Value = f.Value
+		return
 	}
+	at[f.Key] = len(st.Header)
 	st.Header = append(st.Header, f)
 }

@@ -45,13 +45,18 @@ func (p *parser) parseChunk(lines []line) (*Stage, []line, error) {
 		o.body = append(o.body, ln)
 	}
 	var argLines []line
+	b := &stageBuilder{st: st, bodies: map[scriptKey]*strings.Builder{}, apps: map[string]int{},
+		files: map[string]int{}, argsLine: map[scriptKey]int{}}
 	for _, o := range occs {
 		if o.kind == kindArgs {
 			argLines = append(argLines, o.body...)
 		}
-		if err := p.addSection(st, o); err != nil {
+		if err := p.addSection(b, o); err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := p.finish(b); err != nil {
+		return nil, nil, err
 	}
 	return st, argLines, nil
 }
@@ -107,51 +112,91 @@ func (p *parser) checkAppName(num int, name string) error {
 	return nil
 }
 
+// stageBuilder folds section occurrences into a stage, in time linear in
+// the text however many sections there are.
+type stageBuilder struct {
+	st     *Stage
+	bodies map[scriptKey]*strings.Builder
+	apps   map[string]int // app name -> index in st.Apps
+	files  map[string]int // %files argument text -> index in st.Files
+	// argsLine is the line that last set a script's arguments.
+	argsLine map[scriptKey]int
+}
+
+// scriptKey names a script section: of the stage (app -1) or of an app.
+type scriptKey struct {
+	app  int
+	name string
+}
+
+func (b *stageBuilder) script(k scriptKey) *Script {
+	if k.app < 0 {
+		return b.st.script(k.name)
+	}
+	return b.st.Apps[k.app].script(k.name)
+}
+
+// finish stores the accumulated bodies and checks the arguments of the
+// build-time scripts (a -c without a shell).
+func (p *parser) finish(b *stageBuilder) error {
+	for k, body := range b.bodies {
+		b.script(k).Body = body.String()
+	}
+	if p.quiet {
+		return nil
+	}
+	for _, name := range []string{"pre", "setup", "post", "test"} {
+		k := scriptKey{-1, name}
+		if _, err := b.script(k).Command("script"); err != nil {
+			return p.errorf(b.argsLine[k], "%%%s: %v", name, err)
+		}
+	}
+	return nil
+}
+
 // addSection folds one section occurrence into the stage.
-func (p *parser) addSection(st *Stage, o *occurrence) error {
+func (p *parser) addSection(b *stageBuilder, o *occurrence) error {
 	switch o.kind {
 	case kindScript, kindArgs:
-		s := st.script(o.name)
-		appendScript(s, o)
-		if !p.quiet && (o.name == "pre" || o.name == "setup" || o.name == "post" || o.name == "test") {
-			if _, err := s.Command("script"); err != nil {
-				return p.errorf(o.line, "%%%s: %v", o.name, err)
-			}
-		}
+		b.appendScript(scriptKey{-1, o.name}, o, true)
 	case kindLabels:
 		if !p.quiet {
-			st.Labels = append(st.Labels, p.parseLabels(o.body)...)
+			b.st.Labels = append(b.st.Labels, p.parseLabels(o.body)...)
 		}
 	case kindFiles:
-		return p.addFiles(st, o)
+		return p.addFiles(b, o)
 	case kindApp:
-		return p.addApp(st, o)
+		p.addApp(b, o)
 	}
 	return nil
 }
 
 // appendScript appends an occurrence to a script section: the body after
-// the bodies so far; the arguments replace earlier ones when the line had
-// any (Apptainer's rule).
-func appendScript(s *Script, o *occurrence) {
+// the bodies so far; the arguments (when withArgs) replace earlier ones
+// when the line had any (Apptainer's rule).
+func (b *stageBuilder) appendScript(k scriptKey, o *occurrence, withArgs bool) {
+	s := b.script(k)
 	if s.Line == 0 {
 		s.Line = o.line
 	}
-	if o.hasArgs {
+	if withArgs && o.hasArgs {
 		s.Args = o.args
+		b.argsLine[k] = o.line
 	}
-	var b strings.Builder
-	b.WriteString(s.Body)
+	body := b.bodies[k]
+	if body == nil {
+		body = &strings.Builder{}
+		b.bodies[k] = body
+	}
 	for _, ln := range o.body {
-		b.WriteString(ln.text)
-		b.WriteByte('\n')
+		body.WriteString(ln.text)
+		body.WriteByte('\n')
 	}
-	s.Body = b.String()
 }
 
 // addFiles merges a %files section into the set with the same argument
 // text, as Apptainer does, or starts a new set.
-func (p *parser) addFiles(st *Stage, o *occurrence) error {
+func (p *parser) addFiles(b *stageBuilder, o *occurrence) error {
 	if p.quiet {
 		return nil
 	}
@@ -163,29 +208,25 @@ func (p *parser) addFiles(st *Stage, o *occurrence) error {
 	if err != nil {
 		return err
 	}
-	for i := range st.Files {
-		if st.Files[i].Args == o.args {
-			st.Files[i].Entries = append(st.Files[i].Entries, entries...)
-			return nil
-		}
+	if i, ok := b.files[o.args]; ok {
+		b.st.Files[i].Entries = append(b.st.Files[i].Entries, entries...)
+		return nil
 	}
-	st.Files = append(st.Files, FileSet{Args: o.args, From: from, Line: o.line, Entries: entries})
+	b.files[o.args] = len(b.st.Files)
+	b.st.Files = append(b.st.Files, FileSet{Args: o.args, From: from, Line: o.line, Entries: entries})
 	return nil
 }
 
 // addApp folds an %app* section into its app, creating the app at its
 // first section.
-func (p *parser) addApp(st *Stage, o *occurrence) error {
-	var app *App
-	for i := range st.Apps {
-		if st.Apps[i].Name == o.app {
-			app = &st.Apps[i]
-		}
+func (p *parser) addApp(b *stageBuilder, o *occurrence) {
+	i, ok := b.apps[o.app]
+	if !ok {
+		i = len(b.st.Apps)
+		b.apps[o.app] = i
+		b.st.Apps = append(b.st.Apps, App{Name: o.app, Line: o.line})
 	}
-	if app == nil {
-		st.Apps = append(st.Apps, App{Name: o.app, Line: o.line})
-		app = &st.Apps[len(st.Apps)-1]
-	}
+	app := &b.st.Apps[i]
 	switch o.name {
 	case "appfiles":
 		if !p.quiet {
@@ -197,10 +238,6 @@ func (p *parser) addApp(st *Stage, o *occurrence) error {
 		}
 	default:
 		// Apptainer keeps no arguments for app sections.
-		s := app.script(o.name)
-		args := *o
-		args.hasArgs = false
-		appendScript(s, &args)
+		b.appendScript(scriptKey{i, o.name}, o, false)
 	}
-	return nil
 }

@@ -30,7 +30,8 @@ type expansion struct {
 //     placeholder, contains a "#" followed by a character other than "!": the
 //     line is taken to be a comment there. "#!/bin/{{ SH }}" is filled.
 //   - A value may itself hold placeholders; those are filled once more from
-//     args then defaults, and left as they are when neither has the name.
+//     args then defaults, and left as they are when neither has the name
+//     (see expandNested).
 //   - A placeholder whose name has no value is an error naming it.
 //
 // Unlike Apptainer, a variable used only inside another's value counts as
@@ -69,13 +70,23 @@ func expand(file, src string, first int, args, defaults map[string]string) (*exp
 		})
 	}
 
+	// The comment test looks at the text from the last newline, or from
+	// the end of the last filled placeholder, up to the placeholder: it is
+	// scanned once, as the placeholders come.
+	seg, scan, commented := 0, 0, false
+	advance := func(to int) {
+		for ; scan < to; scan++ {
+			if src[scan] == '\n' {
+				seg, commented = scan, false
+			} else if scan > seg && src[scan-1] == '#' && src[scan] != '!' {
+				commented = true
+			}
+		}
+	}
+
 	i := 0
 	for _, m := range placeholder.FindAllStringSubmatchIndex(src, -1) {
-		start := i
-		if nl := strings.LastIndexByte(src[i:m[0]], '\n'); nl >= 0 {
-			start = i + nl
-		}
-		if commented(src[start:m[0]]) {
+		if advance(m[0]); commented {
 			continue
 		}
 		name := src[m[2]:m[3]]
@@ -97,6 +108,7 @@ func expand(file, src string, first int, args, defaults map[string]string) (*exp
 		}
 		emit(val, func() int { return at })
 		i = m[1]
+		seg, scan, commented = i, i, false
 	}
 	copySrc(i, len(src))
 	if out.Len() > MaxSize {
@@ -106,25 +118,20 @@ func expand(file, src string, first int, args, defaults map[string]string) (*exp
 	return ex, nil
 }
 
-// commented reports whether the text before a placeholder makes it part of
-// a comment (Apptainer's test: a "#" followed by any character but "!").
-func commented(before string) bool {
-	for k := 0; k+1 < len(before); k++ {
-		if before[k] == '#' && before[k+1] != '!' {
-			return true
-		}
-	}
-	return false
-}
-
-// expandNested fills the placeholders inside a value once, as Apptainer
-// does: each one found in the value is replaced everywhere in it by its
-// build-argument or default value; unknown ones stay. It returns false when
-// the result would exceed MaxSize.
+// expandNested fills the placeholders inside a value, in one pass: each
+// one whose name has a build-argument or default value is replaced by it,
+// the others stay. (Apptainer replaces each in turn everywhere in the value,
+// which differs only when a value holds placeholder text itself.) It returns
+// false when the result would exceed MaxSize.
 func expandNested(val string, args, defaults map[string]string, used map[string]bool) (string, bool) {
-	out := val
-	for _, m := range placeholder.FindAllStringSubmatchIndex(val, -1) {
-		name, match := val[m[2]:m[3]], val[m[0]:m[1]]
+	ms := placeholder.FindAllStringSubmatchIndex(val, -1)
+	if len(ms) == 0 {
+		return val, true
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range ms {
+		name := val[m[2]:m[3]]
 		v, ok := args[name]
 		if !ok {
 			v, ok = defaults[name]
@@ -132,13 +139,16 @@ func expandNested(val string, args, defaults map[string]string, used map[string]
 		if !ok {
 			continue
 		}
-		if len(v) > len(match) && len(out)+strings.Count(out, match)*(len(v)-len(match)) > MaxSize {
+		if b.Len()+m[0]-last+len(v) > MaxSize {
 			return "", false
 		}
-		out = strings.ReplaceAll(out, match, v)
+		b.WriteString(val[last:m[0]])
+		b.WriteString(v)
+		last = m[1]
 		used[name] = true
 	}
-	return out, true
+	b.WriteString(val[last:])
+	return b.String(), b.Len() <= MaxSize
 }
 
 // keyValue splits "KEY=VALUE" as Apptainer does: at the first "=", key and

@@ -1,9 +1,11 @@
 package deffile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -194,5 +196,77 @@ func TestBuildArgsAndReadFile(t *testing.T) {
 		if _, err := Load(c.path, nil); err == nil {
 			t.Errorf("Load(%s): no error", c.path)
 		}
+	}
+}
+
+// apptainerExpand restates Apptainer's templating loop (its build-args
+// reader: a backward scan for the line start, a comment pattern matched on
+// the text before the placeholder, values replaced with ReplaceAll) to
+// compare expand with.
+func apptainerExpand(src string, args, defaults map[string]string) (string, error) {
+	comment := regexp.MustCompile(`\s*[#][^!]\s*.*`)
+	var out strings.Builder
+	i := 0
+	for _, m := range placeholder.FindAllStringSubmatchIndex(src, -1) {
+		nl := i
+		for p := m[0]; p >= nl; p-- {
+			if src[p] == '\n' {
+				nl = p
+				break
+			}
+		}
+		if comment.MatchString(src[nl:m[0]]) {
+			continue
+		}
+		out.WriteString(src[i:m[0]])
+		name := src[m[2]:m[3]]
+		val, ok := args[name]
+		if !ok {
+			val, ok = defaults[name]
+		}
+		if !ok {
+			return "", errors.New("undefined " + name)
+		}
+		newVal := val
+		for _, n := range placeholder.FindAllStringSubmatchIndex(val, -1) {
+			k := val[n[2]:n[3]]
+			if v, ok := args[k]; ok {
+				newVal = strings.ReplaceAll(newVal, val[n[0]:n[1]], v)
+			} else if v, ok := defaults[k]; ok {
+				newVal = strings.ReplaceAll(newVal, val[n[0]:n[1]], v)
+			}
+		}
+		out.WriteString(newVal)
+		i = m[1]
+	}
+	out.WriteString(src[i:])
+	return out.String(), nil
+}
+
+// TestExpandMatchesApptainer compares expand with Apptainer's loop on every
+// string of up to six pieces that matter to the comment rule.
+func TestExpandMatchesApptainer(t *testing.T) {
+	pieces := []string{"#", "!", "{{ A }}", "{{B}}", "\n", " ", "x"}
+	args := map[string]string{"A": "a#{{ B }}"}
+	defaults := map[string]string{"B": "b", "A": "unused"}
+	var gen func(prefix string, n int)
+	count := 0
+	gen = func(prefix string, n int) {
+		count++
+		want, _ := apptainerExpand(prefix, args, defaults)
+		ex, err := expand("t.def", prefix, 1, args, defaults)
+		if err != nil || ex.text != want {
+			t.Fatalf("expand(%q) = %q, %v; Apptainer gives %q", prefix, ex.text, err, want)
+		}
+		if n == 0 {
+			return
+		}
+		for _, p := range pieces {
+			gen(prefix+p, n-1)
+		}
+	}
+	gen("", 5)
+	if count < 19000 {
+		t.Fatalf("only %d strings compared", count)
 	}
 }
