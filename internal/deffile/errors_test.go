@@ -1,8 +1,10 @@
 package deffile
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseErrors: every error Parse reports, one line each, with the line
@@ -135,5 +137,38 @@ func TestErrorText(t *testing.T) {
 		if got := Warning(c.e).String(); got != c.want {
 			t.Errorf("warning %+v: %q, want %q", c.e, got, c.want)
 		}
+	}
+}
+
+// TestLargeFiles: 1 MiB files that hit every per-section and
+// per-placeholder path parse in linear time (a quadratic path would take
+// minutes here).
+func TestLargeFiles(t *testing.T) {
+	const size = MaxSize / 4
+	var apps, urls strings.Builder
+	for i := 0; apps.Len() < size; i++ {
+		fmt.Fprintf(&apps, "%%apprun a%d\n x\n", i)
+	}
+	for i := 0; urls.Len() < size; i++ {
+		fmt.Fprintf(&urls, "OtherURL%d: u\n", i)
+	}
+	for _, c := range []struct{ name, text string }{
+		{"many sections", head + strings.Repeat("%post\n", (size)/6)},
+		{"many files sections", head + strings.Repeat("%files\n a\n", (size)/10)},
+		{"many apps", head + apps.String()},
+		{"many header fields", head + urls.String()},
+		{"many commented placeholders on one line", head + "%post\n# " + strings.Repeat("{{A}}", (size)/5)},
+		{"many placeholders", head + "%arguments\nA=\n%post\n" + strings.Repeat("{{A}}", (size)/5)},
+		{"many stages", strings.Repeat("Bootstrap: scratch\n", (size)/19)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			if _, err := Parse("t.def", []byte(c.text), nil); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
 	}
 }
