@@ -20,7 +20,9 @@
 //
 // Every problem is reported as an *Error, one line "FILE:LINE: what", that
 // the CLI prints as it is; things Apptainer accepts but that deserve a word
-// (an unused build argument, an ignored header) come back as Warnings.
+// (a header given twice, extra words on a %files line, Fingerprints that are
+// not verified) come back as Warnings, and build arguments that no
+// placeholder used as Definition.UnusedArgs.
 //
 // Where Apptainer's own parser behaves in a way no working file can rely on
 // (a %files section with a stray argument that Apptainer silently skips, an

@@ -72,6 +72,7 @@ func TestScriptSections(t *testing.T) {
 		{"repeated sections appended", "%post\n a\n%runscript\n r\n%post\n b\n", Script{Body: " a\n b\n", Line: 3}},
 		{"later arguments replace earlier", "%post -c /bin/sh\n a\n%post -c /bin/bash\n b\n%post\n c\n",
 			Script{Args: "-c /bin/bash", Body: " a\n b\n c\n", Line: 3}},
+		{"a bad -c replaced later is fine", "%post -c\n a\n%post -c /bin/bash\n b\n", Script{Args: "-c /bin/bash", Body: " a\n b\n", Line: 3}},
 		{"a trailing space clears the arguments", "%post -c /bin/bash\n a\n%post \n b\n", Script{Body: " a\n b\n", Line: 3}},
 		{"a % later in a line is text", "%post\n  printf '%s\\n' x\n", Script{Body: "  printf '%s\\n' x\n", Line: 3}},
 		{"heredoc text at column 1", "%post\ncat <<EOF >f\nline: with colon\nEOF\n", Script{Body: "cat <<EOF >f\nline: with colon\nEOF\n", Line: 3}},

@@ -37,7 +37,9 @@ type Stage struct {
 	Pre, Setup, Post                    Script
 	Environment, Runscript, Startscript Script
 	Test, Help                          Script
-	// Arguments is the %arguments section; Defaults is what it defines.
+	// Arguments is the %arguments section (templated, like every section);
+	// Defaults is what it defines, read before templating as Apptainer
+	// reads it.
 	Arguments Script
 	Defaults  map[string]string
 
