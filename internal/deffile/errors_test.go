@@ -23,7 +23,7 @@ func TestParseErrors(t *testing.T) {
 		{"invalid UTF-8", "Bootstrap: docker\n\nFrom: \xff\n", nil, 3, "is not valid UTF-8"},
 		{"byte-order mark", "\ufeffBootstrap: docker\n", nil, 1, "byte-order mark"},
 		{"too large", "Bootstrap: scratch\n%post\n" + strings.Repeat("#\n", MaxSize/2), nil, 0, "is larger than 4 MiB"},
-		{"build arg not text", head, map[string]string{"A": "\xff"}, 0, "build argument A: the value is not text"},
+		{"build arg not text", head, map[string]string{"A": "\xff"}, 0, `build argument "A": the value is not text`},
 
 		// Header.
 		{"no Bootstrap", "From: alpine\n%post\n", nil, 1, `no Bootstrap header`},

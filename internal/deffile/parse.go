@@ -38,7 +38,7 @@ func Parse(file string, data []byte, buildArgs map[string]string) (*Definition, 
 	p := &parser{file: file}
 	for k, v := range buildArgs {
 		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			return nil, p.errorf(0, "build argument %s: the value is not text (NUL or invalid UTF-8)", k)
+			return nil, p.errorf(0, "build argument %q: the value is not text (NUL or invalid UTF-8)", k)
 		}
 	}
 	d := &Definition{File: file}
