@@ -32,6 +32,8 @@ func position(file string, line int) string {
 		return ""
 	case line == 0:
 		return file + ": "
+	case file == "":
+		return fmt.Sprintf("line %d: ", line)
 	default:
 		return fmt.Sprintf("%s:%d: ", file, line)
 	}

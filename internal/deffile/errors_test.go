@@ -59,7 +59,7 @@ func TestParseErrors(t *testing.T) {
 		{"app name with a tab", head + "%appenv a\tb\n", nil, 3, `app name "a\tb" is not usable`},
 		{"post -c without shell", head + "%post -c # oops\n x\n", nil, 3, "%post: section argument -c needs a shell"},
 		{"setup -c without shell", head + "%setup -c\n", nil, 3, "%setup: section argument -c needs a shell"},
-		{"the last arguments count", head + "%test -c /bin/bash\n a\n%test -c\n b\n", nil, 5, "%test: section argument -c needs a shell"},
+		{"the last arguments count", head + "%post -c /bin/bash\n a\n%post -c\n b\n", nil, 5, "%post: section argument -c needs a shell"},
 
 		// %files.
 		{"files with a stray argument", head + "%files /etc\n a\n", nil, 3, `%files takes no argument or "from STAGE", not "/etc"`},
@@ -131,6 +131,7 @@ func TestErrorText(t *testing.T) {
 		{Error{File: "a.def", Line: 3, Msg: "m"}, "a.def:3: m"},
 		{Error{File: "a.def", Msg: "m"}, "a.def: m"},
 		{Error{Msg: "m"}, "m"},
+		{Error{Line: 2, Msg: "m"}, "line 2: m"},
 	} {
 		if got := c.e.Error(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.e, got, c.want)

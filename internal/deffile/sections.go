@@ -137,7 +137,7 @@ func (b *stageBuilder) script(k scriptKey) *Script {
 }
 
 // finish stores the accumulated bodies and checks the arguments of the
-// build-time scripts (a -c without a shell).
+// scripts run with Command (a -c without a shell).
 func (p *parser) finish(b *stageBuilder) error {
 	for k, body := range b.bodies {
 		b.script(k).Body = body.String()
@@ -145,7 +145,7 @@ func (p *parser) finish(b *stageBuilder) error {
 	if p.quiet {
 		return nil
 	}
-	for _, name := range []string{"pre", "setup", "post", "test"} {
+	for _, name := range []string{"pre", "setup", "post"} {
 		k := scriptKey{-1, name}
 		if _, err := b.script(k).Command("script"); err != nil {
 			return p.errorf(b.argsLine[k], "%%%s: %v", name, err)

@@ -170,6 +170,7 @@ func TestAppSections(t *testing.T) {
 }
 
 // TestCommandAndShebang: how build-time and runtime scripts are run.
+// (%test -c is no error: Apptainer writes it into the test script's #!.)
 func TestCommandAndShebang(t *testing.T) {
 	for _, c := range []struct {
 		args string
@@ -189,6 +190,9 @@ func TestCommandAndShebang(t *testing.T) {
 	}
 	if _, err := (Script{Args: "-c"}).Command("/s"); err == nil {
 		t.Error("Command(-c) without a shell: no error")
+	}
+	if st := parse(t, head+"%test -c\n x\n", nil).Stages[0]; st.Test.Args != "-c" {
+		t.Errorf("%%test -c: %+v", st.Test)
 	}
 	for _, c := range []struct {
 		s            Script

@@ -111,10 +111,11 @@ func (s Script) Params() []string {
 	return strings.Fields(args)
 }
 
-// Command returns the argv Apptainer runs a build-time script (%pre, %setup,
-// %post, %test during the build) with, the script saved at path: "/bin/sh
-// -ex [PARAMS] path", or with "-c SHELL ARGS" among the parameters, "/bin/sh
-// -ex ... -c 'SHELL ARGS path'", so "%post -c /bin/bash" runs bash.
+// Command returns the argv Apptainer runs %pre, %setup and %post with, the
+// script saved at path: "/bin/sh -ex [PARAMS] path", or with "-c SHELL
+// ARGS" among the parameters, "/bin/sh -ex ... -c 'SHELL ARGS path'", so
+// "%post -c /bin/bash" runs bash. (%test, also at build time, runs as the
+// script Shebang describes, as in the built image.)
 func (s Script) Command(path string) ([]string, error) {
 	argv := []string{"/bin/sh", "-ex"}
 	params := s.Params()
