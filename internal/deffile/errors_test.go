@@ -155,13 +155,13 @@ func TestLargeFiles(t *testing.T) {
 		fmt.Fprintf(&urls, "OtherURL%d: u\n", i)
 	}
 	for _, c := range []struct{ name, text string }{
-		{"many sections", head + strings.Repeat("%post\n", (size)/6)},
-		{"many files sections", head + strings.Repeat("%files\n a\n", (size)/10)},
+		{"many sections", head + strings.Repeat("%post\n x\n", size/9)},
+		{"many files sections", head + strings.Repeat("%files\n a\n", size/10)},
 		{"many apps", head + apps.String()},
 		{"many header fields", head + urls.String()},
-		{"many commented placeholders on one line", head + "%post\n# " + strings.Repeat("{{A}}", (size)/5)},
-		{"many placeholders", head + "%arguments\nA=\n%post\n" + strings.Repeat("{{A}}", (size)/5)},
-		{"many stages", strings.Repeat("Bootstrap: scratch\n", (size)/19)},
+		{"many commented placeholders on one line", head + "%post\n# " + strings.Repeat("{{A}}", size/5)},
+		{"many placeholders", head + "%arguments\nA=\n%post\n" + strings.Repeat("{{A}}", size/5)},
+		{"many stages", strings.Repeat("Bootstrap: scratch\n", size/19)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
