@@ -141,13 +141,23 @@ func CheckOut(out string, force, wantDir bool) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
-		return fmt.Errorf("checking %s: %w", out, err)
+		return fmt.Errorf("checking %s: %w", out, bare(err))
 	case !force:
 		return fmt.Errorf("%s already exists, use --force to replace it", out)
 	case fi.IsDir() && !wantDir:
 		return fmt.Errorf("%s is a directory, not replacing it with a SIF file", out)
 	}
 	return nil
+}
+
+// bare is err without the path an *fs.PathError repeats (the message
+// names it already).
+func bare(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // readDeffile returns the definition file kept in the tree, or nil.

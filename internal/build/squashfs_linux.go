@@ -28,7 +28,7 @@ func checkSource(dir string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("source directory %s does not exist", dir)
 	case err != nil:
-		return fmt.Errorf("reading source directory %s: %w", dir, err)
+		return fmt.Errorf("reading source directory %s: %w", dir, bare(err))
 	case !fi.IsDir():
 		return fmt.Errorf("source %s is not a directory (launch build packs a directory tree)", dir)
 	}

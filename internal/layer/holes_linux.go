@@ -24,6 +24,7 @@ type holeWriter struct {
 	buf []byte
 	n   int   // bytes in buf
 	off int64 // file offset of buf[0], a multiple of holeBlock
+	end int64 // the file's size: the end of the last data written
 }
 
 func (w *holeWriter) Write(p []byte) (int, error) {
@@ -63,16 +64,21 @@ func (w *holeWriter) flush() error {
 		if _, err := w.f.WriteAt(b[start:], w.off+int64(start)); err != nil {
 			return err
 		}
+		w.end = w.off + int64(len(b))
 	}
 	w.off += int64(w.n)
 	w.n = 0
 	return nil
 }
 
-// finish writes what is left and gives the file its full size.
+// finish writes what is left and gives the file its full size when it
+// ends in a hole.
 func (w *holeWriter) finish() error {
 	if err := w.flush(); err != nil {
 		return err
+	}
+	if w.end == w.off {
+		return nil
 	}
 	return w.f.Truncate(w.off)
 }

@@ -82,7 +82,13 @@ func TestHoleWriter(t *testing.T) {
 	data := make([]byte, 10*holeBlock+100)
 	copy(data[3*holeBlock+5:], "middle")
 	copy(data[len(data)-3:], "end")
-	for _, chunk := range []int{1 << 20, holeBlock, 1000, 7} {
+	trailingHole := make([]byte, 6*holeBlock)
+	copy(trailingHole[holeBlock:], "data")
+	for _, tc := range []struct {
+		data  []byte
+		chunk int
+	}{{data, 1 << 20}, {data, holeBlock}, {data, 1000}, {data, 7}, {trailingHole, 1 << 20}, {trailingHole, 3}} {
+		data, chunk := tc.data, tc.chunk
 		f, err := os.Create(filepath.Join(t.TempDir(), "f"))
 		if err != nil {
 			t.Fatal(err)

@@ -40,8 +40,14 @@ const (
 const hiddenMark = ".launch-tmp"
 
 // Hidden is the kind of a temporary entry made beside the output base: its
-// names are hidden (".BASE.launch-tmp-HOST-…").
-func Hidden(base string) string { return "." + base + hiddenMark }
+// names are hidden (".BASE.launch-tmp-HOST-…"), with BASE cut to 100 bytes
+// so that a long output name still leaves room for the rest.
+func Hidden(base string) string {
+	if len(base) > 100 {
+		base = base[:100]
+	}
+	return "." + base + hiddenMark
+}
 
 // hostTag is this host's part of temporary names: the first label of the
 // host name, letters, digits and '-' only, at most 32 characters.
