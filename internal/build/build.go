@@ -18,6 +18,7 @@ import (
 	"runtime"
 
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
 // DeffilePath is where an image keeps the definition file it was built
@@ -50,9 +51,18 @@ type Options struct {
 	// [tools]); "" means the name looked up in PATH.
 	Mksquashfs, Unsquashfs string
 
+	// KeepPrivileged keeps, when unpacking an image (Sandbox, and the
+	// unpacking half of FromImage), its set-uid/set-gid bits, device nodes
+	// and extended attributes other than user.* (file capabilities), which
+	// are dropped otherwise: an image is anybody's.
+	KeepPrivileged bool
+
 	// NoSteps leaves out the step lines (for callers that say them
 	// their own way).
 	NoSteps bool
+	// NoSweep leaves out the removal of what killed builds left behind
+	// (SweepStale), for callers that did it already.
+	NoSweep bool
 }
 
 // tool returns name unless the caller configured another program.
@@ -72,6 +82,9 @@ func Build(ctx context.Context, o Options) error {
 	dir, base := filepath.Dir(o.Out), filepath.Base(o.Out)
 	if err := CheckOut(o.Out, o.Force, false); err != nil {
 		return err
+	}
+	if !o.NoSweep {
+		SweepStale(TmpDir(), o.Out, o.Log)
 	}
 	sq, err := newTempFile(dir, base+".squashfs", 0o600)
 	if err != nil {
@@ -128,13 +141,23 @@ func CheckOut(out string, force, wantDir bool) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
-		return fmt.Errorf("checking %s: %w", out, err)
+		return fmt.Errorf("checking %s: %w", out, bare(err))
 	case !force:
 		return fmt.Errorf("%s already exists, use --force to replace it", out)
 	case fi.IsDir() && !wantDir:
 		return fmt.Errorf("%s is a directory, not replacing it with a SIF file", out)
 	}
 	return nil
+}
+
+// bare is err without the path an *fs.PathError repeats (the message
+// names it already).
+func bare(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // readDeffile returns the definition file kept in the tree, or nil.
@@ -199,6 +222,20 @@ func Install(ctx context.Context, src *os.File, out string, force bool) error {
 		return wrapWrite(ctx, out, "writing "+out, err)
 	}
 	return nil
+}
+
+// SweepStale removes the temporary trees and files that killed builds and
+// pulls of this user on this host left in tmpDir and beside out, and that
+// no running launch holds (internal/tmptree); it says so under -v. Every
+// build and pull calls it first: it costs a read of the two directories.
+func SweepStale(tmpDir, out string, log *msg.Logger) {
+	for _, n := range tmptree.Sweep(tmpDir) {
+		log.Verbosef("Removed %s, left behind by a killed launch", filepath.Join(tmpDir, n))
+	}
+	dir := filepath.Dir(out)
+	for _, n := range tmptree.SweepHidden(dir) {
+		log.Verbosef("Removed %s, left behind by a killed launch", filepath.Join(dir, n))
+	}
 }
 
 // TmpDir is where temporary trees go: $LAUNCH_TMPDIR, else the system's.

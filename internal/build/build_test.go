@@ -67,8 +67,8 @@ func TestMksquashfsArgs(t *testing.T) {
 		want []string
 	}{
 		{"root keeps owners", 0, "", []string{"s", "d", "-noappend", "-no-progress"}},
-		{"user build is all root", 1000, "", []string{"s", "d", "-noappend", "-no-progress", "-all-root"}},
-		{"compression", 1000, "zstd", []string{"s", "d", "-noappend", "-no-progress", "-comp", "zstd", "-all-root"}},
+		{"user build is all root, no set-uid", 1000, "", []string{"s", "d", "-noappend", "-no-progress", "-all-root", "-action", "chmod(ug-s)@true"}},
+		{"compression", 1000, "zstd", []string{"s", "d", "-noappend", "-no-progress", "-comp", "zstd", "-all-root", "-action", "chmod(ug-s)@true"}},
 	}
 	for _, tt := range tests {
 		if got := mksquashfsArgs("s", "d", tt.euid, tt.comp); !slices.Equal(got, tt.want) {

@@ -6,22 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
 // Sandbox unpacks the SIF or SquashFS image o.Source into the new directory
 // o.Out with unsquashfs. An unprivileged user cannot give files away, so the
 // extracted files belong to the calling user. The tree is unpacked under a
-// temporary name next to o.Out and renamed into place when complete.
+// temporary name next to o.Out, in a directory only this user can enter,
+// and renamed into place when complete. Unless o.KeepPrivileged, set-uid and
+// set-gid bits are cleared, device nodes are left out and only user.*
+// extended attributes are kept (no file capabilities) before anyone else can
+// reach the tree.
 func Sandbox(ctx context.Context, o Options) error {
 	img, err := image.Open(o.Source)
 	if err != nil {
@@ -33,20 +36,32 @@ func Sandbox(ctx context.Context, o Options) error {
 	if err := CheckOut(o.Out, o.Force, true); err != nil {
 		return err
 	}
+	if !o.NoSweep {
+		SweepStale(TmpDir(), o.Out, o.Log)
+	}
 	out := filepath.Clean(o.Out)
 	parent, base := filepath.Dir(out), filepath.Base(out)
-	tmp, err := os.MkdirTemp(parent, "."+base+".launch-tmp-")
+	tmp, err := tmptree.MkdirTemp(parent, tmptree.Hidden(base))
 	if err != nil {
-		return fmt.Errorf("writing %s: creating a temporary directory in %s: %w", o.Out, parent, err)
+		return fmt.Errorf("writing %s: %w", o.Out, err)
 	}
-	defer removeTree(tmp)
+	defer tmp.Remove()
 
 	o.Log.Infof("Unpacking %s into %s", o.Source, o.Out)
-	rootfs := filepath.Join(tmp, "rootfs")
+	rootfs := filepath.Join(tmp.Path, "rootfs")
 	if err := unsquashfs(ctx, img, rootfs, o); err != nil {
 		return wrapWrite(ctx, o.Out, "unpacking "+o.Source, err)
 	}
-	if err := replaceDir(rootfs, out, tmp, o.Force); err != nil {
+	if !o.KeepPrivileged {
+		d, err := dropPrivileged(rootfs)
+		if err != nil {
+			return fmt.Errorf("unpacking %s: %w", o.Source, err)
+		}
+		if d.setid > 0 || d.devices > 0 {
+			o.Log.Infof("Cleared the set-uid/set-gid bits of %d file(s) and left out %d device node(s) (--keep-privileged keeps them)", d.setid, d.devices)
+		}
+	}
+	if err := replaceDir(rootfs, out, tmp.Path, o.Force); err != nil {
 		return fmt.Errorf("moving unpacked tree to %s: %w", o.Out, err)
 	}
 	return nil
@@ -55,8 +70,10 @@ func Sandbox(ctx context.Context, o Options) error {
 // unsquashfs extracts the SquashFS of img into dest, which must not exist.
 func unsquashfs(ctx context.Context, img *image.Image, dest string, o Options) error {
 	args := []string{"-no-progress", "-d", dest, "-o", strconv.FormatInt(img.Offset, 10)}
-	if os.Geteuid() != 0 {
-		args = append(args, "-user-xattrs") // other xattrs need privilege
+	if os.Geteuid() != 0 || !o.KeepPrivileged {
+		// Other xattrs need privilege, and security.capability is
+		// privilege.
+		args = append(args, "-user-xattrs")
 	}
 	args = append(args, img.Path)
 	var buf bytes.Buffer
@@ -66,8 +83,7 @@ func unsquashfs(ctx context.Context, img *image.Image, dest string, o Options) e
 	}
 	cmd := exec.CommandContext(ctx, tool(o.Unsquashfs, "unsquashfs"), args...)
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err := cmd.Run()
+	err := runTool(cmd)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -104,21 +120,6 @@ func replaceDir(src, dst, trashDir string, force bool) error {
 	return os.Rename(src, dst)
 }
 
-// removeTree removes dir and everything under it, first making read-only
-// directories (as images often have) writable for their owner.
-func removeTree(dir string) {
-	if os.RemoveAll(dir) == nil {
-		return
-	}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	_ = os.RemoveAll(dir)
-}
-
 // FromImage builds the SIF o.Out from the SIF or SquashFS image o.Source:
 // its root filesystem is unpacked into a temporary directory and packed
 // again (a definition file it keeps comes along).
@@ -126,18 +127,21 @@ func FromImage(ctx context.Context, o Options) error {
 	if err := CheckOut(o.Out, o.Force, false); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(TmpDir(), "launch-build-")
-	if err != nil {
-		return fmt.Errorf("making a temporary directory: %w (set LAUNCH_TMPDIR)", err)
+	if !o.NoSweep {
+		SweepStale(TmpDir(), o.Out, o.Log)
 	}
-	defer removeTree(tmp)
+	tmp, err := tmptree.MkdirTemp(TmpDir(), tmptree.KindBuild)
+	if err != nil {
+		return fmt.Errorf("%w (set LAUNCH_TMPDIR)", err)
+	}
+	defer tmp.Remove()
 	so := o
-	so.Out = filepath.Join(tmp, "rootfs")
-	so.Force = false
+	so.Out = filepath.Join(tmp.Path, "rootfs")
+	so.Force, so.NoSweep = false, true
 	if err := Sandbox(ctx, so); err != nil {
 		return err
 	}
 	o.Log.Infof("Repacking the root filesystem of %s", o.Source)
-	o.Source = so.Out
+	o.Source, o.NoSweep = so.Out, true
 	return Build(ctx, o)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -17,22 +18,38 @@ import (
 )
 
 // checkSource checks that dir is a directory whose every file and directory
-// the calling user can read: mksquashfs would otherwise store unreadable
-// files empty with only a warning. The error names the first such file.
+// the calling user can read, by a path mksquashfs can use: mksquashfs would
+// otherwise store unreadable files empty with only a warning, and fail on
+// paths over PATH_MAX with pages of text. The error names the first such
+// file and the real cause.
 func checkSource(dir string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("source directory %s does not exist", dir)
 	case err != nil:
-		return fmt.Errorf("reading source directory %s: %w", dir, err)
+		return fmt.Errorf("reading source directory %s: %w", dir, bare(err))
 	case !fi.IsDir():
 		return fmt.Errorf("source %s is not a directory (launch build packs a directory tree)", dir)
 	}
 	var bad []string
+	var cause error
+	note := func(p string, err error) {
+		if len(bad) == 0 {
+			cause = err
+		}
+		bad = append(bad, p)
+	}
 	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if len(p) >= unix.PathMax {
+			note(p, unix.ENAMETOOLONG)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
 		if err != nil {
-			bad = append(bad, p)
+			note(p, err)
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -40,13 +57,13 @@ func checkSource(dir string) error {
 		}
 		switch {
 		case d.IsDir():
-			if unix.Access(p, unix.R_OK|unix.X_OK) != nil {
-				bad = append(bad, p)
+			if err := unix.Access(p, unix.R_OK|unix.X_OK); err != nil {
+				note(p, err)
 				return fs.SkipDir
 			}
 		case d.Type().IsRegular():
-			if unix.Access(p, unix.R_OK) != nil {
-				bad = append(bad, p)
+			if err := unix.Access(p, unix.R_OK); err != nil {
+				note(p, err)
 			}
 		}
 		return nil
@@ -54,15 +71,23 @@ func checkSource(dir string) error {
 	if walkErr != nil {
 		return fmt.Errorf("reading source directory %s: %w", dir, walkErr)
 	}
-	if len(bad) > 0 {
-		more := ""
-		if len(bad) > 1 {
-			more = fmt.Sprintf(" (and %d more unreadable file%s)", len(bad)-1, plural(len(bad)-1))
-		}
-		return fmt.Errorf("cannot read %s: permission denied%s; make it readable or remove it from %s",
-			bad[0], more, dir)
+	if len(bad) == 0 {
+		return nil
 	}
-	return nil
+	more := ""
+	if len(bad) > 1 {
+		more = fmt.Sprintf(" (and %d more file%s)", len(bad)-1, plural(len(bad)-1))
+	}
+	var errno syscall.Errno
+	switch {
+	case errors.Is(cause, unix.ENAMETOOLONG):
+		return fmt.Errorf("cannot pack %s: file name too long (paths must be shorter than %d bytes)%s", bad[0], unix.PathMax, more)
+	case errors.Is(cause, fs.ErrPermission):
+		return fmt.Errorf("cannot read %s: permission denied%s; make it readable or remove it from %s", bad[0], more, dir)
+	case errors.As(cause, &errno):
+		return fmt.Errorf("cannot read %s: %v%s", bad[0], errno, more)
+	}
+	return fmt.Errorf("cannot read %s%s: %w", bad[0], more, cause)
 }
 
 func plural(n int) string {
@@ -74,14 +99,17 @@ func plural(n int) string {
 
 // mksquashfsArgs are the arguments for packing src into dst. Like Apptainer,
 // a build by an unprivileged user makes every file owned by root in the
-// image, so the image does not carry the builder's uid.
+// image, so the image does not carry the builder's uid; the set-uid and
+// set-gid bits of such a build are cleared (a mksquashfs action, so the
+// source tree is not touched): a user's set-uid file would otherwise become
+// a set-uid-root file wherever the image is unpacked.
 func mksquashfsArgs(src, dst string, euid int, comp string) []string {
 	args := []string{src, dst, "-noappend", "-no-progress"}
 	if comp != "" {
 		args = append(args, "-comp", comp)
 	}
 	if euid != 0 {
-		args = append(args, "-all-root")
+		args = append(args, "-all-root", "-action", "chmod(ug-s)@true")
 	}
 	return args
 }
@@ -103,8 +131,7 @@ func mksquashfs(ctx context.Context, prog, src, comp string, out *tempFile, verb
 	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, os.Geteuid(), comp)...)
 	cmd.ExtraFiles = extra
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err := cmd.Run()
+	err := runTool(cmd)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -119,6 +146,21 @@ func mksquashfs(ctx context.Context, prog, src, comp string, out *tempFile, verb
 		return errDiskFull
 	}
 	return fmt.Errorf("mksquashfs failed (%v): %s", err, lastLines(buf.String(), 3))
+}
+
+// runTool runs a helper program (mksquashfs, unsquashfs) to its end. The
+// helper gets SIGKILL when launch dies (Pdeathsig), so that a killed build
+// leaves no helper running. That signal follows the OS thread that started
+// the child, not the process, so the goroutine stays on that thread until
+// the helper has ended (see go.dev/issue/27505).
+func runTool(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	return cmd.Run()
 }
 
 // errDiskFull says that a file could not be written because of the file

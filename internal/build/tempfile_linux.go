@@ -1,8 +1,6 @@
 package build
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -10,12 +8,16 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
 // tempFile is a file being written in the directory of its final name. Where
 // the file system supports O_TMPFILE it has no name at all until commit, so
 // that even a SIGKILL leaves nothing behind; elsewhere it has a hidden name
-// that discard removes.
+// that discard removes, and that the next build removes (SweepStale) if a
+// SIGKILL left it: it is locked while in use (tmptree.LockFile), as is the
+// hidden name commit links it to before renaming it over its destination.
 type tempFile struct {
 	f     *os.File
 	named string // "" for an anonymous (O_TMPFILE) file
@@ -26,7 +28,12 @@ type tempFile struct {
 func newTempFile(dir, base string, perm os.FileMode) (*tempFile, error) {
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(perm))
 	if err == nil {
-		return &tempFile{f: os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed "+base+")"))}, nil
+		t := &tempFile{f: os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed "+base+")"))}
+		if err := tmptree.LockFile(t.f); err != nil {
+			t.discard()
+			return nil, fmt.Errorf("locking a temporary file in %s: %w", dir, err)
+		}
+		return t, nil
 	}
 	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
 		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
@@ -36,15 +43,16 @@ func newTempFile(dir, base string, perm os.FileMode) (*tempFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
 	}
-	return &tempFile{f: f, named: name}, nil
+	t := &tempFile{f: f, named: name}
+	if err := tmptree.LockFile(f); err != nil {
+		t.discard()
+		return nil, fmt.Errorf("locking temporary file %s: %w", name, err)
+	}
+	return t, nil
 }
 
 // hiddenName is a unique hidden temporary name for base.
-func hiddenName(base string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "." + base + ".launch-tmp-" + hex.EncodeToString(b)
-}
+func hiddenName(base string) string { return tmptree.Name(tmptree.Hidden(base)) }
 
 // procPath is a path by which this process reaches the file.
 func (t *tempFile) procPath() string {

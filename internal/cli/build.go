@@ -13,8 +13,8 @@ import (
 
 // buildFlags are the options of `launch build`.
 type buildFlags struct {
-	sandbox, force bool
-	oci            OCIFlags
+	sandbox, force, keepPrivileged bool
+	oci                            OCIFlags
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -36,7 +36,13 @@ is kept as it is. A definition file at SOURCE/.singularity.d/Singularity is
 also stored in its own SIF descriptor.
 
 With --sandbox, build unpacks the SIF or SquashFS image SOURCE into the new
-directory OUT instead; the files belong to the calling user.
+directory OUT instead; the files belong to the calling user. Set-uid and
+set-gid bits are cleared, device nodes left out and only user.* extended
+attributes kept (no file capabilities), here and when an image is repacked:
+an image is anybody's, and unpacked as it is it can put a set-uid-root shell
+on the host. --keep-privileged keeps them (root only gets device nodes and
+capabilities). A build by a user other than root makes every file root's in
+the image and clears set-uid and set-gid bits there too.
 
 OUT is written under a temporary name and renamed into place, so a failed or
 interrupted build leaves no partial OUT. An existing OUT is replaced only
@@ -60,7 +66,8 @@ with --force.`,
 				return err
 			}
 			o := build.Options{Out: args[0], Source: args[1], Force: f.force, Log: g.Log(),
-				Compression: comp, Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs}
+				Compression: comp, Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs,
+				KeepPrivileged: f.keepPrivileged}
 			if g.verbose || g.debug {
 				o.ToolOutput = g.stderr
 			}
@@ -78,6 +85,8 @@ with --force.`,
 	}
 	c.Flags().BoolVarP(&f.sandbox, "sandbox", "s", false, "unpack the image SOURCE into the directory OUT")
 	c.Flags().BoolVarP(&f.force, "force", "F", false, "replace OUT if it exists")
+	c.Flags().BoolVar(&f.keepPrivileged, "keep-privileged", false,
+		"when unpacking or repacking an image, keep its set-uid/set-gid bits, device nodes and file capabilities")
 	f.oci.Register(c)
 	return c
 }

@@ -11,6 +11,8 @@ package config
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -112,6 +114,43 @@ type Build struct {
 	// Compression is the SquashFS compression of new images (mksquashfs
 	// -comp): one of Compressions.
 	Compression string `toml:"compression"`
+	// MaxUnpackedSize bounds what the layers of one OCI image may unpack
+	// to (file content, sparse files at their full size), against
+	// decompression bombs: a size such as "64g" (k, m, g, t: powers of
+	// 1024), "0" for no limit.
+	MaxUnpackedSize string `toml:"max_unpacked_size"`
+}
+
+// MaxUnpackedBytes is MaxUnpackedSize in bytes (0: no limit).
+func (b Build) MaxUnpackedBytes() int64 {
+	n, _ := ParseSize(b.MaxUnpackedSize) // checked when the file was read
+	return n
+}
+
+// ParseSize reads a size of digits with an optional unit k, m, g or t
+// (either case; powers of 1024).
+func ParseSize(s string) (int64, error) {
+	digits, mult := s, int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		case 't', 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			digits = s[:n-1]
+		}
+	}
+	n, err := strconv.ParseUint(digits, 10, 63)
+	if err != nil || digits == "" || digits[0] == '+' || int64(n) > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size (such as 512m, 64g or 0)", s)
+	}
+	return int64(n) * mult, nil
 }
 
 // Compressions are the SquashFS compressions launch can make: gzip is what
@@ -150,6 +189,6 @@ func Defaults() Config {
 			Unsquashfs:    "unsquashfs",
 			FuseOverlayfs: "fuse-overlayfs",
 		},
-		Build: Build{Compression: "gzip"},
+		Build: Build{Compression: "gzip", MaxUnpackedSize: "64g"},
 	}
 }

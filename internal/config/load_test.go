@@ -74,6 +74,7 @@ func TestLoadErrors(t *testing.T) {
 		{"relative path", "[binds]\nallowed_paths = [\"scratch\"]\n", []string{":2:", "binds.allowed_paths", "not an absolute path"}},
 		{"bad size", "[tmpfs]\n\ncontain = \"lots\"\n", []string{":3:", "tmpfs.contain", "lots"}},
 		{"no squashfuse", "[tools]\nsquashfuse = []\n", []string{":2:", "tools.squashfuse"}},
+		{"bad unpacked size", "[build]\nmax_unpacked_size = \"64 GB\"\n", []string{":2:", "build.max_unpacked_size", "64 GB"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -122,6 +123,29 @@ func TestIsTmpfsSize(t *testing.T) {
 	for _, c := range cases {
 		if got := isTmpfsSize(c.in); got != c.want {
 			t.Errorf("isTmpfsSize(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64 // -1: an error
+	}{
+		{"0", 0}, {"100", 100}, {"7k", 7 << 10}, {"512m", 512 << 20}, {"64g", 64 << 30}, {"2T", 2 << 40},
+		{"", -1}, {"m", -1}, {"lots", -1}, {"-5m", -1}, {"+5m", -1}, {"5.5g", -1}, {" 5m", -1}, {"5mm", -1},
+		{"50%", -1}, {"9999999999t", -1},
+	}
+	for _, c := range cases {
+		got, err := ParseSize(c.in)
+		if c.want < 0 {
+			if err == nil {
+				t.Errorf("ParseSize(%q) = %d, want an error", c.in, got)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
 		}
 	}
 }

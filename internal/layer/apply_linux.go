@@ -10,6 +10,8 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
 // Apply reads the uncompressed layer tar r to its end and applies it to the
@@ -20,7 +22,7 @@ func Apply(root string, r io.Reader, o Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("opening root %s: %w", root, err)
 	}
-	a := &applier{root: rf, o: o, written: map[string]bool{}, buf: make([]byte, 1<<20)}
+	a := &applier{root: rf, rootPath: root, o: o, written: map[string]bool{}, buf: make([]byte, 1<<20), wbuf: make([]byte, 1<<20)}
 	defer a.close()
 	tr := tar.NewReader(r)
 	for {
@@ -38,7 +40,7 @@ func Apply(root string, r io.Reader, o Options) (Stats, error) {
 	}
 	for _, d := range a.opaque {
 		if err := a.pruneOpaque(d); err != nil {
-			return a.stats, fmt.Errorf("applying opaque directory %s: %w", d, err)
+			return a.stats, fmt.Errorf("applying opaque directory /%s: %w", d, a.cause(err))
 		}
 	}
 	return a.stats, nil
@@ -54,12 +56,14 @@ func tarErr(err error) error {
 
 // applier is the state of one layer being applied.
 type applier struct {
-	root    *os.File // O_PATH handle of the root directory
-	o       Options
-	stats   Stats
-	written map[string]bool // paths this layer created (and their parents)
-	opaque  []string        // directories marked opaque in this layer
-	buf     []byte
+	root     *os.File // O_PATH handle of the root directory
+	rootPath string   // its path, never shown: errors name paths in the layer
+	o        Options
+	stats    Stats
+	written  map[string]bool // paths this layer created (and their parents)
+	opaque   []string        // directories marked opaque in this layer
+	buf      []byte          // reads of the tar stream
+	wbuf     []byte          // writes of files (holeWriter)
 
 	// The last parent directory resolved, as tars list a directory's
 	// entries together. Dropped whenever a directory or symlink is
@@ -112,17 +116,36 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if name == "" {
 		return nil // the root itself: keep its mode
 	}
+	if n := len(a.rootPath) + 1 + len(name); n >= unix.PathMax {
+		return fmt.Errorf("extracting /%s: %w (%d bytes with the build directory; an image cannot hold paths of %d bytes or more)",
+			name, unix.ENAMETOOLONG, n, unix.PathMax)
+	}
 	dir, base := split(name)
 	if strings.HasPrefix(base, whiteoutPrefix) {
 		return a.whiteout(dir, base)
 	}
 	if err := a.apply(hdr, name, dir, base, r); err != nil {
-		if errors.Is(err, ErrHostile) {
+		if errors.Is(err, ErrHostile) || errors.Is(err, ErrTooLarge) {
 			return err
 		}
-		return fmt.Errorf("extracting %s: %w", name, err)
+		return fmt.Errorf("extracting /%s: %w", name, err)
 	}
 	return nil
+}
+
+// cause is an error of securejoin as a user should see it: the system error
+// alone where there is one (the messages around it name paths of the
+// temporary tree), otherwise err with the root's path left out of the paths
+// it names.
+func (a *applier) cause(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	if a.rootPath == "" || !strings.Contains(err.Error(), a.rootPath) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), a.rootPath, ""))
 }
 
 func (a *applier) apply(hdr *tar.Header, name, dir, base string, r io.Reader) error {
@@ -133,7 +156,13 @@ func (a *applier) apply(hdr *tar.Header, name, dir, base string, r io.Reader) er
 			a.stats.SkippedDevices = append(a.stats.SkippedDevices, "/"+name)
 		}
 		return nil
-	case tar.TypeDir, tar.TypeReg, tar.TypeRegA, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		// archive/tar reads a GNU sparse entry as its full content, holes
+		// as zeros: it is a regular file.
+		if err := a.budget(hdr, name); err != nil {
+			return err
+		}
+	case tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
 	default:
 		a.stats.Skipped++
 		return nil
@@ -154,7 +183,7 @@ func (a *applier) apply(hdr *tar.Header, name, dir, base string, r io.Reader) er
 	}
 	pd, err := a.parent(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("creating its directory: %w", a.cause(err))
 	}
 	a.markWritten(name)
 	fd := int(pd.Fd())
@@ -165,7 +194,7 @@ func (a *applier) apply(hdr *tar.Header, name, dir, base string, r io.Reader) er
 		return err
 	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
 		return a.file(fd, base, hdr, r)
 	case tar.TypeSymlink:
 		if err := unix.Symlinkat(hdr.Linkname, fd, base); err != nil {
@@ -184,6 +213,19 @@ func (a *applier) apply(hdr *tar.Header, name, dir, base string, r io.Reader) er
 		a.chownAt(fd, base, hdr)
 		return nil
 	}
+	return nil
+}
+
+// budget counts a regular file's size (its full size, holes included, for a
+// sparse one) against Options.MaxSize before anything is written.
+func (a *applier) budget(hdr *tar.Header, name string) error {
+	if hdr.Size < 0 {
+		return fmt.Errorf("extracting /%s: negative size %d", name, hdr.Size)
+	}
+	if a.o.MaxSize > 0 && hdr.Size > a.o.MaxSize-a.stats.Bytes {
+		return fmt.Errorf("extracting /%s (%d bytes): %w", name, hdr.Size, ErrTooLarge)
+	}
+	a.stats.Bytes += hdr.Size
 	return nil
 }
 
@@ -233,7 +275,7 @@ func (a *applier) mkdir(dirfd int, base string, hdr *tar.Header) error {
 	return nil
 }
 
-// file writes a regular file.
+// file writes a regular file, runs of zeros as holes (holeWriter).
 func (a *applier) file(dirfd int, base string, hdr *tar.Header, r io.Reader) error {
 	fd, err := unix.Openat(dirfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -241,8 +283,12 @@ func (a *applier) file(dirfd int, base string, hdr *tar.Header, r io.Reader) err
 	}
 	f := os.NewFile(uintptr(fd), base)
 	defer f.Close()
-	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, r, a.buf); err != nil {
+	w := &holeWriter{f: f, buf: a.wbuf}
+	if _, err := io.CopyBuffer(w, r, a.buf); err != nil {
 		return fmt.Errorf("writing file: %w", tarErr(err))
+	}
+	if err := w.finish(); err != nil {
+		return fmt.Errorf("writing file: %w", err)
 	}
 	if a.o.KeepOwner {
 		_ = f.Chown(hdr.Uid, hdr.Gid)
@@ -263,7 +309,7 @@ func (a *applier) link(dirfd int, base, target string) error {
 	tdir, tbase := split(target)
 	th, err := securejoin.OpenatInRoot(a.root, "/"+tdir)
 	if err != nil {
-		return fmt.Errorf("hard link target /%s: %w", target, err)
+		return fmt.Errorf("hard link target /%s: %w", target, a.cause(err))
 	}
 	defer th.Close()
 	if err := unix.Linkat(int(th.Fd()), tbase, dirfd, base, 0); err != nil {
@@ -290,7 +336,7 @@ func (a *applier) removeExisting(dirfd int, base string) error {
 		return err
 	}
 	// The cached parent is dirfd itself, which this does not affect.
-	return removeAt(dirfd, base)
+	return tmptree.RemoveAt(dirfd, base)
 }
 
 // whiteout handles a .wh. entry in dir.
@@ -313,11 +359,11 @@ func (a *applier) whiteout(dir, base string) error {
 		return nil // nothing there to hide
 	}
 	if err != nil {
-		return fmt.Errorf("applying whiteout %s/%s: %w", dir, base, err)
+		return fmt.Errorf("applying whiteout %s/%s: %w", dir, base, a.cause(err))
 	}
 	defer pd.Close()
 	a.dropCache()
-	if err := removeAt(int(pd.Fd()), victim); err != nil {
+	if err := tmptree.RemoveAt(int(pd.Fd()), victim); err != nil {
 		return fmt.Errorf("applying whiteout %s/%s: %w", dir, base, err)
 	}
 	return nil
@@ -356,7 +402,7 @@ func (a *applier) pruneFd(fd int, rel string) error {
 			p = rel + "/" + n
 		}
 		if !a.written[p] {
-			if err := removeAt(fd, n); err != nil {
+			if err := tmptree.RemoveAt(fd, n); err != nil {
 				return err
 			}
 			continue
@@ -373,35 +419,4 @@ func (a *applier) pruneFd(fd int, rel string) error {
 		}
 	}
 	return nil
-}
-
-// removeAt removes name in dirfd and, for a directory, everything below it,
-// never following a symlink. A missing name is not an error.
-func removeAt(dirfd int, name string) error {
-	err := unix.Unlinkat(dirfd, name, 0)
-	if err == nil || errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
-		return err
-	}
-	fd, oerr := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if oerr != nil {
-		return err
-	}
-	_ = unix.Fchmod(fd, 0o700)
-	d := os.NewFile(uintptr(fd), name)
-	names, rerr := d.Readdirnames(-1)
-	if rerr != nil {
-		d.Close()
-		return rerr
-	}
-	for _, n := range names {
-		if err := removeAt(fd, n); err != nil {
-			d.Close()
-			return err
-		}
-	}
-	d.Close()
-	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -16,6 +17,12 @@ func FuzzApply(f *testing.F) {
 	f.Add(mkTar(f, symlink("l", "/"), file("l/evil", "x")))
 	f.Add(mkTar(f, hardlink("h", "../x"), file("a/.wh..wh..opq", ""), dir("a/")))
 	f.Add(mkTar(f, symlink("up", "../outside"), file("up/evil", "x"), file("up/.wh.x", "")))
+	if _, err := exec.LookPath("tar"); err == nil {
+		for _, format := range []string{"gnu", "posix"} {
+			tb, _ := gnuSparseTar(f, format, "sparse", 256<<10)
+			f.Add(tb)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if tooBig(data) {
 			t.Skip("entries over 1 MiB (sparse files expand to any size)")

@@ -10,6 +10,10 @@
 // RESOLVE_IN_ROOT semantics (a symlink in the image, absolute or relative,
 // can only lead to another place in the image), and the last component is
 // never followed (O_NOFOLLOW, *at calls on the parent's file descriptor).
+// Regular files keep their holes (GNU and PAX sparse entries, and any run of
+// zero blocks, are written as holes), and Options.MaxSize bounds what a
+// layer may unpack, against decompression bombs and sparse entries that
+// claim terabytes. Errors name paths inside the layer, never the root's.
 // Device nodes are skipped, set-uid and set-gid bits are cleared, and every
 // directory is made readable, writable and searchable by its owner and every
 // file readable, so that the tree can be packed and removed by the user who
@@ -32,6 +36,10 @@ type Options struct {
 	// KeepOwner applies the tar's uid/gid to what is created (only works
 	// as root). Otherwise everything belongs to the caller.
 	KeepOwner bool
+	// MaxSize, when above zero, is the most bytes of file content the
+	// layer may unpack (sparse files count at their full size): an entry
+	// that would pass it fails with ErrTooLarge before it is written.
+	MaxSize int64
 }
 
 // Stats count what applying a layer did.
@@ -45,6 +53,8 @@ type Stats struct {
 	// Skipped is the number of other entries left out (unknown types,
 	// extended attributes-only records).
 	Skipped int
+	// Bytes is the size of the regular files unpacked, holes included.
+	Bytes int64
 }
 
 // Whiteout markers, as the OCI image spec defines them.
@@ -57,6 +67,10 @@ const (
 // ErrHostile is wrapped by the errors for entries that try to reach outside
 // the root.
 var ErrHostile = errors.New("hostile layer")
+
+// ErrTooLarge is wrapped by the error for the entry that would take the
+// layer past Options.MaxSize.
+var ErrTooLarge = errors.New("over the size limit")
 
 // cleanName turns a tar entry name (or hard-link target) into a clean path
 // relative to the root ("" for the root itself). A leading "/" is taken as

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // Level is how much the launcher says about itself.
@@ -40,8 +41,13 @@ func (l *Logger) Level() Level { return l.level }
 // Infof prints unless quiet.
 func (l *Logger) Infof(format string, a ...any) { l.at(Normal, "", format, a...) }
 
-// Warnf prints a warning unless quiet.
-func (l *Logger) Warnf(format string, a ...any) { l.at(Normal, "WARNING: ", format, a...) }
+// Warnf prints a warning unless quiet, clipped as Fatal clips.
+func (l *Logger) Warnf(format string, a ...any) {
+	if l == nil || l.level < Normal {
+		return
+	}
+	fmt.Fprintf(l.w, "WARNING: %s\n", clip(joinLines(fmt.Sprintf(format, a...))))
+}
 
 // Verbosef prints with -v or -d.
 func (l *Logger) Verbosef(format string, a ...any) { l.at(Verbose, "VERBOSE: ", format, a...) }
@@ -58,9 +64,62 @@ func (l *Logger) at(min Level, prefix, format string, a ...any) {
 
 // Fatal formats the one line a launcher error gets on stderr. An error
 // text of several lines (cobra's "Did you mean this?" suggestions, a tool's
-// message) is joined into one, each line trimmed, blank lines dropped.
+// message) is joined into one, each line trimmed, blank lines dropped, and
+// clipped (clip) so that a path of kilobytes cannot fill the screen.
 func Fatal(w io.Writer, err error) {
-	fmt.Fprintf(w, "FATAL:   %s\n", joinLines(err.Error()))
+	fmt.Fprintf(w, "FATAL:   %s\n", clip(joinLines(err.Error())))
+}
+
+// What clip keeps: a word (a run of non-blank bytes, such as a path) of up
+// to maxWord bytes, else its first and last keepWord bytes; a message of up
+// to maxMessage bytes, else its first keepHead and last keepTail bytes.
+const (
+	maxWord    = 160
+	keepWord   = 64
+	maxMessage = 900
+	keepHead   = 600
+	keepTail   = 240
+	ellipsis   = "..."
+)
+
+// clip shortens a one-line message: every word longer than maxWord keeps
+// its start and end around "...", and a message still longer than
+// maxMessage keeps its start and end. Cuts fall between UTF-8 characters.
+func clip(s string) string {
+	if len(s) <= maxWord {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] != ' ' && s[j] != '\t' {
+			j++
+		}
+		if w := s[i:j]; len(w) > maxWord {
+			b.WriteString(w[:cut(w, keepWord)])
+			b.WriteString(ellipsis)
+			b.WriteString(w[cut(w, len(w)-keepWord):])
+		} else {
+			b.WriteString(w)
+		}
+		for i = j; j < len(s) && (s[j] == ' ' || s[j] == '\t'); j++ {
+		}
+		b.WriteString(s[i:j])
+		i = j
+	}
+	out := b.String()
+	if len(out) > maxMessage {
+		out = out[:cut(out, keepHead)] + " " + ellipsis + " " + out[cut(out, len(out)-keepTail):]
+	}
+	return out
+}
+
+// cut moves the byte offset i of s back to the start of a UTF-8 character.
+func cut(s string, i int) int {
+	for i > 0 && i < len(s) && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return i
 }
 
 // joinLines joins the non-blank lines of s with single spaces, each line

@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
 // Options say how to fetch an image.
@@ -34,6 +36,9 @@ type Options struct {
 	Insecure bool
 	// TmpDir is where an oci-archive is unpacked (removed by Close).
 	TmpDir string
+	// MaxSize, when above zero, is the most an oci-archive may unpack to
+	// (layer.Options.MaxSize).
+	MaxSize int64
 	// Blobs, when set, keeps registry blobs (a cache).
 	Blobs BlobStore
 }
@@ -290,12 +295,17 @@ func (im *Image) openArchive(ctx context.Context, want v1.Platform) error {
 	if err := checkFile(im.Source, im.Source.Path); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(im.opts.TmpDir, "launch-oci-archive-")
+	tmp, err := tmptree.MkdirTemp(im.opts.TmpDir, tmptree.KindOCIArchive)
 	if err != nil {
-		return fmt.Errorf("%s: making a temporary directory: %w", im.Source, err)
+		return fmt.Errorf("%s: %w", im.Source, err)
 	}
-	im.cleanup = append(im.cleanup, func() { RemoveTree(dir) })
-	if err := untar(ctx, im.Source.Path, dir); err != nil {
+	im.cleanup = append(im.cleanup, func() {
+		if err := tmp.Remove(); err != nil {
+			fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
+		}
+	})
+	dir := tmp.Path
+	if err := untar(ctx, im.Source.Path, dir, im.opts.MaxSize); err != nil {
 		return fmt.Errorf("%s: unpacking %s: %w", im.Source, im.Source.Path, err)
 	}
 	return im.openLayout(dir, want)

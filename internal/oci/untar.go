@@ -2,17 +2,15 @@ package oci
 
 import (
 	"context"
-	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/launch-hpc/launch/internal/layer"
 )
 
 // untar unpacks the (possibly compressed) tar file into dir, with the same
-// confinement as image layers.
-func untar(ctx context.Context, file, dir string) error {
+// confinement as image layers and at most maxSize bytes of files (0: no
+// limit).
+func untar(ctx context.Context, file, dir string, maxSize int64) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -23,26 +21,8 @@ func untar(ctx context.Context, file, dir string) error {
 		return err
 	}
 	defer r.Close()
-	if _, err := layer.Apply(dir, r, layer.Options{}); err != nil {
+	if _, err := layer.Apply(dir, r, layer.Options{MaxSize: maxSize}); err != nil {
 		return err
 	}
 	return nil
-}
-
-// RemoveTree removes dir and everything below it, first making directories
-// writable by their owner (images have read-only ones). Errors are ignored:
-// it is the last thing done on a temporary tree.
-func RemoveTree(dir string) {
-	if dir == "" || os.RemoveAll(dir) == nil {
-		return
-	}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	if err := os.RemoveAll(dir); err != nil {
-		fmt.Fprintf(os.Stderr, "WARNING: could not remove temporary directory %s: %v\n", dir, err)
-	}
 }

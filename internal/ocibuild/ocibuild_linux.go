@@ -20,6 +20,7 @@ import (
 	"github.com/launch-hpc/launch/internal/layer"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/progress"
+	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
 // OCIOptions say how to build a SIF from an OCI image source.
@@ -34,6 +35,9 @@ type OCIOptions struct {
 	TmpDir string
 	// Progress shows steps and bars (nil: nothing).
 	Progress *progress.Reporter
+	// MaxUnpacked, when above zero, is the most the image's layers may
+	// unpack to, in bytes (launch.conf build.max_unpacked_size).
+	MaxUnpacked int64
 }
 
 // FromOCI builds the SIF o.Out from the image src names. With a cache, an
@@ -46,7 +50,10 @@ func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
 	if o.TmpDir == "" {
 		o.TmpDir = build.TmpDir()
 	}
+	build.SweepStale(o.TmpDir, o.Out, o.Log)
+	o.NoSweep = true
 	o.Fetch.TmpDir = o.TmpDir
+	o.Fetch.MaxSize = o.MaxUnpacked
 	useCache := o.Cache != nil && src.Transport == oci.Docker
 	if useCache {
 		o.Fetch.Blobs = o.Cache
@@ -54,7 +61,7 @@ func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
 	o.Progress.Step("Fetching %s", src)
 	im, err := oci.Open(ctx, src, o.Fetch)
 	if err != nil {
-		return err
+		return tooLarge(err, o.MaxUnpacked)
 	}
 	defer im.Close()
 	if im.Digest != (v1.Hash{}) {
@@ -107,12 +114,12 @@ func openCachedSIF(p string) (*os.File, error) {
 // convert unpacks im's layers into a temporary tree, adds the Apptainer
 // metadata for its configuration and packs it into o.Out.
 func convert(ctx context.Context, im *oci.Image, o OCIOptions) error {
-	tmp, err := os.MkdirTemp(o.TmpDir, "launch-build-")
+	tmp, err := tmptree.MkdirTemp(o.TmpDir, tmptree.KindBuild)
 	if err != nil {
-		return fmt.Errorf("making a temporary directory in %s: %w (set LAUNCH_TMPDIR)", o.TmpDir, err)
+		return fmt.Errorf("%w (set LAUNCH_TMPDIR)", err)
 	}
-	defer oci.RemoveTree(tmp)
-	root := filepath.Join(tmp, "rootfs")
+	defer tmp.Remove()
+	root := filepath.Join(tmp.Path, "rootfs")
 	if err := os.Mkdir(root, 0o755); err != nil {
 		return fmt.Errorf("making %s: %w", root, err)
 	}
@@ -120,17 +127,17 @@ func convert(ctx context.Context, im *oci.Image, o OCIOptions) error {
 	if err != nil {
 		return err
 	}
-	devices := 0
+	var total layer.Stats
 	for _, l := range layers {
-		if err := applyLayer(ctx, root, l, len(layers), o, &devices); err != nil {
+		if err := applyLayer(ctx, root, l, len(layers), o, &total); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("building %s: interrupted, temporary files removed", o.Out)
 			}
 			return err
 		}
 	}
-	if devices > 0 {
-		o.Log.Verbosef("left out %d device node(s) (an unprivileged image cannot have them)", devices)
+	if total.Devices > 0 {
+		o.Log.Verbosef("left out %d device node(s) (an unprivileged image cannot have them)", total.Devices)
 	}
 	if err := writeOCIMeta(root, im, o); err != nil {
 		return err
@@ -147,8 +154,9 @@ func convert(ctx context.Context, im *oci.Image, o OCIOptions) error {
 }
 
 // applyLayer applies one layer to root, reading it to its end so that its
-// digests are checked.
-func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptions, devices *int) error {
+// digests are checked, and adds what it did to total, whose Bytes count
+// against o.MaxUnpacked.
+func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptions, total *layer.Stats) error {
 	label := fmt.Sprintf("Layer %d/%d", l.Index+1, n)
 	id := l.Digest
 	if id == (v1.Hash{}) {
@@ -165,7 +173,11 @@ func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptio
 		return err
 	}
 	defer rc.Close()
-	st, err := layer.Apply(root, rc, layer.Options{KeepOwner: os.Geteuid() == 0})
+	lo := layer.Options{KeepOwner: os.Geteuid() == 0}
+	if o.MaxUnpacked > 0 {
+		lo.MaxSize = max(o.MaxUnpacked-total.Bytes, 1)
+	}
+	st, err := layer.Apply(root, rc, lo)
 	if err == nil {
 		_, err = io.Copy(io.Discard, rc) // the rest, so that the digests are checked
 	}
@@ -174,13 +186,27 @@ func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptio
 		if errors.Is(err, layer.ErrHostile) {
 			return fmt.Errorf("%s: layer %d (%s) is refused: %w", l.Source(), l.Index+1, short(id), err)
 		}
+		if errors.Is(err, layer.ErrTooLarge) {
+			return tooLarge(fmt.Errorf("%s: layer %d (%s): %w", l.Source(), l.Index+1, short(id), err), o.MaxUnpacked)
+		}
 		if strings.Contains(err.Error(), l.Source().String()) {
 			return err
 		}
 		return fmt.Errorf("%s: layer %d (%s): %w", l.Source(), l.Index+1, short(id), err)
 	}
-	*devices += st.Devices
+	total.Devices += st.Devices
+	total.Bytes += st.Bytes
 	return nil
+}
+
+// tooLarge adds to err, when it is the unpacked size passing limit, which
+// setting set the limit.
+func tooLarge(err error, limit int64) error {
+	if !errors.Is(err, layer.ErrTooLarge) {
+		return err
+	}
+	return fmt.Errorf("%w: the image unpacks to more than %s, the limit set by build.max_unpacked_size in launch.conf",
+		err, progress.Size(limit))
 }
 
 func short(h v1.Hash) string {
@@ -214,7 +240,7 @@ func writeOCIMeta(root string, im *oci.Image, o OCIOptions) error {
 		{LabelsFile, labels, 0o644},
 	} {
 		if err := writeInRoot(root, f.path, f.data, f.mode); err != nil {
-			return fmt.Errorf("writing /%s into the image: %w", f.path, err)
+			return fmt.Errorf("writing /%s into the image: %w", f.path, inRoot(err, root))
 		}
 	}
 	if c.WorkingDir != "" {
@@ -225,11 +251,20 @@ func writeOCIMeta(root string, im *oci.Image, o OCIOptions) error {
 		defer rf.Close()
 		d, err := securejoin.MkdirAllHandle(rf, c.WorkingDir, 0o755)
 		if err != nil {
-			return fmt.Errorf("making the working directory %s in the image: %w", c.WorkingDir, err)
+			return fmt.Errorf("making the working directory %s in the image: %w", c.WorkingDir, inRoot(err, root))
 		}
 		d.Close()
 	}
 	return nil
+}
+
+// inRoot is err with the temporary root's path left out of the paths it
+// names, so that they are paths in the image.
+func inRoot(err error, root string) error {
+	if !strings.Contains(err.Error(), root) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), root, ""))
 }
 
 // writeInRoot writes data to rel inside root, replacing what is there,

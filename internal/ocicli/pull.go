@@ -45,7 +45,8 @@ func ociOptions(g *cli.Globals, f *cli.OCIFlags, out string, force bool) (ocibui
 	o := ocibuild.OCIOptions{
 		Options: build.Options{Out: out, Force: force, Log: g.Log(), Compression: comp,
 			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs},
-		Fetch: oci.Options{Arch: f.Arch, Username: user, Password: pass, Insecure: f.NoHTTPS},
+		Fetch:       oci.Options{Arch: f.Arch, Username: user, Password: pass, Insecure: f.NoHTTPS},
+		MaxUnpacked: conf.Build.MaxUnpackedBytes(),
 	}
 	if g.Verbose() {
 		o.ToolOutput = g.Stderr()
