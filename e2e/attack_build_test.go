@@ -101,22 +101,7 @@ func runAs(t *testing.T, cred *syscall.Credential, env []string, argv ...string)
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %v: %v", argv, err)
-	}
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(3 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%v timed out; stderr: %s", argv, errb.String())
-	}
-	return result{Stdout: out.String(), Stderr: errb.String(), Code: exitStatus(err)}
+	return runProcess(t, cmd, 3*time.Minute)
 }
 
 // squashList lists the SquashFS of a SIF or bare SquashFS image with
