@@ -148,3 +148,39 @@ func write(t *testing.T, p, s string, m os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkUserKey is the cost UserKey adds to every shared launch: the
+// key read from the runtime directory (tmpfs on most systems) or from
+// ~/.launch (here: where TMPDIR is).
+func BenchmarkUserKey(b *testing.B) {
+	for _, c := range []struct{ name, rd string }{{"runtime-dir", "/dev/shm"}, {"home", ""}} {
+		b.Run(c.name, func(b *testing.B) {
+			var rd, home string
+			if c.rd != "" {
+				d, err := os.MkdirTemp(c.rd, "launch-bench-")
+				if err != nil {
+					b.Skip(err)
+				}
+				defer os.RemoveAll(d)
+				rd = d
+			} else {
+				home = b.TempDir()
+			}
+			env := func(k string) string {
+				if k == "XDG_RUNTIME_DIR" {
+					return rd
+				}
+				return ""
+			}
+			if _, err := UserKey(os.Getuid(), home, env); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := UserKey(os.Getuid(), home, env); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
