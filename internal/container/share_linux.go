@@ -71,7 +71,8 @@ func (a *assembler) shareIdentity(bin string) (share.Identity, error) {
 	// The user's secret keeps other users from computing (and binding
 	// first) the rendezvous names; without one, names are still checked
 	// by peer credentials, only guessable.
-	key, err := share.UserKey(a.cfg.User.UID, a.cfg.User.Home, os.Getenv)
+	// The host's home ($HOME), not the container's (--home may move it).
+	key, err := share.UserKey(a.cfg.User.UID, os.Getenv("HOME"), os.Getenv)
 	if err != nil {
 		a.sv.log.Debugf("sharing with names other users can compute: %v", err)
 	}
