@@ -254,8 +254,8 @@ func TestOCIConcurrentPull(t *testing.T) {
 		t.Errorf("want exactly one cached SIF:\n%s", r.Stdout)
 	}
 	ents, _ := os.ReadDir(filepath.Join(e.cache, "sif", "sha256"))
-	if len(ents) != 1 {
-		t.Errorf("cache sif directory holds %d files, want 1", len(ents))
+	if len(ents) != 2 || !strings.HasSuffix(ents[0].Name(), ".sif") || ents[1].Name() != ents[0].Name()+".digest" {
+		t.Errorf("cache sif directory holds %v, want one SIF and its digest record", ents)
 	}
 	wantOK(t, launch(t, "exec", filepath.Join(out, "img0.sif"), "/bin/true"))
 	noTempLeft(t, e.tmp)

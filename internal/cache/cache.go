@@ -7,28 +7,34 @@
 // to an unnamed temporary file (O_TMPFILE) and linked into place only when
 // complete and verified, so a reader never sees a partial entry and a
 // killed writer leaves nothing. A blob is checked against its digest each
-// time it is used; a corrupt one is removed and fetched again.
+// time it is used; a corrupt one is removed and fetched again. A SIF is
+// checked against the SHA-256 recorded when it was made (sif.go); one that
+// differs, or has no record, is converted again.
+//
+// Only entries nobody else can have written are used: the cache directory
+// must be the user's and writable by nobody else, and so must every
+// directory in it; every directory above it must be the user's or root's
+// and writable by nobody else unless sticky; each entry must be a regular
+// file of the user's. Anything else is refused with an error naming it
+// (dir_linux.go). Entries are opened relative to the directories' open
+// descriptors, without following links.
 //
 // Layout under the cache directory ($LAUNCH_CACHEDIR, else
 // ~/.launch/cache, mode 0700):
 //
-//	blobs/sha256/HEX       registry blobs
-//	sif/sha256/HEX.sif     converted images, by manifest digest
-//	locks/                 lock files (never removed while in use)
+//	blobs/sha256/HEX          registry blobs
+//	sif/sha256/HEX.sif        converted images, by manifest digest
+//	sif/sha256/HEX.sif.digest the SIF's SHA-256, as recorded when it was made
+//	locks/                    lock files (never removed while in use)
 package cache
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,9 +51,15 @@ const (
 	KindSIF  = "sif"
 )
 
-// Cache is an opened cache directory.
+// Cache is an opened cache directory. Its directories are held open and
+// every entry is reached relative to them, never by path.
 type Cache struct {
-	root string
+	root  string
+	uid   int
+	dir   *os.File // the cache directory
+	blobs *os.File // blobs/sha256
+	sifs  *os.File // sif/sha256
+	locks *os.File // locks
 	// Waiting, when set, is called once when an entry is locked by
 	// another process and this one waits for it.
 	Waiting func(what string)
@@ -67,32 +79,44 @@ func DefaultDir() (string, error) {
 	return filepath.Join(home, ".launch", "cache"), nil
 }
 
-// Open opens (creating it, mode 0700) the cache directory dir.
+// Open opens (creating it, mode 0700) the cache directory dir. It refuses
+// a directory that another user could have put entries in (see
+// openTrusted): one that is not the caller's, or is writable by others, or
+// lies below a directory another user owns or can write.
 func Open(dir string) (*Cache, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating cache directory %s: %w (set %s to move it)", dir, err, EnvDir)
-	}
-	fi, err := os.Stat(dir)
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("cache directory %s is not a directory", dir)
+	c := &Cache{root: abs, uid: os.Geteuid()}
+	if c.dir, err = openTrusted(abs, c.uid); err != nil {
+		return nil, err
 	}
-	if fi.Mode().Perm()&0o077 != 0 && ownedByMe(fi) {
-		_ = os.Chmod(dir, 0o700) // the cache is private
+	c.root = c.dir.Name() // links resolved
+	var st unix.Stat_t
+	if err := unix.Fstat(int(c.dir.Fd()), &st); err == nil && st.Mode&0o077 != 0 {
+		_ = unix.Fchmod(int(c.dir.Fd()), 0o700) // the cache is private
 	}
-	for _, d := range []string{"blobs/sha256", "sif/sha256", "locks"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			return nil, fmt.Errorf("creating cache directory %s: %w", filepath.Join(dir, d), err)
+	for _, s := range []struct {
+		f   **os.File
+		rel string
+	}{{&c.blobs, "blobs/sha256"}, {&c.sifs, "sif/sha256"}, {&c.locks, "locks"}} {
+		if *s.f, err = openSub(c.dir, s.rel, c.uid); err != nil {
+			c.Close()
+			return nil, err
 		}
 	}
-	return &Cache{root: dir}, nil
+	return c, nil
 }
 
-func ownedByMe(fi fs.FileInfo) bool {
-	st, ok := fi.Sys().(*unix.Stat_t)
-	return ok && int(st.Uid) == os.Geteuid()
+// Close closes the cache's directories.
+func (c *Cache) Close() error {
+	for _, f := range []*os.File{c.dir, c.blobs, c.sifs, c.locks} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	return nil
 }
 
 // Dir is the cache directory.
@@ -118,25 +142,15 @@ func checkDigest(d v1.Hash) error {
 	return nil
 }
 
-// BlobPath is where the blob d is kept.
-func (c *Cache) BlobPath(d v1.Hash) string { return filepath.Join(c.root, "blobs", "sha256", d.Hex) }
-
-// SIFPath is where the SIF converted from the image with manifest digest d
-// is kept.
-func (c *Cache) SIFPath(d v1.Hash) string {
-	return filepath.Join(c.root, "sif", "sha256", d.Hex+".sif")
-}
-
 // Lock takes the exclusive lock of entry (kind, d), waiting for another
 // process that holds it; unlock releases it.
 func (c *Cache) Lock(ctx context.Context, kind string, d v1.Hash) (unlock func(), err error) {
 	if err := checkDigest(d); err != nil {
 		return nil, err
 	}
-	p := filepath.Join(c.root, "locks", kind+"-"+d.Hex+".lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	f, _, err := openEntry(c.locks, kind+"-"+d.Hex+".lock", unix.O_RDWR|unix.O_CREAT, c.uid)
 	if err != nil {
-		return nil, fmt.Errorf("locking cache entry %s: %w", p, err)
+		return nil, fmt.Errorf("locking: %w", err)
 	}
 	told := false
 	for {
@@ -146,7 +160,7 @@ func (c *Cache) Lock(ctx context.Context, kind string, d v1.Hash) (unlock func()
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("locking cache entry %s: %w", p, err)
+			return nil, fmt.Errorf("locking cache entry %s: %w", f.Name(), err)
 		}
 		if !told && c.Waiting != nil {
 			c.Waiting(kind + " " + d.String())
@@ -162,143 +176,17 @@ func (c *Cache) Lock(ctx context.Context, kind string, d v1.Hash) (unlock func()
 	return func() { f.Close() }, nil // closing drops the flock
 }
 
-// Open implements oci.BlobStore: it returns the cached blob d, first
-// fetching it (under the blob's lock) when the cache has no valid copy.
-func (c *Cache) Open(ctx context.Context, d v1.Hash, size int64, fetch func() (io.ReadCloser, error)) (io.ReadCloser, error) {
-	unlock, err := c.Lock(ctx, KindBlob, d)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	p := c.BlobPath(d)
-	if f, err := os.Open(p); err == nil {
-		ok, verr := matches(f, d, size)
-		if ok {
-			if _, err := f.Seek(0, io.SeekStart); err == nil {
-				now := time.Now()
-				_ = os.Chtimes(p, now, now) // last use, for listing
-				return f, nil
-			}
-		}
-		f.Close()
-		if c.Warn != nil {
-			c.Warn("cached blob %s is corrupt (%v); fetching it again", d, verr)
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("removing corrupt cache entry %s: %w", p, err)
-		}
-	}
-	if err := c.store(ctx, p, d, size, fetch); err != nil {
-		return nil, err
-	}
-	return os.Open(p)
-}
-
-// matches reports whether the file's content has digest d and size size
-// (size < 0: any).
-func matches(f *os.File, d v1.Hash, size int64) (bool, error) {
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return false, err
-	}
-	if size >= 0 && n != size {
-		return false, fmt.Errorf("size %d, want %d", n, size)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != d.Hex {
-		return false, fmt.Errorf("digest sha256:%s", got)
-	}
-	return true, nil
-}
-
-// store fetches blob d into the cache at p, verified, atomically.
-func (c *Cache) store(ctx context.Context, p string, d v1.Hash, size int64, fetch func() (io.ReadCloser, error)) error {
-	rc, err := fetch()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	tf, err := newTemp(filepath.Dir(p))
-	if err != nil {
-		return err
-	}
-	defer tf.discard()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tf.f, h), &ctxReader{ctx, rc})
-	if err != nil {
-		return fmt.Errorf("fetching blob %s: %w", d, err)
-	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("blob %s: got %d bytes, the manifest says %d (truncated or wrong data)", d, n, size)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != d.Hex {
-		return fmt.Errorf("blob %s: digest mismatch: got sha256:%s (corrupt or tampered data)", d, got)
-	}
-	return tf.link(p)
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// temp is a file being written: unnamed (O_TMPFILE) where the file system
-// allows, else under a hidden name removed by discard.
-type temp struct {
-	f     *os.File
-	named string
-}
-
-func newTemp(dir string) (*temp, error) {
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err == nil {
-		return &temp{f: os.NewFile(uintptr(fd), dir+"/(unnamed)")}, nil
-	}
-	f, err := os.CreateTemp(dir, ".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
-	}
-	return &temp{f: f, named: f.Name()}, nil
-}
-
-func (t *temp) discard() {
-	if t.f != nil {
-		t.f.Close()
-		t.f = nil
-	}
-	if t.named != "" {
-		os.Remove(t.named)
-		t.named = ""
+// warn passes a warning to c.Warn, when set.
+func (c *Cache) warn(format string, a ...any) {
+	if c.Warn != nil {
+		c.Warn(format, a...)
 	}
 }
 
-// link gives the complete file its name p (replacing nothing: under the
-// entry's lock, p does not exist).
-func (t *temp) link(p string) error {
-	if err := t.f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	var err error
-	if t.named == "" {
-		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(t.f.Fd())), unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
-	} else {
-		err = os.Rename(t.named, p)
-		if err == nil {
-			t.named = ""
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	t.discard()
-	return nil
+// touch records now as the last use of the entry name in dir, for List.
+func touch(dir *os.File, name string) {
+	now := unix.NsecToTimespec(time.Now().UnixNano())
+	_ = unix.UtimesNanoAt(int(dir.Fd()), name, []unix.Timespec{now, now}, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // Entry is one cached item.
@@ -311,34 +199,54 @@ type Entry struct {
 }
 
 // List returns the cached entries, blobs then SIFs, most recently used
-// first within each.
+// first within each. A SIF was last used when its digest record was
+// (the SIF itself is never touched: that would change its ctime).
 func (c *Cache) List() ([]Entry, error) {
 	var out []Entry
-	for _, k := range []struct{ kind, dir, suffix string }{
-		{KindBlob, "blobs/sha256", ""}, {KindSIF, "sif/sha256", ".sif"},
+	for _, k := range []struct {
+		kind   string
+		dir    *os.File
+		suffix string
+	}{
+		{KindBlob, c.blobs, ""}, {KindSIF, c.sifs, sifSuffix},
 	} {
-		ents, err := os.ReadDir(filepath.Join(c.root, k.dir))
+		names, err := readNames(k.dir)
 		if err != nil {
 			return nil, fmt.Errorf("listing cache %s: %w", c.root, err)
 		}
 		var part []Entry
-		for _, e := range ents {
-			n := e.Name()
+		for _, n := range names {
 			hexd, ok := strings.CutSuffix(n, k.suffix)
 			if !ok || !isHexDigest(hexd) {
-				continue // temporary or foreign file
+				continue // temporary file or digest record
 			}
-			fi, err := e.Info()
-			if err != nil {
+			var st unix.Stat_t
+			if err := unix.Fstatat(int(k.dir.Fd()), n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 				continue
 			}
-			part = append(part, Entry{Kind: k.kind, Digest: "sha256:" + hexd, Size: fi.Size(), Used: fi.ModTime(),
-				Path: filepath.Join(c.root, k.dir, n)})
+			used := st.Mtim
+			var rst unix.Stat_t
+			if k.kind == KindSIF && unix.Fstatat(int(k.dir.Fd()), n+recordSuffix, &rst, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				used = rst.Mtim
+			}
+			part = append(part, Entry{Kind: k.kind, Digest: "sha256:" + hexd, Size: st.Size,
+				Used: time.Unix(used.Unix()), Path: filepath.Join(k.dir.Name(), n)})
 		}
 		sort.Slice(part, func(i, j int) bool { return part[i].Used.After(part[j].Used) })
 		out = append(out, part...)
 	}
 	return out, nil
+}
+
+// readNames lists the names in the directory dir.
+func readNames(dir *os.File) ([]string, error) {
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := os.NewFile(uintptr(fd), dir.Name())
+	defer d.Close()
+	return d.Readdirnames(-1)
 }
 
 // Clean removes the entries of the given kinds (all when none given) and
@@ -358,11 +266,25 @@ func (c *Cache) Clean(kinds ...string) (int, int64, error) {
 		if len(want) > 0 && !want[e.Kind] {
 			continue
 		}
-		if err := os.Remove(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return n, size, fmt.Errorf("removing %s: %w", e.Path, err)
+		dir := c.blobs
+		if e.Kind == KindSIF {
+			dir = c.sifs
+		}
+		if err := removeEntry(dir, filepath.Base(e.Path)); err != nil {
+			return n, size, err
 		}
 		n++
 		size += e.Size
 	}
 	return n, size, nil
+}
+
+// removeEntry removes the entry name of dir, and its digest record.
+func removeEntry(dir *os.File, name string) error {
+	for _, n := range []string{name, name + recordSuffix} {
+		if err := unix.Unlinkat(int(dir.Fd()), n, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("removing %s: %w", filepath.Join(dir.Name(), n), err)
+		}
+	}
+	return nil
 }

@@ -49,10 +49,10 @@ func (a *assembler) claimShare(holdOK bool) bool {
 		a.sv.log.Debugf("not sharing the image mount: %v", err)
 	case h != nil:
 		a.sv.holder = h
-		a.sv.log.Debugf("serving the image mount to this user's other launches of it (%s)", id.Name())
+		a.sv.log.Debugf("serving the image mount to this user's other launches of it (%s)", h.Name)
 	case c != nil:
 		a.sv.client = c
-		a.sv.log.Debugf("using the image mount of pid %d (%s)", c.HolderPid, id.Name())
+		a.sv.log.Debugf("using the image mount of pid %d (%s)", c.HolderPid, c.Name)
 		return true
 	}
 	return false
@@ -68,12 +68,21 @@ func (a *assembler) shareIdentity(bin string) (share.Identity, error) {
 	if err != nil {
 		return share.Identity{}, err
 	}
+	// The user's secret keeps other users from computing (and binding
+	// first) the rendezvous names; without one, names are still checked
+	// by peer credentials, only guessable.
+	// The host's home ($HOME), not the container's (--home may move it).
+	key, err := share.UserKey(a.cfg.User.UID, os.Getenv("HOME"), os.Getenv)
+	if err != nil {
+		a.sv.log.Debugf("sharing with names other users can compute: %v", err)
+	}
 	return share.Identity{
 		UID: a.cfg.User.UID, GID: a.cfg.User.GID,
 		Dev: st.Dev, Ino: st.Ino, Size: st.Size,
 		MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano(),
 		Offset: a.cfg.Image.Offset, Server: bin,
-		Scope: share.Scope(string(cg), os.Getenv),
+		Scope:  share.Scope(string(cg), os.Getenv),
+		Secret: key,
 	}, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/cache"
-	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/layer"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/progress"
@@ -76,17 +74,20 @@ func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
 		return err
 	}
 	defer unlock()
-	f, err := openCachedSIF(p)
+	// The cached SIF is checked against the digest recorded when it was
+	// made; one that does not match is removed (with a warning) and made
+	// again.
+	f, err := o.Cache.OpenSIF(im.Digest)
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			o.Progress.Step("Cached SIF %s is not usable (%v); converting again", p, err)
-		}
+		return err
+	}
+	if f == nil {
 		co := o
 		co.Out, co.Force = p, true
 		if err := convert(ctx, im, co); err != nil {
 			return err
 		}
-		if f, err = openCachedSIF(p); err != nil {
+		if f, err = o.Cache.AddSIF(im.Digest); err != nil {
 			return fmt.Errorf("reading converted image %s: %w", p, err)
 		}
 	} else {
@@ -95,20 +96,7 @@ func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
 	unlock() // the open file stays readable whatever happens to the entry
 	defer f.Close()
 	o.Progress.Step("Writing %s", o.Out)
-	now := time.Now()
-	_ = os.Chtimes(p, now, now) // last use, for listing
 	return build.Install(ctx, f, o.Out, o.Force)
-}
-
-// openCachedSIF opens a cached SIF after checking it is a complete image.
-func openCachedSIF(p string) (*os.File, error) {
-	if _, err := os.Stat(p); err != nil {
-		return nil, err
-	}
-	if _, err := image.Open(p); err != nil {
-		return nil, err
-	}
-	return os.Open(p)
 }
 
 // convert unpacks im's layers into a temporary tree, adds the Apptainer

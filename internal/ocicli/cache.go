@@ -19,7 +19,13 @@ func NewCacheCmd(g *cli.Globals) *cobra.Command {
 		Long: `The cache ($LAUNCH_CACHEDIR, default ~/.launch/cache, mode 0700) keeps
 registry blobs by digest and the SIF files converted from them by manifest
 digest, so that pulling an image again costs a copy. It is safe to use from
-many jobs at once.`,
+many jobs at once.
+
+Only a cache no other user can write is used: the directory must be yours
+and writable by nobody else, and every directory above it yours or root's
+and not writable by others unless sticky (like /tmp); otherwise launch
+stops and names the directory. A cached SIF is used only while it matches
+the SHA-256 recorded when it was made; else it is converted again.`,
 	}
 	open := func() (*cache.Cache, error) {
 		dir, err := cache.DefaultDir()
@@ -53,6 +59,7 @@ many jobs at once.`,
 			if err != nil {
 				return err
 			}
+			defer ca.Close()
 			ents, err := ca.List()
 			if err != nil {
 				return err
@@ -90,6 +97,7 @@ running at the same moment keep the copies they have open.`,
 			if err != nil {
 				return err
 			}
+			defer ca.Close()
 			n, size, err := ca.Clean(k...)
 			if err != nil {
 				return err

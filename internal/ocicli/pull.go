@@ -22,8 +22,10 @@ import (
 	"github.com/launch-hpc/launch/internal/progress"
 )
 
-// ociOptions turns the flags and LAUNCH_* variables into build options.
-func ociOptions(g *cli.Globals, f *cli.OCIFlags, out string, force bool) (ocibuild.OCIOptions, error) {
+// ociOptions turns the flags and LAUNCH_* variables into build options for
+// the source src. The cache is opened (and checked) only for a registry
+// source, the only kind that uses it.
+func ociOptions(g *cli.Globals, f *cli.OCIFlags, src oci.Source, out string, force bool) (ocibuild.OCIOptions, error) {
 	user, pass := f.DockerUser, f.DockerPass
 	if user == "" {
 		user = os.Getenv("LAUNCH_DOCKER_USERNAME")
@@ -53,7 +55,7 @@ func ociOptions(g *cli.Globals, f *cli.OCIFlags, out string, force bool) (ocibui
 	}
 	tty := g.Stderr() == os.Stderr && progress.IsTerminal(os.Stderr)
 	o.Progress = progress.New(g.Stderr(), tty, g.Quiet())
-	if f.DisableCache || envTrue("LAUNCH_DISABLE_CACHE") {
+	if f.DisableCache || envTrue("LAUNCH_DISABLE_CACHE") || src.Transport != oci.Docker {
 		return o, nil
 	}
 	dir, err := cache.DefaultDir()
@@ -126,7 +128,7 @@ for many concurrent pulls. Credentials come from ~/.docker/config.json, or
 			if out == "" {
 				out = src.Name() + ".sif"
 			}
-			o, err := ociOptions(g, &f, out, force)
+			o, err := ociOptions(g, &f, src, out, force)
 			if err != nil {
 				return err
 			}
@@ -146,7 +148,7 @@ func BuildOCI(ctx context.Context, g *cli.Globals, f *cli.OCIFlags, force bool, 
 	if err != nil {
 		return err
 	}
-	o, err := ociOptions(g, f, out, force)
+	o, err := ociOptions(g, f, src, out, force)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,8 @@
 // mount of the image instead of one each.
 //
 // The first launch to claim an image's rendezvous (an abstract unix socket
-// named after the user and the image) becomes its holder: it mounts the
+// named after the user and the image, with a secret of the user's mixed
+// in: see Identity.Name) becomes its holder: it mounts the
 // image as usual and, once the mount is up, hands every launch that
 // connects a clone of that mount (open_tree(2) and SCM_RIGHTS), which the
 // other launch attaches in its own namespaces (move_mount(2)). The image's
@@ -23,6 +24,7 @@
 package share
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -50,20 +52,36 @@ type Identity struct {
 	Server string
 	// Scope is the kill domain (Scope).
 	Scope string
+	// Secret is the user's share key (UserKey), mixed into the rendezvous
+	// names so that other users cannot compute them; nil when there is
+	// none (the names are then only a hash of the key).
+	Secret []byte
 }
 
 // Key is the identity as one string, sent with every request and compared
-// by the holder.
+// by the holder. The secret is not part of it.
 func (id Identity) Key() string {
 	return fmt.Sprintf("%s uid=%d gid=%d dev=%d ino=%d size=%d mtime=%d ctime=%d offset=%d server=%q scope=%q",
 		Version, id.UID, id.GID, id.Dev, id.Ino, id.Size, id.MtimeNs, id.CtimeNs, id.Offset, id.Server, id.Scope)
 }
 
-// Name is the abstract socket name of the rendezvous for id: per user, so
-// the name says whose it is, and a hash of the key, so it stays short.
-func (id Identity) Name() string {
-	sum := sha256.Sum256([]byte(id.Key()))
-	return fmt.Sprintf("@launch/share/%d/%s", id.UID, hex.EncodeToString(sum[:16]))
+// Generations is how many rendezvous names an identity has. Abstract
+// socket names are visible to all users (/proc/net/unix), and anyone may
+// bind one that is free: a name another user holds is passed over for the
+// next one, so that squatting a name once seen in use does not end the
+// sharing of that image.
+const Generations = 4
+
+// Name is the abstract socket name of the rendezvous generation gen (0 to
+// Generations-1) for id: per user, so the name says whose it is, and an
+// HMAC of the key under the user's secret, so that no other user can
+// compute it (a name cannot be squatted before it is first used), and
+// short.
+func (id Identity) Name(gen int) string {
+	m := hmac.New(sha256.New, id.Secret)
+	m.Write([]byte(id.Key()))
+	fmt.Fprintf(m, "\x00generation=%d", gen)
+	return fmt.Sprintf("@launch/share/%d/%s", id.UID, hex.EncodeToString(m.Sum(nil)[:16]))
 }
 
 // jobVars are the batch systems' job (and step) variables that go into

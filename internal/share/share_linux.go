@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,24 +18,43 @@ const (
 	replyNo = "no "
 )
 
+// errForeign is the error of a rendezvous name that a process of another
+// user holds.
+var errForeign = errors.New("held by another user")
+
 // Claim takes the rendezvous for id: it returns a Holder when no other
 // launch holds it (bound and listening; the caller mounts the image and
 // calls Prepare, then Open), or a Client connected to the launch that does (its request
 // sent; the caller calls Mount). holdOK false never makes a Holder: the
 // caller only wants to be a client. Both nil and no error: no holder
 // (and none wanted). An error means the rendezvous cannot be used at all;
-// the caller mounts the image on its own.
+// the caller mounts the image on its own. A name that another user holds
+// is passed over for the next generation (Identity.Name).
 func Claim(id Identity, holdOK bool) (*Holder, *Client, error) {
-	addr := &net.UnixAddr{Name: id.Name(), Net: "unixpacket"}
+	var foreign []string
+	for gen := 0; gen < Generations; gen++ {
+		h, c, err := claimName(id, id.Name(gen), holdOK)
+		if errors.Is(err, errForeign) {
+			foreign = append(foreign, err.Error())
+			continue
+		}
+		return h, c, err
+	}
+	return nil, nil, fmt.Errorf("every rendezvous name of this image is held by another user: %s", strings.Join(foreign, "; "))
+}
+
+// claimName is Claim for the one rendezvous name.
+func claimName(id Identity, name string, holdOK bool) (*Holder, *Client, error) {
+	addr := &net.UnixAddr{Name: name, Net: "unixpacket"}
 	for try := 0; try < 3; try++ {
 		if holdOK {
 			l, err := net.ListenUnix("unixpacket", addr)
 			if err == nil {
 				l.SetUnlinkOnClose(false) // abstract: nothing to unlink
-				return newHolder(l, id), nil, nil
+				return newHolder(l, id, name), nil, nil
 			}
 			if !errors.Is(err, unix.EADDRINUSE) {
-				return nil, nil, fmt.Errorf("claiming %s: %w", id.Name(), err)
+				return nil, nil, fmt.Errorf("claiming %s: %w", name, err)
 			}
 		}
 		c, err := dial(addr, id)
@@ -77,7 +97,9 @@ type Client struct {
 	c *net.UnixConn
 	// HolderPid is the holder's pid (as this process sees it).
 	HolderPid int
-	lost      chan struct{}
+	// Name is the rendezvous name it connected to.
+	Name string
+	lost chan struct{}
 }
 
 // dial connects to the holder at addr, checks that it runs as the same
@@ -94,13 +116,13 @@ func dial(addr *net.UnixAddr, id Identity) (*Client, error) {
 	}
 	if uid != id.UID {
 		c.Close()
-		return nil, fmt.Errorf("%s is held by pid %d of uid %d, not by uid %d", addr.Name, pid, uid, id.UID)
+		return nil, fmt.Errorf("%s is %w: pid %d of uid %d, not uid %d", addr.Name, errForeign, pid, uid, id.UID)
 	}
 	if _, err := c.Write([]byte(id.Key())); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("asking pid %d for the image mount: %w", pid, err)
 	}
-	return &Client{c: c, HolderPid: pid, lost: make(chan struct{})}, nil
+	return &Client{c: c, HolderPid: pid, Name: addr.Name, lost: make(chan struct{})}, nil
 }
 
 // Mount waits up to timeout for the holder's answer and returns a detached
@@ -166,6 +188,8 @@ func (cl *Client) Close() {
 type Holder struct {
 	l  *net.UnixListener
 	id Identity
+	// Name is the rendezvous name it holds.
+	Name string
 
 	probe    sync.Once
 	probeErr error // why this kernel cannot clone a detached mount
@@ -180,8 +204,8 @@ type Holder struct {
 	done   bool       // stopped: the listener and the seed are closed
 }
 
-func newHolder(l *net.UnixListener, id Identity) *Holder {
-	h := &Holder{l: l, id: id, open: make(chan struct{}), seed: -1, conns: map[*net.UnixConn]bool{}}
+func newHolder(l *net.UnixListener, id Identity, name string) *Holder {
+	h := &Holder{l: l, id: id, Name: name, open: make(chan struct{}), seed: -1, conns: map[*net.UnixConn]bool{}}
 	h.idle = sync.NewCond(&h.mu)
 	go h.accept()
 	return h

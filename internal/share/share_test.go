@@ -1,6 +1,9 @@
 package share
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -66,15 +69,47 @@ func TestIdentityName(t *testing.T) {
 	} {
 		b := a
 		tc.change(&b)
-		if got := a.Name() == b.Name(); got != tc.same {
+		if got := a.Name(0) == b.Name(0); got != tc.same {
 			t.Errorf("%s: same name = %v, want %v", tc.name, got, tc.same)
 		}
 		if got := a.Key() == b.Key(); got != tc.same {
 			t.Errorf("%s: same key = %v, want %v", tc.name, got, tc.same)
 		}
 	}
-	if n := a.Name(); !strings.HasPrefix(n, "@launch/share/1001/") || len(n) > 107 {
-		t.Errorf("Name() = %q: want an abstract name for uid 1001 that fits sun_path", n)
+	if n := a.Name(0); !strings.HasPrefix(n, "@launch/share/1001/") || len(n) > 107 {
+		t.Errorf("Name(0) = %q: want an abstract name for uid 1001 that fits sun_path", n)
+	}
+}
+
+// TestNameNeedsTheSecret: the rendezvous names depend on the user's secret
+// (another user, who can compute the key from the image file and the
+// cgroup, cannot compute them), not on the secret alone, and differ from
+// one generation to the next; none is the unkeyed hash that 5195d4f used.
+func TestNameNeedsTheSecret(t *testing.T) {
+	a := Identity{UID: 1001, GID: 1001, Dev: 1, Ino: 2, Size: 3, Offset: 4096, Server: "/usr/bin/squashfuse_ll", Scope: "0::/;",
+		Secret: []byte("0123456789abcdef")}
+	sum := sha256.Sum256([]byte(a.Key()))
+	old := fmt.Sprintf("@launch/share/%d/%s", a.UID, hex.EncodeToString(sum[:16]))
+	b := a
+	b.Secret = []byte("0123456789abcdeF")
+	noSecret := a
+	noSecret.Secret = nil
+	seen := map[string]string{old: "the unkeyed name"}
+	for gen := 0; gen < Generations; gen++ {
+		for who, id := range map[string]Identity{"secret a": a, "secret b": b, "no secret": noSecret} {
+			n := id.Name(gen)
+			what := fmt.Sprintf("%s, generation %d", who, gen)
+			if prev, dup := seen[n]; dup {
+				t.Errorf("%s has the name of %s: %s", what, prev, n)
+			}
+			seen[n] = what
+			if n != id.Name(gen) {
+				t.Errorf("%s: Name is not stable", what)
+			}
+		}
+	}
+	if a.Key() != b.Key() {
+		t.Errorf("the secret changed the key sent to holders")
 	}
 }
 
