@@ -64,11 +64,11 @@ func checkSIFHeader(path string, head []byte, size int64) error {
 		return fmt.Errorf("SIF %s is damaged: its descriptor table is %d bytes, %d descriptors need %d",
 			path, h.descSize, h.descTotal, h.descTotal*sifDescriptorSize)
 	case h.descOffset < sifHeaderSize || !within(h.descOffset, h.descSize, size):
-		return fmt.Errorf("SIF %s is truncated or damaged: its descriptors are at bytes %d to %d, the file has %d",
-			path, h.descOffset, uint64(h.descOffset)+uint64(h.descSize), size)
+		return fmt.Errorf("SIF %s is truncated or damaged: its descriptors are %d bytes at byte %d, the file has %d",
+			path, h.descSize, h.descOffset, size)
 	case !within(h.dataOffset, h.dataSize, size):
-		return fmt.Errorf("SIF %s is truncated or damaged: its data is at bytes %d to %d, the file has %d",
-			path, h.dataOffset, uint64(h.dataOffset)+uint64(h.dataSize), size)
+		return fmt.Errorf("SIF %s is truncated or damaged: its data area is %d bytes at byte %d, the file has %d",
+			path, h.dataSize, h.dataOffset, size)
 	}
 	return nil
 }
@@ -79,8 +79,8 @@ func checkSIFObjects(path string, fimg *sif.FileImage, size int64) error {
 	var err error
 	fimg.WithDescriptors(func(d sif.Descriptor) bool {
 		if !within(d.Offset(), d.Size(), size) {
-			err = fmt.Errorf("SIF %s is truncated or damaged: object %d (%s) is at bytes %d to %d, the file has %d",
-				path, d.ID(), d.DataType(), d.Offset(), uint64(d.Offset())+uint64(d.Size()), size)
+			err = fmt.Errorf("SIF %s is truncated or damaged: object %d (%s) is %d bytes at byte %d, the file has %d",
+				path, d.ID(), d.DataType(), d.Size(), d.Offset(), size)
 			return true
 		}
 		return false
