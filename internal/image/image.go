@@ -86,19 +86,24 @@ func Open(path string) (*Image, error) {
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading image %s: %w", path, err)
 	}
-	head = head[:n]
+	return openFile(path, f, fi.Size(), head[:n])
+}
+
+// openFile is Open of the image file f of size bytes, whose first bytes are
+// head.
+func openFile(path string, f sif.ReadWriter, size int64, head []byte) (*Image, error) {
 	switch {
 	case len(head) >= 41 && bytes.Equal(head[32:41], sifMagic):
-		return openSIF(path, f, fi.Size(), head)
+		return openSIF(path, f, size, head)
 	case bytes.HasPrefix(head, squashMagic):
-		return &Image{Path: path, Format: FormatSquashFS, Offset: 0, Size: fi.Size()}, nil
+		return &Image{Path: path, Format: FormatSquashFS, Offset: 0, Size: size}, nil
 	}
 	return nil, fmt.Errorf("image %s is not a SIF, SquashFS or directory image", path)
 }
 
 // openSIF finds the primary system partition of the SIF f, whose first
 // bytes are head.
-func openSIF(path string, f *os.File, fileSize int64, head []byte) (*Image, error) {
+func openSIF(path string, f sif.ReadWriter, fileSize int64, head []byte) (*Image, error) {
 	fimg, err := loadSIF(f, path, fileSize, head)
 	if err != nil {
 		return nil, err

@@ -148,7 +148,12 @@ func sifObjects(p, jsonName string) (deffile string, js []byte, err error) {
 	if !fi.Mode().IsRegular() {
 		return "", nil, fmt.Errorf("image %s is no longer a regular file", p)
 	}
-	fimg, err := LoadSIF(f, p, fi.Size())
+	return readSIFObjects(f, p, fi.Size(), jsonName)
+}
+
+// readSIFObjects is sifObjects of the SIF file r of size bytes.
+func readSIFObjects(r sif.ReadWriter, p string, size int64, jsonName string) (deffile string, js []byte, err error) {
+	fimg, err := LoadSIF(r, p, size)
 	if err != nil {
 		return "", nil, err
 	}
