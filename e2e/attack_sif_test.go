@@ -98,6 +98,7 @@ func TestAttackSIFCrafted(t *testing.T) {
 			"sif-header":   {"sif", "header", img},
 			"sif-info":     {"sif", "info", "1", img},
 			"sandbox":      {"build", "--sandbox", out, img},
+			"repack":       {"build", out + ".sif", img},
 		} {
 			t.Run(name+"/"+cmd, func(t *testing.T) {
 				start := time.Now()
@@ -108,8 +109,10 @@ func TestAttackSIFCrafted(t *testing.T) {
 				}
 			})
 		}
-		if _, err := os.Lstat(out); err == nil {
-			t.Errorf("build --sandbox left %s", out)
+		for _, p := range []string{out, out + ".sif"} {
+			if _, err := os.Lstat(p); err == nil {
+				t.Errorf("build left %s", p)
+			}
 		}
 	}
 	if ents, err := os.ReadDir(dir); err != nil || len(ents) != len(imgs) {

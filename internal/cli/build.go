@@ -70,8 +70,12 @@ with --force.`,
 			if LooksLikeOCISource(o.Source) {
 				return g.oci.Build(ctx, g, &f.oci, f.force, o.Out, o.Source)
 			}
-			if img, err := image.Open(o.Source); err == nil && img.Format != image.FormatDir {
+			img, err := image.Open(o.Source)
+			switch {
+			case err == nil && img.Format != image.FormatDir:
 				return build.FromImage(ctx, o)
+			case err != nil && isRegular(o.Source):
+				return err // a damaged or unknown image file: say what is wrong with it
 			}
 			return build.Build(ctx, o)
 		},
@@ -80,4 +84,10 @@ with --force.`,
 	c.Flags().BoolVarP(&f.force, "force", "F", false, "replace OUT if it exists")
 	f.oci.Register(c)
 	return c
+}
+
+// isRegular reports whether path is a regular file.
+func isRegular(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }

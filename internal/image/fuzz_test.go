@@ -108,6 +108,14 @@ func TestLoadSIFGood(t *testing.T) {
 	if img.Format != FormatSIF || img.Size != 64 || string(data[img.Offset:img.Offset+4]) != "hsqs" {
 		t.Errorf("Open = %+v", img)
 	}
+	fimg, err := LoadSIF(sif.NewBuffer(data), p, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fimg.DescriptorsSize(); got != fimg.DescriptorsTotal()*sifDescriptorSize {
+		t.Errorf("sif/v2 writes %d bytes for %d descriptors: sifDescriptorSize %d is stale",
+			got, fimg.DescriptorsTotal(), sifDescriptorSize)
+	}
 	def, js, err := sifObjects(p, OCIConfigObject)
 	if err != nil || def != "Bootstrap: scratch\n" || string(js) != `{"a":1}` {
 		t.Errorf("sifObjects = %q, %q, %v", def, js, err)

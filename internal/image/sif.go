@@ -16,10 +16,10 @@ const (
 	sifHeaderSize = 128
 	// sifDescriptorSize is the on-disk size of one descriptor.
 	sifDescriptorSize = 585
-	// MaxSIFDescriptors bounds the descriptor count launch accepts. sif/v2
+	// maxSIFDescriptors bounds the descriptor count launch accepts. sif/v2
 	// allocates the whole table (and a second buffer of its size) before
 	// reading it; real images have 48 (the default) or a few hundred.
-	MaxSIFDescriptors = 1 << 14
+	maxSIFDescriptors = 1 << 14
 )
 
 // sifHeader is the part of the SIF global header LoadSIF checks.
@@ -55,9 +55,9 @@ func checkSIFHeader(path string, head []byte, size int64) error {
 	}
 	h := parseSIFHeader(head)
 	switch {
-	case h.descTotal < 0 || h.descTotal > MaxSIFDescriptors:
+	case h.descTotal < 0 || h.descTotal > maxSIFDescriptors:
 		return fmt.Errorf("SIF %s is damaged: its header says %d descriptors (launch reads at most %d)",
-			path, h.descTotal, MaxSIFDescriptors)
+			path, h.descTotal, maxSIFDescriptors)
 	case h.descFree < 0 || h.descFree > h.descTotal:
 		return fmt.Errorf("SIF %s is damaged: its header says %d of %d descriptors are free", path, h.descFree, h.descTotal)
 	case h.descSize < h.descTotal*sifDescriptorSize:
