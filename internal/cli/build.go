@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -74,8 +75,8 @@ with --force.`,
 			switch {
 			case err == nil && img.Format != image.FormatDir:
 				return build.FromImage(ctx, o)
-			case err != nil && isRegular(o.Source):
-				return err // a damaged or unknown image file: say what is wrong with it
+			case err != nil && !errors.Is(err, image.ErrNotImage) && isRegular(o.Source):
+				return err // a damaged SIF or SquashFS file: say what is wrong with it
 			}
 			return build.Build(ctx, o)
 		},

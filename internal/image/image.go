@@ -98,8 +98,12 @@ func openFile(path string, f sif.ReadWriter, size int64, head []byte) (*Image, e
 	case bytes.HasPrefix(head, squashMagic):
 		return &Image{Path: path, Format: FormatSquashFS, Offset: 0, Size: size}, nil
 	}
-	return nil, fmt.Errorf("image %s is not a SIF, SquashFS or directory image", path)
+	return nil, fmt.Errorf("image %s is %w", path, ErrNotImage)
 }
+
+// ErrNotImage is what Open's error wraps when the file is in no format it
+// knows (rather than a SIF or SquashFS file that is damaged).
+var ErrNotImage = errors.New("not a SIF, SquashFS or directory image")
 
 // openSIF finds the primary system partition of the SIF f, whose first
 // bytes are head.
