@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -77,8 +78,12 @@ with --force.`,
 			if LooksLikeOCISource(o.Source) {
 				return g.oci.Build(ctx, g, &f.oci, f.force, o.Out, o.Source)
 			}
-			if img, err := image.Open(o.Source); err == nil && img.Format != image.FormatDir {
+			img, err := image.Open(o.Source)
+			switch {
+			case err == nil && img.Format != image.FormatDir:
 				return build.FromImage(ctx, o)
+			case err != nil && !errors.Is(err, image.ErrNotImage) && isRegular(o.Source):
+				return err // a damaged SIF or SquashFS file: say what is wrong with it
 			}
 			return build.Build(ctx, o)
 		},
@@ -89,4 +94,10 @@ with --force.`,
 		"when unpacking or repacking an image, keep its set-uid/set-gid bits, device nodes and file capabilities")
 	f.oci.Register(c)
 	return c
+}
+
+// isRegular reports whether path is a regular file.
+func isRegular(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }

@@ -44,15 +44,19 @@ type Loaded struct {
 // means the defaults; anything else wrong with it is an error naming the
 // file, the line and the key.
 func Load(path string) (*Loaded, error) {
-	l := &Loaded{Config: Defaults(), Path: path, Origins: map[string]Origin{}}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return l, nil
+		return &Loaded{Config: Defaults(), Path: path, Origins: map[string]Origin{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
 	}
-	l.Found = true
+	return loadData(path, data)
+}
+
+// loadData is Load of a file at path holding data.
+func loadData(path string, data []byte) (*Loaded, error) {
+	l := &Loaded{Config: Defaults(), Path: path, Found: true, Origins: map[string]Origin{}}
 	if err := l.parse(data); err != nil {
 		return nil, err
 	}

@@ -149,3 +149,31 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoad decodes arbitrary config files (seeded with the shipped one and
+// the broken ones above): an error must be one line starting with the
+// file's name; a file that loads must list its settings.
+func FuzzLoad(f *testing.F) {
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "etc", "launch", "launch.conf"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{string(shipped), "[mounts]\nhome = true\nhomme = false\n", "[mounts]\nhome = \n",
+		"[mounts]\nhome = \"yes\"\n", "[tmpfs]\n\ncontain = \"lots\"\n", "[tools]\nsquashfuse = []\n",
+		"mounts.home = false\n", "mounts = {home = false}\n", "[[mounts]]\n", "[images]\nformats = [\"sif\", 1]\n"} {
+		f.Add([]byte(s))
+	}
+	const path = "/etc/launch/launch.conf"
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := loadData(path, data)
+		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "config "+path) {
+				t.Fatalf("error %q is not one line starting with the file", msg)
+			}
+			return
+		}
+		if len(l.Settings()) == 0 || !l.Found {
+			t.Fatalf("loaded %+v", l)
+		}
+	})
+}

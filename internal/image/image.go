@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"syscall"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
 )
@@ -73,32 +74,44 @@ func Open(path string) (*Image, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("image %s is not a regular file or a directory", path)
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: should path become a FIFO after the Stat, opening and
+	// reading it must not hang.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening image %s: %w", path, err)
 	}
 	defer f.Close()
-	head := make([]byte, 64)
+	head := make([]byte, sifHeaderSize)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading image %s: %w", path, err)
 	}
-	head = head[:n]
-	switch {
-	case len(head) >= 41 && bytes.Equal(head[32:41], sifMagic):
-		return openSIF(path, f, fi.Size())
-	case bytes.HasPrefix(head, squashMagic):
-		return &Image{Path: path, Format: FormatSquashFS, Offset: 0, Size: fi.Size()}, nil
-	}
-	return nil, fmt.Errorf("image %s is not a SIF, SquashFS or directory image", path)
+	return openFile(path, f, fi.Size(), head[:n])
 }
 
-func openSIF(path string, f *os.File, fileSize int64) (*Image, error) {
-	fimg, err := sif.LoadContainer(f, sif.OptLoadWithCloseOnUnload(false))
-	if err != nil {
-		return nil, fmt.Errorf("reading SIF %s: %w (the file may be truncated or damaged)", path, err)
+// openFile is Open of the image file f of size bytes, whose first bytes are
+// head.
+func openFile(path string, f sif.ReadWriter, size int64, head []byte) (*Image, error) {
+	switch {
+	case len(head) >= 41 && bytes.Equal(head[32:41], sifMagic):
+		return openSIF(path, f, size, head)
+	case bytes.HasPrefix(head, squashMagic):
+		return &Image{Path: path, Format: FormatSquashFS, Offset: 0, Size: size}, nil
 	}
-	defer fimg.UnloadContainer() //nolint:errcheck // read-only, nothing to flush
+	return nil, fmt.Errorf("image %s is %w", path, ErrNotImage)
+}
+
+// ErrNotImage is what Open's error wraps when the file is in no format it
+// knows (rather than a SIF or SquashFS file that is damaged).
+var ErrNotImage = errors.New("not a SIF, SquashFS or directory image")
+
+// openSIF finds the primary system partition of the SIF f, whose first
+// bytes are head.
+func openSIF(path string, f sif.ReadWriter, fileSize int64, head []byte) (*Image, error) {
+	fimg, err := loadSIF(f, path, fileSize, head)
+	if err != nil {
+		return nil, err
+	}
 	d, err := fimg.GetDescriptor(sif.WithPartitionType(sif.PartPrimSys))
 	if err != nil {
 		return nil, fmt.Errorf("SIF %s has no primary system partition (no root filesystem to run)", path)
@@ -109,10 +122,6 @@ func openSIF(path string, f *os.File, fileSize int64) (*Image, error) {
 	}
 	if fs != sif.FsSquash {
 		return nil, fmt.Errorf("SIF %s: root filesystem is %s, only squashfs can be run", path, fs)
-	}
-	if d.Offset()+d.Size() > fileSize {
-		return nil, fmt.Errorf("SIF %s is truncated: its root filesystem needs %d bytes, the file has %d",
-			path, d.Offset()+d.Size(), fileSize)
 	}
 	magic := make([]byte, 4)
 	if _, err := f.ReadAt(magic, d.Offset()); err != nil || !bytes.Equal(magic, squashMagic) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
 )
@@ -114,10 +116,7 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 	}
 	m.Environment = env.String()
 	if img.Format == FormatSIF {
-		if m.Deffile, err = sifDeffile(img.Path); err != nil {
-			return nil, err
-		}
-		if m.OCIConfig, err = sifJSON(img.Path, OCIConfigObject); err != nil {
+		if m.Deffile, m.OCIConfig, err = sifObjects(img.Path, OCIConfigObject); err != nil {
 			return nil, err
 		}
 	}
@@ -129,48 +128,70 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 	return m, nil
 }
 
-// sifDeffile returns the content of the SIF's definition-file descriptor.
-func sifDeffile(p string) (string, error) {
-	f, err := sif.LoadContainerFromPath(p, sif.OptLoadWithFlag(os.O_RDONLY))
+// maxMetaObject bounds each metadata file or SIF data object inspect reads
+// into memory.
+const maxMetaObject = 16 << 20
+
+// sifObjects returns the content of the SIF's definition-file object and of
+// its generic JSON object called jsonName ("" and nil when absent). The file
+// is opened and checked again (LoadSIF): it may have changed since Open.
+func sifObjects(p, jsonName string) (deffile string, js []byte, err error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", fmt.Errorf("reading SIF %s: %w", p, err)
+		return "", nil, fmt.Errorf("opening SIF %s: %w", p, err)
 	}
-	defer f.UnloadContainer() //nolint:errcheck // read-only
-	d, err := f.GetDescriptor(sif.WithDataType(sif.DataDeffile))
-	if errors.Is(err, sif.ErrObjectNotFound) || errors.Is(err, sif.ErrNoObjects) {
-		return "", nil
-	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("reading definition file of SIF %s: %w", p, err)
+		return "", nil, fmt.Errorf("opening SIF %s: %w", p, err)
 	}
-	b, err := d.GetData()
-	if err != nil {
-		return "", fmt.Errorf("reading definition file of SIF %s: %w", p, err)
+	if !fi.Mode().IsRegular() {
+		return "", nil, fmt.Errorf("image %s is no longer a regular file", p)
 	}
-	return string(b), nil
+	return readSIFObjects(f, p, fi.Size(), jsonName)
 }
 
-// sifJSON returns the generic JSON data object called name, or nil.
-func sifJSON(p, name string) ([]byte, error) {
-	f, err := sif.LoadContainerFromPath(p, sif.OptLoadWithFlag(os.O_RDONLY))
+// readSIFObjects is sifObjects of the SIF file r of size bytes.
+func readSIFObjects(r sif.ReadWriter, p string, size int64, jsonName string) (deffile string, js []byte, err error) {
+	fimg, err := LoadSIF(r, p, size)
 	if err != nil {
-		return nil, fmt.Errorf("reading SIF %s: %w", p, err)
+		return "", nil, err
 	}
-	defer f.UnloadContainer() //nolint:errcheck // read-only
-	ds, err := f.GetDescriptors(sif.WithDataType(sif.DataGenericJSON))
+	read := func(d sif.Descriptor, what string) ([]byte, error) {
+		if d.Size() > maxMetaObject {
+			return nil, fmt.Errorf("reading %s of SIF %s: it is %d bytes, more than the %d launch reads",
+				what, p, d.Size(), maxMetaObject)
+		}
+		b, err := d.GetData()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s of SIF %s: %w", what, p, err)
+		}
+		return b, nil
+	}
+	d, err := fimg.GetDescriptor(sif.WithDataType(sif.DataDeffile))
+	switch {
+	case err == nil:
+		b, err := read(d, "the definition file")
+		if err != nil {
+			return "", nil, err
+		}
+		deffile = string(b)
+	case !errors.Is(err, sif.ErrObjectNotFound) && !errors.Is(err, sif.ErrNoObjects):
+		return "", nil, fmt.Errorf("reading definition file of SIF %s: %w", p, err)
+	}
+	ds, err := fimg.GetDescriptors(sif.WithDataType(sif.DataGenericJSON))
 	if err != nil {
-		return nil, fmt.Errorf("reading SIF %s: %w", p, err)
+		return "", nil, fmt.Errorf("reading SIF %s: %w", p, err)
 	}
 	for _, d := range ds {
-		if d.Name() == name {
-			b, err := d.GetData()
-			if err != nil {
-				return nil, fmt.Errorf("reading %s of SIF %s: %w", name, p, err)
+		if d.Name() == jsonName {
+			if js, err = read(d, jsonName); err != nil {
+				return "", nil, err
 			}
-			return b, nil
+			break
 		}
 	}
-	return nil, nil
+	return deffile, js, nil
 }
 
 // dirTree is a sandbox directory.
@@ -196,8 +217,29 @@ func (d dirTree) list(_ context.Context, dir string) ([]string, error) {
 	return out, err
 }
 
+// read reads a regular file of at most maxMetaObject bytes: never a FIFO or
+// device, which could block or never end.
 func (d dirTree) read(_ context.Context, p string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(string(d), p))
+	f, err := os.OpenFile(filepath.Join(string(d), p), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxMetaObject+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMetaObject {
+		return nil, fmt.Errorf("more than the %d bytes launch reads", maxMetaObject)
+	}
+	return b, nil
 }
 
 // squashTree is a SquashFS filesystem at offset in a file, read with
@@ -210,11 +252,15 @@ type squashTree struct {
 func (s squashTree) run(ctx context.Context, args ...string) ([]byte, error) {
 	all := append([]string{"-o", strconv.FormatInt(s.offset, 10)}, args...)
 	cmd := exec.CommandContext(ctx, "unsquashfs", all...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	out := &capBuffer{max: maxMetaObject}
+	errb := &capBuffer{max: 64 << 10, clip: true}
+	cmd.Stdout, cmd.Stderr = out, errb
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, errors.New("unsquashfs not found in PATH (install squashfs-tools)")
+		}
+		if out.over {
+			return nil, fmt.Errorf("unsquashfs %s: more than the %d bytes launch reads", strings.Join(args, " "), maxMetaObject)
 		}
 		return nil, fmt.Errorf("unsquashfs %s: %v: %s", strings.Join(args, " "), err,
 			strings.Join(strings.Fields(errb.String()), " "))
@@ -239,4 +285,25 @@ func (s squashTree) list(ctx context.Context, dir string) ([]string, error) {
 
 func (s squashTree) read(ctx context.Context, p string) ([]byte, error) {
 	return s.run(ctx, "-cat", s.path, p)
+}
+
+// capBuffer collects up to max bytes. A write past that fails, which makes
+// the writing program get EPIPE and stop, or, with clip, is dropped.
+type capBuffer struct {
+	bytes.Buffer
+	max  int
+	clip bool
+	over bool
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if c.Len()+len(p) > c.max {
+		c.over = true
+		if c.clip {
+			c.Buffer.Write(p[:c.max-c.Len()])
+			return len(p), nil
+		}
+		return 0, errors.New("output too long")
+	}
+	return c.Buffer.Write(p)
 }

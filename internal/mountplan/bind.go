@@ -4,7 +4,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // BindSpec is one bind asked for by a user or the site: host Source on
@@ -38,7 +40,7 @@ func ParseBinds(value, cwd, origin string) ([]BindSpec, error) {
 		}
 		b, err := parseBind(entry, cwd)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", origin, entry, err)
+			return nil, fmt.Errorf("%s %s: %w", origin, show(entry), err)
 		}
 		b.Origin = origin
 		out = append(out, b)
@@ -93,7 +95,7 @@ func ParseMount(value, cwd string) (BindSpec, error) {
 			case v == "false" || v == "0":
 				b.ReadOnly = false
 			default:
-				return BindSpec{}, fmt.Errorf("--mount %q: %s=%s: want true or false", value, k, v)
+				return BindSpec{}, fmt.Errorf("--mount %q: %s=%s: want true or false", value, show(k), show(v))
 			}
 		case "rw":
 			b.ReadOnly = false
@@ -102,7 +104,7 @@ func ParseMount(value, cwd string) (BindSpec, error) {
 		}
 	}
 	if typ != "bind" {
-		return BindSpec{}, fmt.Errorf("--mount %q: type=%s is not supported (only type=bind)", value, typ)
+		return BindSpec{}, fmt.Errorf("--mount %q: type=%s is not supported (only type=bind)", value, show(typ))
 	}
 	if b.Source == "" {
 		return BindSpec{}, fmt.Errorf("--mount %q: no src=", value)
@@ -122,7 +124,7 @@ func finishBind(b BindSpec, cwd string) (BindSpec, error) {
 	}
 	if !filepath.IsAbs(b.Source) {
 		if cwd == "" {
-			return b, fmt.Errorf("relative source %s and no working directory", b.Source)
+			return b, fmt.Errorf("relative source %s and no working directory", show(b.Source))
 		}
 		b.Source = filepath.Join(cwd, b.Source)
 	}
@@ -146,11 +148,11 @@ var forbiddenDests = []string{"/", "/proc", "/dev", "/sys"}
 // themselves (and nothing under /proc).
 func CheckDest(dest string) error {
 	if !filepath.IsAbs(dest) {
-		return fmt.Errorf("destination %s is not an absolute path", dest)
+		return fmt.Errorf("destination %s is not an absolute path", show(dest))
 	}
 	for _, c := range strings.Split(dest, "/") {
 		if c == ".." {
-			return fmt.Errorf("destination %s contains '..'", dest)
+			return fmt.Errorf("destination %s contains '..'", show(dest))
 		}
 	}
 	clean := filepath.Clean(dest)
@@ -160,7 +162,16 @@ func CheckDest(dest string) error {
 		}
 	}
 	if strings.HasPrefix(clean, "/proc/") {
-		return fmt.Errorf("cannot bind under /proc (%s)", clean)
+		return fmt.Errorf("cannot bind under /proc (%s)", show(clean))
 	}
 	return nil
+}
+
+// show returns s for an error message: as is, or Go-quoted when it holds a
+// newline or another unprintable character, so the message stays one line.
+func show(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }

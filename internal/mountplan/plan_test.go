@@ -1,6 +1,8 @@
 package mountplan
 
 import (
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,27 +179,64 @@ func TestParseMount(t *testing.T) {
 	}
 }
 
+// checkParsedBind fails t unless b is a bind the plan can use: an absolute,
+// clean source and a destination that passes CheckDest, neither with a ".."
+// component (a name such as "0..000" is allowed).
+func checkParsedBind(t *testing.T, v string, b BindSpec) {
+	t.Helper()
+	if err := CheckDest(b.Dest); err != nil {
+		t.Fatalf("%q gave bad dest %q: %v", v, b.Dest, err)
+	}
+	for _, p := range []string{b.Source, b.Dest} {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || slices.Contains(strings.Split(p, "/"), "..") {
+			t.Fatalf("%q gave %+v", v, b)
+		}
+	}
+}
+
+// checkErr fails t when a parse error is not one line.
+func checkErr(t *testing.T, err error) {
+	t.Helper()
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("multi-line error %q", err)
+	}
+}
+
 // FuzzParseBinds checks that any -B value either fails cleanly or yields
 // binds whose destinations pass CheckDest and whose sources are absolute.
 func FuzzParseBinds(f *testing.F) {
-	for _, s := range []string{"/a", "/a:/b:ro", "x,y:/z", "/a:/b/../c", "::", "/a:/proc", ",,,"} {
+	for _, s := range []string{"/a", "/a:/b:ro", "x,y:/z", "/a:/b/../c", "::", "/a:/proc", ",,,",
+		"/:/0..000", "/a..b:/c..d", "/x/..:/y", "a/../..:/b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		bs, err := ParseBinds(v, "/work", "--bind")
 		if err != nil {
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("multi-line error %q", err)
-			}
+			checkErr(t, err)
 			return
 		}
 		for _, b := range bs {
-			if err := CheckDest(b.Dest); err != nil {
-				t.Fatalf("%q gave bad dest %q: %v", v, b.Dest, err)
-			}
-			if !strings.HasPrefix(b.Source, "/") || strings.Contains(b.Dest, "..") {
-				t.Fatalf("%q gave %+v", v, b)
-			}
+			checkParsedBind(t, v, b)
+		}
+	})
+}
+
+// FuzzParseMount is FuzzParseBinds for --mount values (CSV fields).
+func FuzzParseMount(f *testing.F) {
+	for _, s := range []string{"type=bind,src=/a,dst=/b", `type=bind,"src=/a,b",dst=/c,readonly=true`,
+		"type=bind,src=/a,dst=/b/../c", "type=bind,src=x/../..,dst=/0..0,ro=0", `"type=bind,src=/a`,
+		"type=bind,src=/a,dst=/proc/x", "type=bind,source=/a:1,target=/b:2,rw", "type=bind,src=/a\n,dst=/b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		b, err := ParseMount(v, "/work")
+		if err != nil {
+			checkErr(t, err)
+			return
+		}
+		checkParsedBind(t, v, b)
+		if b.Origin != "--mount" {
+			t.Fatalf("%q: origin %q", v, b.Origin)
 		}
 	})
 }

@@ -10,20 +10,23 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
+
+	"github.com/launch-hpc/launch/internal/image"
 )
 
 // File is an opened SIF file. Close it when done.
 type File struct {
 	*sif.FileImage
-	path string
+	f *os.File
 }
 
-// Open opens path as a SIF file and checks that every data object it
-// describes lies inside the file. The errors name the file and say what is
-// wrong with it.
+// Open opens path as a SIF file and checks it as image.LoadSIF does: the
+// header's descriptor table and every data object it describes must lie
+// inside the file. The errors name the file and say what is wrong with it.
 func Open(path string) (*File, error) {
 	fi, err := os.Stat(path)
 	switch {
@@ -34,47 +37,29 @@ func Open(path string) (*File, error) {
 	case fi.IsDir():
 		return nil, fmt.Errorf("%s is a directory, not a SIF file", path)
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening SIF file %s: %w", path, err)
+	}
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a SIF file (not a regular file)", path)
 	}
 	head := make([]byte, 41)
 	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head[32:41], []byte("SIF_MAGIC")) {
 		f.Close()
 		return nil, fmt.Errorf("%s is not a SIF file (no SIF magic in its header)", path)
 	}
-	fimg, err := sif.LoadContainer(f, sif.OptLoadWithCloseOnUnload(true))
+	fimg, err := image.LoadSIF(f, path, fi.Size())
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("reading SIF file %s: %w (the file may be truncated or damaged)", path, err)
-	}
-	sf := &File{FileImage: fimg, path: path}
-	if err := sf.checkBounds(fi.Size()); err != nil {
-		sf.Close()
 		return nil, err
 	}
-	return sf, nil
-}
-
-// checkBounds returns an error when a descriptor points past the file end.
-func (f *File) checkBounds(size int64) error {
-	if end := f.DescriptorsOffset() + f.DescriptorsSize(); end > size {
-		return fmt.Errorf("SIF file %s is truncated: its descriptors end at byte %d, the file has %d", f.path, end, size)
-	}
-	var err error
-	f.WithDescriptors(func(d sif.Descriptor) bool {
-		if end := d.Offset() + d.Size(); end > size {
-			err = fmt.Errorf("SIF file %s is truncated: object %d (%s) ends at byte %d, the file has %d",
-				f.path, d.ID(), d.DataType(), end, size)
-			return true
-		}
-		return false
-	})
-	return err
+	return &File{FileImage: fimg, f: f}, nil
 }
 
 // Close releases the file.
-func (f *File) Close() error { return f.UnloadContainer() }
+func (f *File) Close() error { return f.f.Close() }
 
 // WriteHeader writes the SIF global header to w, one "Name: value" per line.
 func WriteHeader(w io.Writer, f *sif.FileImage) error {

@@ -11,7 +11,7 @@ import (
 )
 
 // makeSIF writes a deterministic SIF with a deffile and a partition.
-func makeSIF(t *testing.T) string {
+func makeSIF(t testing.TB) string {
 	t.Helper()
 	def, err := sif.NewDescriptorInput(sif.DataDeffile, strings.NewReader("Bootstrap: scratch\n"))
 	if err != nil {
