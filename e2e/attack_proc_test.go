@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Attacks of a payload on the processes launch runs beside it, and of a
@@ -119,17 +121,29 @@ func TestAttackProcIgnoredSignals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			// To itself, then to the stage and (when it can see it) the
-			// launcher; then it must still be there to say so.
-			script := `for s in ` + tc.sigs + `; do kill -$s $$; done
+			// What a program it starts inherits; then the signals to itself,
+			// to the stage and (when it can see it) the launcher; then it
+			// must still be there to say so.
+			script := `grep ^SigIgn: /proc/self/status
+for s in ` + tc.sigs + `; do kill -$s $$; done
 st=$PPID; lp=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$st/status)
 for s in ` + tc.sigs + `; do kill -$s $st; [ "${lp:-0}" -gt 1 ] && kill -$s $lp; done
 sleep 0.3; echo alive`
 			args := append(append([]string{"exec"}, tc.args...), img, "sh", "-c", script)
 			r := runCmd(t, runOpts{Env: tc.env}, tc.wrapper, args...)
-			if r.Code != 0 || r.Stdout != "alive\n" {
-				t.Errorf("with %s ignored by the caller: exit status %d, stdout %q, want 0 and alive; stderr: %s",
+			lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+			if r.Code != 0 || len(lines) != 2 || lines[1] != "alive" {
+				t.Fatalf("with %s ignored by the caller: exit status %d, stdout %q, want 0 and alive; stderr: %s",
 					tc.sigs, r.Code, r.Stdout, r.Stderr)
+			}
+			mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(lines[0], "SigIgn:")), 16, 64)
+			if err != nil {
+				t.Fatalf("payload's %q: %v", lines[0], err)
+			}
+			for _, name := range strings.Fields(tc.sigs) {
+				if s := unix.SignalNum("SIG" + name); mask&(1<<(s-1)) == 0 {
+					t.Errorf("SIG%s is not ignored for the payload's children (%s)", name, lines[0])
+				}
 			}
 		})
 	}

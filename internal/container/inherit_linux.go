@@ -2,7 +2,6 @@ package container
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -23,31 +22,37 @@ type inherited []int
 // opens all of its own with it (the Go runtime, package os, the
 // constructor's socket; StageMain sets it on its pipe first).
 func takeInherited() (inherited, error) {
-	dir, err := os.Open("/proc/self/fd")
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("listing inherited descriptors: %w", err)
 	}
-	names, err := dir.Readdirnames(-1)
-	dir.Close() // before the loop: its own descriptor has close-on-exec, but is gone after this
-	if err != nil {
-		return nil, fmt.Errorf("listing inherited descriptors: %w", err)
-	}
+	defer unix.Close(dir)
 	var in inherited
-	for _, name := range names {
-		fd, err := strconv.Atoi(name)
-		if err != nil || fd < 3 {
-			continue
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.ReadDirent(dir, buf)
+		if err != nil {
+			return nil, fmt.Errorf("listing inherited descriptors: %w", err)
 		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err != nil || flags&unix.FD_CLOEXEC != 0 {
-			continue // closed since the listing (dir's own), or launch's
+		if n <= 0 {
+			return in, nil
 		}
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC); err != nil {
-			return nil, fmt.Errorf("marking inherited descriptor %d close-on-exec: %w", fd, err)
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, name := range names {
+			fd, err := strconv.Atoi(name)
+			if err != nil || fd < 3 || fd == dir {
+				continue
+			}
+			flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+			if err != nil || flags&unix.FD_CLOEXEC != 0 {
+				continue // closed since, or launch's own
+			}
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC); err != nil {
+				return nil, fmt.Errorf("marking inherited descriptor %d close-on-exec: %w", fd, err)
+			}
+			in = append(in, fd)
 		}
-		in = append(in, fd)
 	}
-	return in, nil
 }
 
 // files is the payload's syscall.ProcAttr.Files: standard input, output
