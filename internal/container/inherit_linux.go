@@ -55,23 +55,17 @@ func takeInherited() (inherited, error) {
 	}
 }
 
-// files is the payload's syscall.ProcAttr.Files: standard input, output
-// and error, and each inherited descriptor at its own number (the others
-// up to the highest are closed in the child; they have close-on-exec).
-func (in inherited) files() []uintptr {
-	n := 3
+// pass clears close-on-exec on the inherited descriptors again, for the
+// payload forked next (the only process the stage starts after the FUSE
+// servers); close closes them once it is started. Passing them this way
+// costs one call per descriptor, whatever its number.
+func (in inherited) pass() error {
 	for _, fd := range in {
-		n = max(n, fd+1)
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("passing inherited descriptor %d to the payload: %w", fd, err)
+		}
 	}
-	files := make([]uintptr, n)
-	for i := range files {
-		files[i] = ^uintptr(0) // closed in the child
-	}
-	files[0], files[1], files[2] = 0, 1, 2
-	for _, fd := range in {
-		files[fd] = uintptr(fd)
-	}
-	return files
+	return nil
 }
 
 // close closes the inherited descriptors in this process.

@@ -32,18 +32,26 @@ func TestTakeInherited(t *testing.T) {
 	}
 }
 
-func TestInheritedFiles(t *testing.T) {
-	const closed = ^uintptr(0)
-	for _, tc := range []struct {
-		in   inherited
-		want []uintptr
-	}{
-		{nil, []uintptr{0, 1, 2}},
-		{inherited{3}, []uintptr{0, 1, 2, 3}},
-		{inherited{5, 7}, []uintptr{0, 1, 2, closed, closed, 5, closed, 7}},
-	} {
-		if got := tc.in.files(); !slices.Equal(got, tc.want) {
-			t.Errorf("%v.files() = %v, want %v", tc.in, got, tc.want)
+// TestInheritedPass: pass clears close-on-exec again (for the payload), and
+// close closes them.
+func TestInheritedPass(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	in := inherited{p[0], p[1]}
+	if err := in.pass(); err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range in {
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC != 0 {
+			t.Errorf("descriptor %d after pass: flags %#x (%v), want no close-on-exec", fd, flags, err)
+		}
+	}
+	in.close()
+	for _, fd := range in {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+			t.Errorf("descriptor %d after close: %v, want EBADF", fd, err)
 		}
 	}
 }

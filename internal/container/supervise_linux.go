@@ -82,10 +82,13 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return code, nil
 	}
 	wd, _ := os.Getwd()
+	if err := sv.inherited.pass(); err != nil {
+		return 0, err
+	}
 	pid, err := sv.reaper.start(argv0, argv, &syscall.ProcAttr{
 		Dir:   wd,
 		Env:   env,
-		Files: sv.inherited.files(),
+		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
 	sv.inherited.close()
