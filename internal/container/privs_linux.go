@@ -20,7 +20,8 @@ import (
 //     so they are started with fuseServerCaps as an ambient capability.
 //
 // Processes outside the namespace (the launcher) are out of reach anyway: a
-// process has no capability in its parent user namespace. The stage cannot
+// process has no capability in an ancestor of its own user namespace (so a
+// user namespace the payload makes itself gives it none here). The stage cannot
 // simply be made non-dumpable instead: with the constructor's start its
 // memory belongs to the initial user namespace, and the user would lose
 // /proc/PID/ns, environ, fd and strace of their own stage; and an exec'd
