@@ -6,9 +6,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dropPrivileges leaves the calling thread (and so the payload forked from
-// it) with no_new_privs and empty capability sets: permitted, effective,
-// inheritable, ambient and bounding.
+// How the payload is kept away from the processes launch runs beside it in
+// the container's user namespace (the stage, the FUSE servers): the kernel
+// lets a process ptrace another of the same uid and user namespace — and
+// open its /proc/PID/mem, environ, fd/*, root — only if the tracer's
+// capabilities include every one in the target's permitted set. The payload
+// has none, so every process of launch's in that namespace holds one:
+//
+//   - the stage keeps its own capabilities on every thread, the one that
+//     forks the payload included (dropPrivileges empties only what the
+//     payload inherits through execve);
+//   - the FUSE servers run as the user, who loses capabilities at execve,
+//     so they are started with fuseServerCaps as an ambient capability.
+//
+// Processes outside the namespace (the launcher) are out of reach anyway: a
+// process has no capability in an ancestor of its own user namespace (so a
+// user namespace the payload makes itself gives it none here). The stage cannot
+// simply be made non-dumpable instead: with the constructor's start its
+// memory belongs to the initial user namespace, and the user would lose
+// /proc/PID/ns, environ, fd and strace of their own stage; and an exec'd
+// FUSE server is dumpable again whatever its parent set.
+
+// fuseServerCaps is the capability every FUSE server holds (and the only
+// one, for a user other than root) so that the payload cannot ptrace it.
+// CAP_WAKE_ALARM is checked by the kernel in the initial user namespace
+// only (alarm timers), so inside the container's it grants nothing.
+var fuseServerCaps = []uintptr{unix.CAP_WAKE_ALARM}
+
+// dropPrivileges leaves the calling thread with no_new_privs and empty
+// bounding, ambient and inheritable sets, so that a program it forks and
+// executes (the payload) has no capabilities: at execve a process's
+// permitted set becomes its bounding set with its inheritable one for uid 0,
+// its ambient set for any other uid (file capabilities never apply: the
+// image is mounted nosuid, and no_new_privs forbids them), all empty here.
+// The thread's own permitted and effective sets are kept (see above).
 func dropPrivileges() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("setting no_new_privs: %w", err)
@@ -20,13 +51,25 @@ func dropPrivileges() error {
 			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
 		}
 	}
+	return clearInheritable()
+}
+
+// clearInheritable empties the calling thread's ambient and inheritable
+// capability sets, keeping its permitted and effective ones. A stage
+// re-executed with ambient capabilities (stageSysProcAttr) calls it first,
+// so that the FUSE servers it starts do not get them too.
+func clearInheritable() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clearing ambient capabilities: %w", err)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clearing capabilities: %w", err)
+		return fmt.Errorf("clearing inheritable capabilities: %w", err)
 	}
 	return nil
 }

@@ -277,7 +277,8 @@ func (a *assembler) startServer(argv []string, files []*os.File, stderr *os.File
 
 // startFUSE forks a FUSE server (squashfuse, fuse-overlayfs) from the
 // stage's locked thread with stdin from /dev/null, stdout and stderr to
-// stderr, files as fds 3, 4, …, parent-death SIGKILL, and cloneflags.
+// stderr, files as fds 3, 4, …, parent-death SIGKILL, fuseServerCaps (out
+// of the payload's reach: privs_linux.go), and cloneflags.
 func (a *assembler) startFUSE(argv []string, files []*os.File, stderr *os.File, cloneflags uintptr) (int, error) {
 	null, err := os.Open("/dev/null")
 	if err != nil {
@@ -307,7 +308,7 @@ func (a *assembler) startFUSE(argv []string, files []*os.File, stderr *os.File, 
 		Dir:   "/",
 		Env:   fuseServerEnv,
 		Files: fds,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags, AmbientCaps: fuseServerCaps},
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/preinit"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
@@ -19,6 +20,42 @@ import (
 var forwarded = []os.Signal{
 	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGALRM,
+}
+
+// keepIgnored leaves ignored in this process the signals its caller ignored
+// (nohup, `cmd &` in a script, `trap "" TERM`), so that what it starts — a
+// re-executed stage, the payload — inherits them ignored, as it would from
+// the caller directly; the Go runtime would otherwise have the payload
+// start with the default action. Signals the Go runtime itself needs
+// (SIGCHLD for reaping, SIGURG for preemption, the synchronous faults, the
+// C library's 32 and 33) are left to it. It returns the forwarded signals
+// that remain to be caught and passed on.
+func keepIgnored() []os.Signal {
+	ignored := map[syscall.Signal]bool{}
+	for _, s := range preinit.IgnoredAtStart() {
+		switch s {
+		case syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPROF, syscall.SIGSEGV, syscall.SIGBUS,
+			syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, 32, 33:
+			continue
+		}
+		ignored[s] = true
+		signal.Ignore(s)
+	}
+	var catch []os.Signal
+	for _, s := range forwarded {
+		if !ignored[s.(syscall.Signal)] {
+			catch = append(catch, s)
+		}
+	}
+	return catch
+}
+
+// notify is signal.Notify for exactly sigs (signal.Notify with none would
+// catch every signal).
+func notify(c chan<- os.Signal, sigs []os.Signal) {
+	if len(sigs) > 0 {
+		signal.Notify(c, sigs...)
+	}
 }
 
 // Run runs the container for cfg and returns the exit status the launcher
@@ -51,7 +88,7 @@ func runStage(cfg *Config, pre Preinit) (int, error) {
 	defer pw.Close()
 
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
+	notify(sigs, keepIgnored())
 	defer signal.Stop(sigs)
 
 	// syscall.ForkExec, not os.StartProcess: the os package probes pidfd
@@ -171,7 +208,9 @@ func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 		// Kernel overlayfs also wants CAP_DAC_OVERRIDE from its mounter (for
 		// its work directory); in this user namespace it covers only files
 		// of the user's own uid and gid, the only ones mapped.
-		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}
+		// The FUSE servers' capability (fuseServerCaps) must be there too,
+		// for the stage to pass it on to them.
+		a.AmbientCaps = append([]uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}, fuseServerCaps...)
 		if cfg.Namespaces.Net {
 			// Bringing up loopback in the new network namespace.
 			a.AmbientCaps = append(a.AmbientCaps, unix.CAP_NET_ADMIN)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"syscall"
 
@@ -33,6 +32,12 @@ func StageMain(_ []string) int {
 
 	pipe := os.NewFile(stagePipeFD, "stage-pipe")
 	syscall.CloseOnExec(stagePipeFD)
+	// The ambient capabilities that carried the stage's across execve
+	// (stageSysProcAttr) are for no child of it.
+	if err := clearInheritable(); err != nil {
+		msg.Fatal(os.Stderr, err)
+		return 255
+	}
 	cfg, err := readConfig(pipe)
 	if err != nil {
 		msg.Fatal(os.Stderr, err)
@@ -57,7 +62,13 @@ func StageMain(_ []string) int {
 func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int, error) {
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
 	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, forwarded...)
+	notify(sigs, keepIgnored())
+	// Before anything is started: only the payload gets the caller's
+	// descriptors.
+	inh, err := takeInherited()
+	if err != nil {
+		return 0, err
+	}
 	rp := newReaper()
 	gone := make(chan struct{})
 	go watchLauncher(parent, gone)
@@ -70,7 +81,7 @@ func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int,
 	}
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl,
-		holdOK: report != nil && cfg.Layers == nil}
+		holdOK: report != nil && cfg.Layers == nil, inherited: inh}
 	code, err := sv.run(cfg)
 	// The status goes to the launcher once the payload's leftovers are
 	// killed, before the FUSE server is reaped. Not with layers: an

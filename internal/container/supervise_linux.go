@@ -33,6 +33,8 @@ type supervisor struct {
 	holdOK bool
 	holder *share.Holder // serving the image mount to other launches
 	client *share.Client // using another launch's image mount
+
+	inherited inherited // the caller's descriptors, for the payload only
 }
 
 // serverWarnDelay is how long the payload may outlive the FUSE server
@@ -80,12 +82,16 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return code, nil
 	}
 	wd, _ := os.Getwd()
+	if err := sv.inherited.pass(); err != nil {
+		return 0, err
+	}
 	pid, err := sv.reaper.start(argv0, argv, &syscall.ProcAttr{
 		Dir:   wd,
 		Env:   env,
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
+	sv.inherited.close()
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", argv0, err)
 	}

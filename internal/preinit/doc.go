@@ -11,9 +11,16 @@
 //
 // LAUNCH_PREINIT=0 in the environment turns it off (for debugging and for
 // testing the re-executing path).
+//
+// For every command line the constructor also opens /dev/null on standard
+// descriptors the caller left closed, and records the signals the caller
+// ignores (IgnoredAtStart), which the Go runtime's start would hide.
 package preinit
 
 import "errors"
+
+// maxSignal is the highest signal number Linux has.
+const maxSignal = 64
 
 // Result is what happened before the Go runtime started.
 type Result struct {

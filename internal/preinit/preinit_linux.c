@@ -21,6 +21,12 @@
 // Everything here is plain system calls; on any failure the child carries on
 // without namespaces and the Go side falls back to re-executing itself (which
 // meets the same failure and explains it).
+//
+// For every command line, before anything else, it also opens /dev/null on
+// any of the standard descriptors 0-2 the caller left closed (or the socket
+// would land there), and records which signals the caller ignores (nohup,
+// `cmd &` in a script): the parent leaves those ignored, and the Go side
+// keeps them ignored for everything it starts (internal/container).
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +49,7 @@ int launch_preinit_state;          // one of the PREINIT_ values
 int launch_preinit_errno;          // errno of the failed step
 const char *launch_preinit_step;   // which step failed
 int launch_preinit_fd = -1;        // the child's end of the socket
+unsigned long long launch_preinit_ignored; // bit N-1: signal N was ignored at start
 
 enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3 };
 
@@ -52,6 +59,31 @@ static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 #define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
 
 static pid_t child_pid;
+
+// std_fds opens /dev/null on each of the descriptors 0, 1 and 2 that is
+// closed, lowest first, so that each lands on its own number (as the Go
+// runtime does at its start, which comes too late for the socket below).
+static void std_fds(void) {
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+			open("/dev/null", O_RDWR); // the lowest free descriptor: fd
+	}
+}
+
+// record_ignored notes in launch_preinit_ignored which signals the caller
+// left ignored. The Go runtime replaces most dispositions before any Go code
+// runs, so only this early look sees them.
+static void record_ignored(void) {
+	for (int sig = 1; sig <= 64; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			launch_preinit_ignored |= 1ULL << (sig - 1);
+	}
+}
+
+static int ignored(int sig) { return (launch_preinit_ignored >> (sig - 1)) & 1; }
 
 // timeline writes a LAUNCH_TIMELINE milestone (internal/timeline's format).
 static void timeline(int on, const char *role, const char *event) {
@@ -113,8 +145,10 @@ static void parent(int sock, const sigset_t *old, int tl) {
 	sa.sa_handler = forward;
 	sa.sa_flags = SA_RESTART;
 	sigfillset(&sa.sa_mask);
+	// A signal the caller ignores stays ignored, here as for the payload.
 	for (size_t i = 0; i < NFORWARDED; i++)
-		sigaction(forwarded[i], &sa, NULL);
+		if (!ignored(forwarded[i]))
+			sigaction(forwarded[i], &sa, NULL);
 	// A caller that ignores SIGCHLD (inherited across exec) would leave no
 	// child to reap: waitpid would fail and the status would be lost.
 	sa.sa_handler = SIG_DFL;
@@ -203,6 +237,8 @@ static void enter(uid_t uid, gid_t gid) {
 
 __attribute__((constructor)) static void launch_preinit(int argc, char **argv, char **envp) {
 	(void)envp;
+	std_fds();
+	record_ignored();
 	if (!is_run_verb(argc, argv))
 		return;
 	const char *off = getenv("LAUNCH_PREINIT");

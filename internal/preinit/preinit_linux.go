@@ -7,6 +7,7 @@ extern int launch_preinit_state;
 extern int launch_preinit_errno;
 extern const char *launch_preinit_step;
 extern int launch_preinit_fd;
+extern unsigned long long launch_preinit_ignored;
 */
 import "C"
 
@@ -14,6 +15,20 @@ import (
 	"fmt"
 	"syscall"
 )
+
+// IgnoredAtStart returns the signals that were ignored (SIG_IGN) when this
+// process started, as the constructor found them before the Go runtime
+// replaced most dispositions with its own.
+func IgnoredAtStart() []syscall.Signal {
+	m := uint64(C.launch_preinit_ignored)
+	var out []syscall.Signal
+	for s := syscall.Signal(1); s <= maxSignal; s++ {
+		if m&(1<<(s-1)) != 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // The states of preinit_linux.c.
 const (
