@@ -64,7 +64,9 @@ func TestValidate(t *testing.T) {
 		{"writable and overlay", "--writable", func(s *Spec) { s.Writable, s.Overlays = true, []Overlay{{Dir: "/o", ReadOnly: true}} },
 			"cannot be combined with --writable-tmpfs or --overlay"},
 
-		{"overlays", "--overlay", func(s *Spec) { s.Overlays = []Overlay{{Dir: "/a", ReadOnly: true}, {Dir: "/b"}, {Dir: "/c", ReadOnly: true}} }, ""},
+		{"overlays", "--overlay", func(s *Spec) {
+			s.Overlays = []Overlay{{Dir: "/a", ReadOnly: true}, {Dir: "/b"}, {Dir: "/c", ReadOnly: true}}
+		}, ""},
 		{"tmpfs over read-only overlays", "--overlay", func(s *Spec) {
 			s.WritableTmpfs, s.Overlays = true, []Overlay{{Dir: "/a", ReadOnly: true}}
 		}, ""},
