@@ -2,6 +2,12 @@
 // thin layer that turns flags into plain data and calls the packages that do
 // the work. It prints launcher errors as one FATAL line and maps them to exit
 // status 255; it never mounts, builds or parses images itself.
+//
+// For exec, run and shell it turns the flags, the LAUNCH_* variables and
+// launch.conf into a run specification (internal/runspec), has it checked
+// (Spec.Validate) and hands it to container.Run; it touches nothing on the
+// host for them (no image, no passwd, no bind source, no directory). What
+// it shares with launch-oci's commands is in internal/cliutil.
 package cli
 
 import (
