@@ -9,13 +9,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/build"
+	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/image"
 )
 
 // buildFlags are the options of `launch build`.
 type buildFlags struct {
 	sandbox, force, keepPrivileged bool
-	oci                            OCIFlags
+	oci                            cliutil.OCIFlags
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -54,11 +56,11 @@ with --force.`,
   launch build app.sif oci-archive:./image.tar
   launch build --sandbox ./rootfs/ app.sif
   launch -v build app.sif ./rootfs/   # show mksquashfs output`,
-		Args: exactArgs(2, "OUT and SOURCE"),
+		Args: cliutil.ExactArgs(2, "OUT and SOURCE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			conf, err := loadConfig()
+			conf, err := config.LoadSite()
 			if err != nil {
 				return err
 			}
@@ -69,13 +71,13 @@ with --force.`,
 			o := build.Options{Out: args[0], Source: args[1], Force: f.force, Log: g.Log(),
 				Compression: comp, Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs,
 				KeepPrivileged: f.keepPrivileged}
-			if g.verbose || g.debug {
+			if g.Verbose() {
 				o.ToolOutput = g.stderr
 			}
 			if f.sandbox {
 				return build.Sandbox(ctx, o)
 			}
-			if LooksLikeOCISource(o.Source) {
+			if looksLikeOCISource(o.Source) {
 				return g.oci.Build(ctx, g, &f.oci, f.force, o.Out, o.Source)
 			}
 			img, err := image.Open(o.Source)

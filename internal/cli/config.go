@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/config"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -18,10 +21,10 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Print the effective configuration and where each value came from",
 		Long: `Print every setting of launch.conf with its effective value, as TOML,
 each followed by where it came from: the file and line that set it, or the
-built-in default. The file is the one fixed at build time, or $` + ConfEnv + `.`,
-		Args: exactArgs(0, "no arguments"),
+built-in default. The file is the one fixed at build time, or $` + config.ConfEnv + `.`,
+		Args: cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			l, err := loadConfig()
+			l, err := config.LoadSite()
 			if err != nil {
 				return err
 			}

@@ -6,9 +6,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/mountplan"
-	"github.com/launch-hpc/launch/internal/timeline"
+	"github.com/launch-hpc/launch/internal/runspec"
 )
 
 // runFlags are the options shared by exec, run and shell.
@@ -75,9 +77,9 @@ The exit status is the command's own (128+N when it died of signal N);
 		Example: `  launch exec app.sif ./solver --input data.h5
   srun -n 64 launch exec app.sif /opt/app/bin/mpi_prog
   launch exec --pid app.sif ps aux`,
-		Args: minArgs(2, "an image and a command"),
+		Args: cliutil.MinArgs(2, "an image and a command"),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runContainer(g, f, container.ModeExec, args[0], args[1:])
+			return runContainer(g, f, runspec.ModeExec, args[0], args[1:])
 		},
 	}
 	f.register(c)
@@ -93,9 +95,9 @@ func newRunCmd(g *globals) *cobra.Command {
 Apptainer does.`,
 		Example: `  launch run app.sif --help
   launch run --pid app.sif`,
-		Args: minArgs(1, "an image"),
+		Args: cliutil.MinArgs(1, "an image"),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runContainer(g, f, container.ModeRun, args[0], args[1:])
+			return runContainer(g, f, runspec.ModeRun, args[0], args[1:])
 		},
 	}
 	f.register(c)
@@ -111,9 +113,9 @@ func newShellCmd(g *globals) *cobra.Command {
 /bin/bash when the image has it, else /bin/sh.`,
 		Example: `  launch shell app.sif
   launch shell --shell /bin/zsh app.sif`,
-		Args: minArgs(1, "an image"),
+		Args: cliutil.MinArgs(1, "an image"),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runContainer(g, f, container.ModeShell, args[0], args[1:])
+			return runContainer(g, f, runspec.ModeShell, args[0], args[1:])
 		},
 	}
 	f.register(c)
@@ -121,32 +123,20 @@ func newShellCmd(g *globals) *cobra.Command {
 	return c
 }
 
-// runContainer resolves the image and the plan, then hands over to the
-// container package and returns the payload's exit status as an ExitError.
-func runContainer(g *globals, f *runFlags, mode container.Mode, imagePath string, args []string) error {
-	log := g.Log()
-	conf, err := loadConfig()
+// runContainer turns the flags into the run specification and hands it to
+// the container package, which checks, prepares and runs the container; the payload's exit status comes back as an ExitError.
+func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, args []string) error {
+	conf, err := config.LoadSite()
 	if err != nil {
 		return err
 	}
-	cfg, err := resolve(f, &conf.Config, mode, imagePath, args, os.Environ())
+	cwd, _ := os.Getwd()
+	spec, err := f.spec(&conf.Config, mode, imagePath, args, os.Environ(), cwd)
 	if err != nil {
 		return err
 	}
-	cfg.LogLevel = int(log.Level())
-	if log.Level() >= 2 {
-		for _, op := range cfg.Plan.Ops {
-			log.Debugf("plan: %s", op)
-		}
-		for _, v := range cfg.EnvOverrides {
-			log.Debugf("env override: %s", v.Name)
-		}
-	}
-	log.Verbosef("running %s image %s as %s (uid %d, gid %d)", cfg.Image.Format, cfg.Image.Path, cfg.User.Name, cfg.User.UID, cfg.User.GID)
-	if g.pre.InNamespaces {
-		timeline.FromEnv("stage").Mark("resolved")
-	}
-	code, err := container.Run(cfg, g.pre)
+	spec.LogLevel = int(g.Log().Level())
+	code, err := container.Run(spec, g.pre)
 	if err != nil {
 		return err
 	}

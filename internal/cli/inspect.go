@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/image"
 )
 
@@ -35,7 +36,7 @@ as "oci-config".
   launch inspect -e ./sandbox/
   launch inspect --deffile app.sif
   launch inspect --json --all app.sif`,
-		Args: exactArgs(1, "an image"),
+		Args: cliutil.ExactArgs(1, "an image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, err := image.Open(args[0])
 			if err != nil {

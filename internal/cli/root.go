@@ -2,6 +2,12 @@
 // thin layer that turns flags into plain data and calls the packages that do
 // the work. It prints launcher errors as one FATAL line and maps them to exit
 // status 255; it never mounts, builds or parses images itself.
+//
+// For exec, run and shell it turns the flags, the LAUNCH_* variables and
+// launch.conf into a run specification (internal/runspec), has it checked
+// (Spec.Validate) and hands it to container.Run; it touches nothing on the
+// host for them (no image, no passwd, no bind source, no directory). What
+// it shares with launch-oci's commands is in internal/cliutil.
 package cli
 
 import (
@@ -14,7 +20,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/msg"
 )
@@ -31,7 +36,7 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code
 
 // globals are the flags every command shares, and what the commands need
 // from the run: the writers, the original arguments (for the helper) and
-// the OCI commands in use.
+// the OCI commands in use. It is the cliutil.Globals of the OCI commands.
 type globals struct {
 	quiet, verbose, debug bool
 	stdout, stderr        io.Writer
@@ -39,9 +44,6 @@ type globals struct {
 	oci                   OCICommands
 	pre                   container.Preinit
 }
-
-// Globals is globals for the OCI commands of launch-oci (internal/ocicli).
-type Globals = globals
 
 // Stdout is where commands print their results.
 func (g *globals) Stdout() io.Writer { return g.stdout }
@@ -54,6 +56,9 @@ func (g *globals) Quiet() bool { return g.quiet }
 
 // Verbose reports -v or -d.
 func (g *globals) Verbose() bool { return g.verbose || g.debug }
+
+// Args is the command line without the program name.
+func (g *globals) Args() []string { return g.args }
 
 // Log returns the logger for the level chosen on the command line.
 func (g *globals) Log() *msg.Logger {
@@ -111,8 +116,8 @@ func commands(g *globals) []command {
 	return []command{
 		{[]string{"version"}, newVersionCmd},
 		{[]string{"build"}, newBuildCmd},
-		{[]string{"pull"}, g.oci.Pull},
-		{[]string{"cache"}, g.oci.Cache},
+		{[]string{"pull"}, func(g *globals) *cobra.Command { return g.oci.Pull(g) }},
+		{[]string{"cache"}, func(g *globals) *cobra.Command { return g.oci.Cache(g) }},
 		{[]string{"inspect"}, newInspectCmd},
 		{[]string{"sif"}, newSifCmd},
 		{[]string{"exec"}, newExecCmd},
@@ -189,45 +194,7 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 	return root
 }
 
-// exactArgs is cobra.ExactArgs with an error that names the command and
-// says what it wanted.
-func exactArgs(n int, what string) cobra.PositionalArgs {
-	return func(c *cobra.Command, args []string) error {
-		if len(args) != n {
-			return fmt.Errorf("%s needs %s (got %d argument%s; see '%s --help')",
-				c.CommandPath(), what, len(args), plural(len(args)), c.CommandPath())
-		}
-		return nil
-	}
-}
-
-// minArgs is cobra.MinimumNArgs with a clear error.
-func minArgs(n int, what string) cobra.PositionalArgs {
-	return func(c *cobra.Command, args []string) error {
-		if len(args) < n {
-			return fmt.Errorf("%s needs %s (see '%s --help')", c.CommandPath(), what, c.CommandPath())
-		}
-		return nil
-	}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 // oneLine squeezes a multi-line tool message into one line for FATAL output.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
-
-// ExactArgs is exactArgs for the OCI commands.
-func ExactArgs(n int, what string) cobra.PositionalArgs { return exactArgs(n, what) }
-
-// Plural is "s" unless n is 1.
-func Plural(n int) string { return plural(n) }
-
-// LoadConfig reads the site configuration (or $LAUNCH_CONF).
-func LoadConfig() (*config.Loaded, error) { return loadConfig() }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/sifinfo"
 )
 
@@ -19,7 +20,7 @@ subcommands.`,
 		Example: `  launch sif list app.sif
   launch sif info 2 app.sif
   launch sif header app.sif`,
-		Args: exactArgs(0, "a subcommand (list, info, header)"),
+		Args: cliutil.ExactArgs(0, "a subcommand (list, info, header)"),
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	c.AddCommand(newSifListCmd(g), newSifInfoCmd(g), newSifHeaderCmd(g))
@@ -31,7 +32,7 @@ func newSifListCmd(g *globals) *cobra.Command {
 		Use:     "list IMAGE",
 		Short:   "List the data object descriptors of a SIF file",
 		Example: `  launch sif list app.sif`,
-		Args:    exactArgs(1, "a SIF file"),
+		Args:    cliutil.ExactArgs(1, "a SIF file"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			f, err := sifinfo.Open(args[0])
 			if err != nil {
@@ -48,7 +49,7 @@ func newSifInfoCmd(g *globals) *cobra.Command {
 		Use:     "info ID IMAGE",
 		Short:   "Show the details of one data object descriptor of a SIF file",
 		Example: `  launch sif info 2 app.sif`,
-		Args:    exactArgs(2, "a descriptor ID and a SIF file"),
+		Args:    cliutil.ExactArgs(2, "a descriptor ID and a SIF file"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			id, err := strconv.ParseUint(args[0], 10, 32)
 			if err != nil || id == 0 {
@@ -72,7 +73,7 @@ func newSifHeaderCmd(g *globals) *cobra.Command {
 		Use:     "header IMAGE",
 		Short:   "Show the global header of a SIF file",
 		Example: `  launch sif header app.sif`,
-		Args:    exactArgs(1, "a SIF file"),
+		Args:    cliutil.ExactArgs(1, "a SIF file"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			f, err := sifinfo.Open(args[0])
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/buildinfo"
+	"github.com/launch-hpc/launch/internal/cliutil"
 )
 
 func newVersionCmd(g *globals) *cobra.Command {
@@ -14,11 +15,11 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Use:     "version",
 		Short:   "Show the version of launch",
 		Example: "  launch version",
-		Args:    exactArgs(0, "no arguments"),
+		Args:    cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			fmt.Fprintf(g.stdout, "launch version %s (commit %s, %s, %s/%s)\n",
 				buildinfo.Version, buildinfo.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			if g.verbose || g.debug {
+			if g.Verbose() {
 				fmt.Fprintf(g.stdout, "config file: %s\n", buildinfo.ConfigFile())
 			}
 			return nil

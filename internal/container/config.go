@@ -1,5 +1,8 @@
-// Package container creates the container: it re-executes the launcher in
-// new user and mount namespaces (the "stage"), mounts the image with
+// Package container creates the container: from a checked run
+// specification (internal/runspec) it prepares the Config on the host side
+// (prepare: opens the image, looks at bind sources, makes the directories of
+// --overlay and --workdir, builds the mount plan), re-executes the launcher
+// in new user and mount namespaces (the "stage"), mounts the image with
 // squashfuse there, applies the mount plan, pivots into the new root, drops
 // every privilege and runs the payload under a small supervisor that
 // forwards signals, reaps, and kills whatever the payload left behind.
@@ -16,6 +19,7 @@ import (
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/runspec"
 )
 
 // Preinit says what was done before the Go runtime started
@@ -32,14 +36,14 @@ type Preinit struct {
 // StageArg is the hidden first argument of the re-executed container stage.
 const StageArg = "__launch_stage"
 
-// Mode is what the payload is.
-type Mode string
+// Mode is what the payload is (runspec.Mode).
+type Mode = runspec.Mode
 
 // The payload modes, as the user commands exec, run and shell.
 const (
-	ModeExec  Mode = "exec"
-	ModeRun   Mode = "run"
-	ModeShell Mode = "shell"
+	ModeExec  = runspec.ModeExec
+	ModeRun   = runspec.ModeRun
+	ModeShell = runspec.ModeShell
 )
 
 // User is the calling user's identity, kept the same inside.
@@ -53,19 +57,9 @@ type User struct {
 	Shell string `json:"shell"`
 }
 
-// Namespaces are the optional namespaces beyond user and mount.
-type Namespaces struct {
-	PID      bool   `json:"pid,omitempty"`
-	IPC      bool   `json:"ipc,omitempty"`
-	Net      bool   `json:"net,omitempty"`
-	UTS      bool   `json:"uts,omitempty"`
-	Hostname string `json:"hostname,omitempty"`
-}
-
-// Extra reports whether any namespace beyond user and mount is asked for.
-func (n Namespaces) Extra() bool {
-	return n.PID || n.IPC || n.Net || n.UTS || n.Hostname != ""
-}
+// Namespaces are the optional namespaces beyond user and mount
+// (runspec.Namespaces).
+type Namespaces = runspec.Namespaces
 
 // Config is everything the stage needs, as plain data.
 type Config struct {

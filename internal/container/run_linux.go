@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/preinit"
+	"github.com/launch-hpc/launch/internal/runspec"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
@@ -58,16 +59,29 @@ func notify(c chan<- os.Signal, sigs []os.Signal) {
 	}
 }
 
-// Run runs the container for cfg and returns the exit status the launcher
-// should exit with: the payload's own, or 128+N when it died of signal N. An
-// error means the container could not be started at all.
+// Run checks spec (runspec.Spec.Validate), then runs the container for it and returns
+// the exit status the launcher should exit with: the payload's own, or
+// 128+N when it died of signal N. An error means the container could not be
+// started at all.
 //
-// When pre says this process is already in its own user and mount
-// namespaces and cfg asks for no other namespace, the container is built
-// right here (runHere). Otherwise a stage is re-executed in new namespaces
-// (new user and mount namespaces, unless pre made them already, plus those
-// cfg asks for); this process forwards signals to it and waits.
-func Run(cfg *Config, pre Preinit) (int, error) {
+// It first prepares the container's Config (prepare: everything about the
+// run that needs the host, checked before any container exists). When pre
+// says this process is already in its own user and mount namespaces and
+// the spec asks for no other namespace, the container is built right here
+// (runHere). Otherwise a stage is re-executed in new namespaces (new user
+// and mount namespaces, unless pre made them already, plus those asked
+// for); this process forwards signals to it and waits.
+func Run(spec *runspec.Spec, pre Preinit) (int, error) {
+	if err := spec.Validate(); err != nil {
+		return 0, err
+	}
+	cfg, err := prepare(spec)
+	if err != nil {
+		return 0, err
+	}
+	if pre.InNamespaces {
+		timeline.FromEnv("stage").Mark("resolved")
+	}
 	if pre.InNamespaces && !cfg.Namespaces.Extra() {
 		return runHere(cfg, pre)
 	}

@@ -108,8 +108,9 @@ type Spec struct {
 	Contain bool
 	// ContainSize is the size of the tmpfs mounts of Contain.
 	ContainSize string
-	// Scratch are the paths of --scratch: each an empty writable directory,
-	// a tmpfs of ScratchSize, or with Workdir a directory under it.
+	// Scratch are the paths of --scratch (checked with CheckDest): each an
+	// empty writable directory, a tmpfs of ScratchSize, or with Workdir a
+	// directory under it.
 	Scratch []string
 	// ScratchSize is the size of each Scratch tmpfs.
 	ScratchSize string
@@ -119,7 +120,8 @@ type Spec struct {
 	// System are the site's binds (launch.conf mounts.system), applied
 	// after the defaults; their sources are optional.
 	System []BindSpec
-	// Binds are the user's binds in order, applied last so they win.
+	// Binds are the user's binds in order (from ParseBinds or ParseMount),
+	// applied last so they win.
 	Binds []BindSpec
 }
 
@@ -171,7 +173,10 @@ func DefaultNames() []string {
 	return []string{"proc", "sys", "dev", "tmp", "home", "cwd", "passwd", "group", "hosts", "resolv", "localtime"}
 }
 
-// Build returns the plan for spec. It checks its input and touches nothing.
+// Build returns the plan for spec. It touches nothing. It checks the
+// names of Disabled and the home directory; the destinations of Binds and
+// System were checked when they were parsed (ParseBinds, ParseMount), and
+// those of Scratch by runspec.Validate, so they are not checked again.
 func Build(s Spec) (Plan, error) {
 	for name := range s.Disabled {
 		if !validName(name) {
@@ -209,9 +214,6 @@ func Build(s Spec) (Plan, error) {
 		p.Ops = append(p.Ops, Op{Name: "system", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly, Optional: true})
 	}
 	for _, d := range s.Scratch {
-		if err := CheckDest(d); err != nil {
-			return Plan{}, fmt.Errorf("--scratch %s: %w", d, err)
-		}
 		d = clean(d)
 		if s.Workdir != "" {
 			p.Ops = append(p.Ops, Op{Name: "scratch", Kind: Bind, Source: WorkdirPath(s.Workdir, d), Dest: d, Beneath: s.Workdir})
@@ -220,9 +222,6 @@ func Build(s Spec) (Plan, error) {
 		}
 	}
 	for _, b := range s.Binds {
-		if err := CheckDest(b.Dest); err != nil {
-			return Plan{}, fmt.Errorf("%s %s: %w", b.Origin, b, err)
-		}
 		p.Ops = append(p.Ops, Op{Name: "bind", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly})
 	}
 	return p, nil

@@ -7,12 +7,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/cache"
-	"github.com/launch-hpc/launch/internal/cli"
+	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/progress"
 )
 
 // NewCacheCmd is `launch cache list|clean`.
-func NewCacheCmd(g *cli.Globals) *cobra.Command {
+func NewCacheCmd(g cliutil.Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "cache list|clean",
 		Short: "List or empty the cache of pulled images",
@@ -49,7 +49,7 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the cached blobs and SIF files",
-		Args:  cli.ExactArgs(0, "no arguments"),
+		Args:  cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := kinds(listType)
 			if err != nil {
@@ -87,7 +87,7 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 		Short: "Remove cached blobs and SIF files",
 		Long: `clean removes cache entries (all of them, or those of --type). Pulls
 running at the same moment keep the copies they have open.`,
-		Args: cli.ExactArgs(0, "no arguments"),
+		Args: cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := kinds(cleanType)
 			if err != nil {

@@ -16,7 +16,8 @@ import (
 
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/cache"
-	"github.com/launch-hpc/launch/internal/cli"
+	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/ocibuild"
 	"github.com/launch-hpc/launch/internal/progress"
@@ -25,7 +26,7 @@ import (
 // ociOptions turns the flags and LAUNCH_* variables into build options for
 // the source src. The cache is opened (and checked) only for a registry
 // source, the only kind that uses it.
-func ociOptions(g *cli.Globals, f *cli.OCIFlags, src oci.Source, out string, force bool) (ocibuild.OCIOptions, error) {
+func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out string, force bool) (ocibuild.OCIOptions, error) {
 	user, pass := f.DockerUser, f.DockerPass
 	if user == "" {
 		user = os.Getenv("LAUNCH_DOCKER_USERNAME")
@@ -36,7 +37,7 @@ func ociOptions(g *cli.Globals, f *cli.OCIFlags, src oci.Source, out string, for
 	if pass != "" && user == "" {
 		return ocibuild.OCIOptions{}, fmt.Errorf("a registry password was given without a user name (--docker-username or LAUNCH_DOCKER_USERNAME)")
 	}
-	conf, err := cli.LoadConfig()
+	conf, err := config.LoadSite()
 	if err != nil {
 		return ocibuild.OCIOptions{}, err
 	}
@@ -81,8 +82,8 @@ func envTrue(k string) bool {
 }
 
 // NewPullCmd is `launch pull`.
-func NewPullCmd(g *cli.Globals) *cobra.Command {
-	var f cli.OCIFlags
+func NewPullCmd(g cliutil.Globals) *cobra.Command {
+	var f cliutil.OCIFlags
 	var force bool
 	c := &cobra.Command{
 		Use:   "pull [flags] [OUT.sif] SOURCE",
@@ -112,7 +113,7 @@ for many concurrent pulls. Credentials come from ~/.docker/config.json, or
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return fmt.Errorf("%s needs SOURCE, or OUT.sif and SOURCE (got %d argument%s; see '%s --help')",
-					c.CommandPath(), len(args), cli.Plural(len(args)), c.CommandPath())
+					c.CommandPath(), len(args), cliutil.Plural(len(args)), c.CommandPath())
 			}
 			return nil
 		},
@@ -143,7 +144,7 @@ for many concurrent pulls. Credentials come from ~/.docker/config.json, or
 }
 
 // BuildOCI is `launch build OUT SOURCE` for an OCI source.
-func BuildOCI(ctx context.Context, g *cli.Globals, f *cli.OCIFlags, force bool, out, source string) error {
+func BuildOCI(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, force bool, out, source string) error {
 	src, err := oci.ParseSource(source)
 	if err != nil {
 		return err

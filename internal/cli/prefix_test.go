@@ -1,9 +1,8 @@
-package ocicli
+package cli
 
 import (
 	"testing"
 
-	"github.com/launch-hpc/launch/internal/cli"
 	"github.com/launch-hpc/launch/internal/oci"
 )
 
@@ -12,7 +11,7 @@ import (
 func TestLauncherKnowsTheSameSources(t *testing.T) {
 	for _, s := range []string{"docker://alpine", "oci:dir", "oci-archive:x.tar", "docker-archive:x.tar",
 		"./rootfs", "/abs/dir", "app.sif", "library://x", "docker:/x", "ocidir", "shub://x"} {
-		if got, want := cli.LooksLikeOCISource(s), oci.LooksLikeSource(s); got != want {
+		if got, want := looksLikeOCISource(s), oci.LooksLikeSource(s); got != want {
 			t.Errorf("%q: launch says %v, internal/oci says %v", s, got, want)
 		}
 	}

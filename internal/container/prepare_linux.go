@@ -1,0 +1,227 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/environ"
+	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/runspec"
+)
+
+// prepare turns the checked run specification into the container's
+// Config: the launcher side of the run, before any container exists. It
+// does what the checks of runspec cannot, since it needs the host: it opens
+// the image and checks it against the site's rules, reads the user's
+// entry, checks the bind and home sources, reads the --env-file files, and
+// builds the mount plan. Only once all of that has passed does it make the
+// directories of --workdir and of a writable --overlay, so that bad input
+// fails with one line and leaves nothing made.
+func prepare(s *runspec.Spec) (*Config, error) {
+	conf := s.Site
+	img, err := openImage(conf, s.Image)
+	if err != nil {
+		return nil, err
+	}
+	if s.Writable && img.Format != image.FormatDir {
+		return nil, fmt.Errorf("--writable needs a sandbox (directory) image, and %s is a %s image: "+
+			"use --writable-tmpfs or --overlay DIR for a writable layer over it", img.Path, img.Format)
+	}
+	user := CurrentUser()
+	for _, b := range s.Binds {
+		if err := checkSource(b.Source, conf); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", b.Origin, b, err)
+		}
+	}
+	ps := mountplan.Spec{Home: user.Home, Cwd: s.Cwd, PIDNamespace: s.Namespaces.PID, Disabled: s.Disabled,
+		Contain: s.Contain, ContainSize: conf.Tmpfs.Contain, Binds: s.Binds,
+		Scratch: s.Scratch, ScratchSize: conf.Tmpfs.Writable}
+	wd, err := checkWorkdir(s, &ps)
+	if err != nil {
+		return nil, err
+	}
+	lay, err := checkLayers(s)
+	if err != nil {
+		return nil, err
+	}
+	if h := s.Home; h != nil {
+		if err := checkHome(h, conf); err != nil {
+			return nil, err
+		}
+		ps.HomeSrc, ps.HomeDst, ps.HomeGiven = filepath.Clean(h.Src), filepath.Clean(h.Dst), true
+		user.Home = ps.HomeDst
+	}
+	for _, v := range conf.Mounts.System {
+		bs, err := mountplan.ParseBinds(v, "/", "launch.conf mounts.system")
+		if err != nil {
+			return nil, err
+		}
+		ps.System = append(ps.System, bs...)
+	}
+	plan, err := mountplan.Build(ps)
+	if err != nil {
+		return nil, err
+	}
+	env, err := environment(s.Env, conf)
+	if err != nil {
+		return nil, err
+	}
+	// Everything is checked: now make what the run needs on the host.
+	if err := wd.make(user.UID); err != nil {
+		return nil, err
+	}
+	if err := lay.make(user.UID); err != nil {
+		return nil, err
+	}
+	cfg := &Config{
+		Image:        *img,
+		Plan:         plan,
+		User:         user,
+		Cwd:          s.Cwd,
+		Pwd:          s.Pwd,
+		QuietCwd:     s.Contain,
+		Env:          env.Base,
+		EnvOverrides: env.Overrides,
+		Mode:         s.Mode,
+		Args:         s.Args,
+		Shell:        s.Shell,
+		Namespaces:   s.Namespaces,
+		Squashfuse:   conf.Tools.Squashfuse,
+		Layers:       lay.layers,
+		Writable:     s.Writable,
+		Share:        conf.Images.ShareMounts && !s.NoShare,
+		LogLevel:     s.LogLevel,
+	}
+	logConfig(cfg)
+	return cfg, nil
+}
+
+// logConfig says, under -d, the plan and the overridden variables, and
+// under -v what runs.
+func logConfig(cfg *Config) {
+	log := msg.Stderr(msg.Level(cfg.LogLevel))
+	if log.Level() >= msg.Debug {
+		for _, op := range cfg.Plan.Ops {
+			log.Debugf("plan: %s", op)
+		}
+		for _, v := range cfg.EnvOverrides {
+			log.Debugf("env override: %s", v.Name)
+		}
+	}
+	log.Verbosef("running %s image %s as %s (uid %d, gid %d)", cfg.Image.Format, cfg.Image.Path, cfg.User.Name, cfg.User.UID, cfg.User.GID)
+}
+
+// openImage opens the image and checks it against the site's rules.
+func openImage(conf *config.Config, path string) (*image.Image, error) {
+	img, err := image.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := img.CheckArch(); err != nil {
+		return nil, err
+	}
+	allowed := false
+	for _, f := range conf.Images.Formats {
+		allowed = allowed || f == img.Format.String()
+	}
+	if !allowed {
+		return nil, fmt.Errorf("image %s: %s images are not allowed on this site (launch.conf images.formats = %q)",
+			path, img.Format, conf.Images.Formats)
+	}
+	if len(conf.Images.AllowedPaths) > 0 {
+		real, err := filepath.EvalSymlinks(img.Path)
+		if err != nil {
+			return nil, fmt.Errorf("resolving image %s: %w", path, err)
+		}
+		if !under(real, conf.Images.AllowedPaths) {
+			return nil, fmt.Errorf("image %s is outside the directories this site allows (launch.conf images.allowed_paths = %q)",
+				path, conf.Images.AllowedPaths)
+		}
+	}
+	return img, nil
+}
+
+// checkSource checks that a user-given host path exists and is allowed.
+func checkSource(src string, conf *config.Config) error {
+	if _, err := os.Stat(src); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("source %s does not exist", src)
+		}
+		return fmt.Errorf("source %s: %w", src, unwrapPath(err))
+	}
+	if len(conf.Binds.AllowedPaths) > 0 {
+		real, err := filepath.EvalSymlinks(src)
+		if err != nil {
+			return fmt.Errorf("resolving source %s: %w", src, err)
+		}
+		if !under(real, conf.Binds.AllowedPaths) {
+			return fmt.Errorf("source %s is outside the directories this site allows binding (launch.conf binds.allowed_paths = %q)",
+				real, conf.Binds.AllowedPaths)
+		}
+	}
+	return nil
+}
+
+// checkHome checks the host directory of -H: it exists, is allowed and is a
+// directory.
+func checkHome(h *runspec.Home, conf *config.Config) error {
+	if err := checkSource(h.Src, conf); err != nil {
+		return fmt.Errorf("--home %s: %w", h.Flag, err)
+	}
+	if fi, err := os.Stat(h.Src); err == nil && !fi.IsDir() {
+		return fmt.Errorf("--home %s: %s is not a directory", h.Flag, h.Src)
+	}
+	return nil
+}
+
+// environment reads the --env-file files and applies the environment rules.
+func environment(e runspec.Env, conf *config.Config) (environ.Result, error) {
+	var files [][]environ.Var
+	for _, p := range e.Files {
+		vars, err := environ.ReadFile(p)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return environ.Result{}, fmt.Errorf("--env-file %s: %w", p, pe.Err)
+		}
+		if err != nil {
+			return environ.Result{}, err
+		}
+		files = append(files, vars)
+	}
+	return environ.Build(environ.Request{
+		Host: e.Host, Cleanenv: e.Cleanenv, Keep: conf.Env.CleanenvKeep, Compat: conf.Env.Apptainer,
+		Files: files, Flags: e.Flags,
+	})
+}
+
+// under reports whether path (symlinks resolved) is one of dirs or below
+// one of them; dirs are resolved too, as sites often have /home or /scratch
+// as symlinks.
+func under(path string, dirs []string) bool {
+	for _, d := range dirs {
+		if real, err := filepath.EvalSymlinks(d); err == nil {
+			d = real
+		}
+		d = filepath.Clean(d)
+		if path == d || strings.HasPrefix(path, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// unwrapPath drops the path from an *os.PathError, whose message the
+// caller already names.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
