@@ -74,8 +74,8 @@ func Fatal(w io.Writer, err error) {
 // to maxWord bytes, else its first and last keepWord bytes; a message of up
 // to maxMessage bytes, else its first keepHead and last keepTail bytes.
 const (
-	maxWord    = 160
-	keepWord   = 64
+	maxWord    = 400
+	keepWord   = 160
 	maxMessage = 900
 	keepHead   = 600
 	keepTail   = 240
