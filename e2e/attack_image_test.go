@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -36,8 +35,9 @@ func init() {
 }
 
 // silentServerConf writes a launch.conf whose squashfuse is the e2e binary
-// as fakeServerName, and returns the LAUNCH_CONF setting naming it.
-func silentServerConf(t *testing.T) string {
+// as fakeServerName, and returns the LAUNCH_CONF setting naming it and the
+// server's path.
+func silentServerConf(t *testing.T) (env, server string) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -52,76 +52,85 @@ func silentServerConf(t *testing.T) string {
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[tools]\nsquashfuse = [%q]\n", link)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return "LAUNCH_CONF=" + conf
+	return "LAUNCH_CONF=" + conf, link
 }
 
 // background is a launch run in the background.
 type background struct {
 	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
+	stdout, stderr *os.File      // files, not pipes: what the launcher leaves running cannot hold up Wait
 	done           chan struct{} // closed once the launcher has exited
 	code           int
 }
 
-// syncBuffer is a bytes.Buffer that may be read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // startBackground starts the binary with args and env added to the test's.
 // Whatever the test's outcome, the launcher and everything below it that
-// the test saw (watch) are killed at its end, so a failing run leaves
-// nothing behind either.
+// the test saw are killed at its end, so a failing run (one that hangs)
+// leaves nothing behind either.
 func startBackground(t *testing.T, env []string, args ...string) *background {
 	t.Helper()
+	dir := t.TempDir()
 	s := &background{cmd: exec.Command(launchBin(t), args...), done: make(chan struct{})}
+	var err error
+	for _, f := range []**os.File{&s.stdout, &s.stderr} {
+		if *f, err = os.CreateTemp(dir, "out"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex
 	seen := map[int]string{}
+	record := func() {
+		procs := descendantsOf(s.cmd.Process.Pid)
+		mu.Lock()
+		defer mu.Unlock()
+		for pid, cl := range procs {
+			seen[pid] = cl
+		}
+	}
 	go func() {
 		s.code = exitStatus(s.cmd.Wait())
 		close(s.done)
 	}()
-	watch := make(chan struct{})
 	go func() { // record the tree while it lives, for the clean-up
 		for {
-			for pid, cl := range descendantsOf(s.cmd.Process.Pid) {
-				seen[pid] = cl
-			}
+			record()
 			select {
 			case <-s.done:
-				close(watch)
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}()
 	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill()
-		<-watch
+		select {
+		case <-s.done:
+		default:
+			record()
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+		mu.Lock()
+		defer mu.Unlock()
 		for pid, cl := range seen {
 			if alive(pid, cl) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
+		s.stdout.Close()
+		s.stderr.Close()
 	})
 	return s
+}
+
+// output is what the launcher printed so far on stream f.
+func output(f *os.File) string {
+	b, _ := os.ReadFile(f.Name())
+	return string(b)
 }
 
 // wait waits up to d for the launcher to exit, and fails the test if it
@@ -130,32 +139,33 @@ func (s *background) wait(t *testing.T, d time.Duration, what string) result {
 	t.Helper()
 	select {
 	case <-s.done:
-		return result{Stdout: s.stdout.String(), Stderr: s.stderr.String(), Code: s.code}
+		return result{Stdout: output(s.stdout), Stderr: output(s.stderr), Code: s.code}
 	case <-time.After(d):
-		t.Fatalf("%s: launch still running after %v (it hangs); stderr: %q", what, d, s.stderr.String())
+		t.Fatalf("%s: launch still running after %v (it hangs); stderr: %q", what, d, output(s.stderr))
 		return result{}
 	}
 }
 
 // waitFor polls the launcher's process tree for up to d until a process
-// whose command line contains want appears, and returns the tree then.
+// whose command line starts with want appears, and returns the tree then.
+// (The stage's own command line holds the payload's.)
 func (s *background) waitFor(t *testing.T, want string, d time.Duration) map[int]string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		procs := descendantsOf(s.cmd.Process.Pid)
 		for _, cl := range procs {
-			if strings.Contains(cl, want) {
+			if strings.HasPrefix(cl, want) {
 				return procs
 			}
 		}
 		select {
 		case <-s.done:
-			t.Fatalf("launch exited (status %d) before %q ran; stderr: %q", s.code, want, s.stderr.String())
+			t.Fatalf("launch exited (status %d) before %q ran; stderr: %q", s.code, want, output(s.stderr))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %q under the launcher after %v: %v; stderr: %q", want, d, procs, s.stderr.String())
+			t.Fatalf("no %q under the launcher after %v: %v; stderr: %q", want, d, procs, output(s.stderr))
 		}
 	}
 }
@@ -289,7 +299,7 @@ func TestAttackImageLibraryPipe(t *testing.T) {
 	_, libc := hostDeps(t, host)
 	img := squashImage(t, hostileTree(t, libc))
 	s := startBackground(t, nil, "exec", img, "/bin/dyn")
-	procs := s.waitFor(t, "/bin/dyn", 20*time.Second)
+	procs := s.waitFor(t, "/bin/dyn ", 20*time.Second)
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	if r := s.wait(t, 10*time.Second, "SIGTERM"); r.Code != 143 {
 		t.Errorf("exit status %d after SIGTERM, want 143; stderr %q", r.Code, r.Stderr)
@@ -323,7 +333,7 @@ func TestAttackImageHugePasswd(t *testing.T) {
 // start (LAUNCH_PREINIT=0: a re-executed stage).
 func TestAttackImageSetupSignals(t *testing.T) {
 	img := busyboxImage(t, nil)
-	conf := silentServerConf(t)
+	conf, server := silentServerConf(t)
 	for _, pre := range []string{"", "LAUNCH_PREINIT=0"} {
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGKILL} {
 			name := unix.SignalName(sig)
@@ -336,7 +346,7 @@ func TestAttackImageSetupSignals(t *testing.T) {
 					env = append(env, pre)
 				}
 				s := startBackground(t, env, "exec", img, "true")
-				procs := s.waitFor(t, fakeServerName, 20*time.Second)
+				procs := s.waitFor(t, server+" ", 20*time.Second)
 				time.Sleep(100 * time.Millisecond) // the stage reaches the image's first read
 				_ = s.cmd.Process.Signal(sig)
 				r := s.wait(t, 10*time.Second, name+" during set-up")
@@ -358,7 +368,7 @@ func TestAttackImageSetupSignals(t *testing.T) {
 func TestAttackImageLauncherKilledWhileRunning(t *testing.T) {
 	img := busyboxImage(t, nil)
 	s := startBackground(t, nil, "exec", img, "sleep", "3003")
-	procs := s.waitFor(t, "sleep 3003", 20*time.Second)
+	procs := s.waitFor(t, "sleep 3003 ", 20*time.Second)
 	_ = s.cmd.Process.Kill()
 	s.wait(t, 10*time.Second, "SIGKILL")
 	waitGone(t, procs, 3*time.Second, "SIGKILL of the launcher while the payload runs")
