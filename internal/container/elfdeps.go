@@ -3,7 +3,6 @@ package container
 import (
 	"encoding/binary"
 	"io"
-	"os"
 	"path"
 	"strings"
 )
@@ -22,34 +21,37 @@ const (
 	elfDTRunpath = 29
 )
 
-// elfDeps returns the ELF interpreter of file, the libraries it needs
-// (DT_NEEDED) and its own library search directories (DT_RPATH,
-// DT_RUNPATH, with $ORIGIN expanded); nothing for a file that is not a
-// dynamically linked 64-bit ELF. It reads what the dynamic loader reads:
-// the program headers, the dynamic segment and its string table, and no
-// section headers. (debug/elf would do, but its code, and the package inits
-// it brings along, cost about a millisecond of page faults on every start.)
-func elfDeps(file string) (interp string, needed, search []string) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", nil, nil
-	}
-	defer f.Close()
+// elfInfo is what elfDeps finds in an ELF file.
+type elfInfo struct {
+	interp string   // PT_INTERP
+	needed []string // DT_NEEDED
+	search []string // DT_RPATH and DT_RUNPATH entries, $ORIGIN expanded
+}
+
+// elfDeps returns the ELF interpreter of f, the file at path file, the
+// libraries it needs (DT_NEEDED) and its own library search directories
+// (DT_RPATH, DT_RUNPATH, with $ORIGIN expanded); nothing for a file that is
+// not a dynamically linked 64-bit ELF. It reads what the dynamic loader
+// reads: the program headers, the dynamic segment and its string table, and
+// no section headers, each within a bound (an image's file is hostile
+// input). (debug/elf would do, but its code, and the package inits it
+// brings along, cost about a millisecond of page faults on every start.)
+func elfDeps(f io.ReaderAt, file string) (info elfInfo) {
 	hdr := make([]byte, 64)
 	if _, err := f.ReadAt(hdr, 0); err != nil || string(hdr[:4]) != "\x7fELF" || hdr[4] != 2 {
-		return "", nil, nil // not ELF, or ELF32
+		return info // not ELF, or ELF32
 	}
 	var bo binary.ByteOrder = binary.LittleEndian
 	if hdr[5] == 2 {
 		bo = binary.BigEndian
 	}
 	phoff, phentsize, phnum := bo.Uint64(hdr[32:]), int(bo.Uint16(hdr[54:])), int(bo.Uint16(hdr[56:]))
-	if phentsize < 56 || phnum == 0 || phnum > 256 {
-		return "", nil, nil
+	if phentsize < 56 || phentsize > 1024 || phnum == 0 || phnum > 256 {
+		return info
 	}
-	phs := make([]byte, phentsize*phnum)
-	if _, err := f.ReadAt(phs, int64(phoff)); err != nil {
-		return "", nil, nil
+	phs := readAt(f, phoff, uint64(phentsize*phnum), 256<<10)
+	if phs == nil {
+		return info
 	}
 	type segment struct{ off, vaddr, filesz uint64 }
 	var loads []segment
@@ -64,7 +66,7 @@ func elfDeps(file string) (interp string, needed, search []string) {
 			dyn = s
 		case elfPTInterp:
 			if b := readAt(f, s.off, s.filesz, 4096); b != nil {
-				interp = strings.TrimRight(string(b), "\x00")
+				info.interp = strings.TrimRight(string(b), "\x00")
 			}
 		}
 	}
@@ -105,18 +107,18 @@ func elfDeps(file string) (interp string, needed, search []string) {
 	}
 	for _, at := range neededAt {
 		if n := str(at); n != "" {
-			needed = append(needed, n)
+			info.needed = append(info.needed, n)
 		}
 	}
 	for _, at := range pathsAt {
 		for _, d := range strings.Split(str(at), ":") {
 			d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", path.Dir(file))
 			if strings.HasPrefix(d, "/") {
-				search = append(search, d)
+				info.search = append(info.search, d)
 			}
 		}
 	}
-	return interp, needed, search
+	return info
 }
 
 // readAt reads n bytes at off from f, or returns nil when n is 0, larger

@@ -136,6 +136,10 @@ func lookPath(name, path string) (string, error) {
 	return "", fmt.Errorf("%q: command not found in the container (PATH=%s)", name, path)
 }
 
+// executable checks that p is a file execve(2) could run: a regular file
+// with an execute bit. Anything else (a directory, a named pipe, a device)
+// is refused here, by its status alone: the payload's executable is read
+// ahead (prefetchProgram) before it is executed.
 func executable(p string) error {
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -144,8 +148,30 @@ func executable(p string) error {
 		}
 		return err
 	}
-	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not an executable file (%s)", fileKind(fi.Mode()))
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
 		return errors.New("not an executable file")
 	}
 	return nil
+}
+
+// fileKind names the type of a file that is not a regular file.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeDir != 0:
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "not a regular file"
 }

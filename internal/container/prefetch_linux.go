@@ -1,6 +1,7 @@
 package container
 
 import (
+	"math"
 	"path"
 	"runtime"
 	"strings"
@@ -20,49 +21,51 @@ const (
 	libsBytesMax = 24 << 20
 )
 
-// prefetchProgram reads the payload's executable ahead (prefetch) and, when
-// it is dynamically linked, its ELF interpreter and the shared libraries it
-// needs, directly and through each other (breadth first, within libsMax
+// prefetchProgram reads the payload's executable ahead (readAhead) and,
+// when it is dynamically linked, its ELF interpreter and the shared
+// libraries it needs, directly and through each other (breadth first, within libsMax
 // and libsBytesMax), as the dynamic loader will find them: the image's
 // LD_LIBRARY_PATH of env, DT_RPATH/DT_RUNPATH ($ORIGIN expanded), then the
 // usual directories. Only files on the image's FUSE mount (device dev) are
-// read. Measured on a Debian image (docs/performance.md): `launch exec
-// IMAGE /bin/true` 63.3 → 59.0 ms, `ls /` 85.8 → 71.2 ms. Errors are
-// ignored: it is only a hint.
+// read ahead, and only regular files are read at all (a named pipe of the
+// image is never waited on). Measured on a Debian image
+// (docs/performance.md): `launch exec IMAGE /bin/true` 63.3 → 59.0 ms,
+// `ls /` 85.8 → 71.2 ms. Errors are ignored: it is only a hint.
 func prefetchProgram(exe string, env []string, dev uint64) {
 	buf := make([]byte, 128<<10) // one buffer for every file: fresh pages cost a fault each
-	prefetch(exe, dev, buf)
+	fd, st, err := openRegular(exe)
+	if err != nil {
+		return
+	}
+	readAhead(fd, st, dev, buf)
+	first := elfDeps(fdReaderAt(fd), exe) // also when exe is not on the image
+	unix.Close(fd)
 	libPath := envValue(env, "LD_LIBRARY_PATH")
 	seen := map[string]bool{exe: true}
-	queue := []string{exe}
+	queue := []elfInfo{first}
 	budget, count := libsBytesMax, 0
 	for len(queue) > 0 && count < libsMax {
-		file := queue[0]
+		deps := queue[0]
 		queue = queue[1:]
-		interp, needed, search := elfDeps(file)
-		if interp != "" && !seen[interp] {
+		if interp := deps.interp; interp != "" && !seen[interp] {
 			seen[interp] = true
-			if n := prefetch(interp, dev, buf); n > 0 {
+			if n, _ := prefetch(interp, dev, buf, math.MaxInt, false); n > 0 {
 				budget -= n
 				count++
 			}
 		}
-		dirs := append(splitPath(libPath), search...)
+		dirs := append(splitPath(libPath), deps.search...)
 		dirs = append(dirs, libDirs()...)
-		for _, name := range needed {
+		for _, name := range deps.needed {
 			lib := findLib(name, dirs)
 			if lib == "" || seen[lib] || count >= libsMax {
 				continue
 			}
 			seen[lib] = true
-			var st unix.Stat_t
-			if unix.Stat(lib, &st) != nil || st.Size > prefetchMax || st.Size > int64(budget) {
-				continue
-			}
-			if n := prefetch(lib, dev, buf); n > 0 {
+			if n, libDeps := prefetch(lib, dev, buf, min(prefetchMax, budget), true); n > 0 {
 				budget -= n
 				count++
-				queue = append(queue, lib)
+				queue = append(queue, libDeps)
 			}
 		}
 	}
@@ -119,23 +122,37 @@ func envValue(env []string, name string) string {
 	return ""
 }
 
-// prefetch reads one file once, in order, when it comes from the image's
-// FUSE mount (device dev), through buf, and returns how many bytes it read. From a
-// mount made a moment ago every page is cold: left to page faults, the
-// kernel asks squashfuse for read-around windows centred on each fault,
-// which straddle SquashFS blocks, and squashfuse (which caches one data
-// block) decompresses most blocks two or three times (31 block
-// decompressions for busybox /bin/true against 15 when read in order).
-// posix_fadvise(WILLNEED) would not do: the kernel caps it at one readahead
-// window.
-func prefetch(file string, dev uint64, buf []byte) int {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// prefetch opens file without blocking (openRegular: only a regular file
+// is read at all) and, when it comes from the image's FUSE mount (device
+// dev) and is at most max bytes long, reads it ahead (readAhead) and
+// returns how many bytes it read and, with deps, what elfDeps finds in it.
+func prefetch(file string, dev uint64, buf []byte, max int, deps bool) (int, elfInfo) {
+	fd, st, err := openRegular(file)
 	if err != nil {
-		return 0
+		return 0, elfInfo{}
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Dev != dev || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if st.Size > int64(max) {
+		return 0, elfInfo{}
+	}
+	n := readAhead(fd, st, dev, buf)
+	if n == 0 || !deps {
+		return n, elfInfo{}
+	}
+	return n, elfDeps(fdReaderAt(fd), file)
+}
+
+// readAhead reads the open file fd (of status st) once, in order, through
+// buf, up to prefetchMax bytes, when it comes from the image's FUSE mount
+// (device dev), and returns how many bytes it read. From a mount made a
+// moment ago every page is cold: left to page faults, the kernel asks
+// squashfuse for read-around windows centred on each fault, which straddle
+// SquashFS blocks, and squashfuse (which caches one data block) decompresses
+// most blocks two or three times (31 block decompressions for busybox
+// /bin/true against 15 when read in order). posix_fadvise(WILLNEED) would
+// not do: the kernel caps it at one readahead window.
+func readAhead(fd int, st *unix.Stat_t, dev uint64, buf []byte) int {
+	if st.Dev != dev {
 		return 0
 	}
 	total := 0

@@ -16,7 +16,8 @@ func TestElfDeps(t *testing.T) {
 		t.Skip("no true on PATH")
 	}
 	tr, _ = filepath.EvalSymlinks(tr)
-	interp, needed, _ := elfDeps(tr)
+	d := fileDeps(t, tr)
+	interp, needed := d.interp, d.needed
 	if interp == "" || !slices.ContainsFunc(needed, func(n string) bool { return strings.HasPrefix(n, "libc.") }) {
 		t.Skipf("%s is not a dynamically linked glibc program (interp %q, needed %v)", tr, interp, needed)
 	}
@@ -31,8 +32,8 @@ func TestElfDeps(t *testing.T) {
 	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if i, n, s := elfDeps(notELF); i != "" || n != nil || s != nil {
-		t.Errorf("a script: %q %v %v, want nothing", i, n, s)
+	if d := fileDeps(t, notELF); d.interp != "" || d.needed != nil || d.search != nil {
+		t.Errorf("a script: %+v, want nothing", d)
 	}
 }
 
@@ -86,9 +87,9 @@ func TestElfDepsAgainstDebugElf(t *testing.T) {
 		}
 		wantNeeded, _ := f.DynString(elf.DT_NEEDED)
 		f.Close()
-		interp, needed, _ := elfDeps(p)
-		if interp != wantInterp || !slices.Equal(needed, wantNeeded) {
-			t.Errorf("elfDeps(%s) = %q, %q; debug/elf says %q, %q", p, interp, needed, wantInterp, wantNeeded)
+		d := fileDeps(t, p)
+		if d.interp != wantInterp || !slices.Equal(d.needed, wantNeeded) {
+			t.Errorf("elfDeps(%s) = %q, %q; debug/elf says %q, %q", p, d.interp, d.needed, wantInterp, wantNeeded)
 		}
 	}
 }
@@ -114,10 +115,22 @@ func TestElfDepsRunpath(t *testing.T) {
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("cc: %v: %s", err, b)
 		}
-		_, needed, search := elfDeps(out)
+		d := fileDeps(t, out)
+		needed, search := d.needed, d.search
 		want := []string{dir + "/../lib", "/opt/site/lib", dir}
 		if !slices.Equal(search, want) || !slices.ContainsFunc(needed, func(n string) bool { return strings.HasPrefix(n, "libc.") }) {
 			t.Errorf("%s: search %q, needed %q; want search %q and libc needed", tc.name, search, needed, want)
 		}
 	}
+}
+
+// fileDeps is elfDeps of the file at p.
+func fileDeps(t *testing.T, p string) elfInfo {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return elfDeps(f, p)
 }

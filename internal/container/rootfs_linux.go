@@ -535,9 +535,9 @@ func (a *assembler) generate(gen string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s in the image: %w", base, err)
 	}
-	imageContent, err := readFile(p)
+	imageContent, err := readRegular(p, userDBMax)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading %s of the image: %w", base, err)
+		return nil, fmt.Errorf("reading %s of the image: %w; --no-mount %s leaves it as it is", base, err, gen)
 	}
 	if gen == mountplan.GenGroup {
 		return groupFile(imageContent, a.cfg.User), nil

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
@@ -51,6 +54,8 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return 0, fmt.Errorf("opening /proc: %w", err)
 	}
 	sv.proc = proc
+	endWatch := sv.watchSetup()
+	defer endWatch()
 	t0 := time.Now()
 	asm, err := newAssembler(cfg, sv)
 	if err != nil {
@@ -78,6 +83,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	if err := dropPrivileges(); err != nil {
 		return 0, err
 	}
+	endWatch()
 	if code, stop := sv.stopBeforeStart(); stop {
 		return code, nil
 	}
@@ -101,6 +107,100 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	return sv.wait(), nil
 }
 
+// watchSetup acts at once, while the container is set up, on a terminating
+// signal (TERM, INT, HUP, QUIT) or the launcher's death, which the set-up
+// would otherwise see only once it is done: a hostile or broken image can
+// keep it waiting (on a FUSE server that does not answer, on anything of
+// the image it reads), and nothing else would end it. It then ends the
+// stage with abort (128+N for signal N; 137 when the launcher died). Other
+// signals have no payload to go to yet and are dropped. The returned end
+// stops the watch (the payload is about to start: from then on wait acts
+// on both); it returns once the watch has stopped, and never if the watch
+// is ending the stage. Calling it again does nothing.
+//
+// It must be called, and end called, on the stage's locked thread, which
+// has the forwarded signals blocked in between: a signal sent to the
+// process goes to its main thread when that thread does not block it, and
+// there waits for as long as the thread sleeps in a request to a FUSE
+// server (those sleeps end only for a fatal signal), so it would never
+// reach the watch; blocked there, the kernel hands it to a thread of Go's
+// that is free to run the handler. end restores the mask, which the payload
+// inherits.
+func (sv *supervisor) watchSetup() (end func()) {
+	var block, old unix.Sigset_t
+	for _, s := range forwarded {
+		n := uint(s.(syscall.Signal)) - 1
+		block.Val[n/64] |= 1 << (n % 64)
+	}
+	masked := unix.PthreadSigmask(unix.SIG_BLOCK, &block, &old) == nil
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sv.sigs:
+				if code, ok := terminating(s); ok {
+					sv.log.Debugf("%v during set-up: stopping", s)
+					sv.abort(code)
+				}
+			case <-sv.gone:
+				sv.abort(128 + int(syscall.SIGKILL))
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+			if masked {
+				_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+			}
+		})
+	}
+}
+
+// terminating reports whether s ends the stage when no payload runs yet,
+// and the exit status it then ends with.
+func terminating(s os.Signal) (int, bool) {
+	switch s {
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
+		return 128 + int(s.(syscall.Signal)), true
+	}
+	return 0, false
+}
+
+// abort ends the stage during set-up, from any goroutine, with exit status
+// code: it kills every process below it (FUSE servers, and anything they
+// started) and exits, whatever the set-up is doing. There is nothing else
+// to undo: no payload runs yet, the mounts live in this process's mount
+// namespace, locks and sockets are released when it exits, and the launcher
+// exits with this status when it sees this process go. Standard error is
+// first pointed at /dev/null: the set-up, interrupted, must not print a
+// spurious error while the process exits.
+func (sv *supervisor) abort(code int) {
+	if null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+		_ = unix.Dup3(null, 2, 0)
+	}
+	sv.reaper.mu.Lock() // no child is started while the others are killed
+	if sv.proc != nil && !sv.pidNS {
+		// With --pid, the kernel kills the namespace's processes when
+		// this one, its init, exits.
+		for i := 0; i < 3; i++ { // again: a process may fork as it is killed
+			pids := descendants(sv.proc, os.Getpid())
+			if len(pids) == 0 {
+				break
+			}
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	os.Exit(code)
+}
+
 // stopBeforeStart drains signals that arrived during set-up. A terminating
 // one (TERM, INT, HUP, QUIT) or the launcher's death means the payload must
 // not start; the others (USR1, USR2, CONT, ALRM — Slurm sends CONT with
@@ -109,9 +209,8 @@ func (sv *supervisor) stopBeforeStart() (int, bool) {
 	for {
 		select {
 		case s := <-sv.sigs:
-			switch s {
-			case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
-				return 128 + int(s.(syscall.Signal)), true
+			if code, ok := terminating(s); ok {
+				return code, true
 			}
 		case <-sv.gone:
 			return 255, true

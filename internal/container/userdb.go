@@ -3,8 +3,18 @@ package container
 import (
 	"bytes"
 	"fmt"
-	"strings"
+	"strconv"
 )
+
+// userDBMax bounds the image's /etc/passwd and /etc/group that launch
+// reads to merge the user's entry in: 16 MiB is some 200,000 accounts, far
+// more than an image that carries a site's whole directory needs, and an
+// image's sparse file of gigabytes (a few kilobytes in the image) is
+// refused before anything of it is read. A larger or non-regular file is
+// an error naming it (the caller's; --no-mount passwd or group leaves the
+// image's own in place). Apptainer reads the file whole and skips a
+// non-regular one.
+const userDBMax = 16 << 20
 
 // passwdFile returns the image's /etc/passwd with the user's own entry
 // (replacing any entry of the same name or uid), so names resolve inside.
@@ -19,23 +29,40 @@ func groupFile(image []byte, u User) []byte {
 	return mergeDB(image, entry, orDefault(u.Group, u.Name), u.GID, 2)
 }
 
-// mergeDB keeps the lines of a colon-separated database except those whose
-// name or numeric id (field idField) clash with entry, then appends entry.
+// mergeDB keeps the lines of a colon-separated database except blank ones
+// and those whose name or numeric id (field idField) clash with entry, then
+// appends entry. It works on image in place: besides the result, nothing
+// proportional to its size is allocated.
 func mergeDB(image []byte, entry, name string, id, idField int) []byte {
 	var b bytes.Buffer
-	idStr := fmt.Sprint(id)
-	for _, line := range strings.Split(string(image), "\n") {
-		if strings.TrimSpace(line) == "" {
+	b.Grow(len(image) + len(entry) + 2)
+	idStr := strconv.Itoa(id)
+	for rest := image; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		if len(bytes.TrimSpace(line)) == 0 || clashes(line, name, idStr, idField) {
 			continue
 		}
-		f := strings.Split(line, ":")
-		if f[0] == name || (len(f) > idField && f[idField] == idStr) {
-			continue
-		}
-		b.WriteString(line + "\n")
+		b.Write(line)
+		b.WriteByte('\n')
 	}
 	b.WriteString(entry + "\n")
 	return b.Bytes()
+}
+
+// clashes reports whether a database line's first field is name or its
+// field idField is id.
+func clashes(line []byte, name, id string, idField int) bool {
+	for i := 0; ; i++ {
+		field, rest, more := bytes.Cut(line, []byte{':'})
+		if (i == 0 && string(field) == name) || (i == idField && string(field) == id) {
+			return true
+		}
+		if !more || i == idField {
+			return false
+		}
+		line = rest
+	}
 }
 
 func orDefault(s, d string) string {
