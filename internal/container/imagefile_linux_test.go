@@ -116,19 +116,3 @@ func TestExecutableRefusesNonRegular(t *testing.T) {
 		t.Errorf("lookPath found the named pipe in PATH")
 	}
 }
-
-// FuzzElfDeps: any file content gives an answer, within the bounds, and no
-// panic.
-func FuzzElfDeps(f *testing.F) {
-	if b, err := os.ReadFile("/bin/true"); err == nil {
-		f.Add(b[:min(len(b), 16<<10)])
-	}
-	f.Add([]byte("\x7fELF\x02\x01\x01"))
-	f.Add(append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 120)...))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		d := elfDeps(bytes.NewReader(data), "/x/prog")
-		if len(d.interp) > 4096 || len(d.needed)+len(d.search) > 1<<20 {
-			t.Errorf("unbounded answer: %d bytes of interpreter, %d entries", len(d.interp), len(d.needed)+len(d.search))
-		}
-	})
-}

@@ -184,7 +184,12 @@ func (sv *supervisor) abort(code int) {
 	if null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
 		_ = unix.Dup3(null, 2, 0)
 	}
-	sv.reaper.mu.Lock() // no child is started while the others are killed
+	// No child is started while the others are killed; but a start that
+	// does not return (an exec that waits on a FUSE mount) must not keep
+	// the stage alive: after a second, kill what there is.
+	for i := 0; i < 100 && !sv.reaper.mu.TryLock(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if sv.proc != nil && !sv.pidNS {
 		// With --pid, the kernel kills the namespace's processes when
 		// this one, its init, exits.
