@@ -147,15 +147,16 @@ func (s *background) wait(t *testing.T, d time.Duration, what string) result {
 }
 
 // waitFor polls the launcher's process tree for up to d until a process
-// whose command line starts with want appears, and returns the tree then.
-// (The stage's own command line holds the payload's.)
+// whose command line is the program want (alone or with arguments) appears,
+// and returns the tree then. (The stage's own command line holds the
+// payload's, further on.)
 func (s *background) waitFor(t *testing.T, want string, d time.Duration) map[int]string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		procs := descendantsOf(s.cmd.Process.Pid)
 		for _, cl := range procs {
-			if strings.HasPrefix(cl, want) {
+			if cl == want || strings.HasPrefix(cl, want+" ") {
 				return procs
 			}
 		}
@@ -299,7 +300,7 @@ func TestAttackImageLibraryPipe(t *testing.T) {
 	_, libc := hostDeps(t, host)
 	img := squashImage(t, hostileTree(t, libc))
 	s := startBackground(t, nil, "exec", img, "/bin/dyn")
-	procs := s.waitFor(t, "/bin/dyn ", 20*time.Second)
+	procs := s.waitFor(t, "/bin/dyn", 20*time.Second)
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	if r := s.wait(t, 10*time.Second, "SIGTERM"); r.Code != 143 {
 		t.Errorf("exit status %d after SIGTERM, want 143; stderr %q", r.Code, r.Stderr)
@@ -346,7 +347,7 @@ func TestAttackImageSetupSignals(t *testing.T) {
 					env = append(env, pre)
 				}
 				s := startBackground(t, env, "exec", img, "true")
-				procs := s.waitFor(t, server+" ", 20*time.Second)
+				procs := s.waitFor(t, server, 20*time.Second)
 				time.Sleep(100 * time.Millisecond) // the stage reaches the image's first read
 				_ = s.cmd.Process.Signal(sig)
 				r := s.wait(t, 10*time.Second, name+" during set-up")
@@ -368,7 +369,7 @@ func TestAttackImageSetupSignals(t *testing.T) {
 func TestAttackImageLauncherKilledWhileRunning(t *testing.T) {
 	img := busyboxImage(t, nil)
 	s := startBackground(t, nil, "exec", img, "sleep", "3003")
-	procs := s.waitFor(t, "sleep 3003 ", 20*time.Second)
+	procs := s.waitFor(t, "sleep 3003", 20*time.Second)
 	_ = s.cmd.Process.Kill()
 	s.wait(t, 10*time.Second, "SIGKILL")
 	waitGone(t, procs, 3*time.Second, "SIGKILL of the launcher while the payload runs")
