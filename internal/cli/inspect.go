@@ -11,6 +11,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/layout"
 )
 
 // inspectFlags choose what `launch inspect` shows.
@@ -24,7 +25,7 @@ func newInspectCmd(g *globals) *cobra.Command {
 		Use:   "inspect [--labels] [--runscript] [--environment] [--deffile] [--json] IMAGE",
 		Short: "Show the metadata of an image: labels, runscript, environment, definition file",
 		Long: `inspect shows what an image (SIF, SquashFS or sandbox directory) says about
-itself under /.singularity.d: its labels (the default), its runscript, its
+itself under ` + layout.Dir + `: its labels (the default), its runscript, its
 environment scripts and the definition file it was built from. With --json
 it prints them as Apptainer does:
 {"data":{"attributes":{"labels":{...},...}},"type":"container"}, plus, for

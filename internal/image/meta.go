@@ -18,15 +18,8 @@ import (
 	"syscall"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
-)
 
-// Metadata paths inside an image, as Apptainer lays them out.
-const (
-	MetaDir       = "/.singularity.d"
-	LabelsPath    = MetaDir + "/labels.json"
-	RunscriptPath = MetaDir + "/runscript"
-	EnvDir        = MetaDir + "/env"
-	DeffilePath   = MetaDir + "/Singularity"
+	"github.com/launch-hpc/launch/internal/layout"
 )
 
 // Meta is what an image says about itself under /.singularity.d, as
@@ -69,7 +62,7 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 	} else {
 		t = squashTree{path: img.Path, offset: img.Offset}
 	}
-	files, err := t.list(ctx, MetaDir)
+	files, err := t.list(ctx, layout.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of image %s: %w", img.Path, err)
 	}
@@ -88,21 +81,21 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 		return string(b), nil
 	}
 	m := &Meta{Labels: map[string]string{}}
-	labels, err := get(LabelsPath)
+	labels, err := get(layout.Labels)
 	if err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(labels) != "" {
 		if err := json.Unmarshal([]byte(labels), &m.Labels); err != nil {
-			return nil, fmt.Errorf("image %s: %s is not a JSON object of strings: %w", img.Path, LabelsPath, err)
+			return nil, fmt.Errorf("image %s: %s is not a JSON object of strings: %w", img.Path, layout.Labels, err)
 		}
 	}
-	if m.Runscript, err = get(RunscriptPath); err != nil {
+	if m.Runscript, err = get(layout.Runscript); err != nil {
 		return nil, err
 	}
 	var env strings.Builder
 	for _, f := range files {
-		if path.Dir(f) != EnvDir || !strings.HasSuffix(f, ".sh") {
+		if path.Dir(f) != layout.EnvDir || !strings.HasSuffix(f, layout.EnvSuffix) {
 			continue
 		}
 		s, err := get(f)
@@ -121,7 +114,7 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 		}
 	}
 	if m.Deffile == "" {
-		if m.Deffile, err = get(DeffilePath); err != nil {
+		if m.Deffile, err = get(layout.Deffile); err != nil {
 			return nil, err
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/launch-hpc/launch/internal/cache"
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/ocibuild"
 	"github.com/launch-hpc/launch/internal/progress"
@@ -99,7 +100,7 @@ SOURCE is one of:
 The layers are applied in order into a private temporary directory
 ($LAUNCH_TMPDIR, else $TMPDIR), with whiteouts honoured and nothing written
 outside it; the image's Env, Entrypoint/Cmd, WorkingDir and Labels become
-/.singularity.d/env/10-docker2singularity.sh, the runscript and labels.json,
+` + layout.OCIEnv + `, the runscript and labels.json,
 and the OCI configuration is kept in the SIF (launch inspect --json shows it).
 
 Registry images go through the per-user cache ($LAUNCH_CACHEDIR, default
