@@ -20,6 +20,7 @@ import (
 	"github.com/sylabs/sif/v2/pkg/sif"
 
 	"github.com/launch-hpc/launch/internal/layout"
+	"github.com/launch-hpc/launch/internal/msg"
 )
 
 // Meta is what an image says about itself under /.singularity.d, as
@@ -256,7 +257,7 @@ func (s squashTree) run(ctx context.Context, args ...string) ([]byte, error) {
 			return nil, fmt.Errorf("unsquashfs %s: more than the %d bytes launch reads", strings.Join(args, " "), maxMetaObject)
 		}
 		return nil, fmt.Errorf("unsquashfs %s: %v: %s", strings.Join(args, " "), err,
-			strings.Join(strings.Fields(errb.String()), " "))
+			msg.OneLine(errb.String()))
 	}
 	return out.Bytes(), nil
 }
