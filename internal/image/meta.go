@@ -21,6 +21,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // Meta is what an image says about itself under /.singularity.d, as
@@ -269,7 +270,7 @@ func (s squashTree) list(ctx context.Context, dir string) ([]string, error) {
 	}
 	var files []string
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, dir+"/") {
+		if paths.Below(l, dir) {
 			files = append(files, l)
 		}
 	}

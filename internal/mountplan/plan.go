@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // Kind is what an Op mounts.
@@ -295,16 +297,11 @@ func (p Plan) covered(path string) bool {
 		return true
 	}
 	for _, op := range p.Ops {
-		if (op.Kind == Bind && op.Source == op.Dest || op.Kind == Proc) && within(path, op.Dest) {
+		if (op.Kind == Bind && op.Source == op.Dest || op.Kind == Proc) && paths.Within(path, op.Dest) {
 			return true
 		}
 	}
 	return false
-}
-
-// within reports whether path is dir or below it.
-func within(path, dir string) bool {
-	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }
 
 func clean(p string) string {
