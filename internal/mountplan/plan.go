@@ -170,11 +170,6 @@ var containDev = []Op{
 	{Name: "dev", Kind: Symlink, Source: "/proc/self/fd/2", Dest: "/dev/stderr"},
 }
 
-// DefaultNames lists the names --no-mount accepts.
-func DefaultNames() []string {
-	return []string{"proc", "sys", "dev", "tmp", "home", "cwd", "passwd", "group", "hosts", "resolv", "localtime"}
-}
-
 // Build returns the plan for spec. It touches nothing. It checks the
 // names of Disabled and the home directory; the destinations of Binds and
 // System were checked when they were parsed (ParseBinds, ParseMount), and
@@ -309,13 +304,4 @@ func clean(p string) string {
 		return ""
 	}
 	return filepath.Clean(p)
-}
-
-func validName(n string) bool {
-	for _, k := range DefaultNames() {
-		if k == n {
-			return true
-		}
-	}
-	return false
 }
