@@ -24,17 +24,14 @@ import (
 	"github.com/launch-hpc/launch/internal/progress"
 )
 
-// ociOptions turns the flags and LAUNCH_* variables into build options for
-// the source src. The cache is opened (and checked) only for a registry
-// source, the only kind that uses it.
+// ociOptions turns the flags into build options for the source src. The
+// flags already hold their LAUNCH_<OPTION> variables where the command line
+// left them alone (LAUNCH_DOCKER_USERNAME, LAUNCH_DOCKER_PASSWORD,
+// LAUNCH_DISABLE_CACHE: the root command's applyEnvFlags binds them). The
+// cache is opened (and checked) only for a registry source, the only kind
+// that uses it.
 func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out string, force bool) (ocibuild.OCIOptions, error) {
 	user, pass := f.DockerUser, f.DockerPass
-	if user == "" {
-		user = os.Getenv("LAUNCH_DOCKER_USERNAME")
-	}
-	if pass == "" {
-		pass = os.Getenv("LAUNCH_DOCKER_PASSWORD")
-	}
 	if pass != "" && user == "" {
 		return ocibuild.OCIOptions{}, fmt.Errorf("a registry password was given without a user name (--docker-username or LAUNCH_DOCKER_USERNAME)")
 	}
@@ -57,7 +54,7 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 	}
 	tty := g.Stderr() == os.Stderr && progress.IsTerminal(os.Stderr)
 	o.Progress = progress.New(g.Stderr(), tty, g.Quiet())
-	if f.DisableCache || envTrue("LAUNCH_DISABLE_CACHE") || src.Transport != oci.Docker {
+	if f.DisableCache || src.Transport != oci.Docker {
 		return o, nil
 	}
 	dir, err := cache.DefaultDir()
@@ -72,14 +69,6 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 	c.Warn = o.Log.Warnf
 	o.Cache = c
 	return o, nil
-}
-
-func envTrue(k string) bool {
-	switch os.Getenv(k) {
-	case "1", "true", "yes", "TRUE", "True", "YES":
-		return true
-	}
-	return false
 }
 
 // NewPullCmd is `launch pull`.
