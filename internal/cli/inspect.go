@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/layout"
 )
@@ -39,11 +40,15 @@ as "oci-config".
   launch inspect --json --all app.sif`,
 		Args: cliutil.ExactArgs(1, "an image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			conf, err := config.LoadSite()
+			if err != nil {
+				return err
+			}
 			img, err := image.Open(args[0])
 			if err != nil {
 				return err
 			}
-			m, err := image.ReadMeta(cmd.Context(), img)
+			m, err := image.ReadMeta(cmd.Context(), img, conf.Tools.Unsquashfs)
 			if err != nil {
 				return err
 			}

@@ -56,13 +56,18 @@ type tree interface {
 	read(ctx context.Context, p string) ([]byte, error)
 }
 
-// ReadMeta reads the metadata of img. Errors name the image and the file.
-func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
+// ReadMeta reads the metadata of img. A SIF or SquashFS image is read with
+// the program unsquashfs (launch.conf tools.unsquashfs; "" for
+// "unsquashfs" from PATH). Errors name the image and the file.
+func ReadMeta(ctx context.Context, img *Image, unsquashfs string) (*Meta, error) {
 	var t tree
 	if img.Format == FormatDir {
 		t = dirTree(img.Path)
 	} else {
-		t = squashTree{path: img.Path, offset: img.Offset}
+		if unsquashfs == "" {
+			unsquashfs = "unsquashfs"
+		}
+		t = squashTree{prog: unsquashfs, path: img.Path, offset: img.Offset}
 	}
 	files, err := t.list(ctx, layout.Dir)
 	if err != nil {
@@ -237,27 +242,28 @@ func (d dirTree) read(_ context.Context, p string) ([]byte, error) {
 	return b, nil
 }
 
-// squashTree is a SquashFS filesystem at offset in a file, read with
-// unsquashfs.
+// squashTree is a SquashFS filesystem at offset in a file, read with the
+// unsquashfs program prog.
 type squashTree struct {
+	prog   string
 	path   string
 	offset int64
 }
 
 func (s squashTree) run(ctx context.Context, args ...string) ([]byte, error) {
 	all := append([]string{"-o", strconv.FormatInt(s.offset, 10)}, args...)
-	cmd := exec.CommandContext(ctx, "unsquashfs", all...)
+	cmd := exec.CommandContext(ctx, s.prog, all...)
 	out := &capBuffer{max: maxMetaObject}
 	errb := &capBuffer{max: 64 << 10, clip: true}
 	cmd.Stdout, cmd.Stderr = out, errb
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return nil, errors.New("unsquashfs not found in PATH (install squashfs-tools)")
+			return nil, fmt.Errorf("%s not found (install squashfs-tools, or set tools.unsquashfs in launch.conf)", s.prog)
 		}
 		if out.over {
-			return nil, fmt.Errorf("unsquashfs %s: more than the %d bytes launch reads", strings.Join(args, " "), maxMetaObject)
+			return nil, fmt.Errorf("%s %s: more than the %d bytes launch reads", s.prog, strings.Join(args, " "), maxMetaObject)
 		}
-		return nil, fmt.Errorf("unsquashfs %s: %v: %s", strings.Join(args, " "), err,
+		return nil, fmt.Errorf("%s %s: %v: %s", s.prog, strings.Join(args, " "), err,
 			msg.OneLine(errb.String()))
 	}
 	return out.Bytes(), nil
