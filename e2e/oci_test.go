@@ -332,6 +332,10 @@ func TestOCIAuth(t *testing.T) {
 		"pull", "-q", "--disable-cache", "--nohttps", out2, "docker://"+ref.String())
 	wantOK(t, r)
 	checkBusybox(t, out2, src)
+	// The command line wins over the variables.
+	out3 := filepath.Join(dir, "img3.sif")
+	wantOK(t, launchWith(t, runOpts{Env: e.env("LAUNCH_DOCKER_USERNAME=u", "LAUNCH_DOCKER_PASSWORD=wrong")},
+		"pull", "-q", "--disable-cache", "--nohttps", "--docker-password", "p", out3, "docker://"+ref.String()))
 }
 
 // TestOCIDebian: the real Debian tree (scripts/test's debootstrap cache) as

@@ -17,13 +17,10 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/tmptree"
 )
-
-// DeffilePath is where an image keeps the definition file it was built
-// from, relative to its root.
-const DeffilePath = ".singularity.d/Singularity"
 
 // Options says what to build and how.
 type Options struct {
@@ -162,7 +159,7 @@ func bare(err error) error {
 
 // readDeffile returns the definition file kept in the tree, or nil.
 func readDeffile(root string) ([]byte, error) {
-	p := filepath.Join(root, DeffilePath)
+	p := filepath.Join(root, layout.Deffile)
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
 		return nil, nil

@@ -174,7 +174,7 @@ func TestBuildAndSandbox(t *testing.T) {
 	if err != nil || img.Format != image.FormatSIF {
 		t.Fatalf("image.Open(%s) = %+v, %v; want a SIF", out, img, err)
 	}
-	m, err := image.ReadMeta(ctx, img)
+	m, err := image.ReadMeta(ctx, img, "")
 	if err != nil {
 		t.Fatal(err)
 	}

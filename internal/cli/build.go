@@ -12,6 +12,7 @@ import (
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/layout"
 )
 
 // buildFlags are the options of `launch build`.
@@ -34,8 +35,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 
 From a directory, build packs the tree SOURCE into OUT: its
 SquashFS root filesystem becomes the primary system partition, and the
-Apptainer metadata under SOURCE/.singularity.d (runscript, env/, labels.json)
-is kept as it is. A definition file at SOURCE/.singularity.d/Singularity is
+Apptainer metadata under SOURCE` + layout.Dir + ` (runscript, env/, labels.json)
+is kept as it is. A definition file at SOURCE` + layout.Deffile + ` is
 also stored in its own SIF descriptor.
 
 With --sandbox, build unpacks the SIF or SquashFS image SOURCE into the new

@@ -109,3 +109,35 @@ func TestBlameEnvFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyEnvFlagsOCI: the registry credentials and --disable-cache of
+// build (and of pull, which registers the same cliutil.OCIFlags) come from
+// LAUNCH_DOCKER_USERNAME, LAUNCH_DOCKER_PASSWORD and LAUNCH_DISABLE_CACHE
+// through the flag binding, and the command line wins; ocicli reads no
+// variable of its own.
+func TestApplyEnvFlagsOCI(t *testing.T) {
+	env := map[string]string{"LAUNCH_DOCKER_USERNAME": "envuser", "LAUNCH_DOCKER_PASSWORD": "envpass", "LAUNCH_DISABLE_CACHE": "1"}
+	for _, c := range []struct {
+		args []string
+		want string // user pass disable-cache
+	}{
+		{nil, "envuser envpass true"},
+		{[]string{"--docker-username", "u", "--docker-password", "p", "--disable-cache=false"}, "u p false"},
+		{[]string{"--docker-password", "p"}, "envuser p true"},
+	} {
+		cmd := newBuildCmd(&globals{})
+		if err := cmd.ParseFlags(append(c.args, "out.sif", "docker://x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyEnvFlags(cmd, func(k string) string { return env[k] }); err != nil {
+			t.Fatal(err)
+		}
+		fl := cmd.Flags()
+		u, _ := fl.GetString("docker-username")
+		p, _ := fl.GetString("docker-password")
+		dc, _ := fl.GetBool("disable-cache")
+		if got := u + " " + p + " " + boolStr(dc); got != c.want {
+			t.Errorf("%q: got %q, want %q", c.args, got, c.want)
+		}
+	}
+}

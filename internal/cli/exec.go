@@ -9,6 +9,7 @@ import (
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/container"
+	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/runspec"
 )
@@ -91,7 +92,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "run [flags] IMAGE [ARG...]",
 		Short: "Run the image's runscript",
-		Long: `Run the runscript of IMAGE (/.singularity.d/runscript) with ARGs, as
+		Long: `Run the runscript of IMAGE (` + layout.Runscript + `) with ARGs, as
 Apptainer does.`,
 		Example: `  launch run app.sif --help
   launch run --pid app.sif`,

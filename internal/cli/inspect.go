@@ -10,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/layout"
 )
 
 // inspectFlags choose what `launch inspect` shows.
@@ -24,7 +26,7 @@ func newInspectCmd(g *globals) *cobra.Command {
 		Use:   "inspect [--labels] [--runscript] [--environment] [--deffile] [--json] IMAGE",
 		Short: "Show the metadata of an image: labels, runscript, environment, definition file",
 		Long: `inspect shows what an image (SIF, SquashFS or sandbox directory) says about
-itself under /.singularity.d: its labels (the default), its runscript, its
+itself under ` + layout.Dir + `: its labels (the default), its runscript, its
 environment scripts and the definition file it was built from. With --json
 it prints them as Apptainer does:
 {"data":{"attributes":{"labels":{...},...}},"type":"container"}, plus, for
@@ -38,11 +40,15 @@ as "oci-config".
   launch inspect --json --all app.sif`,
 		Args: cliutil.ExactArgs(1, "an image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			conf, err := config.LoadSite()
+			if err != nil {
+				return err
+			}
 			img, err := image.Open(args[0])
 			if err != nil {
 				return err
 			}
-			m, err := image.ReadMeta(cmd.Context(), img)
+			m, err := image.ReadMeta(cmd.Context(), img, conf.Tools.Unsquashfs)
 			if err != nil {
 				return err
 			}

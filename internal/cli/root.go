@@ -193,8 +193,3 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 	root.InitDefaultCompletionCmd()
 	return root
 }
-
-// oneLine squeezes a multi-line tool message into one line for FATAL output.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}

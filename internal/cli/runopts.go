@@ -98,13 +98,9 @@ func userBinds(f *runFlags, conf *config.Config, cwd string, getenv func(string)
 // disabledMounts merges the site's switched-off default mounts with
 // --no-mount and --no-home.
 func disabledMounts(conf *config.Config, f *runFlags) map[string]bool {
-	m := conf.Mounts
 	d := map[string]bool{}
-	for name, on := range map[string]bool{"proc": m.Proc, "sys": m.Sys, "dev": m.Dev, "tmp": m.Tmp, "home": m.Home,
-		"cwd": m.Cwd, "hosts": m.Hosts, "localtime": m.Localtime, "resolv": m.Resolv} {
-		if !on {
-			d[name] = true
-		}
+	for _, name := range conf.Mounts.Off() {
+		d[name] = true
 	}
 	for _, n := range f.noMount {
 		d[strings.TrimSpace(n)] = true

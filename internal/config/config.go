@@ -12,6 +12,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -31,8 +32,11 @@ type Config struct {
 // Mounts are the default mounts every container gets, and the site's own
 // binds.
 type Mounts struct {
-	// Proc, Sys, Dev, Tmp, Home, Cwd, Hosts and Localtime switch the default
-	// mounts of the same names on or off (--no-mount turns more off).
+	// Proc, Sys, Dev, Tmp, Home, Cwd, Hosts, Localtime and Resolv switch
+	// the default mounts named by their toml tags on or off (--no-mount
+	// turns more off): the names are mountplan.Defaults', and Off reads
+	// the switches by those tags, so a new switch is a field here and a
+	// row there.
 	Proc      bool `toml:"proc"`
 	Sys       bool `toml:"sys"`
 	Dev       bool `toml:"dev"`
@@ -45,6 +49,19 @@ type Mounts struct {
 	// System are binds every container gets, in -B syntax
 	// (SRC[:DST[:ro|rw]]). A missing source is skipped with a note under -v.
 	System []string `toml:"system"`
+}
+
+// Off returns the names of the default mounts m switches off: the toml
+// tags of its false boolean fields.
+func (m Mounts) Off() []string {
+	var off []string
+	v, t := reflect.ValueOf(m), reflect.TypeOf(m)
+	for i := 0; i < t.NumField(); i++ {
+		if f := v.Field(i); f.Kind() == reflect.Bool && !f.Bool() {
+			off = append(off, t.Field(i).Tag.Get("toml"))
+		}
+	}
+	return off
 }
 
 // Binds says what users may bind.

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/launch-hpc/launch/internal/msg"
 )
 
 // Origin says where an effective value came from.
@@ -74,12 +76,12 @@ func (l *Loaded) parse(data []byte) error {
 			if pe.LastKey != "" {
 				key = fmt.Sprintf(" (key %s)", pe.LastKey)
 			}
-			return fmt.Errorf("config %s:%d%s: %s", l.Path, pe.Position.Line, key, oneLine(pe.Message))
+			return fmt.Errorf("config %s:%d%s: %s", l.Path, pe.Position.Line, key, msg.OneLine(pe.Message))
 		}
 		if m := decodeErrRe().FindStringSubmatch(err.Error()); m != nil {
-			return fmt.Errorf("config %s:%s (key %s): %s", l.Path, m[1], m[2], oneLine(m[3]))
+			return fmt.Errorf("config %s:%s (key %s): %s", l.Path, m[1], m[2], msg.OneLine(m[3]))
 		}
-		return fmt.Errorf("config %s: %s", l.Path, oneLine(err.Error()))
+		return fmt.Errorf("config %s: %s", l.Path, msg.OneLine(err.Error()))
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
@@ -189,8 +191,6 @@ func keyLines(data []byte) map[string]int {
 	}
 	return out
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // Setting is one effective value, for `launch config show`.
 type Setting struct {

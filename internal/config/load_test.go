@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/launch-hpc/launch/internal/mountplan"
 )
 
 func writeConf(t *testing.T, body string) string {
@@ -176,4 +178,38 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("loaded %+v", l)
 		}
 	})
+}
+
+// TestMountSwitchesMatchDefaults checks that launch.conf's [mounts] switches
+// and mountplan's table of default mounts name the same mounts: every
+// boolean field of Mounts is tagged with the name of a Default that has
+// Switch, and every such Default has a field.
+func TestMountSwitchesMatchDefaults(t *testing.T) {
+	want := map[string]bool{}
+	for _, d := range mountplan.Defaults() {
+		if d.Switch {
+			want[d.Name] = true
+		}
+	}
+	all := Mounts{}.Off() // every switch off: the names of all of them
+	got := map[string]bool{}
+	for _, n := range all {
+		if !want[n] {
+			t.Errorf("launch.conf [mounts] switch %q is not a switchable mountplan default", n)
+		}
+		got[n] = true
+	}
+	for n := range want {
+		if !got[n] {
+			t.Errorf("mountplan default %q has Switch but config.Mounts has no field tagged %q", n, n)
+		}
+	}
+	if off := Defaults().Mounts.Off(); len(off) != 0 {
+		t.Errorf("built-in defaults switch off %v, want every default mount on", off)
+	}
+	m := Defaults().Mounts
+	m.Home, m.Resolv = false, false
+	if off := m.Off(); len(off) != 2 || off[0] != "home" || off[1] != "resolv" {
+		t.Errorf("Off with home and resolv off = %v", off)
+	}
 }

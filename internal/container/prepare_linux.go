@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/paths"
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
@@ -208,8 +208,7 @@ func under(path string, dirs []string) bool {
 		if real, err := filepath.EvalSymlinks(d); err == nil {
 			d = real
 		}
-		d = filepath.Clean(d)
-		if path == d || strings.HasPrefix(path, strings.TrimSuffix(d, "/")+"/") {
+		if paths.Within(path, d) {
 			return true
 		}
 	}

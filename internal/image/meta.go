@@ -18,15 +18,10 @@ import (
 	"syscall"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
-)
 
-// Metadata paths inside an image, as Apptainer lays them out.
-const (
-	MetaDir       = "/.singularity.d"
-	LabelsPath    = MetaDir + "/labels.json"
-	RunscriptPath = MetaDir + "/runscript"
-	EnvDir        = MetaDir + "/env"
-	DeffilePath   = MetaDir + "/Singularity"
+	"github.com/launch-hpc/launch/internal/layout"
+	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // Meta is what an image says about itself under /.singularity.d, as
@@ -61,15 +56,20 @@ type tree interface {
 	read(ctx context.Context, p string) ([]byte, error)
 }
 
-// ReadMeta reads the metadata of img. Errors name the image and the file.
-func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
+// ReadMeta reads the metadata of img. A SIF or SquashFS image is read with
+// the program unsquashfs (launch.conf tools.unsquashfs; "" for
+// "unsquashfs" from PATH). Errors name the image and the file.
+func ReadMeta(ctx context.Context, img *Image, unsquashfs string) (*Meta, error) {
 	var t tree
 	if img.Format == FormatDir {
 		t = dirTree(img.Path)
 	} else {
-		t = squashTree{path: img.Path, offset: img.Offset}
+		if unsquashfs == "" {
+			unsquashfs = "unsquashfs"
+		}
+		t = squashTree{prog: unsquashfs, path: img.Path, offset: img.Offset}
 	}
-	files, err := t.list(ctx, MetaDir)
+	files, err := t.list(ctx, layout.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of image %s: %w", img.Path, err)
 	}
@@ -88,21 +88,21 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 		return string(b), nil
 	}
 	m := &Meta{Labels: map[string]string{}}
-	labels, err := get(LabelsPath)
+	labels, err := get(layout.Labels)
 	if err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(labels) != "" {
 		if err := json.Unmarshal([]byte(labels), &m.Labels); err != nil {
-			return nil, fmt.Errorf("image %s: %s is not a JSON object of strings: %w", img.Path, LabelsPath, err)
+			return nil, fmt.Errorf("image %s: %s is not a JSON object of strings: %w", img.Path, layout.Labels, err)
 		}
 	}
-	if m.Runscript, err = get(RunscriptPath); err != nil {
+	if m.Runscript, err = get(layout.Runscript); err != nil {
 		return nil, err
 	}
 	var env strings.Builder
 	for _, f := range files {
-		if path.Dir(f) != EnvDir || !strings.HasSuffix(f, ".sh") {
+		if path.Dir(f) != layout.EnvDir || !strings.HasSuffix(f, layout.EnvSuffix) {
 			continue
 		}
 		s, err := get(f)
@@ -121,7 +121,7 @@ func ReadMeta(ctx context.Context, img *Image) (*Meta, error) {
 		}
 	}
 	if m.Deffile == "" {
-		if m.Deffile, err = get(DeffilePath); err != nil {
+		if m.Deffile, err = get(layout.Deffile); err != nil {
 			return nil, err
 		}
 	}
@@ -242,28 +242,29 @@ func (d dirTree) read(_ context.Context, p string) ([]byte, error) {
 	return b, nil
 }
 
-// squashTree is a SquashFS filesystem at offset in a file, read with
-// unsquashfs.
+// squashTree is a SquashFS filesystem at offset in a file, read with the
+// unsquashfs program prog.
 type squashTree struct {
+	prog   string
 	path   string
 	offset int64
 }
 
 func (s squashTree) run(ctx context.Context, args ...string) ([]byte, error) {
 	all := append([]string{"-o", strconv.FormatInt(s.offset, 10)}, args...)
-	cmd := exec.CommandContext(ctx, "unsquashfs", all...)
+	cmd := exec.CommandContext(ctx, s.prog, all...)
 	out := &capBuffer{max: maxMetaObject}
 	errb := &capBuffer{max: 64 << 10, clip: true}
 	cmd.Stdout, cmd.Stderr = out, errb
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return nil, errors.New("unsquashfs not found in PATH (install squashfs-tools)")
+			return nil, fmt.Errorf("%s not found (install squashfs-tools, or set tools.unsquashfs in launch.conf)", s.prog)
 		}
 		if out.over {
-			return nil, fmt.Errorf("unsquashfs %s: more than the %d bytes launch reads", strings.Join(args, " "), maxMetaObject)
+			return nil, fmt.Errorf("%s %s: more than the %d bytes launch reads", s.prog, strings.Join(args, " "), maxMetaObject)
 		}
-		return nil, fmt.Errorf("unsquashfs %s: %v: %s", strings.Join(args, " "), err,
-			strings.Join(strings.Fields(errb.String()), " "))
+		return nil, fmt.Errorf("%s %s: %v: %s", s.prog, strings.Join(args, " "), err,
+			msg.OneLine(errb.String()))
 	}
 	return out.Bytes(), nil
 }
@@ -275,7 +276,7 @@ func (s squashTree) list(ctx context.Context, dir string) ([]string, error) {
 	}
 	var files []string
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, dir+"/") {
+		if paths.Below(l, dir) {
 			files = append(files, l)
 		}
 	}

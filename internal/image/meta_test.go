@@ -72,7 +72,7 @@ func TestReadMeta(t *testing.T) {
 				if kind == "squashfs" {
 					img = &Image{Path: squash(t, root), Format: FormatSquashFS}
 				}
-				m, err := ReadMeta(context.Background(), img)
+				m, err := ReadMeta(context.Background(), img, "")
 				if err != nil {
 					t.Fatalf("ReadMeta: %v", err)
 				}
@@ -95,7 +95,7 @@ func TestReadMeta(t *testing.T) {
 
 func TestReadMetaBadLabels(t *testing.T) {
 	root := writeTree(t, map[string]string{".singularity.d/labels.json": "{not json"})
-	_, err := ReadMeta(context.Background(), &Image{Path: root, Format: FormatDir})
+	_, err := ReadMeta(context.Background(), &Image{Path: root, Format: FormatDir}, "")
 	if err == nil || !strings.Contains(err.Error(), "labels.json") || !strings.Contains(err.Error(), root) {
 		t.Errorf("ReadMeta with bad labels.json = %v, want an error naming the image and labels.json", err)
 	}

@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
+
+	"github.com/launch-hpc/launch/internal/msg"
 )
 
 // The SIF global header (spec version 01) as github.com/sylabs/sif/v2 reads
@@ -112,7 +113,7 @@ func loadSIF(r sif.ReadWriter, path string, size int64, head []byte) (fimg *sif.
 	defer func() {
 		if p := recover(); p != nil {
 			fimg, err = nil, fmt.Errorf("SIF %s is damaged: reading it failed: %s", path,
-				strings.Join(strings.Fields(fmt.Sprint(p)), " "))
+				msg.OneLine(fmt.Sprint(p)))
 		}
 	}()
 	fimg, err = sif.LoadContainer(r, sif.OptLoadWithCloseOnUnload(false))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // BindSpec is one bind asked for by a user or the site: host Source on
@@ -161,7 +163,7 @@ func CheckDest(dest string) error {
 			return fmt.Errorf("cannot bind over %s", f)
 		}
 	}
-	if strings.HasPrefix(clean, "/proc/") {
+	if paths.Below(clean, "/proc") {
 		return fmt.Errorf("cannot bind under /proc (%s)", show(clean))
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // Kind is what an Op mounts.
@@ -168,11 +170,6 @@ var containDev = []Op{
 	{Name: "dev", Kind: Symlink, Source: "/proc/self/fd/2", Dest: "/dev/stderr"},
 }
 
-// DefaultNames lists the names --no-mount accepts.
-func DefaultNames() []string {
-	return []string{"proc", "sys", "dev", "tmp", "home", "cwd", "passwd", "group", "hosts", "resolv", "localtime"}
-}
-
 // Build returns the plan for spec. It touches nothing. It checks the
 // names of Disabled and the home directory; the destinations of Binds and
 // System were checked when they were parsed (ParseBinds, ParseMount), and
@@ -295,16 +292,11 @@ func (p Plan) covered(path string) bool {
 		return true
 	}
 	for _, op := range p.Ops {
-		if (op.Kind == Bind && op.Source == op.Dest || op.Kind == Proc) && within(path, op.Dest) {
+		if (op.Kind == Bind && op.Source == op.Dest || op.Kind == Proc) && paths.Within(path, op.Dest) {
 			return true
 		}
 	}
 	return false
-}
-
-// within reports whether path is dir or below it.
-func within(path, dir string) bool {
-	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }
 
 func clean(p string) string {
@@ -312,13 +304,4 @@ func clean(p string) string {
 		return ""
 	}
 	return filepath.Clean(p)
-}
-
-func validName(n string) bool {
-	for _, k := range DefaultNames() {
-		if k == n {
-			return true
-		}
-	}
-	return false
 }

@@ -122,8 +122,15 @@ func cut(s string, i int) int {
 	return i
 }
 
+// OneLine squeezes s, typically what a tool printed on stderr, into one
+// line for an error message: every run of white space, newlines included,
+// becomes one space, and none is left at either end.
+func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
 // joinLines joins the non-blank lines of s with single spaces, each line
 // trimmed of surrounding white space; s without a newline is left as it is.
+// Unlike OneLine it keeps the spacing inside a line: a FATAL or WARNING
+// line repeats a path or value as the user wrote it.
 func joinLines(s string) string {
 	if !strings.Contains(s, "\n") {
 		return s

@@ -55,3 +55,17 @@ func TestFatalClipsLongWords(t *testing.T) {
 		t.Errorf("Warnf printed %q", b.String())
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"one line", "one line"},
+		{"  keeps  no  inner  runs \t", "keeps no inner runs"},
+		{"mksquashfs: failed\n\n  disk full\r\n", "mksquashfs: failed disk full"},
+		{"\n\t\n", ""},
+	} {
+		if got := OneLine(c.in); got != c.want {
+			t.Errorf("OneLine(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
@@ -363,7 +364,7 @@ func oneLineErr(err error) error {
 	if !strings.ContainsAny(s, "\n\r") {
 		return err
 	}
-	return errors.New(strings.Join(strings.Fields(s), " "))
+	return errors.New(msg.OneLine(s))
 }
 
 // Name is a short name for the image, as `launch pull` names its output

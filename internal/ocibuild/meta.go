@@ -10,13 +10,6 @@ import (
 	"github.com/launch-hpc/launch/internal/image"
 )
 
-// Files an image converted from OCI gets, as Apptainer lays them out.
-const (
-	OCIEnvFile    = ".singularity.d/env/10-docker2singularity.sh"
-	RunscriptFile = ".singularity.d/runscript"
-	LabelsFile    = ".singularity.d/labels.json"
-)
-
 // SIF data objects that keep the OCI image configuration.
 const (
 	// OCIConfigObject is the image configuration's "config" section, as

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/launch-hpc/launch/internal/layout"
 )
 
 func TestEnvScript(t *testing.T) {
@@ -96,7 +98,7 @@ func TestWriteInRootStaysInside(t *testing.T) {
 	os.Mkdir(outside, 0o755)
 	// A hostile image: /.singularity.d is a symlink out, runscript too.
 	os.Symlink(outside, filepath.Join(root, ".singularity.d"))
-	if err := writeInRoot(root, RunscriptFile, []byte("x"), 0o755); err == nil {
+	if err := writeInRoot(root, layout.Runscript, []byte("x"), 0o755); err == nil {
 		// Resolved inside: root/<outside>/runscript, or refused.
 		if _, err := os.Stat(filepath.Join(outside, "runscript")); err == nil {
 			t.Fatal("writeInRoot wrote through a symlink to outside the root")
@@ -104,14 +106,14 @@ func TestWriteInRootStaysInside(t *testing.T) {
 	}
 	os.Remove(filepath.Join(root, ".singularity.d"))
 	os.Mkdir(filepath.Join(root, ".singularity.d"), 0o755)
-	os.Symlink(filepath.Join(outside, "victim"), filepath.Join(root, RunscriptFile))
-	if err := writeInRoot(root, RunscriptFile, []byte("x"), 0o755); err != nil {
+	os.Symlink(filepath.Join(outside, "victim"), filepath.Join(root, layout.Runscript))
+	if err := writeInRoot(root, layout.Runscript, []byte("x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(outside, "victim")); err == nil {
 		t.Fatal("writeInRoot followed the runscript symlink")
 	}
-	if b, _ := os.ReadFile(filepath.Join(root, RunscriptFile)); string(b) != "x" {
+	if b, _ := os.ReadFile(filepath.Join(root, layout.Runscript)); string(b) != "x" {
 		t.Errorf("runscript content %q", b)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/cache"
 	"github.com/launch-hpc/launch/internal/layer"
+	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/progress"
 	"github.com/launch-hpc/launch/internal/tmptree"
@@ -223,12 +224,12 @@ func writeOCIMeta(root string, im *oci.Image, o OCIOptions) error {
 		data []byte
 		mode uint32
 	}{
-		{OCIEnvFile, []byte(env), 0o755},
-		{RunscriptFile, []byte(runscript(c)), 0o755},
-		{LabelsFile, labels, 0o644},
+		{layout.OCIEnv, []byte(env), 0o755},
+		{layout.Runscript, []byte(runscript(c)), 0o755},
+		{layout.Labels, labels, 0o644},
 	} {
 		if err := writeInRoot(root, f.path, f.data, f.mode); err != nil {
-			return fmt.Errorf("writing /%s into the image: %w", f.path, inRoot(err, root))
+			return fmt.Errorf("writing %s into the image: %w", f.path, inRoot(err, root))
 		}
 	}
 	if c.WorkingDir != "" {
@@ -255,9 +256,9 @@ func inRoot(err error, root string) error {
 	return errors.New(strings.ReplaceAll(err.Error(), root, ""))
 }
 
-// writeInRoot writes data to rel inside root, replacing what is there,
-// with every directory resolved inside root and the file itself not
-// followed if it is a symlink.
+// writeInRoot writes data to rel (a path in the image, absolute or not)
+// inside root, replacing what is there, with every directory resolved
+// inside root and the file itself not followed if it is a symlink.
 func writeInRoot(root, rel string, data []byte, mode uint32) error {
 	rf, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -18,22 +18,20 @@ import (
 	"github.com/launch-hpc/launch/internal/cache"
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/ocibuild"
 	"github.com/launch-hpc/launch/internal/progress"
 )
 
-// ociOptions turns the flags and LAUNCH_* variables into build options for
-// the source src. The cache is opened (and checked) only for a registry
-// source, the only kind that uses it.
+// ociOptions turns the flags into build options for the source src. The
+// flags already hold their LAUNCH_<OPTION> variables where the command line
+// left them alone (LAUNCH_DOCKER_USERNAME, LAUNCH_DOCKER_PASSWORD,
+// LAUNCH_DISABLE_CACHE: the root command's applyEnvFlags binds them). The
+// cache is opened (and checked) only for a registry source, the only kind
+// that uses it.
 func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out string, force bool) (ocibuild.OCIOptions, error) {
 	user, pass := f.DockerUser, f.DockerPass
-	if user == "" {
-		user = os.Getenv("LAUNCH_DOCKER_USERNAME")
-	}
-	if pass == "" {
-		pass = os.Getenv("LAUNCH_DOCKER_PASSWORD")
-	}
 	if pass != "" && user == "" {
 		return ocibuild.OCIOptions{}, fmt.Errorf("a registry password was given without a user name (--docker-username or LAUNCH_DOCKER_USERNAME)")
 	}
@@ -56,7 +54,7 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 	}
 	tty := g.Stderr() == os.Stderr && progress.IsTerminal(os.Stderr)
 	o.Progress = progress.New(g.Stderr(), tty, g.Quiet())
-	if f.DisableCache || envTrue("LAUNCH_DISABLE_CACHE") || src.Transport != oci.Docker {
+	if f.DisableCache || src.Transport != oci.Docker {
 		return o, nil
 	}
 	dir, err := cache.DefaultDir()
@@ -71,14 +69,6 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 	c.Warn = o.Log.Warnf
 	o.Cache = c
 	return o, nil
-}
-
-func envTrue(k string) bool {
-	switch os.Getenv(k) {
-	case "1", "true", "yes", "TRUE", "True", "YES":
-		return true
-	}
-	return false
 }
 
 // NewPullCmd is `launch pull`.
@@ -99,7 +89,7 @@ SOURCE is one of:
 The layers are applied in order into a private temporary directory
 ($LAUNCH_TMPDIR, else $TMPDIR), with whiteouts honoured and nothing written
 outside it; the image's Env, Entrypoint/Cmd, WorkingDir and Labels become
-/.singularity.d/env/10-docker2singularity.sh, the runscript and labels.json,
+` + layout.OCIEnv + `, the runscript and labels.json,
 and the OCI configuration is kept in the SIF (launch inspect --json shows it).
 
 Registry images go through the per-user cache ($LAUNCH_CACHEDIR, default
