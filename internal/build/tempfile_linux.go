@@ -38,17 +38,25 @@ func newTempFile(dir, base string, perm os.FileMode) (*tempFile, error) {
 	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
 		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
 	}
-	name := filepath.Join(dir, hiddenName(base))
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, hiddenName(base))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if err != nil {
+			return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
+		}
+		t := &tempFile{f: f, named: name}
+		if err := tmptree.LockFile(f); err != nil {
+			t.discard()
+			return nil, fmt.Errorf("locking temporary file %s: %w", name, err)
+		}
+		if tmptree.SameFile(f, name) {
+			return t, nil
+		}
+		f.Close() // another launch's sweep removed it before it was locked
+		if try == 4 {
+			return nil, fmt.Errorf("creating a temporary file in %s: removed as it was made, five times", dir)
+		}
 	}
-	t := &tempFile{f: f, named: name}
-	if err := tmptree.LockFile(f); err != nil {
-		t.discard()
-		return nil, fmt.Errorf("locking temporary file %s: %w", name, err)
-	}
-	return t, nil
 }
 
 // hiddenName is a unique hidden temporary name for base.

@@ -98,6 +98,11 @@ func MkdirTemp(parent, kind string) (*Dir, error) {
 		}
 		var f *os.File
 		f, err = os.OpenFile(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			// Another launch's sweep found it unlocked and removed it.
+			err = fmt.Errorf("temporary directory %s was removed as it was made", p)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("opening temporary directory %s: %w", p, err)
 		}
@@ -153,6 +158,10 @@ func lock(f *os.File, wait bool) error {
 		return err
 	}
 }
+
+// SameFile reports whether path still names the open file f: a sweep
+// that ran between making an entry and locking it may have removed it.
+func SameFile(f *os.File, path string) bool { return sameFile(f, path) }
 
 // sameFile reports whether path still names the open file f.
 func sameFile(f *os.File, path string) bool {
