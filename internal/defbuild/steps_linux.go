@@ -300,7 +300,7 @@ func (b *builder) copyFiles(s Step, from string) error {
 		if dst == "" {
 			dst = e.Src
 		}
-		if len(matches) > 1 {
+		if len(matches) > 1 || strings.HasSuffix(dst, "/") { // cp needs a directory here; make it
 			if err := mkdirIn(tree, dst); err != nil {
 				return b.errorf(e.Line, "%%files: %s: %v", dst, err)
 			}
