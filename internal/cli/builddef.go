@@ -10,8 +10,8 @@ import (
 	"syscall"
 
 	"github.com/launch-hpc/launch/internal/build"
-	"github.com/launch-hpc/launch/internal/deffile"
 	"github.com/launch-hpc/launch/internal/defbuild"
+	"github.com/launch-hpc/launch/internal/deffile"
 	"github.com/launch-hpc/launch/internal/image"
 )
 

@@ -144,7 +144,6 @@ func (b *builder) run(ctx context.Context, s Step) error {
 	return fmt.Errorf("unknown build step %v", s.Kind)
 }
 
-
 // sysProcAttr makes a script die with the build.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: false}
