@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -22,15 +24,41 @@ type defFlags struct {
 	buildArgFile                 string
 }
 
-// isDeffile reports whether a build SOURCE is a definition file: as in
-// Apptainer, a regular file that is no image (the parser then says what is
-// wrong with it, a file that is not text included).
+// isDeffile reports whether a build SOURCE is a definition file: a regular
+// file that is no image and whose first line that is not blank or a comment
+// is a "Keyword:" header or a %section line. (Apptainer asks whether the
+// file parses; this asks whether it is meant as one, so that the parser's
+// one line says what is wrong with a broken definition, while any other
+// file keeps the "not a directory"/"not a SIF" errors.)
 func isDeffile(source string) bool {
 	if !isRegular(source) {
 		return false
 	}
-	_, err := image.Open(source)
-	return errors.Is(err, image.ErrNotImage)
+	if _, err := image.Open(source); !errors.Is(err, image.ErrNotImage) {
+		return false
+	}
+	f, err := os.OpenFile(source, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, _ := io.ReadFull(f, buf)
+	return looksLikeDef(buf[:n])
+}
+
+// headerStart matches a definition file's first meaningful line.
+var headerStart = regexp.MustCompile(`^\s*(%[A-Za-z]|[A-Za-z][A-Za-z0-9]*\s*:)`)
+
+// looksLikeDef reports whether the start of a file reads as a definition.
+func looksLikeDef(data []byte) bool {
+	for _, ln := range strings.Split(string(data), "\n") {
+		if t := strings.TrimSpace(ln); t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		return headerStart.MatchString(ln)
+	}
+	return false
 }
 
 // buildDeffile is `launch build [--sandbox] OUT DEF`.
