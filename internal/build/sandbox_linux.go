@@ -145,3 +145,10 @@ func FromImage(ctx context.Context, o Options) error {
 	o.Source, o.NoSweep = so.Out, true
 	return Build(ctx, o)
 }
+
+// ReplaceDir renames the complete tree src to dst; with force an existing
+// dst is first moved aside into trashDir (which the caller removes), so dst
+// is never half there.
+func ReplaceDir(src, dst, trashDir string, force bool) error {
+	return replaceDir(src, dst, trashDir, force)
+}

@@ -19,12 +19,13 @@ import (
 type buildFlags struct {
 	sandbox, force, keepPrivileged bool
 	oci                            cliutil.OCIFlags
+	def                            defFlags
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
 	var f buildFlags
 	c := &cobra.Command{
-		Use:   "build [--sandbox] [--force] OUT SOURCE",
+		Use:   "build [--sandbox] [--force] [--notest] [--build-arg K=V] OUT SOURCE",
 		Short: "Build a SIF image from a directory, an image or an OCI source, or unpack an image",
 		Long: `build makes the new SIF image OUT from SOURCE:
   DIR                        a root filesystem directory
@@ -32,6 +33,8 @@ func newBuildCmd(g *globals) *cobra.Command {
   docker://REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG],
   docker-archive:FILE[:TAG]  an OCI/Docker image, as 'launch pull' converts it
                              (see 'launch pull --help' for the flags)
+  FILE.def                   an Apptainer definition file (docs/deffile.md):
+                             --build-arg, --build-arg-file, --notest apply
 
 From a directory, build packs the tree SOURCE into OUT: its
 SquashFS root filesystem becomes the primary system partition, and the
@@ -75,6 +78,12 @@ with --force.`,
 			if g.Verbose() {
 				o.ToolOutput = g.stderr
 			}
+			if !looksLikeOCISource(o.Source) && isDeffile(o.Source) {
+				return buildDeffile(ctx, g, &f, o)
+			}
+			if f.def.fakeroot {
+				return errors.New("--fakeroot is not supported yet")
+			}
 			if f.sandbox {
 				return build.Sandbox(ctx, o)
 			}
@@ -95,6 +104,11 @@ with --force.`,
 	c.Flags().BoolVarP(&f.force, "force", "F", false, "replace OUT if it exists")
 	c.Flags().BoolVar(&f.keepPrivileged, "keep-privileged", false,
 		"when unpacking or repacking an image, keep its set-uid/set-gid bits, device nodes and file capabilities")
+	c.Flags().BoolVar(&f.def.noTest, "notest", false, "definition file: do not run %test after the build")
+	c.Flags().StringArrayVar(&f.def.buildArgs, "build-arg", nil, "definition file: set {{ KEY }} to VALUE (KEY=VALUE, repeatable)")
+	c.Flags().StringVar(&f.def.buildArgFile, "build-arg-file", "", "definition file: read KEY=VALUE build arguments from a file")
+	c.Flags().BoolVar(&f.def.warnUnused, "warn-unused-build-args", false, "definition file: only warn about build arguments it does not use")
+	c.Flags().BoolVar(&f.def.fakeroot, "fakeroot", false, "build as uid 0 in a user namespace (not supported yet)")
 	f.oci.Register(c)
 	return c
 }
