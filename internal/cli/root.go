@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/msg"
 )
@@ -43,6 +44,57 @@ type globals struct {
 	args                  []string
 	oci                   OCICommands
 	pre                   container.Preinit
+	site                  *config.Loaded // launch.conf, once read (siteConfig)
+}
+
+// siteConfig reads launch.conf the first time and returns it after.
+func (g *globals) siteConfig() (*config.Loaded, error) {
+	if g.site == nil {
+		l, err := config.LoadSite()
+		if err != nil {
+			return nil, err
+		}
+		g.site = l
+	}
+	return g.site, nil
+}
+
+// applyEnv sets c's options from their variables (applyEnvFlags), exports
+// the Apptainer directory variables as their LAUNCH_ names, and reports the
+// Apptainer variables that have no effect: a warning each, or a debug line
+// where launch already behaves as asked. The site config is read only when
+// an APPTAINER_ or SINGULARITY_ variable is set. Forwarders to launch-oci
+// (which parse no flags) leave it all to the helper.
+func (g *globals) applyEnv(c *cobra.Command) error {
+	if c.DisableFlagParsing {
+		return nil
+	}
+	compat := false
+	if hasCompatVar(os.Environ()) {
+		l, err := g.siteConfig()
+		if err != nil {
+			return err
+		}
+		compat = l.Env.Apptainer
+	}
+	got, err := applyEnvFlags(c, os.Getenv, compat)
+	if err != nil {
+		return err
+	}
+	for _, d := range got.dirs {
+		if err := os.Setenv(d[0], d[1]); err != nil {
+			return fmt.Errorf("setting %s: %w", d[0], err)
+		}
+	}
+	log := g.Log()
+	for _, v := range got.ignored {
+		if v.quiet {
+			log.Debugf("%s ignored: launch has no --%s and already behaves so", v.name, v.flag)
+		} else {
+			log.Warnf("%s is set, but launch %s has no --%s: ignored (see docs/apptainer-compat.md)", v.name, c.Name(), v.flag)
+		}
+	}
+	return nil
 }
 
 // Stdout is where commands print their results.
@@ -165,7 +217,7 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
-			return applyEnvFlags(c, os.Getenv)
+			return g.applyEnv(c)
 		},
 	}
 	root.SetOut(g.stdout)
