@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/buildinfo"
 	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/msg"
@@ -209,7 +210,9 @@ func newRoot(g *globals, only string) *cobra.Command {
 		Long: `launch runs a program from a single-file container image (SIF) as the
 calling user, with no root, no daemon and no setuid helper of its own.
 Its commands and flags follow Apptainer/SingularityCE; environment
-variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
+variables use LAUNCH_ where Apptainer uses APPTAINER_, and Apptainer's
+APPTAINER_ and SINGULARITY_ variables are honoured below them (launch.conf
+env.apptainer_compat).`,
 		Example: `  launch exec app.sif ./solver --input data.h5
   launch shell app.sif
   launch build app.sif ./rootfs/
@@ -220,6 +223,9 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 			return g.applyEnv(c)
 		},
 	}
+	// --version prints what `launch version` prints (Apptainer has both).
+	root.Version = buildinfo.Version
+	root.SetVersionTemplate(strings.ReplaceAll(versionLine(), "{", "{{`{`}}"))
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -243,5 +249,6 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 		root.AddCommand(c.make(g))
 	}
 	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(newHelpCmd(g))
 	return root
 }
