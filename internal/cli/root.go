@@ -252,3 +252,10 @@ env.apptainer_compat).`,
 	root.SetHelpCommand(newHelpCmd(g))
 	return root
 }
+
+// CommandTree is the whole command tree of launch with the given OCI
+// commands, for generating manual pages and completion scripts
+// (tools/gendocs). Its commands write to the standard streams.
+func CommandTree(oci OCICommands) *cobra.Command {
+	return newRoot(&globals{stdout: os.Stdout, stderr: os.Stderr, oci: oci}, "")
+}
