@@ -13,9 +13,14 @@ import (
 // the bash, zsh and fish completion scripts where those look under
 // $(PREFIX)/share, next to the binaries, and `make uninstall` takes them
 // away again. It runs make in the checkout the binary under test was built
-// in, which only the user who built it may write (root in scripts/test).
+// in ($LAUNCH_E2E_SRC, which scripts/test sets for the run as the user who
+// built it; else ..), which only that user may write.
 func TestCompatInstallDocs(t *testing.T) {
-	repo, err := filepath.Abs("..")
+	repo := os.Getenv("LAUNCH_E2E_SRC")
+	if repo == "" {
+		repo = ".."
+	}
+	repo, err := filepath.Abs(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
