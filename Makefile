@@ -5,6 +5,8 @@
 #                           unprivileged user when run as root), leak check
 #   make demo               scripts/demo: build a busybox SIF and run it
 #   make install            PREFIX=/usr/local SYSCONFDIR=$(PREFIX)/etc DESTDIR=
+#                           (binaries, launch.conf, man pages, bash/zsh/fish completion)
+#   make docs               builddir/docs: man pages and completion scripts
 #   make uninstall | clean | help
 #
 # The pieces live in mlocal/*.mk.
@@ -13,6 +15,7 @@
 
 include mlocal/config.mk
 include mlocal/build.mk
+include mlocal/docs.mk
 include mlocal/test.mk
 include mlocal/install.mk
 include mlocal/bench.mk

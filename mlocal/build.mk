@@ -36,7 +36,7 @@ GO_SOURCES := $(shell find cmd internal \( -name '*.go' -o -name '*.c' \) ! -nam
 LDFLAGS_STAMP := $(BUILDDIR)/.ldflags
 
 .PHONY: all
-all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci
+all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(DOCS_STAMP)
 
 $(BUILDDIR)/launch: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }

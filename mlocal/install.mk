@@ -6,7 +6,7 @@ CONF_DIR := $(DESTDIR)$(SYSCONFDIR)/launch
 CONF     := $(CONF_DIR)/launch.conf
 
 .PHONY: install
-install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci
+install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci install-docs
 	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR) $(DESTDIR)$(PREFIX)/libexec/launch
 	install -m 0755 $(BUILDDIR)/launch $(DESTDIR)$(BINDIR)/launch
 	install -m 0755 $(BUILDDIR)/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci
@@ -21,7 +21,7 @@ install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci
 	fi
 
 .PHONY: uninstall
-uninstall:
+uninstall: uninstall-docs
 	rm -f $(DESTDIR)$(BINDIR)/launch $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci '$(CONF).new'
 	rmdir $(DESTDIR)$(PREFIX)/libexec/launch 2>/dev/null || true
 	@if [ -e '$(CONF)' ] && ! cmp -s $(CONF_SRC) '$(CONF)'; then \

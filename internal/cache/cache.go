@@ -253,30 +253,52 @@ func readNames(dir *os.File) ([]string, error) {
 // returns how many entries and bytes went. Processes using an entry at that
 // moment keep reading their open copy.
 func (c *Cache) Clean(kinds ...string) (int, int64, error) {
-	ents, err := c.List()
-	if err != nil {
-		return 0, 0, err
-	}
-	want := map[string]bool{}
-	for _, k := range kinds {
-		want[k] = true
-	}
-	n, size := 0, int64(0)
+	ents, err := c.CleanWith(CleanOptions{Kinds: kinds})
+	var size int64
 	for _, e := range ents {
-		if len(want) > 0 && !want[e.Kind] {
-			continue
-		}
-		dir := c.blobs
-		if e.Kind == KindSIF {
-			dir = c.sifs
-		}
-		if err := removeEntry(dir, filepath.Base(e.Path)); err != nil {
-			return n, size, err
-		}
-		n++
 		size += e.Size
 	}
-	return n, size, nil
+	return len(ents), size, err
+}
+
+// CleanOptions selects the entries CleanWith removes.
+type CleanOptions struct {
+	// Kinds are the kinds to remove (KindBlob, KindSIF); all when empty.
+	Kinds []string
+	// UsedBefore, when not zero, keeps the entries last used at or after it.
+	UsedBefore time.Time
+	// DryRun removes nothing: CleanWith only returns what it would remove.
+	DryRun bool
+}
+
+// CleanWith removes the entries o selects and returns them (those removed
+// before an error, with the error).
+func (c *Cache) CleanWith(o CleanOptions) ([]Entry, error) {
+	ents, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, k := range o.Kinds {
+		want[k] = true
+	}
+	var gone []Entry
+	for _, e := range ents {
+		if len(want) > 0 && !want[e.Kind] || !o.UsedBefore.IsZero() && !e.Used.Before(o.UsedBefore) {
+			continue
+		}
+		if !o.DryRun {
+			dir := c.blobs
+			if e.Kind == KindSIF {
+				dir = c.sifs
+			}
+			if err := removeEntry(dir, filepath.Base(e.Path)); err != nil {
+				return gone, err
+			}
+		}
+		gone = append(gone, e)
+	}
+	return gone, nil
 }
 
 // removeEntry removes the entry name of dir, and its digest record.

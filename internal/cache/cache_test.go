@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -93,5 +95,60 @@ func TestBlobConcurrentAndCorrupt(t *testing.T) {
 	}
 	if n, _, err := c.Clean(); n != 1 || err != nil {
 		t.Errorf("Clean = %d, %v", n, err)
+	}
+}
+
+// TestCleanWith: --days keeps what was used since, --dry-run removes
+// nothing and reports the same entries a real clean removes.
+func TestCleanWith(t *testing.T) {
+	c, err := Open(filepath.Join(t.TempDir(), "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	put := func(data string, age time.Duration) v1.Hash {
+		d := digestOf([]byte(data))
+		rc, err := c.Open(context.Background(), d, int64(len(data)), func() (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader(data)), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		old := time.Now().Add(-age)
+		if err := os.Chtimes(c.BlobPath(d), old, old); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	oldD := put("old", 10*24*time.Hour)
+	put("new", time.Hour)
+	cases := []struct {
+		name string
+		o    CleanOptions
+		want []string // digests, in order
+		left int
+	}{
+		{"dry run, older than 5 days", CleanOptions{UsedBefore: time.Now().AddDate(0, 0, -5), DryRun: true}, []string{oldD.String()}, 2},
+		{"dry run, sif only", CleanOptions{Kinds: []string{KindSIF}, DryRun: true}, nil, 2},
+		{"older than 5 days", CleanOptions{UsedBefore: time.Now().AddDate(0, 0, -5)}, []string{oldD.String()}, 1},
+		{"older than 20 days", CleanOptions{UsedBefore: time.Now().AddDate(0, 0, -20)}, nil, 1},
+		{"all", CleanOptions{}, []string{digestOf([]byte("new")).String()}, 0},
+	}
+	for _, tc := range cases {
+		gone, err := c.CleanWith(tc.o)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []string
+		for _, e := range gone {
+			got = append(got, e.Digest)
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s: removed %q, want %q", tc.name, got, tc.want)
+		}
+		if ents, _ := c.List(); len(ents) != tc.left {
+			t.Errorf("%s: %d entries left, want %d", tc.name, len(ents), tc.left)
+		}
 	}
 }

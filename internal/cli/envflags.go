@@ -8,61 +8,141 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// noEnvFlag are the flags that LAUNCH_<OPTION> does not set: help and
-// version make no sense as defaults, and binds have their own variables
-// (LAUNCH_BIND, LAUNCH_BINDPATH) that add to --bind instead of replacing it.
-var noEnvFlag = map[string]bool{"help": true, "version": true, "bind": true}
-
-// opposite names flags that contradict each other: a variable for one is
-// not applied when the command line gave the other, so the command line
-// wins (LAUNCH_NO_HOME=1 with -H DIR binds DIR).
-var opposite = map[string]string{"home": "no-home", "no-home": "home"}
-
 // EnvName is the variable that sets a long option: LAUNCH_ and the option
 // in capitals with - as _ (--no-home → LAUNCH_NO_HOME).
 func EnvName(flag string) string {
 	return "LAUNCH_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// envApplied is what applyEnvFlags found besides the flags it set.
+type envApplied struct {
+	// ignored are the Apptainer variables set for an option launch does
+	// not have, in table order.
+	ignored []ignoredVar
+	// dirs are the LAUNCH_ directory variables to set in the process
+	// environment from their Apptainer counterparts (name, value).
+	dirs [][2]string
+}
+
+// ignoredVar is a set variable that has no effect.
+type ignoredVar struct {
+	name, flag string
+	quiet      bool // launch already behaves as the option asks
+}
+
 // applyEnvFlags sets every flag of c that the command line left alone from
-// its LAUNCH_<OPTION> variable, when set and not empty, so a site or a job
-// script can set defaults once (LAUNCH_CLEANENV=1, LAUNCH_CONTAINALL=true).
-// The command line wins. getenv is os.Getenv in production.
-func applyEnvFlags(c *cobra.Command, getenv func(string) string) error {
+// its variable (envtable.go): LAUNCH_<OPTION>, when set and not empty, so
+// that a site or a job script can set defaults once (LAUNCH_CLEANENV=1,
+// LAUNCH_CONTAINALL=true); then, when compat (launch.conf
+// env.apptainer_compat), Apptainer's APPTAINER_ and SINGULARITY_ keys for
+// the option. The command line wins, then LAUNCH_, then APPTAINER_, then
+// SINGULARITY_. getenv is os.Getenv in production. It changes nothing but
+// c's flags: the directory variables and the ignored ones come back for
+// the caller to set and to report.
+func applyEnvFlags(c *cobra.Command, getenv func(string) string, compat bool) (envApplied, error) {
 	var err error
 	c.Flags().VisitAll(func(fl *pflag.Flag) {
-		if err != nil || fl.Changed || noEnvFlag[fl.Name] {
-			return
+		if err == nil && settable(c, fl) {
+			err = setFromEnv(fl, []string{EnvName(fl.Name)}, getenv)
 		}
-		if o := c.Flags().Lookup(opposite[fl.Name]); o != nil && o.Changed {
-			return
+	})
+	var out envApplied
+	if err != nil || !compat {
+		return out, err
+	}
+	for _, prefix := range envPrefixes[1:] {
+		for _, e := range compatKeys {
+			if !inGroup(e.group, c.Name()) {
+				continue
+			}
+			names := make([]string, len(e.keys))
+			for i, k := range e.keys {
+				names[i] = prefix + k
+			}
+			if e.dirVar != "" {
+				out.dirs = appendDir(out.dirs, e.dirVar, names, getenv)
+				continue
+			}
+			fl := c.Flags().Lookup(e.flag)
+			if fl == nil {
+				for _, n := range names {
+					if getenv(n) != "" {
+						out.ignored = append(out.ignored, ignoredVar{n, e.flag, e.quiet})
+					}
+				}
+				continue
+			}
+			if settable(c, fl) {
+				if err := setFromEnv(fl, names, getenv); err != nil {
+					return out, err
+				}
+			}
 		}
-		name := EnvName(fl.Name)
+	}
+	return out, nil
+}
+
+// settable reports whether a variable may still set fl: the command line
+// did not, no variable of higher precedence did, and neither did the
+// command line or a variable set the opposite option.
+func settable(c *cobra.Command, fl *pflag.Flag) bool {
+	if fl.Changed || noEnvFlag[fl.Name] || len(fl.Annotations[envAnnotation]) > 0 {
+		return false
+	}
+	if o := c.Flags().Lookup(opposite[fl.Name]); o != nil && (o.Changed || len(o.Annotations[envAnnotation]) > 0) {
+		return false
+	}
+	return true
+}
+
+// setFromEnv sets fl from the first of names that is set and not empty,
+// and marks fl with the variable's name (envAnnotation).
+func setFromEnv(fl *pflag.Flag, names []string, getenv func(string) string) error {
+	for _, name := range names {
 		v := getenv(name)
 		if v == "" {
-			return
+			continue
 		}
 		if fl.Value.Type() == "bool" {
 			v = boolWord(v)
 		}
-		if serr := fl.Value.Set(v); serr != nil {
-			err = fmt.Errorf("%s=%s: invalid value for --%s: %w", name, v, fl.Name, serr)
-			return
+		if err := fl.Value.Set(v); err != nil {
+			return fmt.Errorf("%s=%s: invalid value for --%s: %w", name, v, fl.Name, err)
 		}
 		if fl.Annotations == nil {
 			fl.Annotations = map[string][]string{}
 		}
 		fl.Annotations[envAnnotation] = []string{name}
-	})
-	return err
+		return nil
+	}
+	return nil
 }
 
-// envAnnotation marks a flag whose value came from its LAUNCH_<OPTION>
-// variable, naming the variable.
+// appendDir adds (dirVar, value) to dirs from the first of names set, when
+// neither dirVar nor an earlier (higher precedence) entry is.
+func appendDir(dirs [][2]string, dirVar string, names []string, getenv func(string) string) [][2]string {
+	if getenv(dirVar) != "" {
+		return dirs
+	}
+	for _, d := range dirs {
+		if d[0] == dirVar {
+			return dirs
+		}
+	}
+	for _, n := range names {
+		if v := getenv(n); v != "" {
+			return append(dirs, [2]string{dirVar, v})
+		}
+	}
+	return dirs
+}
+
+// envAnnotation marks a flag whose value came from a variable, naming the
+// variable.
 const envAnnotation = "launch-env"
 
 // blameEnvFlags adds to err, when it names an option (--pwd) whose value
-// came from a LAUNCH_<OPTION> variable, which variable that was: the user
+// came from a variable (LAUNCH_PWD, APPTAINER_PWD), which variable that was: the user
 // typed no --pwd and must be told where it came from.
 func blameEnvFlags(c *cobra.Command, err error) error {
 	if c == nil {

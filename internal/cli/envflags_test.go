@@ -28,7 +28,7 @@ func TestApplyEnvFlags(t *testing.T) {
 			if err := cmd.ParseFlags(append(c.args, "img", "true")); err != nil {
 				t.Fatal(err)
 			}
-			err := applyEnvFlags(cmd, func(k string) string { return c.env[k] })
+			_, err := applyEnvFlags(cmd, func(k string) string { return c.env[k] }, false)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("error %v, want %q", err, c.err)
@@ -59,7 +59,7 @@ func TestApplyEnvFlags(t *testing.T) {
 	if err := cmd.ParseFlags([]string{"-H", "/x", "img", "true"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := applyEnvFlags(cmd, func(k string) string { return map[string]string{"LAUNCH_NO_HOME": "yes"}[k] }); err != nil {
+	if _, err := applyEnvFlags(cmd, func(k string) string { return map[string]string{"LAUNCH_NO_HOME": "yes"}[k] }, false); err != nil {
 		t.Fatal(err)
 	}
 	if nh, _ := cmd.Flags().GetBool("no-home"); nh {
@@ -100,7 +100,7 @@ func TestBlameEnvFlags(t *testing.T) {
 			if err := cmd.ParseFlags(append(c.args, "img", "true")); err != nil {
 				t.Fatal(err)
 			}
-			if err := applyEnvFlags(cmd, func(k string) string { return c.env[k] }); err != nil {
+			if _, err := applyEnvFlags(cmd, func(k string) string { return c.env[k] }, false); err != nil {
 				t.Fatal(err)
 			}
 			if got := blameEnvFlags(cmd, errors.New(c.err)).Error(); got != c.want {
@@ -129,7 +129,7 @@ func TestApplyEnvFlagsOCI(t *testing.T) {
 		if err := cmd.ParseFlags(append(c.args, "out.sif", "docker://x")); err != nil {
 			t.Fatal(err)
 		}
-		if err := applyEnvFlags(cmd, func(k string) string { return env[k] }); err != nil {
+		if _, err := applyEnvFlags(cmd, func(k string) string { return env[k] }, false); err != nil {
 			t.Fatal(err)
 		}
 		fl := cmd.Flags()

@@ -5,9 +5,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/launch-hpc/launch/internal/cliutil"
-	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/mountplan"
@@ -41,13 +41,14 @@ type runFlags struct {
 func (f *runFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.SetInterspersed(false) // everything after the image belongs to the payload
+	fl.SetNormalizeFunc(flagAliases)
 	fl.StringArrayVarP(&f.binds, "bind", "B", nil, "bind SRC[:DST[:ro|rw]] into the container (comma list, repeatable; also LAUNCH_BIND)")
 	fl.StringArrayVar(&f.mounts, "mount", nil, "bind with explicit fields: type=bind,src=SRC,dst=DST[,ro] (repeatable)")
 	fl.StringVarP(&f.home, "home", "H", "", "home directory SRC[:DST] to bind instead of $HOME")
 	fl.BoolVar(&f.noHome, "no-home", false, "do not mount the home directory")
 	fl.StringSliceVar(&f.noMount, "no-mount", nil, "leave out default mounts (comma list of "+
 		strings.Join(mountplan.DefaultNames(), ",")+")")
-	fl.StringVar(&f.pwd, "pwd", "", "initial working directory inside the container")
+	fl.StringVar(&f.pwd, "pwd", "", "initial working directory inside the container (also --cwd, as Apptainer spells it)")
 	fl.BoolVarP(&f.cleanenv, "cleanenv", "e", false, "pass only a minimal host environment (HOME, TERM, LANG, SLURM_*, …)")
 	fl.StringArrayVar(&f.envs, "env", nil, "set NAME=VALUE inside (comma list, repeatable; wins over everything)")
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "set the NAME=VALUE lines of a file inside (repeatable)")
@@ -64,6 +65,15 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.StringVarP(&f.workdir, "workdir", "W", "", "host directory backing --scratch and, with --contain, /tmp and /var/tmp")
 	fl.BoolVarP(&f.writable, "writable", "w", false, "write into a sandbox (directory) image itself")
 	fl.BoolVar(&f.noShare, "no-share", false, "mount the image for this launch alone, not shared with this user's other launches of it in the same job step")
+}
+
+// flagAliases maps Apptainer's other spellings of options to launch's:
+// --cwd is Apptainer's documented name for --pwd.
+func flagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if name == "cwd" {
+		return "pwd"
+	}
+	return pflag.NormalizedName(name)
 }
 
 func newExecCmd(g *globals) *cobra.Command {
@@ -110,7 +120,8 @@ func newShellCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "shell [flags] IMAGE",
 		Short: "Start an interactive shell inside an image",
-		Long: `Start an interactive shell in IMAGE: --shell, else $LAUNCH_SHELL, else
+		Long: `Start an interactive shell in IMAGE: --shell, else $LAUNCH_SHELL (then
+$APPTAINER_SHELL, $SINGULARITY_SHELL), else
 /bin/bash when the image has it, else /bin/sh.`,
 		Example: `  launch shell app.sif
   launch shell --shell /bin/zsh app.sif`,
@@ -127,7 +138,7 @@ func newShellCmd(g *globals) *cobra.Command {
 // runContainer turns the flags into the run specification and hands it to
 // the container package, which checks, prepares and runs the container; the payload's exit status comes back as an ExitError.
 func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, args []string) error {
-	conf, err := config.LoadSite()
+	conf, err := g.siteConfig()
 	if err != nil {
 		return err
 	}

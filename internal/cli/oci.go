@@ -41,7 +41,8 @@ func forwarders() OCICommands {
 			return &cobra.Command{
 				Use: use, Short: short,
 				DisableFlagParsing: true,
-				RunE:               func(*cobra.Command, []string) error { return forward(g) },
+				Annotations:        map[string]string{forwardAnnotation: "true"},
+				RunE:               func(*cobra.Command, []string) error { return forward(g.Args()) },
 			}
 		}
 	}
@@ -49,18 +50,22 @@ func forwarders() OCICommands {
 		Pull:  stub("pull [flags] [OUT.sif] SOURCE", "Fetch an OCI/Docker image and convert it to a SIF file"),
 		Cache: stub("cache list|clean", "List or empty the cache of pulled images"),
 		Build: func(_ context.Context, g cliutil.Globals, _ *cliutil.OCIFlags, _ bool, _, _ string) error {
-			return forward(g)
+			return forward(g.Args())
 		},
 	}
 }
 
-// forward replaces this process with the helper, given the same arguments.
-func forward(g cliutil.Globals) error {
+// forwardAnnotation marks the commands that hand themselves to the helper.
+const forwardAnnotation = "launch-forward"
+
+// forward replaces this process with the helper, given args (the command
+// line without the program name).
+func forward(args []string) error {
 	path, err := helperPath()
 	if err != nil {
 		return err
 	}
-	argv := append([]string{path}, g.Args()...)
+	argv := append([]string{path}, args...)
 	if err := syscall.Exec(path, argv, os.Environ()); err != nil {
 		return fmt.Errorf("running %s: %w", path, err)
 	}

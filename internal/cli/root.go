@@ -20,6 +20,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/buildinfo"
+	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/msg"
 )
@@ -43,6 +45,57 @@ type globals struct {
 	args                  []string
 	oci                   OCICommands
 	pre                   container.Preinit
+	site                  *config.Loaded // launch.conf, once read (siteConfig)
+}
+
+// siteConfig reads launch.conf the first time and returns it after.
+func (g *globals) siteConfig() (*config.Loaded, error) {
+	if g.site == nil {
+		l, err := config.LoadSite()
+		if err != nil {
+			return nil, err
+		}
+		g.site = l
+	}
+	return g.site, nil
+}
+
+// applyEnv sets c's options from their variables (applyEnvFlags), exports
+// the Apptainer directory variables as their LAUNCH_ names, and reports the
+// Apptainer variables that have no effect: a warning each, or a debug line
+// where launch already behaves as asked. The site config is read only when
+// an APPTAINER_ or SINGULARITY_ variable is set. Forwarders to launch-oci
+// (which parse no flags) leave it all to the helper.
+func (g *globals) applyEnv(c *cobra.Command) error {
+	if c.DisableFlagParsing {
+		return nil
+	}
+	compat := false
+	if hasCompatVar(os.Environ()) {
+		l, err := g.siteConfig()
+		if err != nil {
+			return err
+		}
+		compat = l.Env.Apptainer
+	}
+	got, err := applyEnvFlags(c, os.Getenv, compat)
+	if err != nil {
+		return err
+	}
+	for _, d := range got.dirs {
+		if err := os.Setenv(d[0], d[1]); err != nil {
+			return fmt.Errorf("setting %s: %w", d[0], err)
+		}
+	}
+	log := g.Log()
+	for _, v := range got.ignored {
+		if v.quiet {
+			log.Debugf("%s ignored: launch has no --%s and already behaves so", v.name, v.flag)
+		} else {
+			log.Warnf("%s is set, but launch %s has no --%s: ignored (see docs/apptainer-compat.md)", v.name, c.Name(), v.flag)
+		}
+	}
+	return nil
 }
 
 // Stdout is where commands print their results.
@@ -157,7 +210,9 @@ func newRoot(g *globals, only string) *cobra.Command {
 		Long: `launch runs a program from a single-file container image (SIF) as the
 calling user, with no root, no daemon and no setuid helper of its own.
 Its commands and flags follow Apptainer/SingularityCE; environment
-variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
+variables use LAUNCH_ where Apptainer uses APPTAINER_, and Apptainer's
+APPTAINER_ and SINGULARITY_ variables are honoured below them (launch.conf
+env.apptainer_compat).`,
 		Example: `  launch exec app.sif ./solver --input data.h5
   launch shell app.sif
   launch build app.sif ./rootfs/
@@ -165,9 +220,12 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
-			return applyEnvFlags(c, os.Getenv)
+			return g.applyEnv(c)
 		},
 	}
+	// --version prints what `launch version` prints (Apptainer has both).
+	root.Version = buildinfo.Version
+	root.SetVersionTemplate(strings.ReplaceAll(versionLine(), "{", "{{`{`}}"))
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -191,5 +249,13 @@ variables use LAUNCH_ where Apptainer uses APPTAINER_.`,
 		root.AddCommand(c.make(g))
 	}
 	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(newHelpCmd(g))
 	return root
+}
+
+// CommandTree is the whole command tree of launch with the given OCI
+// commands, for generating manual pages and completion scripts
+// (tools/gendocs). Its commands write to the standard streams.
+func CommandTree(oci OCICommands) *cobra.Command {
+	return newRoot(&globals{stdout: os.Stdout, stderr: os.Stderr, oci: oci}, "")
 }

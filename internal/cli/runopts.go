@@ -9,18 +9,6 @@ import (
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
-// bindEnvs are the variables that add binds, lowest precedence first; all
-// of them apply, before the --bind flags. The Apptainer and Singularity ones
-// count only when the site keeps env.apptainer_compat on.
-var bindEnvs = []struct {
-	name   string
-	compat bool
-}{
-	{"SINGULARITY_BINDPATH", true}, {"SINGULARITY_BIND", true},
-	{"APPTAINER_BINDPATH", true}, {"APPTAINER_BIND", true},
-	{"LAUNCH_BINDPATH", false}, {"LAUNCH_BIND", false},
-}
-
 // spec turns the flags, the environment (hostEnv) and the site config into
 // the run specification; cwd is the working directory, against which
 // relative paths are taken. It parses the option values (binds, --overlay,
@@ -66,12 +54,9 @@ func (f *runFlags) spec(conf *config.Config, mode runspec.Mode, image string, ar
 // then --mount (their sources are checked on the host later).
 func userBinds(f *runFlags, conf *config.Config, cwd string, getenv func(string) string) ([]mountplan.BindSpec, error) {
 	var binds []mountplan.BindSpec
-	for _, e := range bindEnvs {
-		if e.compat && !conf.Env.Apptainer {
-			continue
-		}
-		if v := getenv(e.name); v != "" {
-			bs, err := mountplan.ParseBinds(v, cwd, e.name)
+	for _, name := range BindEnvNames(conf.Env.Apptainer) {
+		if v := getenv(name); v != "" {
+			bs, err := mountplan.ParseBinds(v, cwd, name)
 			if err != nil {
 				return nil, err
 			}

@@ -30,19 +30,31 @@ func (b BindSpec) String() string {
 	return s
 }
 
-// ParseBinds parses a -B/--bind value: comma-separated SRC[:DST[:OPTS]]
-// entries, OPTS being ro or rw. A relative SRC is taken relative to cwd.
-// origin names the flag or variable the value came from.
+// ParseBinds parses a -B/--bind value as Apptainer does: comma-separated
+// SRC[:DST[:OPTS]] entries, OPTS a comma list of ro and rw (ro wins); after
+// an entry with OPTS, a comma element that is an option belongs to it
+// (/a:/b:rw,ro is one bind, /a:/b:ro,/c two). Apptainer's image-src= and
+// id= (binds from inside an image file) are refused by name until launch
+// has image overlays. A relative SRC is taken relative to cwd. origin names
+// the flag or variable the value came from.
 func ParseBinds(value, cwd, origin string) ([]BindSpec, error) {
-	var out []BindSpec
-	for _, entry := range strings.Split(value, ",") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
+	var entries [][]string // each: SRC[:DST[:OPT]], then further options
+	for _, el := range strings.Split(value, ",") {
+		el = strings.TrimSpace(el)
+		if el == "" {
 			continue
 		}
-		b, err := parseBind(entry, cwd)
+		if n := len(entries); n > 0 && strings.Count(entries[n-1][0], ":") == 2 && isBindOption(el) {
+			entries[n-1] = append(entries[n-1], el)
+			continue
+		}
+		entries = append(entries, []string{el})
+	}
+	var out []BindSpec
+	for _, e := range entries {
+		b, err := parseBind(e[0], e[1:], cwd)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", origin, show(entry), err)
+			return nil, fmt.Errorf("%s %s: %w", origin, show(strings.Join(e, ",")), err)
 		}
 		b.Origin = origin
 		out = append(out, b)
@@ -50,7 +62,14 @@ func ParseBinds(value, cwd, origin string) ([]BindSpec, error) {
 	return out, nil
 }
 
-func parseBind(entry, cwd string) (BindSpec, error) {
+// isBindOption reports whether a comma element of a bind list is one of
+// Apptainer's bind options rather than a new bind.
+func isBindOption(el string) bool {
+	return el == "ro" || el == "rw" || strings.HasPrefix(el, "image-src=") || strings.HasPrefix(el, "id=")
+}
+
+// parseBind parses one SRC[:DST[:OPT]] entry with further options.
+func parseBind(entry string, more []string, cwd string) (BindSpec, error) {
 	parts := strings.Split(entry, ":")
 	if len(parts) > 3 {
 		return BindSpec{}, fmt.Errorf("too many ':' (use SRC[:DST[:ro|rw]], or --mount for paths with ':')")
@@ -60,12 +79,17 @@ func parseBind(entry, cwd string) (BindSpec, error) {
 		b.Dest = parts[1]
 	}
 	if len(parts) > 2 {
-		switch parts[2] {
-		case "ro":
-			b.ReadOnly = true
-		case "rw":
-		default:
-			return BindSpec{}, fmt.Errorf("unknown bind option %q (known: ro, rw)", parts[2])
+		for _, o := range append([]string{parts[2]}, more...) {
+			switch {
+			case o == "ro":
+				b.ReadOnly = true
+			case o == "rw":
+			case strings.HasPrefix(o, "image-src="), strings.HasPrefix(o, "id="):
+				name, _, _ := strings.Cut(o, "=")
+				return BindSpec{}, fmt.Errorf("bind option %s= (a directory from inside an image file) is not supported yet: bind a host directory, or use --overlay", name)
+			default:
+				return BindSpec{}, fmt.Errorf("unknown bind option %q (known: ro, rw)", o)
+			}
 		}
 	}
 	return finishBind(b, cwd)

@@ -102,6 +102,12 @@ func TestParseBinds(t *testing.T) {
 		{"/data:/mnt", "/data:/mnt", ""},
 		{"/data:/mnt:ro", "/data:/mnt:ro", ""},
 		{"/data:/mnt:rw,/opt:/opt:ro", "/data:/mnt /opt:/opt:ro", ""},
+		{"/data:/mnt:rw,ro", "/data:/mnt:ro", ""},
+		{"/data:/mnt:ro,rw,/opt", "/data:/mnt:ro /opt:/opt", ""},
+		{"/data,ro", "/data:/data /work/ro:/work/ro", ""}, // no OPTS field: ro is a path
+		{"/data:/mnt,rw", "/data:/mnt /work/rw:/work/rw", ""},
+		{"/a.img:/b:image-src=/x", "", "bind option image-src= (a directory from inside an image file) is not supported yet"},
+		{"/a.img:/b:ro,id=2", "", "bind option id= "},
 		{" /a , ,/b/../c ", "/a:/a /c:/c", ""},
 		{"rel/dir:/in", "/work/rel/dir:/in", ""},
 		{"/a:/b/", "/a:/b", ""},

@@ -3,6 +3,7 @@ package ocicli
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -82,11 +83,14 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 		},
 	}
 	list.Flags().StringVarP(&listType, "type", "T", "all", "what to list: blob, sif or all")
+	var days int
+	var dryRun bool
 	clean := &cobra.Command{
 		Use:   "clean",
 		Short: "Remove cached blobs and SIF files",
-		Long: `clean removes cache entries (all of them, or those of --type). Pulls
-running at the same moment keep the copies they have open.`,
+		Long: `clean removes cache entries (all of them, or those of --type, or those
+not used for --days days). Pulls running at the same moment keep the copies
+they have open. --dry-run lists what would go and removes nothing.`,
 		Args: cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := kinds(cleanType)
@@ -98,15 +102,36 @@ running at the same moment keep the copies they have open.`,
 				return err
 			}
 			defer ca.Close()
-			n, size, err := ca.Clean(k...)
+			o := cache.CleanOptions{Kinds: k, DryRun: dryRun}
+			if days < 0 {
+				return fmt.Errorf("--days %d: want 0 or more", days)
+			}
+			if cmd.Flags().Changed("days") {
+				o.UsedBefore = time.Now().AddDate(0, 0, -days)
+			}
+			gone, err := ca.CleanWith(o)
+			var size int64
+			for _, e := range gone {
+				size += e.Size
+				if dryRun {
+					fmt.Fprintf(g.Stdout(), "would remove %s %s (%s, last used %s)\n", e.Kind, e.Digest, progress.Size(e.Size), e.Used.Format("2006-01-02 15:04"))
+				}
+			}
 			if err != nil {
 				return err
 			}
-			g.Log().Infof("Removed %d cache entr%s (%s) from %s", n, map[bool]string{true: "y", false: "ies"}[n == 1], progress.Size(size), ca.Dir())
+			n := len(gone)
+			verb := "Removed"
+			if dryRun {
+				verb = "Would remove"
+			}
+			g.Log().Infof("%s %d cache entr%s (%s) from %s", verb, n, map[bool]string{true: "y", false: "ies"}[n == 1], progress.Size(size), ca.Dir())
 			return nil
 		},
 	}
 	clean.Flags().StringVarP(&cleanType, "type", "T", "all", "what to remove: blob, sif or all")
+	clean.Flags().IntVarP(&days, "days", "D", 0, "remove only the entries not used for this many days")
+	clean.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed; remove nothing")
 	clean.Flags().BoolP("force", "f", false, "accepted for Apptainer compatibility (clean never asks)")
 	c.AddCommand(list, clean)
 	return c

@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCompatCliCwd: --cwd is Apptainer's name for --pwd.
+func TestCompatCliCwd(t *testing.T) {
+	image := busyboxImage(t, nil)
+	r := launch(t, "exec", "--cwd", "/etc", image, "pwd")
+	wantOK(t, r)
+	if got := strings.TrimSpace(r.Stdout); got != "/etc" {
+		t.Errorf("--cwd /etc: pwd %q", got)
+	}
+}
+
+// TestCompatCliVersion: `launch --version` prints what `launch version`
+// prints.
+func TestCompatCliVersion(t *testing.T) {
+	v := launch(t, "version")
+	wantOK(t, v)
+	f := launch(t, "--version")
+	wantOK(t, f)
+	if f.Stdout != v.Stdout || !strings.HasPrefix(f.Stdout, "launch version ") {
+		t.Errorf("--version %q, version %q", f.Stdout, v.Stdout)
+	}
+}
+
+// TestCompatCliHelp: `launch help CMD` prints what `launch CMD --help`
+// prints, for the commands launch runs itself and for those the helper
+// program runs (pull, cache).
+func TestCompatCliHelp(t *testing.T) {
+	for _, cmd := range [][]string{{"pull"}, {"cache"}, {"cache", "clean"}, {"exec"}, {"build"}, {"inspect"}} {
+		t.Run(strings.Join(cmd, " "), func(t *testing.T) {
+			h := launch(t, append([]string{"help"}, cmd...)...)
+			wantOK(t, h)
+			f := launch(t, append(cmd, "--help")...)
+			wantOK(t, f)
+			if h.Stdout != f.Stdout || !strings.Contains(h.Stdout, "Usage:") {
+				t.Errorf("help %s:\n%s\n--help:\n%s", cmd, h.Stdout, f.Stdout)
+			}
+		})
+	}
+}
+
+// TestCompatCliBindOptions: -B takes Apptainer's option lists, and refuses
+// image-src=/id= by name in one line.
+func TestCompatCliBindOptions(t *testing.T) {
+	image := busyboxImage(t, nil)
+	a := hostDir(t, "a", "A")
+	c := hostDir(t, "c", "C")
+	r := launch(t, "exec", "-B", a+":/mnt/a:rw,ro,"+c+":/mnt/c", image, "sh", "-c",
+		"cat /mnt/a/file /mnt/c/file; touch /mnt/a/new 2>/dev/null && echo writable || echo readonly; touch /mnt/c/new && echo writable")
+	wantOK(t, r)
+	if got := strings.TrimSpace(r.Stdout); got != "ACreadonly\nwritable" {
+		t.Errorf("got %q, want %q", got, "ACreadonly\nwritable")
+	}
+	wantFatal(t, launch(t, "exec", "-B", a+":/mnt:image-src=/x", image, "true"), "image-src=", "not supported")
+	wantFatal(t, launchWith(t, runOpts{Env: []string{"APPTAINER_BIND=" + a + ":/mnt:ro,id=2"}}, "exec", image, "true"), "APPTAINER_BIND", "id=", "not supported")
+}
+
+// TestCompatCliCacheClean: cache clean --days N removes only what was not
+// used for N days, and --dry-run removes nothing but names it.
+func TestCompatCliCacheClean(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	env := []string{"LAUNCH_CACHEDIR=" + dir}
+	wantOK(t, launchWith(t, runOpts{Env: env}, "cache", "list")) // makes the cache
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	oldHex, newHex := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	for _, h := range []string{oldHex, newHex} {
+		if err := os.WriteFile(filepath.Join(blobs, h), []byte("blob"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().AddDate(0, 0, -10)
+	if err := os.Chtimes(filepath.Join(blobs, oldHex), old, old); err != nil {
+		t.Fatal(err)
+	}
+	r := launchWith(t, runOpts{Env: env}, "cache", "clean", "--days", "5", "--dry-run")
+	wantOK(t, r)
+	if !strings.Contains(r.Stdout, "would remove blob sha256:"+oldHex) || strings.Contains(r.Stdout, newHex) {
+		t.Errorf("dry run: %q", r.Stdout)
+	}
+	for _, h := range []string{oldHex, newHex} {
+		if _, err := os.Stat(filepath.Join(blobs, h)); err != nil {
+			t.Errorf("--dry-run removed %s", h)
+		}
+	}
+	wantOK(t, launchWith(t, runOpts{Env: env}, "cache", "clean", "-D", "5"))
+	if _, err := os.Stat(filepath.Join(blobs, oldHex)); err == nil {
+		t.Error("the entry unused for 10 days is still there")
+	}
+	if _, err := os.Stat(filepath.Join(blobs, newHex)); err != nil {
+		t.Error("the recent entry was removed")
+	}
+	wantFatal(t, launchWith(t, runOpts{Env: env}, "cache", "clean", "--days", "-1"), "--days")
+	wantFatal(t, launchWith(t, runOpts{Env: env}, "cache", "clean", "--days", "x"), "--days")
+}
