@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -180,7 +179,7 @@ func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 	}
 	srv, err := fuse.MountOverlay(fuse.OverlayOptions{
 		Lower: lower, Upper: upper, Work: work, Target: a.root,
-		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Start: a.startOverlayServer,
+		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Fork: a.sv.reaper,
 	})
 	if err != nil {
 		return err
@@ -281,16 +280,6 @@ func (a *assembler) makeMountPoints(mp string) error {
 		}
 	}
 	return nil
-}
-
-// startOverlayServer starts fuse-overlayfs like startServer, but in a copy
-// of the stage's mount namespace. pivot_root moves the root of every process
-// of the namespace that shares the old one; fuse-overlayfs would then find
-// itself serving its own root, and any path it resolves (it calls
-// lgetxattr on paths) would wait on itself forever. In its own namespace it
-// keeps the staging view it was started in.
-func (a *assembler) startOverlayServer(argv []string, files []*os.File, stderr *os.File) (int, error) {
-	return a.startFUSE(argv, files, stderr, syscall.CLONE_NEWNS)
 }
 
 // ownedBy reports whether path belongs to uid.

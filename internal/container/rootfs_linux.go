@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -239,7 +238,7 @@ func (a *assembler) startImage(target string) error {
 	srv, err := fuse.Mount(fuse.MountOptions{
 		Image: a.imgF, Offset: img.Offset, Target: target,
 		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin,
-		Start: a.startServer,
+		Fork: a.sv.reaper,
 	})
 	if target == "" && errors.Is(err, fuse.ErrNoDetached) {
 		a.sv.log.Debugf("%v; mounting the image on %s instead", err, stageDir)
@@ -268,67 +267,6 @@ func (a *assembler) squashfuse() (string, error) {
 		a.bin = bin
 	}
 	return a.bin, nil
-}
-
-// startServer forks the FUSE server from the stage's locked thread.
-func (a *assembler) startServer(argv []string, files []*os.File, stderr *os.File) (int, error) {
-	return a.startFUSE(argv, files, stderr, 0)
-}
-
-// startFUSE forks a FUSE server (squashfuse, fuse-overlayfs) from the
-// stage's locked thread with stdin from /dev/null, stdout and stderr to
-// stderr, files as fds 3, 4, …, parent-death SIGKILL, fuseServerCaps (out
-// of the payload's reach: privs_linux.go), and cloneflags.
-func (a *assembler) startFUSE(argv []string, files []*os.File, stderr *os.File, cloneflags uintptr) (int, error) {
-	null, err := os.Open("/dev/null")
-	if err != nil {
-		return 0, fmt.Errorf("opening /dev/null: %w", err)
-	}
-	defer null.Close()
-	fds := []uintptr{null.Fd(), stderr.Fd(), stderr.Fd()}
-	for _, f := range files {
-		fds = append(fds, f.Fd())
-	}
-	// The server starts with the signals that batch systems and terminals
-	// send to every process of a job step or process group blocked (a
-	// blocked mask survives fork and exec; libfuse leaves it alone), so
-	// that `scancel -s USR1` or a SIGTERM to the whole step cannot take the
-	// image away from a payload that is still running (or handling that
-	// very signal). The stage ends the server with SIGKILL when the
-	// payload is done; its parent-death signal is SIGKILL too.
-	var block, old unix.Sigset_t
-	for _, s := range serverBlocked {
-		block.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
-	}
-	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &block, &old); err != nil {
-		return 0, fmt.Errorf("blocking signals for the FUSE server: %w", err)
-	}
-	defer func() { _ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) }()
-	return a.sv.reaper.start(argv[0], argv, &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   fuseServerEnv,
-		Files: fds,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags, AmbientCaps: fuseServerCaps},
-	})
-}
-
-// fuseServerEnv is the FUSE servers' whole environment. GLIBC_TUNABLES
-// keeps glibc's malloc from serving each request's buffer (a data block, a
-// 128 KiB read reply: above its default 128 KiB mmap threshold) with a fresh
-// mmap and returning it with munmap: every such buffer then costs a page
-// fault per page on every request. From the heap, the pages are reused.
-// Measured by hand (busybox from a fresh squashfuse_ll mount, gzip): the
-// first exec 34.5 → 27.7 ms, 509 → 202 page faults in squashfuse_ll. Other C
-// libraries ignore the variable.
-var fuseServerEnv = []string{
-	"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-	"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=8388608:glibc.malloc.trim_threshold=33554432",
-}
-
-// serverBlocked are the signals the FUSE server never sees.
-var serverBlocked = []syscall.Signal{
-	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGPIPE,
 }
 
 // checkRoot reads the root directory once (read): this waits for the FUSE

@@ -11,7 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/preinit"
+	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/runspec"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
@@ -123,7 +125,7 @@ func runStage(cfg *Config, pre Preinit) (int, error) {
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
 	if _, err := pw.Write(append(hdr[:], data...)); err != nil {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		_, _ = reap(pid)
+		_, _ = reapStage(pid)
 		return 0, fmt.Errorf("sending config to container stage: %w", err)
 	}
 
@@ -143,19 +145,19 @@ func runStage(cfg *Config, pre Preinit) (int, error) {
 	for {
 		select {
 		case <-parentGone:
-			return 128 + int(syscall.SIGKILL), nil
+			return reap.Signalled(syscall.SIGKILL), nil
 		case s := <-sigs:
 			if fromTerminal(s) {
 				continue // the terminal already sent it to the whole process group
 			}
 			_ = syscall.Kill(pid, s.(syscall.Signal))
 		case <-exited:
-			ws, err := reap(pid)
+			ws, err := reapStage(pid)
 			tl.Mark("stage-reaped")
 			if err != nil {
 				return 0, fmt.Errorf("waiting for the container stage: %w", err)
 			}
-			return exitCode(ws), nil
+			return reap.Status(ws), nil
 		}
 	}
 }
@@ -171,8 +173,8 @@ func waitExited(pid int) {
 	}
 }
 
-// reap collects pid's exit status.
-func reap(pid int) (syscall.WaitStatus, error) {
+// reapStage collects pid's exit status.
+func reapStage(pid int) (syscall.WaitStatus, error) {
 	for {
 		var ws syscall.WaitStatus
 		_, err := syscall.Wait4(pid, &ws, 0, nil)
@@ -222,9 +224,9 @@ func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 		// Kernel overlayfs also wants CAP_DAC_OVERRIDE from its mounter (for
 		// its work directory); in this user namespace it covers only files
 		// of the user's own uid and gid, the only ones mapped.
-		// The FUSE servers' capability (fuseServerCaps) must be there too,
+		// The FUSE servers' capability (fuse.ServerCaps) must be there too,
 		// for the stage to pass it on to them.
-		a.AmbientCaps = append([]uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}, fuseServerCaps...)
+		a.AmbientCaps = append([]uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}, fuse.ServerCaps...)
 		if cfg.Namespaces.Net {
 			// Bringing up loopback in the new network namespace.
 			a.AmbientCaps = append(a.AmbientCaps, unix.CAP_NET_ADMIN)
@@ -246,17 +248,6 @@ func explainStartError(err error) error {
 		return fmt.Errorf("cannot create the container namespaces: %w (the kernel lacks user namespace support)", err)
 	}
 	return fmt.Errorf("starting container stage: %w", err)
-}
-
-// exitCode maps a finished process to a shell-style exit status.
-func exitCode(ws syscall.WaitStatus) int {
-	switch {
-	case ws.Signaled():
-		return 128 + int(ws.Signal())
-	case ws.Exited():
-		return ws.ExitStatus()
-	}
-	return 255
 }
 
 // fromTerminal reports whether s is a keyboard signal (INT, QUIT) that the

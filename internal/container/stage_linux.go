@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
@@ -69,7 +70,7 @@ func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int,
 	if err != nil {
 		return 0, err
 	}
-	rp := newReaper()
+	rp := reap.New()
 	gone := make(chan struct{})
 	go watchLauncher(parent, gone)
 

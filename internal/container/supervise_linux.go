@@ -12,13 +12,14 @@ import (
 
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/share"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 // supervisor is the stage's state: what it started and must stop.
 type supervisor struct {
-	reaper *reaper
+	reaper *reap.Reaper
 	sigs   <-chan os.Signal
 	gone   <-chan struct{}
 	log    *msg.Logger
@@ -28,8 +29,6 @@ type supervisor struct {
 	pidNS   bool
 	server  *fuse.Server
 	payload int
-	// serverReaped is set once the FUSE server's exit has been seen.
-	serverReaped bool
 
 	// holdOK: this stage may serve its image mount to other launches
 	// (it reports its status before it cleans up: see stage).
@@ -91,7 +90,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	if err := sv.inherited.pass(); err != nil {
 		return 0, err
 	}
-	pid, err := sv.reaper.start(argv0, argv, &syscall.ProcAttr{
+	pid, err := sv.reaper.ForkExec(argv0, argv, &syscall.ProcAttr{
 		Dir:   wd,
 		Env:   env,
 		Files: []uintptr{0, 1, 2},
@@ -146,7 +145,7 @@ func (sv *supervisor) watchSetup() (end func()) {
 					sv.abort(code)
 				}
 			case <-sv.gone:
-				sv.abort(128 + int(syscall.SIGKILL))
+				sv.abort(reap.Signalled(syscall.SIGKILL))
 			}
 		}
 	}()
@@ -167,7 +166,7 @@ func (sv *supervisor) watchSetup() (end func()) {
 func terminating(s os.Signal) (int, bool) {
 	switch s {
 	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
-		return 128 + int(s.(syscall.Signal)), true
+		return reap.Signalled(s.(syscall.Signal)), true
 	}
 	return 0, false
 }
@@ -184,12 +183,12 @@ func (sv *supervisor) abort(code int) {
 	if null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
 		_ = unix.Dup3(null, 2, 0)
 	}
-	sv.reaper.mu.Lock() // no child is started while the others are killed
+	sv.reaper.StopStarting() // no child is started while the others are killed
 	if sv.proc != nil && !sv.pidNS {
 		// With --pid, the kernel kills the namespace's processes when
 		// this one, its init, exits.
 		for i := 0; i < 3; i++ { // again: a process may fork as it is killed
-			pids := descendants(sv.proc, os.Getpid())
+			pids := reap.Descendants(sv.proc, os.Getpid())
 			if len(pids) == 0 {
 				break
 			}
@@ -224,7 +223,6 @@ func (sv *supervisor) stopBeforeStart() (int, bool) {
 // status in shell form.
 func (sv *supervisor) wait() int {
 	var warn, lostWarn <-chan time.Time
-	var serverStatus syscall.WaitStatus
 	var lost <-chan struct{}
 	if sv.client != nil {
 		lost = sv.client.Lost()
@@ -245,39 +243,25 @@ func (sv *supervisor) wait() int {
 				continue
 			}
 			_ = syscall.Kill(sv.payload, s.(syscall.Signal))
-		case ev := <-sv.reaper.exits:
-			switch ev.pid {
-			case sv.payload:
+		case ev := <-sv.reaper.Exits():
+			switch {
+			case ev.Pid == sv.payload:
 				sv.tl.Mark("payload-reaped")
-				if ev.status.Signaled() {
-					return 128 + int(ev.status.Signal())
-				}
-				return ev.status.ExitStatus()
-			case sv.serverPid():
-				sv.serverReaped = true
-				serverStatus = ev.status
+				return reap.Status(ev.Status)
+			case sv.server.Exited(ev):
 				warn = time.After(serverWarnDelay)
 			}
 		case <-warn:
-			why := describeStatus(serverStatus)
+			why := reap.Describe(sv.server.Status())
 			if e := strings.TrimSpace(sv.server.Stderr()); e != "" {
 				why += ": " + e
 			}
 			sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", why)
 		case <-sv.gone:
 			// The launcher was killed: take everything down with it.
-			return 128 + int(syscall.SIGKILL)
+			return reap.Signalled(syscall.SIGKILL)
 		}
 	}
-}
-
-// serverPid is the FUSE server's pid while it is ours: -1 once it has been
-// reaped, when the number may be reused.
-func (sv *supervisor) serverPid() int {
-	if sv.server == nil || sv.serverReaped {
-		return -1
-	}
-	return sv.server.Pid
 }
 
 // cleanup kills the FUSE server and every process the payload left
@@ -292,15 +276,15 @@ func (sv *supervisor) serverPid() int {
 // meanwhile join it too), after afterTree has let the launcher exit.
 func (sv *supervisor) cleanup(afterTree func()) {
 	shared := !sv.holder.StopIfUnused()
-	if !sv.serverReaped && !shared { // once reaped, its pid may belong to someone else
-		sv.server.Stop()
+	if !shared {
+		sv.server.Stop() // not once reaped: its pid may belong to someone else
 	}
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
 		for i := 0; i < 200; i++ {
 			left := 0
-			for _, pid := range descendants(sv.proc, self) {
-				if pid == sv.serverPid() {
+			for _, pid := range reap.Descendants(sv.proc, self) {
+				if pid == sv.server.LivePid() {
 					continue
 				}
 				left++
@@ -320,12 +304,10 @@ func (sv *supervisor) cleanup(afterTree func()) {
 	if shared {
 		sv.linger()
 		sv.tl.Mark("share-clients-gone")
-		if !sv.serverReaped {
-			sv.server.Stop()
-		}
+		sv.server.Stop()
 	}
 	if sv.server != nil {
-		sv.waitServer(time.Second)
+		sv.server.Wait(sv.reaper.Exits(), time.Second)
 		sv.tl.Mark("fuse-server-reaped")
 	}
 }
@@ -345,10 +327,8 @@ func (sv *supervisor) linger() {
 		select {
 		case <-done:
 			return
-		case ev := <-sv.reaper.exits:
-			if ev.pid == sv.serverPid() {
-				sv.serverReaped = true
-			}
+		case ev := <-sv.reaper.Exits():
+			sv.server.Exited(ev)
 		}
 	}
 }
@@ -359,40 +339,10 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case ev := <-sv.reaper.exits:
-			if ev.pid == sv.serverPid() {
-				sv.serverReaped = true
-			}
+		case ev := <-sv.reaper.Exits():
+			sv.server.Exited(ev)
 		case <-t.C:
 			return
 		}
 	}
-}
-
-// waitServer waits up to d for the FUSE server to be reaped.
-func (sv *supervisor) waitServer(d time.Duration) {
-	if sv.server == nil || sv.serverReaped {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		select {
-		case ev := <-sv.reaper.exits:
-			if ev.pid == sv.server.Pid {
-				sv.serverReaped = true
-				return
-			}
-		case <-t.C:
-			return
-		}
-	}
-}
-
-// describeStatus says how a process ended.
-func describeStatus(ws syscall.WaitStatus) string {
-	if ws.Signaled() {
-		return fmt.Sprintf("killed by signal %d", ws.Signal())
-	}
-	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
