@@ -15,6 +15,9 @@ import (
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/share"
+	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 // stageDir is the host directory the stage covers with its private staging
@@ -47,10 +50,41 @@ type mountRec struct {
 	dev      uint64 // an underlay's device: writes into it must reach it
 }
 
+// deps are what the assembler is given: where it logs, the timeline it
+// marks, how it forks a FUSE server (the stage's reaper, on its locked
+// thread), and whether it may serve its image mount to other launches (a
+// stage that reports its status before it cleans up: see stage).
+type deps struct {
+	log    *msg.Logger
+	tl     *timeline.T // nil unless LAUNCH_TIMELINE is set
+	fork   fuse.Forker
+	holdOK bool
+}
+
+// started is what assembling the root started or holds and the stage must
+// stop or keep: the assembler hands it to the supervisor, which owns it
+// from then on (also when the assembly failed half-way).
+type started struct {
+	server *fuse.Server  // the image's FUSE server; nil when none
+	holder *share.Holder // serving the image mount to other launches
+	client *share.Client // using another launch's image mount
+	// overlay serves a fuse-overlayfs root; it is killed with the
+	// payload's leftovers (a descendant like them), after server.
+	overlay *fuse.Server
+	// held are descriptors kept open while the root is assembled: the
+	// image file, the --overlay directories.
+	held []*os.File
+	// locks are the --overlay directories' locks: plain descriptors (no
+	// finalizer may close one), never closed, released when the stage
+	// exits, after every process that could write to a layer is gone.
+	locks []int
+}
+
 // assembler builds the container's root in the staging tmpfs.
 type assembler struct {
-	cfg    *Config
-	sv     *supervisor
+	cfg *Config
+	deps
+	res    started
 	image  string // the pristine image view
 	root   string // the new root being assembled
 	files  string // generated files (a tmpfs of their own: mountFiles)
@@ -67,33 +101,58 @@ type assembler struct {
 	layerEngine string     // what serves the overlay root, for -v
 }
 
+// builtRoot is the assembled root, for the steps after it: where it is on
+// the staging side, and the device of the image's FUSE mount (imageDev,
+// when fromFUSE), whose files the payload's start reads ahead.
+type builtRoot struct {
+	path     string
+	imageDev uint64
+	fromFUSE bool
+}
+
+// assembleRoot opens what the container needs from the host
+// (newAssembler) and builds its root (build). It returns what it started
+// also when it fails: the caller owns that from then on.
+func assembleRoot(cfg *Config, d deps) (builtRoot, started, error) {
+	a, err := newAssembler(cfg, d)
+	if err == nil {
+		err = a.build()
+	}
+	if err != nil {
+		return builtRoot{}, a.res, err
+	}
+	dev, ok := a.imageDevice()
+	return builtRoot{path: a.root, imageDev: dev, fromFUSE: ok}, a.res, nil
+}
+
 // newAssembler opens everything the container needs from the host while
 // the host's view is still intact. For a SquashFS image it first starts the
 // FUSE server on a detached mount: the server's start-up (exec, its shared
 // libraries, the image's superblock) then runs on another CPU while the
 // stage opens the host paths and prepares the staging area, until build
 // first reads the image.
-func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
-	a := &assembler{cfg: cfg, sv: sv, srcs: map[int]*os.File{}, isDir: map[int]bool{}}
+func newAssembler(cfg *Config, d deps) (*assembler, error) {
+	a := &assembler{cfg: cfg, deps: d, srcs: map[int]*os.File{}, isDir: map[int]bool{}}
 	flag := os.O_RDONLY
 	if cfg.Image.Format == image.FormatDir {
 		flag = unix.O_PATH | unix.O_DIRECTORY
 	}
 	f, err := os.OpenFile(cfg.Image.Path, flag, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening image %s: %w", cfg.Image.Path, err)
+		return a, fmt.Errorf("opening image %s: %w", cfg.Image.Path, err)
 	}
 	a.imgF = f
-	if cfg.Image.Format != image.FormatDir && !a.claimShare(sv.holdOK) {
+	a.res.held = append(a.res.held, f)
+	if cfg.Image.Format != image.FormatDir && !a.claimShare(a.holdOK) {
 		if err := a.startImage(""); err != nil {
-			return nil, err
+			return a, err
 		}
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return nil, fmt.Errorf("making mounts private: %w", err)
+		return a, fmt.Errorf("making mounts private: %w", err)
 	}
 	if err := a.openLayers(); err != nil {
-		return nil, err
+		return a, err
 	}
 	for i, op := range cfg.Plan.Ops {
 		if op.Kind != mountplan.Bind {
@@ -104,17 +163,17 @@ func newAssembler(cfg *Config, sv *supervisor) (*assembler, error) {
 			if op.Optional && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)) {
 				continue
 			}
-			return nil, fmt.Errorf("bind source %s: %w", op.Source, err)
+			return a, fmt.Errorf("bind source %s: %w", op.Source, err)
 		}
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			unix.Close(fd)
-			return nil, fmt.Errorf("bind source %s: %w", op.Source, err)
+			return a, fmt.Errorf("bind source %s: %w", op.Source, err)
 		}
 		a.srcs[i] = os.NewFile(uintptr(fd), op.Source)
 		a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
 	}
-	sv.tl.Mark("sources-opened")
+	a.tl.Mark("sources-opened")
 	return a, nil
 }
 
@@ -162,13 +221,13 @@ func (a *assembler) build() error {
 		if err := a.checkRoot(func() error { _, err := os.ReadDir(a.root); return err }); err != nil {
 			return err
 		}
-		a.sv.tl.Mark("image-readable")
+		a.tl.Mark("image-readable")
 	} else {
 		// The first read of the image waits for the FUSE server.
 		if err := a.checkRoot(func() error { _, err := a.index.list("/"); return err }); err != nil {
 			return err
 		}
-		a.sv.tl.Mark("image-readable")
+		a.tl.Mark("image-readable")
 		a.sharePrepare(a.image)
 		if err := a.mountRoot(); err != nil {
 			return err
@@ -205,25 +264,25 @@ func (a *assembler) mountImage() error {
 		attr := uint64(unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
 		if a.cfg.Writable {
 			attr &^= unix.MOUNT_ATTR_RDONLY
-			a.sv.log.Verbosef("sandbox %s is writable (--writable)", img.Path)
+			a.log.Verbosef("sandbox %s is writable (--writable)", img.Path)
 		}
 		if err := setAttr(a.image, attr, true); err != nil {
 			return fmt.Errorf("mounting sandbox %s: %w", img.Path, err)
 		}
-		a.sv.tl.Mark("image-mounted")
+		a.tl.Mark("image-mounted")
 		return nil
 	}
-	if a.sv.client != nil {
+	if a.res.client != nil {
 		err := a.attachShared(a.image)
 		if err == nil {
 			return nil
 		}
-		a.sv.log.Debugf("mounting the image itself: %v", err)
+		a.log.Debugf("mounting the image itself: %v", err)
 	}
-	if a.sv.server == nil {
+	if a.res.server == nil {
 		return a.startImage(a.image)
 	}
-	return a.sv.server.Attach(a.image)
+	return a.res.server.Attach(a.image)
 }
 
 // startImage mounts the SquashFS image with a FUSE server: detached when
@@ -238,22 +297,22 @@ func (a *assembler) startImage(target string) error {
 	srv, err := fuse.Mount(fuse.MountOptions{
 		Image: a.imgF, Offset: img.Offset, Target: target,
 		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin,
-		Fork: a.sv.reaper,
+		Fork: a.fork,
 	})
 	if target == "" && errors.Is(err, fuse.ErrNoDetached) {
-		a.sv.log.Debugf("%v; mounting the image on %s instead", err, stageDir)
+		a.log.Debugf("%v; mounting the image on %s instead", err, stageDir)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	a.sv.server = srv
-	a.sv.tl.Mark("image-mounted")
+	a.res.server = srv
+	a.tl.Mark("image-mounted")
 	where := target
 	if where == "" {
 		where = "a detached mount"
 	}
-	a.sv.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, where, bin, srv.Pid)
+	a.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, where, bin, srv.Pid)
 	return nil
 }
 
@@ -275,8 +334,8 @@ func (a *assembler) squashfuse() (string, error) {
 func (a *assembler) checkRoot(read func() error) error {
 	if err := read(); err != nil {
 		detail := ""
-		if a.sv.server != nil {
-			detail = strings.Join(strings.Fields(a.sv.server.Stderr()), " ")
+		if a.res.server != nil {
+			detail = strings.Join(strings.Fields(a.res.server.Stderr()), " ")
 		}
 		if detail != "" {
 			return fmt.Errorf("reading the root filesystem of %s: %s", a.cfg.Image.Path, detail)
@@ -322,7 +381,7 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 	case mountplan.Bind:
 		src, ok := a.srcs[i]
 		if !ok {
-			a.sv.log.Debugf("skipping %s: source missing", op)
+			a.log.Debugf("skipping %s: source missing", op)
 			return nil
 		}
 		dst, err := a.ensure(op.Dest, a.isDir[i])
@@ -392,7 +451,7 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 			if err := writeInTmpfs(u.path, u.dev, rel, content); err != nil {
 				return fmt.Errorf("writing generated %s: %w", op.Dest, err)
 			}
-			a.sv.log.Debugf("wrote %s into its underlay", op)
+			a.log.Debugf("wrote %s into its underlay", op)
 			return nil
 		}
 		fd, err := a.generatedFile(op.Gen, content)
@@ -411,7 +470,7 @@ func (a *assembler) apply(i int, op mountplan.Op) error {
 	default:
 		return fmt.Errorf("unknown mount kind %q for %s", op.Kind, op.Dest)
 	}
-	a.sv.log.Debugf("mounted %s", op)
+	a.log.Debugf("mounted %s", op)
 	return nil
 }
 
@@ -639,52 +698,6 @@ func (a *assembler) imageDevice() (uint64, bool) {
 		return 0, false
 	}
 	return st.Dev, true
-}
-
-// hasEnvScripts reports whether the image has Apptainer environment scripts.
-func (a *assembler) hasEnvScripts() bool {
-	m, _ := filepath.Glob("/.singularity.d/env/*.sh")
-	return len(m) > 0
-}
-
-// pivot makes the new root the process's root, detaches the host's, and
-// moves into the working directory (falling back to home, then /).
-func (a *assembler) pivot() error {
-	if err := unix.Chdir(a.root); err != nil {
-		return fmt.Errorf("entering new root: %w", err)
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root to %s: %w", a.root, err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detaching the host root: %w", err)
-	}
-	ns := a.cfg.Namespaces
-	if ns.Hostname != "" {
-		if err := unix.Sethostname([]byte(ns.Hostname)); err != nil {
-			return fmt.Errorf("setting hostname %q: %w", ns.Hostname, err)
-		}
-	}
-	if ns.Net {
-		if err := loopbackUp(); err != nil {
-			return err
-		}
-	}
-	if p := a.cfg.Pwd; p != "" {
-		if err := unix.Chdir(p); err != nil {
-			return fmt.Errorf("--pwd %s: %w inside the container", p, err)
-		}
-		return nil
-	}
-	for _, d := range []string{a.cfg.Cwd, a.cfg.User.Home, "/"} {
-		if d != "" && unix.Chdir(d) == nil {
-			if d != a.cfg.Cwd && !a.cfg.QuietCwd {
-				a.sv.log.Warnf("working directory %s is not in the container; using %s", a.cfg.Cwd, d)
-			}
-			return nil
-		}
-	}
-	return errors.New("no usable working directory in the container")
 }
 
 // inside turns a staging-side path into the path the container will see.

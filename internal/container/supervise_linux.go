@@ -10,10 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/reap"
-	"github.com/launch-hpc/launch/internal/share"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
@@ -27,14 +25,14 @@ type supervisor struct {
 
 	proc    *os.File // the host's /proc, opened before the pivot
 	pidNS   bool
-	server  *fuse.Server
 	payload int
+	// res is what assembling the root started (FUSE servers, the shared
+	// mount's holder or client, locks): the supervisor's from then on.
+	res started
 
 	// holdOK: this stage may serve its image mount to other launches
 	// (it reports its status before it cleans up: see stage).
 	holdOK bool
-	holder *share.Holder // serving the image mount to other launches
-	client *share.Client // using another launch's image mount
 
 	inherited inherited // the caller's descriptors, for the payload only
 }
@@ -56,27 +54,27 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	endWatch := sv.watchSetup()
 	defer endWatch()
 	t0 := time.Now()
-	asm, err := newAssembler(cfg, sv)
+	root, res, err := assembleRoot(cfg, deps{log: sv.log, tl: sv.tl, fork: sv.reaper, holdOK: sv.holdOK})
+	sv.res = res // ours from now on, also when the assembly failed
 	if err != nil {
 		return 0, err
 	}
-	if err := asm.build(); err != nil {
+	sv.tl.Mark("root-assembled")
+	if err := pivot(root.path, cfg, sv.log); err != nil {
 		return 0, err
 	}
-	sv.tl.Mark("root-assembled")
-	imageDev, fromFUSE := asm.imageDevice()
-	if err := asm.pivot(); err != nil {
+	if err := setUpNamespaces(cfg.Namespaces); err != nil {
 		return 0, err
 	}
 	sv.tl.Mark("pivoted")
-	argv0, argv, env, err := payloadCommand(cfg, asm.hasEnvScripts())
+	argv0, argv, env, err := payloadCommand(cfg, hasEnvScripts())
 	if err != nil {
 		return 0, err
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
 	sv.tl.Mark("command-resolved")
-	if fromFUSE {
-		prefetchProgram(argv0, env, imageDev)
+	if root.fromFUSE {
+		prefetchProgram(argv0, env, root.imageDev)
 		sv.tl.Mark("prefetched")
 	}
 	if err := dropPrivileges(); err != nil {
@@ -102,7 +100,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.payload = pid
 	sv.tl.Mark("payload-started")
-	sv.holder.Open() // committed now: other launches may use the image mount
+	sv.res.holder.Open() // committed now: other launches may use the image mount
 	return sv.wait(), nil
 }
 
@@ -224,8 +222,8 @@ func (sv *supervisor) stopBeforeStart() (int, bool) {
 func (sv *supervisor) wait() int {
 	var warn, lostWarn <-chan time.Time
 	var lost <-chan struct{}
-	if sv.client != nil {
-		lost = sv.client.Lost()
+	if sv.res.client != nil {
+		lost = sv.res.client.Lost()
 	}
 	for {
 		select {
@@ -234,8 +232,8 @@ func (sv *supervisor) wait() int {
 			lostWarn = time.After(serverWarnDelay)
 		case <-lostWarn:
 			who := "the launch"
-			if sv.client.HolderPid > 0 { // 0: in another PID namespace
-				who = fmt.Sprintf("launch pid %d", sv.client.HolderPid)
+			if sv.res.client.HolderPid > 0 { // 0: in another PID namespace
+				who = fmt.Sprintf("launch pid %d", sv.res.client.HolderPid)
 			}
 			sv.log.Warnf("%s, which shared its image mount with this one, was killed; the image is no longer readable", who)
 		case s := <-sv.sigs:
@@ -248,12 +246,12 @@ func (sv *supervisor) wait() int {
 			case ev.Pid == sv.payload:
 				sv.tl.Mark("payload-reaped")
 				return reap.Status(ev.Status)
-			case sv.server.Exited(ev):
+			case sv.res.server.Exited(ev):
 				warn = time.After(serverWarnDelay)
 			}
 		case <-warn:
-			why := reap.Describe(sv.server.Status())
-			if e := strings.TrimSpace(sv.server.Stderr()); e != "" {
+			why := reap.Describe(sv.res.server.Status())
+			if e := strings.TrimSpace(sv.res.server.Stderr()); e != "" {
 				why += ": " + e
 			}
 			sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", why)
@@ -275,16 +273,16 @@ func (sv *supervisor) wait() int {
 // its server, until the last launch using it is gone (launches that start
 // meanwhile join it too), after afterTree has let the launcher exit.
 func (sv *supervisor) cleanup(afterTree func()) {
-	shared := !sv.holder.StopIfUnused()
+	shared := !sv.res.holder.StopIfUnused()
 	if !shared {
-		sv.server.Stop() // not once reaped: its pid may belong to someone else
+		sv.res.server.Stop() // not once reaped: its pid may belong to someone else
 	}
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
 		for i := 0; i < 200; i++ {
 			left := 0
 			for _, pid := range reap.Descendants(sv.proc, self) {
-				if pid == sv.server.LivePid() {
+				if pid == sv.res.server.LivePid() {
 					continue
 				}
 				left++
@@ -297,17 +295,17 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
-	sv.client.Close()
+	sv.res.client.Close()
 	if afterTree != nil {
 		afterTree()
 	}
 	if shared {
 		sv.linger()
 		sv.tl.Mark("share-clients-gone")
-		sv.server.Stop()
+		sv.res.server.Stop()
 	}
-	if sv.server != nil {
-		sv.server.Wait(sv.reaper.Exits(), time.Second)
+	if sv.res.server != nil {
+		sv.res.server.Wait(sv.reaper.Exits(), time.Second)
 		sv.tl.Mark("fuse-server-reaped")
 	}
 }
@@ -320,7 +318,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 func (sv *supervisor) linger() {
 	done := make(chan struct{})
 	go func() {
-		sv.holder.Linger()
+		sv.res.holder.Linger()
 		close(done)
 	}()
 	for {
@@ -328,7 +326,7 @@ func (sv *supervisor) linger() {
 		case <-done:
 			return
 		case ev := <-sv.reaper.Exits():
-			sv.server.Exited(ev)
+			sv.res.server.Exited(ev)
 		}
 	}
 }
@@ -340,7 +338,7 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	for {
 		select {
 		case ev := <-sv.reaper.Exits():
-			sv.server.Exited(ev)
+			sv.res.server.Exited(ev)
 		case <-t.C:
 			return
 		}

@@ -227,7 +227,7 @@ func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) erro
 	if err := a.restoreMounts(saved); err != nil {
 		return err
 	}
-	a.sv.log.Debugf("underlay on %s (%d bound from the image, %d mounts kept)", a.inside(dir), bound, len(saved))
+	a.log.Debugf("underlay on %s (%d bound from the image, %d mounts kept)", a.inside(dir), bound, len(saved))
 	return nil
 }
 
