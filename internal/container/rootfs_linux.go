@@ -16,6 +16,7 @@ import (
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/rootplan"
 	"github.com/launch-hpc/launch/internal/share"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
@@ -89,7 +90,7 @@ type assembler struct {
 	root   string // the new root being assembled
 	files  string // generated files (a tmpfs of their own: mountFiles)
 	mounts []mountRec
-	index  *imageIndex      // what the pristine image view holds
+	index  *rootplan.Index  // what the pristine image view holds
 	srcs   map[int]*os.File // host sources of bind ops, by op index
 	imgF   *os.File         // the image file (SIF/squashfs) or dir
 	isDir  map[int]bool     // whether each bind source is a directory
@@ -213,8 +214,11 @@ func (a *assembler) build() error {
 	if err := a.mountImage(); err != nil {
 		return err
 	}
-	a.index = newImageIndex(a.image)
-	if a.cfg.Layers != nil {
+	a.index = rootplan.NewIndex(os.DirFS(a.image))
+	root := rootplan.ImageRoot
+	switch {
+	case a.cfg.Layers != nil:
+		root = rootplan.LayersRoot
 		if err := a.mountLayers(); err != nil {
 			return err
 		}
@@ -222,32 +226,64 @@ func (a *assembler) build() error {
 			return err
 		}
 		a.tl.Mark("image-readable")
-	} else {
+	default:
+		if a.cfg.Writable {
+			root = rootplan.SandboxRoot
+		}
 		// The first read of the image waits for the FUSE server.
-		if err := a.checkRoot(func() error { _, err := a.index.list("/"); return err }); err != nil {
+		if err := a.checkRoot(func() error { _, err := a.index.List("/"); return err }); err != nil {
 			return err
 		}
 		a.tl.Mark("image-readable")
 		a.sharePrepare(a.image)
-		if err := a.mountRoot(); err != nil {
+	}
+	plan := rootplan.Make(a.cfg.Plan.Ops, a.targets(), root, a.index)
+	for _, st := range plan.Steps {
+		if err := a.step(st, &plan); err != nil {
 			return err
 		}
 	}
-	for i, op := range a.cfg.Plan.Ops {
-		if err := a.apply(i, op); err != nil {
-			return err
+	return nil
+}
+
+// step applies one step of the root's plan (rootplan) to the root at
+// a.root.
+func (a *assembler) step(st rootplan.Step, plan *rootplan.Plan) error {
+	switch st.Kind {
+	case rootplan.BindImage, rootplan.UnderlayRoot:
+		origin := fromImage
+		if a.cfg.Writable {
+			origin = fromSandbox
 		}
-	}
-	// The underlays still in sight become read-only; one that a later
-	// mount covers is out of reach, and its path now names that mount
-	// (a writable bind over /etc must stay writable).
-	for _, m := range a.mounts {
-		if !m.underlay {
-			continue
+		a.record(mountRec{path: a.root, origin: origin})
+		if st.Kind == rootplan.UnderlayRoot {
+			// That tmpfs is the new root: nothing is bound below it.
+			return a.underlay(a.root, a.index, plan)
 		}
-		if err := setAttr(m.path, unix.MOUNT_ATTR_RDONLY, false); err != nil {
-			return fmt.Errorf("making %s read-only: %w", a.inside(m.path), err)
+		if err := bind(a.image, a.root, false); err != nil {
+			return fmt.Errorf("mounting image root: %w", err)
 		}
+	case rootplan.Underlay:
+		return a.underlay(filepath.Join(a.root, st.Dir), a.index, plan)
+	case rootplan.Mount:
+		if st.ResolveAtApply {
+			a.log.Debugf("mount point of %s resolved as it is applied", a.cfg.Plan.Ops[st.Op])
+		}
+		return a.apply(st.Op, a.cfg.Plan.Ops[st.Op])
+	case rootplan.Seal:
+		// The underlays still in sight become read-only; one that a later
+		// mount covers is out of reach, and its path now names that mount
+		// (a writable bind over /etc must stay writable).
+		for _, m := range a.mounts {
+			if !m.underlay {
+				continue
+			}
+			if err := setAttr(m.path, unix.MOUNT_ATTR_RDONLY, false); err != nil {
+				return fmt.Errorf("making %s read-only: %w", a.inside(m.path), err)
+			}
+		}
+	default:
+		return fmt.Errorf("unknown root step %d", st.Kind)
 	}
 	return nil
 }
@@ -341,36 +377,6 @@ func (a *assembler) checkRoot(read func() error) error {
 			return fmt.Errorf("reading the root filesystem of %s: %s", a.cfg.Image.Path, detail)
 		}
 		return fmt.Errorf("reading the root filesystem of %s: %w", a.cfg.Image.Path, err)
-	}
-	return nil
-}
-
-// mountRoot makes the image the new root at a.root, with the underlays
-// that planUnderlays finds (none for a --writable sandbox: mount points
-// are made in it where it can take them). When the root itself gets an
-// underlay, that tmpfs is the new root: nothing needs to be bound below it.
-func (a *assembler) mountRoot() error {
-	origin := fromImage
-	if a.cfg.Writable {
-		origin = fromSandbox
-	}
-	a.record(mountRec{path: a.root, origin: origin})
-	var plan underlayPlan
-	if !a.cfg.Writable {
-		plan = planUnderlays(a.cfg.Plan.Ops, a.opMounts, a.index)
-	}
-	if !plan.under["/"] {
-		if err := bind(a.image, a.root, false); err != nil {
-			return fmt.Errorf("mounting image root: %w", err)
-		}
-	}
-	for _, d := range plan.dirs {
-		if d != "/" && plan.under[path.Dir(d)] {
-			continue // filled in its parent's underlay
-		}
-		if err := a.underlay(filepath.Join(a.root, d), a.index, &plan); err != nil {
-			return err
-		}
 	}
 	return nil
 }
