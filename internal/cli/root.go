@@ -20,8 +20,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/preinit"
 )
 
 // ExitLauncherError is the exit status for errors of the launcher itself
@@ -42,7 +42,7 @@ type globals struct {
 	stdout, stderr        io.Writer
 	args                  []string
 	oci                   OCICommands
-	pre                   container.Preinit
+	pre                   preinit.Result
 }
 
 // Stdout is where commands print their results.
@@ -77,7 +77,7 @@ func (g *globals) Log() *msg.Logger {
 // returns the process exit status. The OCI commands are handed to the
 // launch-oci helper. pre says what was done before the Go runtime started
 // (internal/preinit).
-func Main(args []string, pre container.Preinit) int {
+func Main(args []string, pre preinit.Result) int {
 	return run(&globals{stdout: os.Stdout, stderr: os.Stderr, args: args, oci: forwarders(), pre: pre})
 }
 

@@ -14,27 +14,15 @@
 package container
 
 import (
-	"os"
-
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
-// Preinit says what was done before the Go runtime started
-// (internal/preinit): whether this process is already in its own user and
-// mount namespaces, and its socket to the waiting parent.
-type Preinit struct {
-	// InNamespaces: the container can be built in this very process.
-	InNamespaces bool
-	// Parent is the socket to the waiting parent process, nil when there
-	// is none.
-	Parent *os.File
-}
-
-// StageArg is the hidden first argument of the re-executed container stage.
-const StageArg = "__launch_stage"
+// ReexecArg is the hidden first argument with which launch re-executes
+// itself as the container stage (runStage; StageMain runs it).
+const ReexecArg = "__launch_stage"
 
 // Mode is what the payload is (runspec.Mode).
 type Mode = runspec.Mode

@@ -85,7 +85,7 @@ func lockOverlay(o Overlay) (int, error) {
 // written into a persistent overlay directory for them.
 func (a *assembler) mountLayers() error {
 	l := a.cfg.Layers
-	base := filepath.Join(stageDir, "layers")
+	base := filepath.Join(stagingDir, "layers")
 	mp := filepath.Join(base, "mp")
 	if err := os.MkdirAll(mp, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", mp, err)

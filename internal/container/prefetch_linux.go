@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/launch-hpc/launch/internal/environ"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,7 @@ func prefetchProgram(exe string, env []string, dev uint64) {
 	readAhead(fd, st, dev, buf)
 	first := elfDeps(fdReaderAt(fd), exe) // also when exe is not on the image
 	unix.Close(fd)
-	libPath := envValue(env, "LD_LIBRARY_PATH")
+	libPath := environ.Get(env, "LD_LIBRARY_PATH")
 	seen := map[string]bool{exe: true}
 	queue := []elfInfo{first}
 	budget, count := libsBytesMax, 0
@@ -110,16 +111,6 @@ func splitPath(s string) []string {
 		}
 	}
 	return out
-}
-
-// envValue is the value of name in env (NAME=VALUE strings), or "".
-func envValue(env []string, name string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // prefetch opens file without blocking (openRegular: only a regular file

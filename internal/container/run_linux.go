@@ -73,7 +73,7 @@ func notify(c chan<- os.Signal, sigs []os.Signal) {
 // (runHere). Otherwise a stage is re-executed in new namespaces (new user
 // and mount namespaces, unless pre made them already, plus those asked
 // for); this process forwards signals to it and waits.
-func Run(spec *runspec.Spec, pre Preinit) (int, error) {
+func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 	if err := spec.Validate(); err != nil {
 		return 0, err
 	}
@@ -81,17 +81,17 @@ func Run(spec *runspec.Spec, pre Preinit) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pre.InNamespaces {
+	if pre.Done {
 		timeline.FromEnv("stage").Mark("resolved")
 	}
-	if pre.InNamespaces && !cfg.Namespaces.Extra() {
+	if pre.Done && !cfg.Namespaces.Extra() {
 		return runHere(cfg, pre)
 	}
 	return runStage(cfg, pre)
 }
 
 // runStage re-executes launch as the container stage and waits for it.
-func runStage(cfg *Config, pre Preinit) (int, error) {
+func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	tl := timeline.FromEnv("launcher")
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -111,10 +111,10 @@ func runStage(cfg *Config, pre Preinit) (int, error) {
 	// support once per process by cloning a throwaway child, which costs a
 	// process creation on every launch.
 	tl.Mark("clone")
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], StageArg}, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], ReexecArg}, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2, pr.Fd()},
-		Sys:   stageSysProcAttr(cfg, pre.InNamespaces),
+		Sys:   stageSysProcAttr(cfg, pre.Done),
 	})
 	pr.Close()
 	if err != nil {
@@ -237,17 +237,31 @@ func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 
 // explainStartError turns a failed clone into advice.
 func explainStartError(err error) error {
+	advice := UserNSAdvice(err)
 	switch {
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EUSERS):
-		return fmt.Errorf("cannot create a user namespace: %w (user namespaces are disabled or exhausted here: "+
-			"ask your admin to set user.max_user_namespaces > 0)", err)
-	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("cannot create a user namespace: %w (unprivileged user namespaces are not allowed here: "+
-			"check kernel.unprivileged_userns_clone and AppArmor's restrict_unprivileged_userns)", err)
 	case errors.Is(err, syscall.EINVAL):
-		return fmt.Errorf("cannot create the container namespaces: %w (the kernel lacks user namespace support)", err)
+		return fmt.Errorf("cannot create the container namespaces: %w%s", err, advice)
+	case advice != "":
+		return fmt.Errorf("cannot create a user namespace: %w%s", err, advice)
 	}
 	return fmt.Errorf("starting container stage: %w", err)
+}
+
+// UserNSAdvice is the one wording of what to check when making a user
+// namespace failed with err (" (...)", to append to the error), or "" when
+// err says nothing about the host's settings. Used for the clone of the
+// stage and for the constructor's unshare (cmd/launch).
+func UserNSAdvice(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EUSERS):
+		return " (user namespaces are disabled or exhausted here: ask your admin to set user.max_user_namespaces > 0)"
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return " (unprivileged user namespaces are not allowed here: check kernel.unprivileged_userns_clone " +
+			"and AppArmor's kernel.apparmor_restrict_unprivileged_userns)"
+	case errors.Is(err, syscall.EINVAL):
+		return " (the kernel lacks user namespace support)"
+	}
+	return ""
 }
 
 // fromTerminal reports whether s is a keyboard signal (INT, QUIT) that the
