@@ -15,6 +15,8 @@
 // For every command line the constructor also opens /dev/null on standard
 // descriptors the caller left closed, and records the signals the caller
 // ignores (IgnoredAtStart), which the Go runtime's start would hide.
+//
+// It must not decide anything about the container: it only reports.
 package preinit
 
 import (
