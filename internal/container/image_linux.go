@@ -75,18 +75,6 @@ func (a *assembler) startImage(target string) error {
 	return nil
 }
 
-// squashfuse finds the squashfuse program (once).
-func (a *assembler) squashfuse() (string, error) {
-	if a.bin == "" {
-		bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
-		if err != nil {
-			return "", err
-		}
-		a.bin = bin
-	}
-	return a.bin, nil
-}
-
 // checkRoot reads the root directory once (read): this waits for the FUSE
 // server and turns a server that failed (bad image, bad offset) into a
 // clear error.

@@ -23,13 +23,21 @@ type mountRec struct {
 	dev      uint64 // an underlay's device: writes into it must reach it
 }
 
+// mountTable tracks the mounts made in the new root at root (staging side)
+// while nothing covers them, to answer where the content at a path comes
+// from (originOf) and whether a file lies in an underlay (inUnderlay).
+type mountTable struct {
+	root   string     // the new root being assembled
+	mounts []mountRec // see record
+}
+
 // record notes a mount made on m.path. It lies on top of every mount
 // made before on that path or below it, which can no longer be reached by
 // path: their records go, so that originOf and inUnderlay never answer for
 // a mount that is covered (an image's /tmp -> / once had the host's /tmp
 // bound over the root, and the stale record of the /etc underlay below it
 // sent the generated /etc/passwd into a host file).
-func (a *assembler) record(m mountRec) {
+func (a *mountTable) record(m mountRec) {
 	kept := a.mounts[:0]
 	for _, o := range a.mounts {
 		if o.path != m.path && !strings.HasPrefix(o.path, m.path+"/") {
@@ -41,7 +49,7 @@ func (a *assembler) record(m mountRec) {
 
 // deepest returns the record of the deepest mount holding p (of two on
 // the same path, which record never leaves, the later).
-func (a *assembler) deepest(p string) (mountRec, bool) {
+func (a *mountTable) deepest(p string) (mountRec, bool) {
 	best, found := mountRec{}, false
 	for _, m := range a.mounts {
 		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && (!found || len(m.path) >= len(best.path)) {
@@ -55,7 +63,7 @@ func (a *assembler) deepest(p string) (mountRec, bool) {
 // is a file of an underlay tmpfs (not itself a mount), and returns that
 // underlay and p's path below it. The file is only written through
 // writeInTmpfs, which checks all of that again on descriptors.
-func (a *assembler) inUnderlay(p string) (mountRec, string, bool) {
+func (a *mountTable) inUnderlay(p string) (mountRec, string, bool) {
 	m, ok := a.deepest(p)
 	if !ok || !m.underlay || p == m.path {
 		return mountRec{}, "", false
@@ -64,7 +72,7 @@ func (a *assembler) inUnderlay(p string) (mountRec, string, bool) {
 }
 
 // originOf returns the origin of the deepest mount holding path.
-func (a *assembler) originOf(path string) origin {
+func (a *mountTable) originOf(path string) origin {
 	if m, ok := a.deepest(path); ok {
 		return m.origin
 	}
@@ -72,7 +80,7 @@ func (a *assembler) originOf(path string) origin {
 }
 
 // inside turns a staging-side path into the path the container will see.
-func (a *assembler) inside(p string) string {
+func (a *mountTable) inside(p string) string {
 	rel := strings.TrimPrefix(p, a.root)
 	if rel == "" {
 		return "/"

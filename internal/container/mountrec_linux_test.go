@@ -34,7 +34,7 @@ func TestMountRecords(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a := &assembler{}
+			a := &mountTable{}
 			for _, m := range c.mounts {
 				a.record(m)
 			}

@@ -6,8 +6,9 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/launch-hpc/launch/internal/environ"
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/environ"
 )
 
 // prefetchMax is how much of one file prefetch reads: a bound on the work

@@ -153,15 +153,3 @@ func readConfig(r io.Reader) (*Config, error) {
 	}
 	return cfg, nil
 }
-
-// watchLauncher closes gone when the launcher's end of the pipe closes,
-// which happens only when the launcher process is gone.
-func watchLauncher(pipe *os.File, gone chan<- struct{}) {
-	buf := make([]byte, 64)
-	for {
-		if _, err := pipe.Read(buf); err != nil {
-			close(gone)
-			return
-		}
-	}
-}
