@@ -14,7 +14,7 @@
 //
 // It must not mount, open host paths or create anything: it reads the image
 // only through the fs.FS it is given, and makes no system call of its own.
-// The executor (internal/container, rootfs_linux.go) applies the steps in
+// The executor (internal/container, assemble_linux.go: assembler.step) applies the steps in
 // order and keeps the security checks of applying them (resolving inside the
 // root, never creating on a host path, never writing through a link).
 package rootplan
