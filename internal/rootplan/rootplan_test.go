@@ -161,6 +161,9 @@ func TestPlanUnderlays(t *testing.T) {
 				switch s.Kind {
 				case UnderlayRoot, Underlay:
 					dirs = append(dirs, s.Dir)
+					if !p.Under[s.Dir] {
+						t.Errorf("underlay step %s not in the set", s.Dir)
+					}
 				case Mount:
 					if s.ResolveAtApply {
 						resolve = append(resolve, s.Op)
