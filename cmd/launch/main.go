@@ -9,10 +9,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/launch-hpc/launch/internal/cli"
 	"github.com/launch-hpc/launch/internal/container"
@@ -22,27 +20,18 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == container.StageArg {
+	if len(os.Args) > 1 && os.Args[1] == container.ReexecArg {
 		os.Exit(container.StageMain(os.Args[2:]))
 	}
 	pre := preinit.Get()
 	if pre.Broken {
-		hint := ""
-		if errors.Is(pre.Err, syscall.EPERM) || errors.Is(pre.Err, syscall.EACCES) {
-			hint = " (unprivileged user namespaces are restricted here: check AppArmor's " +
-				"kernel.apparmor_restrict_unprivileged_userns and kernel.unprivileged_userns_clone)"
-		}
-		msg.Fatal(os.Stderr, fmt.Errorf("setting up the user namespace: %w%s", pre.Err, hint))
+		msg.Fatal(os.Stderr, fmt.Errorf("setting up the user namespace: %w%s", pre.Err, container.UserNSAdvice(pre.Err)))
 		os.Exit(cli.ExitLauncherError)
-	}
-	var parent *os.File
-	if pre.FD >= 0 {
-		parent = os.NewFile(uintptr(pre.FD), "launch-parent")
 	}
 	role := "launcher"
 	if pre.Done {
 		role = "stage"
 	}
 	timeline.FromEnv(role).Mark("main")
-	os.Exit(cli.Main(os.Args[1:], container.Preinit{InNamespaces: pre.Done, Parent: parent}))
+	os.Exit(cli.Main(os.Args[1:], pre))
 }

@@ -1,6 +1,8 @@
 // Package buildinfo holds the values stamped into the binary at build time
 // (make passes them with -ldflags -X). It owns no behaviour; defaults let a
 // plain `go build ./...` produce a working binary.
+//
+// It must not import any other package of launch.
 package buildinfo
 
 import "path/filepath"

@@ -26,6 +26,9 @@
 //	sif/sha256/HEX.sif        converted images, by manifest digest
 //	sif/sha256/HEX.sif.digest the SIF's SHA-256, as recorded when it was made
 //	locks/                    lock files (never removed while in use)
+//
+// It must not fetch from registries or convert images itself: internal/oci and
+// internal/ocibuild do, and hand it what they produced.
 package cache
 
 import (

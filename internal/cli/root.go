@@ -22,8 +22,8 @@ import (
 
 	"github.com/launch-hpc/launch/internal/buildinfo"
 	"github.com/launch-hpc/launch/internal/config"
-	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/preinit"
 )
 
 // ExitLauncherError is the exit status for errors of the launcher itself
@@ -44,7 +44,7 @@ type globals struct {
 	stdout, stderr        io.Writer
 	args                  []string
 	oci                   OCICommands
-	pre                   container.Preinit
+	pre                   preinit.Result
 	site                  *config.Loaded // launch.conf, once read (siteConfig)
 }
 
@@ -130,7 +130,7 @@ func (g *globals) Log() *msg.Logger {
 // returns the process exit status. The OCI commands are handed to the
 // launch-oci helper. pre says what was done before the Go runtime started
 // (internal/preinit).
-func Main(args []string, pre container.Preinit) int {
+func Main(args []string, pre preinit.Result) int {
 	return run(&globals{stdout: os.Stdout, stderr: os.Stderr, args: args, oci: forwarders(), pre: pre})
 }
 

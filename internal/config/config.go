@@ -7,6 +7,8 @@
 // launch runs entirely as the calling user, so a user can always run another
 // copy of it (or another tool) with other settings. docs/admin.md says which
 // settings a user can still escape and which only protect against mistakes.
+//
+// It must not act on the settings itself (it only reads and reports them).
 package config
 
 import (

@@ -2,10 +2,17 @@
 // specification (internal/runspec) it prepares the Config on the host side
 // (prepare: opens the image, looks at bind sources, makes the directories of
 // --overlay and --workdir, builds the mount plan), re-executes the launcher
-// in new user and mount namespaces (the "stage"), mounts the image with
-// squashfuse there, applies the mount plan, pivots into the new root, drops
-// every privilege and runs the payload under a small supervisor that
-// forwards signals, reaps, and kills whatever the payload left behind.
+// in new user and mount namespaces (the "stage") when it is not already in
+// them, assembles the root there (assemble_linux.go: the image through
+// internal/fuse or a shared mount, then the steps of internal/rootplan applied
+// in order), pivots into it, drops every privilege and runs the payload under
+// a small supervisor (supervise_linux.go) that owns what the assembly started,
+// forwards signals, and kills whatever the payload left behind.
+//
+// It must not plan the root (internal/rootplan does), start or track FUSE
+// servers by hand (internal/fuse does), or reap outside internal/reap; and
+// the host side (prepare) must not make the container's namespaces. See
+// docs/architecture.md.
 //
 // The launcher side (Run) and the stage side (StageMain) talk over one pipe:
 // the launcher writes the Config as JSON and then holds the pipe open for as
@@ -14,27 +21,15 @@
 package container
 
 import (
-	"os"
-
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
-// Preinit says what was done before the Go runtime started
-// (internal/preinit): whether this process is already in its own user and
-// mount namespaces, and its socket to the waiting parent.
-type Preinit struct {
-	// InNamespaces: the container can be built in this very process.
-	InNamespaces bool
-	// Parent is the socket to the waiting parent process, nil when there
-	// is none.
-	Parent *os.File
-}
-
-// StageArg is the hidden first argument of the re-executed container stage.
-const StageArg = "__launch_stage"
+// ReexecArg is the hidden first argument with which launch re-executes
+// itself as the container stage (runStage; StageMain runs it).
+const ReexecArg = "__launch_stage"
 
 // Mode is what the payload is (runspec.Mode).
 type Mode = runspec.Mode

@@ -6,6 +6,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// setUpNamespaces does what the further namespaces asked for need once the
+// container is entered: the hostname of a new UTS namespace (--hostname),
+// loopback up in a new network namespace (--net).
+func setUpNamespaces(ns Namespaces) error {
+	if ns.Hostname != "" {
+		if err := unix.Sethostname([]byte(ns.Hostname)); err != nil {
+			return fmt.Errorf("setting hostname %q: %w", ns.Hostname, err)
+		}
+	}
+	if ns.Net {
+		return loopbackUp()
+	}
+	return nil
+}
+
 // loopbackUp brings up "lo" in a new network namespace (--net), which starts
 // with loopback down.
 func loopbackUp() error {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -20,8 +19,9 @@ import (
 // intact, and locks it for the container's life: exclusively when it is
 // used read-write, shared when read-only, so one writable overlay never
 // serves two running containers (nor one that reads it as a lower layer).
-// The locks are plain descriptors, never closed: they go when the stage
-// exits, after every process that could write to the layer is gone.
+// The locks are descriptors the stage holds (started.locks), never closed:
+// they go when the stage exits, after every process that could write to the
+// layer is gone.
 func (a *assembler) openLayers() error {
 	l := a.cfg.Layers
 	if l == nil {
@@ -33,15 +33,21 @@ func (a *assembler) openLayers() error {
 			return fmt.Errorf("overlay %s: %w", o.Dir, err)
 		}
 		a.layerFDs = append(a.layerFDs, os.NewFile(uintptr(fd), o.Dir))
-		if err := lockOverlay(o); err != nil {
+		a.res.held = append(a.res.held, a.layerFDs[len(a.layerFDs)-1])
+		lock, err := lockOverlay(o)
+		if err != nil {
 			return err
+		}
+		if lock >= 0 {
+			a.res.locks = append(a.res.locks, lock)
 		}
 	}
 	return nil
 }
 
-// lockOverlay takes the overlay's lock (see openLayers).
-func lockOverlay(o Overlay) error {
+// lockOverlay takes the overlay's lock (see openLayers) and returns the
+// locked descriptor (-1 when a read-only overlay has no lock to take).
+func lockOverlay(o Overlay) (int, error) {
 	lock := filepath.Join(o.Dir, OverlayLock)
 	flags, how := unix.O_RDWR|unix.O_CREAT, unix.LOCK_EX
 	if o.ReadOnly {
@@ -53,23 +59,23 @@ func lockOverlay(o Overlay) error {
 			// Never used read-write by launch, or a lock file we may not
 			// read: nobody can be writing through launch then, or the
 			// owner chose not to let readers hold it up.
-			return nil
+			return -1, nil
 		}
-		return fmt.Errorf("overlay %s: opening lock file: %w", o.Dir, err)
+		return -1, fmt.Errorf("overlay %s: opening lock file: %w", o.Dir, err)
 	}
 	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
 		unix.Close(fd)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			if o.ReadOnly {
-				return fmt.Errorf("overlay %s is in use read-write by another running container; "+
+				return -1, fmt.Errorf("overlay %s is in use read-write by another running container; "+
 					"a read-only overlay must not change under a container", o.Dir)
 			}
-			return fmt.Errorf("overlay %s is in use by another running container; "+
+			return -1, fmt.Errorf("overlay %s is in use by another running container; "+
 				"a writable overlay can serve one container at a time", o.Dir)
 		}
-		return fmt.Errorf("overlay %s: locking %s: %w", o.Dir, lock, err)
+		return -1, fmt.Errorf("overlay %s: locking %s: %w", o.Dir, lock, err)
 	}
-	return nil
+	return fd, nil
 }
 
 // mountLayers makes the container's root at a.root an overlay of the layers
@@ -79,7 +85,7 @@ func lockOverlay(o Overlay) error {
 // written into a persistent overlay directory for them.
 func (a *assembler) mountLayers() error {
 	l := a.cfg.Layers
-	base := filepath.Join(stageDir, "layers")
+	base := filepath.Join(stagingDir, "layers")
 	mp := filepath.Join(base, "mp")
 	if err := os.MkdirAll(mp, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", mp, err)
@@ -135,9 +141,9 @@ func (a *assembler) mountLayers() error {
 		return err
 	}
 	if upper != "" {
-		a.sv.log.Verbosef("writable layer: %s, served by %s", what, a.layerEngine)
+		a.log.Verbosef("writable layer: %s, served by %s", what, a.layerEngine)
 	} else {
-		a.sv.log.Verbosef("read-only overlays served by %s", a.layerEngine)
+		a.log.Verbosef("read-only overlays served by %s", a.layerEngine)
 	}
 	origin := fromLayers
 	if l.Tmpfs {
@@ -159,7 +165,7 @@ func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 	if useFuse {
 		var err error
 		if bin, err = fuse.FindFuseOverlayfs(a.cfg.Layers.FuseOverlayfs); err != nil {
-			a.sv.log.Warnf("%v; using kernel overlayfs: only what you own in the image can be changed", err)
+			a.log.Warnf("%v; using kernel overlayfs: only what you own in the image can be changed", err)
 			useFuse = false
 		}
 	}
@@ -176,15 +182,16 @@ func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 		if bin, err = fuse.FindFuseOverlayfs(a.cfg.Layers.FuseOverlayfs); err != nil {
 			return fmt.Errorf("kernel overlayfs refused it (%w) and %v", kerr, err)
 		}
-		a.sv.log.Verbosef("kernel overlayfs refused the writable layer (%v); trying fuse-overlayfs", kerr)
+		a.log.Verbosef("kernel overlayfs refused the writable layer (%v); trying fuse-overlayfs", kerr)
 	}
 	srv, err := fuse.MountOverlay(fuse.OverlayOptions{
 		Lower: lower, Upper: upper, Work: work, Target: a.root,
-		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Start: a.startOverlayServer,
+		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Fork: a.fork,
 	})
 	if err != nil {
 		return err
 	}
+	a.res.overlay = srv
 	a.layerEngine = bin + " (pid " + strconv.Itoa(srv.Pid) + ")"
 	if _, err := os.ReadDir(a.root); err != nil {
 		detail := strings.Join(strings.Fields(srv.Stderr()), " ")
@@ -281,16 +288,6 @@ func (a *assembler) makeMountPoints(mp string) error {
 		}
 	}
 	return nil
-}
-
-// startOverlayServer starts fuse-overlayfs like startServer, but in a copy
-// of the stage's mount namespace. pivot_root moves the root of every process
-// of the namespace that shares the old one; fuse-overlayfs would then find
-// itself serving its own root, and any path it resolves (it calls
-// lgetxattr on paths) would wait on itself forever. In its own namespace it
-// keeps the staging view it was started in.
-func (a *assembler) startOverlayServer(argv []string, files []*os.File, stderr *os.File) (int, error) {
-	return a.startFUSE(argv, files, stderr, syscall.CLONE_NEWNS)
 }
 
 // ownedBy reports whether path belongs to uid.

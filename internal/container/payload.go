@@ -39,6 +39,13 @@ exec "$@"`
 // Runscript is where Apptainer images keep what `run` runs.
 const Runscript = "/.singularity.d/runscript"
 
+// hasEnvScripts reports whether the container (after the pivot) has
+// Apptainer environment scripts.
+func hasEnvScripts() bool {
+	m, _ := filepath.Glob("/.singularity.d/env/*.sh")
+	return len(m) > 0
+}
+
 // payloadCommand returns the program, argv and environment of the payload.
 // It runs after the pivot, so paths are the container's.
 func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, error) {

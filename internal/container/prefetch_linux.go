@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/environ"
 )
 
 // prefetchMax is how much of one file prefetch reads: a bound on the work
@@ -40,7 +42,7 @@ func prefetchProgram(exe string, env []string, dev uint64) {
 	readAhead(fd, st, dev, buf)
 	first := elfDeps(fdReaderAt(fd), exe) // also when exe is not on the image
 	unix.Close(fd)
-	libPath := envValue(env, "LD_LIBRARY_PATH")
+	libPath := environ.Get(env, "LD_LIBRARY_PATH")
 	seen := map[string]bool{exe: true}
 	queue := []elfInfo{first}
 	budget, count := libsBytesMax, 0
@@ -110,16 +112,6 @@ func splitPath(s string) []string {
 		}
 	}
 	return out
-}
-
-// envValue is the value of name in env (NAME=VALUE strings), or "".
-func envValue(env []string, name string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // prefetch opens file without blocking (openRegular: only a regular file

@@ -42,13 +42,6 @@ func TestPrefetchHelpers(t *testing.T) {
 	if got := splitPath("/a::rel:/b/c:"); !slices.Equal(got, []string{"/a", "/b/c"}) {
 		t.Errorf("splitPath = %v", got)
 	}
-	env := []string{"LD_LIBRARY_PATH=/old", "X=1", "LD_LIBRARY_PATH=/new"}
-	if got := envValue(env, "LD_LIBRARY_PATH"); got != "/new" {
-		t.Errorf("envValue = %q, want the last one", got)
-	}
-	if got := envValue(env, "LD"); got != "" {
-		t.Errorf("envValue of a prefix = %q", got)
-	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "libx.so.1"), nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 //     forks the payload included (dropPrivileges empties only what the
 //     payload inherits through execve);
 //   - the FUSE servers run as the user, who loses capabilities at execve,
-//     so they are started with fuseServerCaps as an ambient capability.
+//     so they are started with fuse.ServerCaps as an ambient capability.
 //
 // Processes outside the namespace (the launcher) are out of reach anyway: a
 // process has no capability in an ancestor of its own user namespace (so a
@@ -26,12 +26,6 @@ import (
 // memory belongs to the initial user namespace, and the user would lose
 // /proc/PID/ns, environ, fd and strace of their own stage; and an exec'd
 // FUSE server is dumpable again whatever its parent set.
-
-// fuseServerCaps is the capability every FUSE server holds (and the only
-// one, for a user other than root) so that the payload cannot ptrace it.
-// CAP_WAKE_ALARM is checked by the kernel in the initial user namespace
-// only (alarm timers), so inside the container's it grants nothing.
-var fuseServerCaps = []uintptr{unix.CAP_WAKE_ALARM}
 
 // dropPrivileges leaves the calling thread with no_new_privs and empty
 // bounding, ambient and inheritable sets, so that a program it forks and

@@ -11,53 +11,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/preinit"
+	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/runspec"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
-
-// forwarded are the signals the launcher and the stage pass on to the
-// payload: what users, batch systems and MPI launchers send.
-var forwarded = []os.Signal{
-	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGALRM,
-}
-
-// keepIgnored leaves ignored in this process the signals its caller ignored
-// (nohup, `cmd &` in a script, `trap "" TERM`), so that what it starts — a
-// re-executed stage, the payload — inherits them ignored, as it would from
-// the caller directly; the Go runtime would otherwise have the payload
-// start with the default action. Signals the Go runtime itself needs
-// (SIGCHLD for reaping, SIGURG for preemption, the synchronous faults, the
-// C library's 32 and 33) are left to it. It returns the forwarded signals
-// that remain to be caught and passed on.
-func keepIgnored() []os.Signal {
-	ignored := map[syscall.Signal]bool{}
-	for _, s := range preinit.IgnoredAtStart() {
-		switch s {
-		case syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPROF, syscall.SIGSEGV, syscall.SIGBUS,
-			syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, 32, 33:
-			continue
-		}
-		ignored[s] = true
-		signal.Ignore(s)
-	}
-	var catch []os.Signal
-	for _, s := range forwarded {
-		if !ignored[s.(syscall.Signal)] {
-			catch = append(catch, s)
-		}
-	}
-	return catch
-}
-
-// notify is signal.Notify for exactly sigs (signal.Notify with none would
-// catch every signal).
-func notify(c chan<- os.Signal, sigs []os.Signal) {
-	if len(sigs) > 0 {
-		signal.Notify(c, sigs...)
-	}
-}
 
 // Run checks spec (runspec.Spec.Validate), then runs the container for it and returns
 // the exit status the launcher should exit with: the payload's own, or
@@ -71,7 +30,7 @@ func notify(c chan<- os.Signal, sigs []os.Signal) {
 // (runHere). Otherwise a stage is re-executed in new namespaces (new user
 // and mount namespaces, unless pre made them already, plus those asked
 // for); this process forwards signals to it and waits.
-func Run(spec *runspec.Spec, pre Preinit) (int, error) {
+func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 	if err := spec.Validate(); err != nil {
 		return 0, err
 	}
@@ -79,17 +38,17 @@ func Run(spec *runspec.Spec, pre Preinit) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pre.InNamespaces {
+	if pre.Done {
 		timeline.FromEnv("stage").Mark("resolved")
 	}
-	if pre.InNamespaces && !cfg.Namespaces.Extra() {
+	if pre.Done && !cfg.Namespaces.Extra() {
 		return runHere(cfg, pre)
 	}
 	return runStage(cfg, pre)
 }
 
 // runStage re-executes launch as the container stage and waits for it.
-func runStage(cfg *Config, pre Preinit) (int, error) {
+func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	tl := timeline.FromEnv("launcher")
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -109,10 +68,10 @@ func runStage(cfg *Config, pre Preinit) (int, error) {
 	// support once per process by cloning a throwaway child, which costs a
 	// process creation on every launch.
 	tl.Mark("clone")
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], StageArg}, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], ReexecArg}, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2, pr.Fd()},
-		Sys:   stageSysProcAttr(cfg, pre.InNamespaces),
+		Sys:   stageSysProcAttr(cfg, pre.Done),
 	})
 	pr.Close()
 	if err != nil {
@@ -123,7 +82,7 @@ func runStage(cfg *Config, pre Preinit) (int, error) {
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
 	if _, err := pw.Write(append(hdr[:], data...)); err != nil {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		_, _ = reap(pid)
+		_, _ = reapStage(pid)
 		return 0, fmt.Errorf("sending config to container stage: %w", err)
 	}
 
@@ -143,19 +102,19 @@ func runStage(cfg *Config, pre Preinit) (int, error) {
 	for {
 		select {
 		case <-parentGone:
-			return 128 + int(syscall.SIGKILL), nil
+			return reap.Signalled(syscall.SIGKILL), nil
 		case s := <-sigs:
 			if fromTerminal(s) {
 				continue // the terminal already sent it to the whole process group
 			}
 			_ = syscall.Kill(pid, s.(syscall.Signal))
 		case <-exited:
-			ws, err := reap(pid)
+			ws, err := reapStage(pid)
 			tl.Mark("stage-reaped")
 			if err != nil {
 				return 0, fmt.Errorf("waiting for the container stage: %w", err)
 			}
-			return exitCode(ws), nil
+			return reap.Status(ws), nil
 		}
 	}
 }
@@ -171,8 +130,8 @@ func waitExited(pid int) {
 	}
 }
 
-// reap collects pid's exit status.
-func reap(pid int) (syscall.WaitStatus, error) {
+// reapStage collects pid's exit status.
+func reapStage(pid int) (syscall.WaitStatus, error) {
 	for {
 		var ws syscall.WaitStatus
 		_, err := syscall.Wait4(pid, &ws, 0, nil)
@@ -222,9 +181,9 @@ func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 		// Kernel overlayfs also wants CAP_DAC_OVERRIDE from its mounter (for
 		// its work directory); in this user namespace it covers only files
 		// of the user's own uid and gid, the only ones mapped.
-		// The FUSE servers' capability (fuseServerCaps) must be there too,
+		// The FUSE servers' capability (fuse.ServerCaps) must be there too,
 		// for the stage to pass it on to them.
-		a.AmbientCaps = append([]uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}, fuseServerCaps...)
+		a.AmbientCaps = append([]uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}, fuse.ServerCaps...)
 		if cfg.Namespaces.Net {
 			// Bringing up loopback in the new network namespace.
 			a.AmbientCaps = append(a.AmbientCaps, unix.CAP_NET_ADMIN)
@@ -235,43 +194,29 @@ func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 
 // explainStartError turns a failed clone into advice.
 func explainStartError(err error) error {
+	advice := UserNSAdvice(err)
 	switch {
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EUSERS):
-		return fmt.Errorf("cannot create a user namespace: %w (user namespaces are disabled or exhausted here: "+
-			"ask your admin to set user.max_user_namespaces > 0)", err)
-	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("cannot create a user namespace: %w (unprivileged user namespaces are not allowed here: "+
-			"check kernel.unprivileged_userns_clone and AppArmor's restrict_unprivileged_userns)", err)
 	case errors.Is(err, syscall.EINVAL):
-		return fmt.Errorf("cannot create the container namespaces: %w (the kernel lacks user namespace support)", err)
+		return fmt.Errorf("cannot create the container namespaces: %w%s", err, advice)
+	case advice != "":
+		return fmt.Errorf("cannot create a user namespace: %w%s", err, advice)
 	}
 	return fmt.Errorf("starting container stage: %w", err)
 }
 
-// exitCode maps a finished process to a shell-style exit status.
-func exitCode(ws syscall.WaitStatus) int {
+// UserNSAdvice is the one wording of what to check when making a user
+// namespace failed with err (" (...)", to append to the error), or "" when
+// err says nothing about the host's settings. Used for the clone of the
+// stage and for the constructor's unshare (cmd/launch).
+func UserNSAdvice(err error) string {
 	switch {
-	case ws.Signaled():
-		return 128 + int(ws.Signal())
-	case ws.Exited():
-		return ws.ExitStatus()
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EUSERS):
+		return " (user namespaces are disabled or exhausted here: ask your admin to set user.max_user_namespaces > 0)"
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return " (unprivileged user namespaces are not allowed here: check kernel.unprivileged_userns_clone " +
+			"and AppArmor's kernel.apparmor_restrict_unprivileged_userns)"
+	case errors.Is(err, syscall.EINVAL):
+		return " (the kernel lacks user namespace support)"
 	}
-	return 255
-}
-
-// fromTerminal reports whether s is a keyboard signal (INT, QUIT) that the
-// terminal has already delivered to our whole foreground process group,
-// payload included; forwarding it again would deliver it twice.
-func fromTerminal(s os.Signal) bool {
-	if s != syscall.SIGINT && s != syscall.SIGQUIT {
-		return false
-	}
-	pgrp := syscall.Getpgrp()
-	for _, fd := range []int{0, 1, 2} {
-		fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
-		if err == nil {
-			return fg == pgrp
-		}
-	}
-	return false
+	return ""
 }

@@ -30,7 +30,7 @@ func (a *assembler) claimShare(holdOK bool) bool {
 	}
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil || !share.KernelSupports(unix.ByteSliceToString(uts.Release[:])) {
-		a.sv.log.Debugf("not sharing the image mount: it needs Linux 6.15 or later")
+		a.log.Debugf("not sharing the image mount: it needs Linux 6.15 or later")
 		return false
 	}
 	bin, err := a.squashfuse()
@@ -39,20 +39,20 @@ func (a *assembler) claimShare(holdOK bool) bool {
 	}
 	id, err := a.shareIdentity(bin)
 	if err != nil {
-		a.sv.log.Debugf("not sharing the image mount: %v", err)
+		a.log.Debugf("not sharing the image mount: %v", err)
 		return false
 	}
 	h, c, err := share.Claim(id, holdOK)
-	a.sv.tl.Mark("share-claimed")
+	a.tl.Mark("share-claimed")
 	switch {
 	case err != nil:
-		a.sv.log.Debugf("not sharing the image mount: %v", err)
+		a.log.Debugf("not sharing the image mount: %v", err)
 	case h != nil:
-		a.sv.holder = h
-		a.sv.log.Debugf("serving the image mount to this user's other launches of it (%s)", h.Name)
+		a.res.holder = h
+		a.log.Debugf("serving the image mount to this user's other launches of it (%s)", h.Name)
 	case c != nil:
-		a.sv.client = c
-		a.sv.log.Debugf("using the image mount of pid %d (%s)", c.HolderPid, c.Name)
+		a.res.client = c
+		a.log.Debugf("using the image mount of pid %d (%s)", c.HolderPid, c.Name)
 		return true
 	}
 	return false
@@ -74,7 +74,7 @@ func (a *assembler) shareIdentity(bin string) (share.Identity, error) {
 	// The host's home ($HOME), not the container's (--home may move it).
 	key, err := share.UserKey(a.cfg.User.UID, os.Getenv("HOME"), os.Getenv)
 	if err != nil {
-		a.sv.log.Debugf("sharing with names other users can compute: %v", err)
+		a.log.Debugf("sharing with names other users can compute: %v", err)
 	}
 	return share.Identity{
 		UID: a.cfg.User.UID, GID: a.cfg.User.GID,
@@ -89,19 +89,19 @@ func (a *assembler) shareIdentity(bin string) (share.Identity, error) {
 // attachShared attaches the holder's mount at target. On failure the
 // caller mounts the image itself.
 func (a *assembler) attachShared(target string) error {
-	c := a.sv.client
+	c := a.res.client
 	mnt, err := c.Mount(shareWait)
 	if err != nil {
-		a.sv.client = nil
+		a.res.client = nil
 		return err
 	}
 	defer mnt.Close()
 	if err := unix.MoveMount(int(mnt.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		c.Close()
-		a.sv.client = nil
+		a.res.client = nil
 		return fmt.Errorf("attaching the shared image mount on %s: %w", target, err)
 	}
-	a.sv.tl.Mark("image-shared")
+	a.tl.Mark("image-shared")
 	return nil
 }
 
@@ -112,9 +112,9 @@ func (a *assembler) attachShared(target string) error {
 // capability sets of the locked thread only (capset is per thread), which
 // is the thread that forks the payload.
 func (a *assembler) sharePrepare(path string) {
-	if h := a.sv.holder; h != nil {
+	if h := a.res.holder; h != nil {
 		if err := h.Prepare(path); err != nil {
-			a.sv.log.Debugf("not sharing the image mount: %v", err)
+			a.log.Debugf("not sharing the image mount: %v", err)
 		}
 	}
 }

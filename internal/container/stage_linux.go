@@ -13,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/preinit"
+	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
@@ -44,7 +46,7 @@ func StageMain(_ []string) int {
 		return 255
 	}
 	tl.Mark("config-read")
-	code, err := stage(cfg, pipe, tl, nil)
+	code, err := runContainer(cfg, pipe, tl, nil)
 	if err != nil {
 		msg.Fatal(os.Stderr, err)
 		return 255
@@ -52,14 +54,14 @@ func StageMain(_ []string) int {
 	return code
 }
 
-// stage builds the container for cfg in this process's namespaces, runs the
+// runContainer builds the container for cfg in this process's namespaces, runs the
 // payload and supervises it, and cleans up. parent is a pipe or socket that
 // reads end-of-file when the launcher is gone. report, when not nil, is
 // called with the payload's exit status as soon as the payload and what it
 // left behind are killed, before the rest of the clean-up (see below). An
 // error means the payload could not be started (the clean-up is done by
 // then).
-func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int, error) {
+func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int, error) {
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
 	sigs := make(chan os.Signal, 32)
 	notify(sigs, keepIgnored())
@@ -69,7 +71,7 @@ func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int,
 	if err != nil {
 		return 0, err
 	}
-	rp := newReaper()
+	rp := reap.New()
 	gone := make(chan struct{})
 	go watchLauncher(parent, gone)
 
@@ -101,7 +103,7 @@ func stage(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int,
 // own user and mount namespaces (internal/preinit): no stage is re-executed.
 // The waiting parent hears the payload's exit status on pre.Parent as soon
 // as it is known and exits with it while this process cleans up.
-func runHere(cfg *Config, pre Preinit) (int, error) {
+func runHere(cfg *Config, pre preinit.Result) (int, error) {
 	runtime.LockOSThread() // as in StageMain
 	tl := timeline.FromEnv("stage")
 	tl.Mark("run-here")
@@ -109,7 +111,7 @@ func runHere(cfg *Config, pre Preinit) (int, error) {
 		tl.Mark("status-sent")
 		reportStatus(pre.Parent, code, tl != nil)
 	}
-	return stage(cfg, pre.Parent, tl, report)
+	return runContainer(cfg, pre.Parent, tl, report)
 }
 
 // reportStatus hands the payload's exit status to the waiting parent, which
@@ -150,16 +152,4 @@ func readConfig(r io.Reader) (*Config, error) {
 		return nil, fmt.Errorf("decoding container config: %w", err)
 	}
 	return cfg, nil
-}
-
-// watchLauncher closes gone when the launcher's end of the pipe closes,
-// which happens only when the launcher process is gone.
-func watchLauncher(pipe *os.File, gone chan<- struct{}) {
-	buf := make([]byte, 64)
-	for {
-		if _, err := pipe.Read(buf); err != nil {
-			close(gone)
-			return
-		}
-	}
 }

@@ -10,15 +10,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
-	"github.com/launch-hpc/launch/internal/share"
+	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
 
 // supervisor is the stage's state: what it started and must stop.
 type supervisor struct {
-	reaper *reaper
+	reaper *reap.Reaper
 	sigs   <-chan os.Signal
 	gone   <-chan struct{}
 	log    *msg.Logger
@@ -26,16 +25,14 @@ type supervisor struct {
 
 	proc    *os.File // the host's /proc, opened before the pivot
 	pidNS   bool
-	server  *fuse.Server
 	payload int
-	// serverReaped is set once the FUSE server's exit has been seen.
-	serverReaped bool
+	// res is what assembling the root started (FUSE servers, the shared
+	// mount's holder or client, locks): the supervisor's from then on.
+	res started
 
 	// holdOK: this stage may serve its image mount to other launches
 	// (it reports its status before it cleans up: see stage).
 	holdOK bool
-	holder *share.Holder // serving the image mount to other launches
-	client *share.Client // using another launch's image mount
 
 	inherited inherited // the caller's descriptors, for the payload only
 }
@@ -57,27 +54,27 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	endWatch := sv.watchSetup()
 	defer endWatch()
 	t0 := time.Now()
-	asm, err := newAssembler(cfg, sv)
+	root, res, err := assembleRoot(cfg, deps{log: sv.log, tl: sv.tl, fork: sv.reaper, holdOK: sv.holdOK})
+	sv.res = res // ours from now on, also when the assembly failed
 	if err != nil {
 		return 0, err
 	}
-	if err := asm.build(); err != nil {
+	sv.tl.Mark("root-assembled")
+	if err := pivot(root.path, cfg, sv.log); err != nil {
 		return 0, err
 	}
-	sv.tl.Mark("root-assembled")
-	imageDev, fromFUSE := asm.imageDevice()
-	if err := asm.pivot(); err != nil {
+	if err := setUpNamespaces(cfg.Namespaces); err != nil {
 		return 0, err
 	}
 	sv.tl.Mark("pivoted")
-	argv0, argv, env, err := payloadCommand(cfg, asm.hasEnvScripts())
+	argv0, argv, env, err := payloadCommand(cfg, hasEnvScripts())
 	if err != nil {
 		return 0, err
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
 	sv.tl.Mark("command-resolved")
-	if fromFUSE {
-		prefetchProgram(argv0, env, imageDev)
+	if root.fromFUSE {
+		prefetchProgram(argv0, env, root.imageDev)
 		sv.tl.Mark("prefetched")
 	}
 	if err := dropPrivileges(); err != nil {
@@ -91,7 +88,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	if err := sv.inherited.pass(); err != nil {
 		return 0, err
 	}
-	pid, err := sv.reaper.start(argv0, argv, &syscall.ProcAttr{
+	pid, err := sv.reaper.ForkExec(argv0, argv, &syscall.ProcAttr{
 		Dir:   wd,
 		Env:   env,
 		Files: []uintptr{0, 1, 2},
@@ -103,7 +100,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.payload = pid
 	sv.tl.Mark("payload-started")
-	sv.holder.Open() // committed now: other launches may use the image mount
+	sv.res.holder.Open() // committed now: other launches may use the image mount
 	return sv.wait(), nil
 }
 
@@ -146,7 +143,7 @@ func (sv *supervisor) watchSetup() (end func()) {
 					sv.abort(code)
 				}
 			case <-sv.gone:
-				sv.abort(128 + int(syscall.SIGKILL))
+				sv.abort(reap.Signalled(syscall.SIGKILL))
 			}
 		}
 	}()
@@ -167,7 +164,7 @@ func (sv *supervisor) watchSetup() (end func()) {
 func terminating(s os.Signal) (int, bool) {
 	switch s {
 	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
-		return 128 + int(s.(syscall.Signal)), true
+		return reap.Signalled(s.(syscall.Signal)), true
 	}
 	return 0, false
 }
@@ -187,14 +184,12 @@ func (sv *supervisor) abort(code int) {
 	// No child is started while the others are killed; but a start that
 	// does not return (an exec that waits on a FUSE mount) must not keep
 	// the stage alive: after a second, kill what there is.
-	for i := 0; i < 100 && !sv.reaper.mu.TryLock(); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	sv.reaper.StopStarting(time.Second)
 	if sv.proc != nil && !sv.pidNS {
 		// With --pid, the kernel kills the namespace's processes when
 		// this one, its init, exits.
 		for i := 0; i < 3; i++ { // again: a process may fork as it is killed
-			pids := descendants(sv.proc, os.Getpid())
+			pids := reap.Descendants(sv.proc, os.Getpid())
 			if len(pids) == 0 {
 				break
 			}
@@ -229,10 +224,9 @@ func (sv *supervisor) stopBeforeStart() (int, bool) {
 // status in shell form.
 func (sv *supervisor) wait() int {
 	var warn, lostWarn <-chan time.Time
-	var serverStatus syscall.WaitStatus
 	var lost <-chan struct{}
-	if sv.client != nil {
-		lost = sv.client.Lost()
+	if sv.res.client != nil {
+		lost = sv.res.client.Lost()
 	}
 	for {
 		select {
@@ -241,8 +235,8 @@ func (sv *supervisor) wait() int {
 			lostWarn = time.After(serverWarnDelay)
 		case <-lostWarn:
 			who := "the launch"
-			if sv.client.HolderPid > 0 { // 0: in another PID namespace
-				who = fmt.Sprintf("launch pid %d", sv.client.HolderPid)
+			if sv.res.client.HolderPid > 0 { // 0: in another PID namespace
+				who = fmt.Sprintf("launch pid %d", sv.res.client.HolderPid)
 			}
 			sv.log.Warnf("%s, which shared its image mount with this one, was killed; the image is no longer readable", who)
 		case s := <-sv.sigs:
@@ -250,39 +244,25 @@ func (sv *supervisor) wait() int {
 				continue
 			}
 			_ = syscall.Kill(sv.payload, s.(syscall.Signal))
-		case ev := <-sv.reaper.exits:
-			switch ev.pid {
-			case sv.payload:
+		case ev := <-sv.reaper.Exits():
+			switch {
+			case ev.Pid == sv.payload:
 				sv.tl.Mark("payload-reaped")
-				if ev.status.Signaled() {
-					return 128 + int(ev.status.Signal())
-				}
-				return ev.status.ExitStatus()
-			case sv.serverPid():
-				sv.serverReaped = true
-				serverStatus = ev.status
+				return reap.Status(ev.Status)
+			case sv.res.server.Exited(ev):
 				warn = time.After(serverWarnDelay)
 			}
 		case <-warn:
-			why := describeStatus(serverStatus)
-			if e := strings.TrimSpace(sv.server.Stderr()); e != "" {
+			why := reap.Describe(sv.res.server.Status())
+			if e := strings.TrimSpace(sv.res.server.Stderr()); e != "" {
 				why += ": " + e
 			}
 			sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", why)
 		case <-sv.gone:
 			// The launcher was killed: take everything down with it.
-			return 128 + int(syscall.SIGKILL)
+			return reap.Signalled(syscall.SIGKILL)
 		}
 	}
-}
-
-// serverPid is the FUSE server's pid while it is ours: -1 once it has been
-// reaped, when the number may be reused.
-func (sv *supervisor) serverPid() int {
-	if sv.server == nil || sv.serverReaped {
-		return -1
-	}
-	return sv.server.Pid
 }
 
 // cleanup kills the FUSE server and every process the payload left
@@ -296,16 +276,16 @@ func (sv *supervisor) serverPid() int {
 // its server, until the last launch using it is gone (launches that start
 // meanwhile join it too), after afterTree has let the launcher exit.
 func (sv *supervisor) cleanup(afterTree func()) {
-	shared := !sv.holder.StopIfUnused()
-	if !sv.serverReaped && !shared { // once reaped, its pid may belong to someone else
-		sv.server.Stop()
+	shared := !sv.res.holder.StopIfUnused()
+	if !shared {
+		sv.res.server.Stop() // not once reaped: its pid may belong to someone else
 	}
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
 		for i := 0; i < 200; i++ {
 			left := 0
-			for _, pid := range descendants(sv.proc, self) {
-				if pid == sv.serverPid() {
+			for _, pid := range reap.Descendants(sv.proc, self) {
+				if pid == sv.res.server.LivePid() {
 					continue
 				}
 				left++
@@ -318,19 +298,17 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
-	sv.client.Close()
+	sv.res.client.Close()
 	if afterTree != nil {
 		afterTree()
 	}
 	if shared {
 		sv.linger()
 		sv.tl.Mark("share-clients-gone")
-		if !sv.serverReaped {
-			sv.server.Stop()
-		}
+		sv.res.server.Stop()
 	}
-	if sv.server != nil {
-		sv.waitServer(time.Second)
+	if sv.res.server != nil {
+		sv.res.server.Wait(sv.reaper.Exits(), time.Second)
 		sv.tl.Mark("fuse-server-reaped")
 	}
 }
@@ -343,17 +321,15 @@ func (sv *supervisor) cleanup(afterTree func()) {
 func (sv *supervisor) linger() {
 	done := make(chan struct{})
 	go func() {
-		sv.holder.Linger()
+		sv.res.holder.Linger()
 		close(done)
 	}()
 	for {
 		select {
 		case <-done:
 			return
-		case ev := <-sv.reaper.exits:
-			if ev.pid == sv.serverPid() {
-				sv.serverReaped = true
-			}
+		case ev := <-sv.reaper.Exits():
+			sv.res.server.Exited(ev)
 		}
 	}
 }
@@ -364,40 +340,10 @@ func (sv *supervisor) drainExits(d time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case ev := <-sv.reaper.exits:
-			if ev.pid == sv.serverPid() {
-				sv.serverReaped = true
-			}
+		case ev := <-sv.reaper.Exits():
+			sv.res.server.Exited(ev)
 		case <-t.C:
 			return
 		}
 	}
-}
-
-// waitServer waits up to d for the FUSE server to be reaped.
-func (sv *supervisor) waitServer(d time.Duration) {
-	if sv.server == nil || sv.serverReaped {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		select {
-		case ev := <-sv.reaper.exits:
-			if ev.pid == sv.server.Pid {
-				sv.serverReaped = true
-				return
-			}
-		case <-t.C:
-			return
-		}
-	}
-}
-
-// describeStatus says how a process ended.
-func describeStatus(ws syscall.WaitStatus) string {
-	if ws.Signaled() {
-		return fmt.Sprintf("killed by signal %d", ws.Signal())
-	}
-	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }

@@ -1,200 +1,44 @@
 package container
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/rootplan"
 )
 
-// imageIndex answers what the pristine image view holds, from directory
-// listings where it has read them and from lstat(2) otherwise. On a fresh
-// FUSE mount every answer the kernel has not cached is a round trip to the
-// server, which serves one request at a time; a listing read once (an
-// underlay needs it anyway) answers every later question about its entries.
-type imageIndex struct {
-	root  string                            // the pristine image view
-	lists map[string][]os.DirEntry          // image directory ("/", "/etc") → entries, sorted
-	types map[string]map[string]fs.FileMode // the same, name → type bits
-}
-
-func newImageIndex(root string) *imageIndex {
-	return &imageIndex{root: root, lists: map[string][]os.DirEntry{}, types: map[string]map[string]fs.FileMode{}}
-}
-
-// list returns the entries of the image directory dir, read once.
-func (x *imageIndex) list(dir string) ([]os.DirEntry, error) {
-	if l, ok := x.lists[dir]; ok {
-		return l, nil
-	}
-	l, err := os.ReadDir(filepath.Join(x.root, dir))
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]fs.FileMode, len(l))
-	for _, e := range l {
-		m[e.Name()] = e.Type()
-	}
-	x.lists[dir], x.types[dir] = l, m
-	return l, nil
-}
-
-// lookup returns the type of the image's entry p (an absolute, clean path
-// other than "/") and whether there is one. Symbolic links are not followed.
-func (x *imageIndex) lookup(p string) (fs.FileMode, bool, error) {
-	if m, ok := x.types[path.Dir(p)]; ok {
-		t, found := m[path.Base(p)]
-		return t, found, nil
-	}
-	fi, err := os.Lstat(filepath.Join(x.root, p))
-	switch {
-	case err == nil:
-		return fi.Mode().Type(), true, nil
-	case errors.Is(err, fs.ErrNotExist):
-		return 0, false, nil
-	}
-	return 0, false, err
-}
-
-// underlayPlan is what planUnderlays found: which image directories get an
-// underlay before the plan is applied, and which image entries an op of the
-// plan mounts on. Paths are image paths ("/", "/etc", "/etc/passwd").
-type underlayPlan struct {
-	dirs    []string        // directories to underlay, parents first
-	under   map[string]bool // the same, as a set
-	covered map[string]bool // entries an op mounts on
-}
-
-// planUnderlays finds, before any mount is made, every image directory in
-// which the plan needs a mount point that the image lacks: each gets its
-// underlay at once, so no mount of the plan ever has to be saved and put
-// back on top of a later underlay, and an underlay does not bind from the
-// image what an op mounts on anyway, nor a directory that gets its own
-// underlay. mounts(i) says whether op i mounts something (a bind whose
-// source is missing does not) and whether on a directory.
-//
-// An op is planned only when no earlier op mounts on its destination or a
-// directory above it, and when its destination does not lead through a
-// symbolic link in the image: such mount points depend on what is mounted
-// by then, and ensure finds them when the op is applied (with an underlay
-// made then, if one is needed).
-func planUnderlays(ops []mountplan.Op, mounts func(i int) (mounts, dir bool), x *imageIndex) underlayPlan {
-	p := underlayPlan{under: map[string]bool{}, covered: map[string]bool{}}
-	var earlier []string
-	for i, op := range ops {
-		ok, dir := mounts(i)
-		if !ok || !path.IsAbs(op.Dest) {
-			continue
-		}
-		dest := path.Clean(op.Dest)
-		blocked := dest == "/"
-		for _, e := range earlier {
-			if dest == e || strings.HasPrefix(dest, strings.TrimSuffix(e, "/")+"/") {
-				blocked = true
-				break
-			}
-		}
-		earlier = append(earlier, dest)
-		if blocked {
-			continue
-		}
-		cur := "/"
-		for rest := dest[1:]; ; {
-			name, more, _ := strings.Cut(rest, "/")
-			next := path.Join(cur, name)
-			t, found, err := x.lookup(next)
-			if err != nil {
-				break // ensure reports what is wrong, if anything
-			}
-			if !found {
-				// An unreadable directory is left to ensure, which reports it.
-				if _, err := x.list(cur); err == nil && !p.under[cur] {
-					p.under[cur] = true
-					p.dirs = append(p.dirs, cur)
-				}
-				break
-			}
-			if t&fs.ModeSymlink != 0 {
-				break
-			}
-			if more == "" {
-				if t.IsDir() == dir {
-					p.covered[next] = true
-				}
-				break
-			}
-			if !t.IsDir() {
-				break
-			}
-			cur, rest = next, more
+// targets says, for the root planner, what each op of the plan mounts: a
+// bind whose (optional) source is missing mounts nothing, nor does a
+// symlink.
+func (a *assembler) targets() []rootplan.Target {
+	t := make([]rootplan.Target, len(a.cfg.Plan.Ops))
+	for i, op := range a.cfg.Plan.Ops {
+		switch op.Kind {
+		case mountplan.Bind:
+			_, ok := a.srcs[i]
+			t[i] = rootplan.Target{Mounts: ok, Dir: a.isDir[i]}
+		case mountplan.File:
+			t[i] = rootplan.Target{Mounts: true}
+		case mountplan.Proc, mountplan.Tmpfs, mountplan.Devpts:
+			t[i] = rootplan.Target{Mounts: true, Dir: true}
 		}
 	}
-	// A later op that covers a directory (or one of its parents) makes an
-	// underlay there pointless, and impossible when the covered entry sits
-	// in another underlay, where it is only created, empty: the mount
-	// points below it are left to ensure, when their ops are applied.
-	dirs := p.dirs[:0]
-	for _, d := range p.dirs {
-		if underCovered(d, p.covered) {
-			delete(p.under, d)
-			continue
-		}
-		dirs = append(dirs, d)
-	}
-	p.dirs = dirs
-	sort.SliceStable(p.dirs, func(i, j int) bool { return depth(p.dirs[i]) < depth(p.dirs[j]) })
-	return p
-}
-
-// underCovered reports whether d or one of its parents is in covered.
-func underCovered(d string, covered map[string]bool) bool {
-	for c := d; ; c = path.Dir(c) {
-		if covered[c] {
-			return true
-		}
-		if c == "/" {
-			return false
-		}
-	}
-}
-
-// depth is the number of components of an absolute clean path ("/" has 0).
-func depth(p string) int {
-	if p == "/" {
-		return 0
-	}
-	return strings.Count(p, "/")
-}
-
-// opMounts says whether op i mounts something, and whether on a directory.
-func (a *assembler) opMounts(i int) (mounts, dir bool) {
-	switch a.cfg.Plan.Ops[i].Kind {
-	case mountplan.Bind:
-		_, ok := a.srcs[i]
-		return ok, a.isDir[i]
-	case mountplan.File:
-		return true, false
-	case mountplan.Proc, mountplan.Tmpfs, mountplan.Devpts:
-		return true, true
-	}
-	return false, false
+	return t
 }
 
 // underlay replaces the image directory at dir (staging side) with a tmpfs
 // holding the same entries, each bound from the image, so new mount points
-// can be added without touching the image. With a plan (planUnderlays), an
+// can be added without touching the image. With a plan (rootplan), an
 // entry that an op mounts on is only created, not bound, and a directory
 // that needs an underlay too is filled in the same tmpfs, not bound.
-func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) error {
+func (a *assembler) underlay(dir string, x *rootplan.Index, plan *rootplan.Plan) error {
 	rel := strings.TrimPrefix(dir, a.root)
 	if rel == "" {
 		rel = "/"
@@ -203,7 +47,7 @@ func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) erro
 	if err != nil {
 		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
 	}
-	if _, err := x.list(rel); err != nil {
+	if _, err := x.List(rel); err != nil {
 		return fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
 	}
 	saved, err := a.saveMounts(dir)
@@ -227,15 +71,15 @@ func (a *assembler) underlay(dir string, x *imageIndex, plan *underlayPlan) erro
 	if err := a.restoreMounts(saved); err != nil {
 		return err
 	}
-	a.sv.log.Debugf("underlay on %s (%d bound from the image, %d mounts kept)", a.inside(dir), bound, len(saved))
+	a.log.Debugf("underlay on %s (%d bound from the image, %d mounts kept)", a.inside(dir), bound, len(saved))
 	return nil
 }
 
 // fillUnderlay makes in dir, a directory of an underlay tmpfs, the entries
 // of the image directory rel (see underlay), and returns how many it bound
 // from the image.
-func (a *assembler) fillUnderlay(dir, rel string, x *imageIndex, plan *underlayPlan) (int, error) {
-	entries, err := x.list(rel)
+func (a *assembler) fillUnderlay(dir, rel string, x *rootplan.Index, plan *rootplan.Plan) (int, error) {
+	entries, err := x.List(rel)
 	if err != nil {
 		return 0, fmt.Errorf("underlay of %s: %w", a.inside(dir), err)
 	}
@@ -264,7 +108,7 @@ func (a *assembler) fillUnderlay(dir, rel string, x *imageIndex, plan *underlayP
 			return bound, fmt.Errorf("underlay of %s: %w", a.inside(t), err)
 		}
 		ep := path.Join(rel, e.Name())
-		if plan != nil && plan.under[ep] {
+		if plan != nil && plan.Under[ep] {
 			n, err := a.fillUnderlay(t, ep, x, plan)
 			bound += n
 			if err != nil {
@@ -279,7 +123,7 @@ func (a *assembler) fillUnderlay(dir, rel string, x *imageIndex, plan *underlayP
 			}
 			continue
 		}
-		if plan != nil && plan.covered[ep] {
+		if plan != nil && plan.Covered[ep] {
 			continue
 		}
 		if err := bind(s, t, false); err != nil {

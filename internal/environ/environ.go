@@ -10,6 +10,8 @@
 // container; the user's explicit settings come last and win. Build is pure:
 // it returns the base environment and the ordered overrides, and the
 // container applies them after the image's scripts.
+//
+// It must not read the image or the host: it works on the environments it is given.
 package environ
 
 import (

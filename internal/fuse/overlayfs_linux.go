@@ -37,8 +37,8 @@ type OverlayOptions struct {
 	UID, GID int
 	// Binary is the fuse-overlayfs program.
 	Binary string
-	// Start forks the server, as in MountOptions.
-	Start func(argv []string, files []*os.File, stderr *os.File) (int, error)
+	// Fork forks the server, as in MountOptions.
+	Fork Forker
 }
 
 // MountOverlay mounts a FUSE filesystem on o.Target and starts
@@ -61,22 +61,19 @@ func MountOverlay(o OverlayOptions) (*Server, error) {
 	if err := unix.Mount("fuse-overlayfs", o.Target, "fuse.fuse-overlayfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 		return nil, fmt.Errorf("mounting FUSE on %s: %w", o.Target, err)
 	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		_ = unix.Unmount(o.Target, unix.MNT_DETACH)
-		return nil, fmt.Errorf("creating pipe for fuse-overlayfs: %w", err)
-	}
 	opts := "lowerdir=" + strings.Join(o.Lower, ":") + ",upperdir=" + o.Upper + ",workdir=" + o.Work +
 		",squash_to_uid=" + strconv.Itoa(o.UID) + ",squash_to_gid=" + strconv.Itoa(o.GID)
 	argv := []string{o.Binary, "-f", "-o", opts, "/dev/fd/3"}
-	pid, err := o.Start(argv, []*os.File{dev}, pw)
-	pw.Close()
+	// In a copy of the caller's mount namespace: pivot_root moves the root
+	// of every process of the namespace that shares the old one;
+	// fuse-overlayfs would then find itself serving its own root, and any
+	// path it resolves (it calls lgetxattr on paths) would wait on itself
+	// forever. In its own namespace it keeps the staging view it was
+	// started in.
+	s, err := start(o.Fork, argv, []*os.File{dev}, unix.CLONE_NEWNS)
 	if err != nil {
-		pr.Close()
 		_ = unix.Unmount(o.Target, unix.MNT_DETACH)
-		return nil, fmt.Errorf("starting %s: %w", o.Binary, err)
+		return nil, err
 	}
-	s := &Server{Pid: pid, Binary: o.Binary}
-	go s.drain(pr)
 	return s, nil
 }

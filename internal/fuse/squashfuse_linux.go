@@ -1,43 +1,26 @@
-// Package fuse mounts SquashFS images with squashfuse inside the container's
-// namespaces and owns the FUSE server process: it is started as a child of
-// the container stage, dies with it (parent-death signal), and is never left
-// running after the container is gone.
+// Package fuse owns the FUSE mounts of the container and their server
+// processes (squashfuse for the image, fuse-overlayfs for a writable layer),
+// in the manner of charliecloud's ch_fuse.c: it mounts /dev/fuse (detached
+// or on a mount point), starts the server on the mounted descriptor with the
+// signals of a job step blocked, its own environment, parent-death SIGKILL,
+// the capability that keeps it out of the payload's reach and its stderr
+// captured (server_linux.go), and tracks it until it is reaped and stops it.
+//
+// It must not decide when a server starts or ends, nor reap: the stage
+// (internal/container) calls it, forks through a Forker it supplies (its
+// reaper, on its locked thread) and reports the exits it reaps (Exited).
 package fuse
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// Server is a running squashfuse process serving one mount.
-type Server struct {
-	// Pid is the server's process id.
-	Pid int
-	// Binary is the squashfuse program that serves the mount.
-	Binary string
-	// Mount is the detached mount the server serves when Mount was given
-	// no Target: attach it with Attach. Nil otherwise, and after Attach.
-	Mount *os.File
-
-	mu     sync.Mutex
-	stderr bytes.Buffer
-}
-
-// Stderr returns what the server printed so far (for error messages).
-func (s *Server) Stderr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stderr.String()
-}
 
 // FindSquashfuse returns the first usable squashfuse binary: each candidate
 // is an absolute path or a name looked up in PATH.
@@ -66,11 +49,9 @@ type MountOptions struct {
 	UID, GID int
 	// Binary is the squashfuse program to run.
 	Binary string
-	// Start forks the server; the caller supplies it so the server is
-	// created on the thread and under the reaper it controls. It must
-	// start argv[0] with the given extra files as fds 3, 4, … and return
-	// the pid, and must arrange that stderr goes to the given pipe.
-	Start func(argv []string, files []*os.File, stderr *os.File) (int, error)
+	// Fork forks the server; the caller supplies it so the server is
+	// created on the thread and under the reaper it controls.
+	Fork Forker
 }
 
 // ErrNoDetached wraps the reason a detached mount could not be made
@@ -104,22 +85,14 @@ func Mount(o MountOptions) (*Server, error) {
 			return nil, fmt.Errorf("mounting FUSE on %s: %w", o.Target, err)
 		}
 	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		undo()
-		return nil, fmt.Errorf("creating pipe for squashfuse: %w", err)
-	}
 	// Inside the server: fd 3 = image, fd 4 = /dev/fuse.
 	argv := []string{o.Binary, "-f", "-o", "offset=" + strconv.FormatInt(o.Offset, 10), "/dev/fd/3", "/dev/fd/4"}
-	pid, err := o.Start(argv, []*os.File{o.Image, dev}, pw)
-	pw.Close()
+	s, err := start(o.Fork, argv, []*os.File{o.Image, dev}, 0)
 	if err != nil {
-		pr.Close()
 		undo()
-		return nil, fmt.Errorf("starting %s: %w", o.Binary, err)
+		return nil, err
 	}
-	s := &Server{Pid: pid, Binary: o.Binary, Mount: mnt}
-	go s.drain(pr)
+	s.Mount = mnt
 	return s, nil
 }
 
@@ -172,33 +145,6 @@ func (s *Server) Attach(target string) error {
 	s.Mount.Close()
 	s.Mount = nil
 	return nil
-}
-
-// drain keeps reading the server's stderr so it never blocks on it.
-func (s *Server) drain(r *os.File) {
-	defer r.Close()
-	buf := make([]byte, 4096)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			s.mu.Lock()
-			if s.stderr.Len() < 64<<10 {
-				s.stderr.Write(buf[:n])
-			}
-			s.mu.Unlock()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// Stop asks the server to exit.
-func (s *Server) Stop() {
-	if s == nil || s.Pid <= 0 {
-		return
-	}
-	_ = syscall.Kill(s.Pid, syscall.SIGKILL)
 }
 
 // IsNotConnected reports whether err means the FUSE server is gone.

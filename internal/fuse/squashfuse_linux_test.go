@@ -4,9 +4,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/launch-hpc/launch/internal/reap"
 )
 
 // childEnv marks the run of this test binary inside a new user and mount
@@ -63,7 +67,7 @@ func TestMount(t *testing.T) {
 		if err := os.Mkdir(target, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		o := MountOptions{Image: img, Target: target, UID: os.Getuid(), GID: os.Getgid(), Binary: bin, Start: start}
+		o := MountOptions{Image: img, Target: target, UID: os.Getuid(), GID: os.Getgid(), Binary: bin, Fork: plainFork{}}
 		if detached {
 			o.Target = ""
 		}
@@ -94,20 +98,76 @@ func TestMount(t *testing.T) {
 		if !strings.Contains(string(mi), " "+target+" ro,nosuid,nodev") || !strings.Contains(string(mi), "fuse.squashfuse squashfuse ro,") {
 			t.Errorf("detached %v: mount of %s not read-only, nosuid, nodev fuse.squashfuse in:\n%s", detached, target, mi)
 		}
+		if !srv.Live() || srv.LivePid() != srv.Pid {
+			t.Errorf("a running server is not live")
+		}
 		srv.Stop()
 		var ws syscall.WaitStatus
 		if _, err := syscall.Wait4(srv.Pid, &ws, 0, nil); err != nil {
 			t.Errorf("reaping the server: %v", err)
 		}
+		if srv.Exited(reap.Exit{Pid: srv.Pid + 1, Status: ws}) || !srv.Live() {
+			t.Errorf("another pid's exit taken for the server's")
+		}
+		if !srv.Exited(reap.Exit{Pid: srv.Pid, Status: ws}) || srv.Live() || srv.LivePid() != -1 || !srv.Status().Signaled() {
+			t.Errorf("the server's exit not taken: live %v, status %v", srv.Live(), srv.Status())
+		}
+		if srv.Exited(reap.Exit{Pid: srv.Pid, Status: ws}) {
+			t.Errorf("a reaped server's pid taken again")
+		}
 		_ = syscall.Unmount(target, syscall.MNT_DETACH)
 	}
 }
 
-// start forks the server as the stage does, minus the reaper and signals.
-func start(argv []string, files []*os.File, stderr *os.File) (int, error) {
-	fds := []uintptr{0, stderr.Fd(), stderr.Fd()}
-	for _, f := range files {
-		fds = append(fds, f.Fd())
+// plainFork forks the server as the stage does, minus the reaper and the
+// locked thread.
+type plainFork struct{}
+
+func (plainFork) ForkExec(argv0 string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	return syscall.ForkExec(argv0, argv, attr)
+}
+
+// TestStartServer checks what start gives a server: the blocked signals,
+// the environment, stdin from /dev/null, the captured stderr, and the
+// files at 3, 4, ….
+func TestStartServer(t *testing.T) {
+	runtime.LockOSThread() // the mask is the forking thread's, as in the stage
+	defer runtime.UnlockOSThread()
+	f, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{Dir: "/", Env: os.Environ(), Files: fds})
+	defer f.Close()
+	script := `echo "env=$(env | sort | tr '\n' ' ')" >&2; ls -l /proc/self/fd/0 /proc/self/fd/3 >&2; exit 0`
+	blk, err := start(plainFork{}, []string{"/bin/grep", "SigBlk", "/proc/self/status"}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(plainFork{}, []string{"/bin/sh", "-c", script}, []*os.File{f}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws syscall.WaitStatus
+	for _, pid := range []int{blk.Pid, srv.Pid} {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out string
+	for i := 0; i < 200; i++ { // the drain goroutine reads on
+		if out = blk.Stderr() + srv.Stderr(); strings.Contains(out, "/proc/self/fd/3") && strings.Contains(out, "SigBlk") {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// HUP INT QUIT USR1 USR2 PIPE ALRM TERM = bits 0 1 2 9 11 12 13 14.
+	if !strings.Contains(out, "SigBlk:\t0000000000007a07") {
+		t.Errorf("blocked mask not the job-step signals:\n%s", out)
+	}
+	if !strings.Contains(out, "GLIBC_TUNABLES=glibc.malloc.mmap_threshold") || strings.Contains(out, "HOME=") {
+		t.Errorf("environment not serverEnv alone:\n%s", out)
+	}
+	if strings.Count(out, "-> /dev/null") != 2 {
+		t.Errorf("stdin and fd 3 not /dev/null:\n%s", out)
+	}
 }

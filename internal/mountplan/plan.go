@@ -1,7 +1,9 @@
 // Package mountplan turns a run specification into an ordered list of typed
 // mount operations: the container's view of the world as plain data. Build is
 // pure (no syscalls), so every default and every precedence rule can be unit
-// tested; internal/container applies the plan, strictly in order.
+// tested; internal/rootplan orders it with the image's underlays and
+// internal/container applies it, strictly in order. It must not make system
+// calls or look at the image.
 package mountplan
 
 import (

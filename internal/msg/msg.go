@@ -1,6 +1,8 @@
 // Package msg prints the launcher's own messages on stderr at the level the
 // user chose (-q, default, -v, -d). It owns nothing else: payload output never
 // passes through here.
+//
+// It must not decide exit statuses or what is an error: callers do.
 package msg
 
 import (

@@ -11,14 +11,18 @@
 // build does) or keep a cache (internal/cache does, behind BlobStore). It
 // is only imported by the build side of the command line: the run path
 // never links the registry client's initialisation into its hot path.
+//
+// It must not write the image anywhere (internal/ocibuild and internal/cache
+// do), nor trust a byte it has not checked against its digest.
 package oci
 
 import (
 	"errors"
 	"fmt"
-	"github.com/launch-hpc/launch/internal/transport"
 	"os"
 	"strings"
+
+	"github.com/launch-hpc/launch/internal/transport"
 )
 
 // Transport is the kind of image source.

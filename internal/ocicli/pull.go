@@ -3,6 +3,8 @@
 // helper, which launch runs for them, so that the libraries' package
 // initialisation (registry client, TLS, digest regexps) is not paid by every
 // `launch exec` of every rank.
+//
+// It must not be imported by the launch binary's own packages (cli, container).
 package ocicli
 
 import (

@@ -15,9 +15,14 @@
 // For every command line the constructor also opens /dev/null on standard
 // descriptors the caller left closed, and records the signals the caller
 // ignores (IgnoredAtStart), which the Go runtime's start would hide.
+//
+// It must not decide anything about the container: it only reports.
 package preinit
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 // maxSignal is the highest signal number Linux has.
 const maxSignal = 64
@@ -33,10 +38,12 @@ type Result struct {
 	// Err says which step failed (Broken, or a failure after which the
 	// caller may fall back to re-executing itself).
 	Err error
-	// FD is this process's end of the socket to the waiting parent (-1 when
-	// there is no parent): end-of-file on it means the parent is gone;
-	// writing one byte, an exit status, lets the parent exit with it.
-	FD int
+	// Parent is this process's end of the socket to the waiting parent
+	// (nil when there is no parent): end-of-file on it means the parent is
+	// gone; writing one byte, an exit status, lets the parent exit with it.
+	// Get makes it once; the Result is the one record of the handshake
+	// (internal/container takes it as it is).
+	Parent *os.File
 }
 
 // ErrNotTried is Result.Err when the constructor did not run for this

@@ -13,6 +13,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -41,7 +42,10 @@ const (
 // Get returns what the constructor did. It reads values written once,
 // before the Go runtime started.
 func Get() Result {
-	r := Result{FD: int(C.launch_preinit_fd)}
+	var r Result
+	if fd := int(C.launch_preinit_fd); fd >= 0 {
+		r.Parent = os.NewFile(uintptr(fd), "launch-parent")
+	}
 	switch int(C.launch_preinit_state) {
 	case stateNone:
 		r.Err = ErrNotTried

@@ -22,5 +22,5 @@ func IgnoredAtStart() []syscall.Signal {
 
 // Get reports that nothing was done: without cgo there is no constructor.
 func Get() Result {
-	return Result{Err: ErrNotTried, FD: -1}
+	return Result{Err: ErrNotTried}
 }

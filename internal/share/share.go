@@ -21,6 +21,9 @@
 // Sharing is limited to launches that a batch system or a service manager
 // would kill together (see Scope): a holder killed with its job step must
 // not take the image away from a launch of another step.
+//
+// It must not mount the image or start a FUSE server itself: internal/container does, and
+// hands it the mount to clone.
 package share
 
 import (

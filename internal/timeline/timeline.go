@@ -9,6 +9,8 @@
 //	launch-timeline: MICROSECONDS PID ROLE EVENT
 //
 // where MICROSECONDS is CLOCK_MONOTONIC.
+//
+// It must not change what it times: when the variable is unset it does nothing.
 package timeline
 
 import (

@@ -2,6 +2,8 @@
 // ("docker://…", "oci:…", "foo:…") from a local path. It is tiny and has
 // no dependencies so that launch can decide, without the OCI libraries,
 // which commands go to its launch-oci helper.
+//
+// It must not import anything of the OCI libraries.
 package transport
 
 import "os"
