@@ -3,12 +3,12 @@ package container
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/msg"
 )
 
 // mountImage makes the pristine image view at a.image: attaches the
@@ -82,7 +82,7 @@ func (a *assembler) checkRoot(read func() error) error {
 	if err := read(); err != nil {
 		detail := ""
 		if a.res.server != nil {
-			detail = strings.Join(strings.Fields(a.res.server.Stderr()), " ")
+			detail = msg.OneLine(a.res.server.Stderr())
 		}
 		if detail != "" {
 			return fmt.Errorf("reading the root filesystem of %s: %s", a.cfg.Image.Path, detail)

@@ -1,6 +1,10 @@
 package container
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/launch-hpc/launch/internal/paths"
+)
 
 // origin says where the content at a path of the new root comes from, which
 // decides how a missing mount point below it can be made.
@@ -40,7 +44,7 @@ type mountTable struct {
 func (a *mountTable) record(m mountRec) {
 	kept := a.mounts[:0]
 	for _, o := range a.mounts {
-		if o.path != m.path && !strings.HasPrefix(o.path, m.path+"/") {
+		if !paths.Within(o.path, m.path) {
 			kept = append(kept, o)
 		}
 	}
@@ -52,7 +56,7 @@ func (a *mountTable) record(m mountRec) {
 func (a *mountTable) deepest(p string) (mountRec, bool) {
 	best, found := mountRec{}, false
 	for _, m := range a.mounts {
-		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && (!found || len(m.path) >= len(best.path)) {
+		if paths.Within(p, m.path) && (!found || len(m.path) >= len(best.path)) {
 			best, found = m, true
 		}
 	}

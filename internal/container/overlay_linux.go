@@ -13,6 +13,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/msg"
 )
 
 // openLayers opens every --overlay directory while the host's view is still
@@ -194,7 +195,7 @@ func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 	a.res.overlay = srv
 	a.layerEngine = bin + " (pid " + strconv.Itoa(srv.Pid) + ")"
 	if _, err := os.ReadDir(a.root); err != nil {
-		detail := strings.Join(strings.Fields(srv.Stderr()), " ")
+		detail := msg.OneLine(srv.Stderr())
 		if detail == "" {
 			detail = err.Error()
 		}

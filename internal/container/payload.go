@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/launch-hpc/launch/internal/environ"
+	"github.com/launch-hpc/launch/internal/layout"
 )
 
 // DefaultPath is the PATH inside the container when the image sets none.
@@ -20,7 +21,7 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // naming a missing command the way launch does. The scripts are sourced
 // inside a function so that one using "set --" or "shift" cannot touch the
 // positional parameters that carry the overrides and the command.
-const envScript = `__launch_env() { for __launch_f in /.singularity.d/env/*.sh; do [ -f "$__launch_f" ] && . "$__launch_f"; done; }
+const envScript = `__launch_env() { for __launch_f in ` + layout.EnvGlob + `; do [ -f "$__launch_f" ] && . "$__launch_f"; done; }
 __launch_env
 __launch_n=$1; shift
 while [ "$__launch_n" -gt 0 ]; do
@@ -36,13 +37,10 @@ unset -f __launch_env
 case "$1" in */*) ;; *) command -v "$1" >/dev/null 2>&1 || { echo "FATAL:   \"$1\": command not found in the container (PATH=$PATH)" >&2; exit 255; } ;; esac
 exec "$@"`
 
-// Runscript is where Apptainer images keep what `run` runs.
-const Runscript = "/.singularity.d/runscript"
-
 // hasEnvScripts reports whether the container (after the pivot) has
 // Apptainer environment scripts.
 func hasEnvScripts() bool {
-	m, _ := filepath.Glob("/.singularity.d/env/*.sh")
+	m, _ := filepath.Glob(layout.EnvGlob)
 	return len(m) > 0
 }
 
@@ -58,10 +56,10 @@ func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, e
 		}
 		argv = cfg.Args
 	case ModeRun:
-		if _, err := os.Stat(Runscript); err != nil {
-			return "", nil, nil, fmt.Errorf("image %s has no runscript (%s); use launch exec", cfg.Image.Path, Runscript)
+		if _, err := os.Stat(layout.Runscript); err != nil {
+			return "", nil, nil, fmt.Errorf("image %s has no runscript (%s); use launch exec", cfg.Image.Path, layout.Runscript)
 		}
-		argv = append([]string{Runscript}, cfg.Args...)
+		argv = append([]string{layout.Runscript}, cfg.Args...)
 	case ModeShell:
 		sh := shellFor(cfg.Shell)
 		if _, err := os.Stat(sh); err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/paths"
 	"github.com/launch-hpc/launch/internal/rootplan"
 )
 
@@ -150,12 +151,12 @@ type savedMount struct {
 func (a *assembler) saveMounts(dir string) ([]savedMount, error) {
 	var out []savedMount
 	for _, m := range a.mounts {
-		if !strings.HasPrefix(m.path, dir+"/") {
+		if !paths.Below(m.path, dir) {
 			continue
 		}
 		nested := false
 		for _, o := range out {
-			if strings.HasPrefix(m.path, o.rec.path+"/") {
+			if paths.Below(m.path, o.rec.path) {
 				nested = true
 			}
 		}
@@ -171,7 +172,7 @@ func (a *assembler) saveMounts(dir string) ([]savedMount, error) {
 		_ = unix.Fstat(fd, &st)
 		var below []mountRec
 		for _, r := range a.mounts {
-			if strings.HasPrefix(r.path, m.path+"/") {
+			if paths.Below(r.path, m.path) {
 				below = append(below, r)
 			}
 		}
