@@ -188,3 +188,13 @@ func explainAccess(dir string, err error) error {
 	}
 	return err
 }
+
+// unwrapPath drops the path from an *os.PathError, whose message the
+// caller already names.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

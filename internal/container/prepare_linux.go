@@ -214,13 +214,3 @@ func under(path string, dirs []string) bool {
 	}
 	return false
 }
-
-// unwrapPath drops the path from an *os.PathError, whose message the
-// caller already names.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
