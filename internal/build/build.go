@@ -16,8 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
-	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/tmptree"
 )
@@ -57,6 +57,16 @@ type Options struct {
 	// NoSteps leaves out the step lines (for callers that say them
 	// their own way).
 	NoSteps bool
+	// Header is the definition header of the build, for the
+	// org.label-schema.usage.singularity.deffile.* labels and, when the
+	// tree has no definition file, the one stored; nil means the header
+	// Apptainer gives a build from Origin (SourceHeader).
+	Header []HeaderField
+	// Origin is the source as the user named it ("": Source).
+	Origin string
+	// Now is the build time of the labels (zero: time.Now).
+	Now time.Time
+
 	// NoSweep leaves out the removal of what killed builds left behind
 	// (SweepStale), for callers that did it already.
 	NoSweep bool
@@ -89,16 +99,22 @@ func Build(ctx context.Context, o Options) error {
 	}
 	defer sq.discard()
 
+	if o.Origin == "" {
+		o.Origin = o.Source
+	}
+	meta, err := planMeta(o)
+	if err != nil {
+		return fmt.Errorf("adding the image metadata to %s: %w", o.Out, err)
+	}
+	defer meta.remove()
+
 	if !o.NoSteps {
 		o.Log.Infof("Packing %s into SquashFS", o.Source)
 	}
-	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, o.Compression, sq, o.ToolOutput); err != nil {
+	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, o.Compression, meta, sq, o.ToolOutput); err != nil {
 		return wrapWrite(ctx, o.Out, "packing "+o.Source, err)
 	}
-	deffile, err := readDeffile(o.Source)
-	if err != nil {
-		return err
-	}
+	meta.remove()
 
 	if !o.NoSteps {
 		o.Log.Infof("Writing SIF %s", o.Out)
@@ -115,7 +131,8 @@ func Build(ctx context.Context, o Options) error {
 	if arch == "" {
 		arch = runtime.GOARCH
 	}
-	parts := Parts{Squash: ctxReader{ctx, sq.f}, Arch: arch, Deffile: deffile, JSON: o.JSON}
+	json := append([]JSONObject{{Name: InspectMetadataObject, Data: meta.metadata}}, o.JSON...)
+	parts := Parts{Squash: ctxReader{ctx, sq.f}, Arch: arch, Deffile: meta.deffile, JSON: json}
 	if err := Assemble(out.f, parts); err != nil {
 		return wrapWrite(ctx, o.Out, "writing "+o.Out, err)
 	}
@@ -155,20 +172,6 @@ func bare(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// readDeffile returns the definition file kept in the tree, or nil.
-func readDeffile(root string) ([]byte, error) {
-	p := filepath.Join(root, layout.Deffile)
-	fi, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
-		return nil, nil
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("reading definition file %s: %w", p, err)
-	}
-	return b, nil
 }
 
 // wrapWrite turns err into the error a user sees: interrupted, disk full,

@@ -71,7 +71,7 @@ func TestMksquashfsArgs(t *testing.T) {
 		{"compression", 1000, "zstd", []string{"s", "d", "-noappend", "-no-progress", "-comp", "zstd", "-all-root", "-action", "chmod(ug-s)@true"}},
 	}
 	for _, tt := range tests {
-		if got := mksquashfsArgs("s", "d", tt.euid, tt.comp); !slices.Equal(got, tt.want) {
+		if got := mksquashfsArgs("s", "d", tt.euid, tt.comp, nil); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}

@@ -142,6 +142,9 @@ func FromImage(ctx context.Context, o Options) error {
 		return err
 	}
 	o.Log.Infof("Repacking the root filesystem of %s", o.Source)
+	if o.Origin == "" {
+		o.Origin = o.Source
+	}
 	o.Source, o.NoSweep = so.Out, true
 	return Build(ctx, o)
 }

@@ -103,7 +103,11 @@ func plural(n int) string {
 // set-gid bits of such a build are cleared (a mksquashfs action, so the
 // source tree is not touched): a user's set-uid file would otherwise become
 // a set-uid-root file wherever the image is unpacked.
-func mksquashfsArgs(src, dst string, euid int, comp string) []string {
+//
+// The files of meta (when non-nil) are added by pseudo-file definitions,
+// each one it replaces left out of src by -e (which takes the rest of the
+// arguments), so src itself is never written.
+func mksquashfsArgs(src, dst string, euid int, comp string, meta *metaPlan) []string {
 	args := []string{src, dst, "-noappend", "-no-progress"}
 	if comp != "" {
 		args = append(args, "-comp", comp)
@@ -111,12 +115,18 @@ func mksquashfsArgs(src, dst string, euid int, comp string) []string {
 	if euid != 0 {
 		args = append(args, "-all-root", "-action", "chmod(ug-s)@true")
 	}
+	if meta != nil && meta.pseudo != "" {
+		args = append(args, "-pf", meta.pseudo)
+		if len(meta.exclude) > 0 {
+			args = append(append(args, "-e"), meta.exclude...)
+		}
+	}
 	return args
 }
 
 // mksquashfs packs src into the temporary file out. Its output goes to
 // verbose when non-nil, and is otherwise kept for the error message.
-func mksquashfs(ctx context.Context, prog, src, comp string, out *tempFile, verbose io.Writer) error {
+func mksquashfs(ctx context.Context, prog, src, comp string, meta *metaPlan, out *tempFile, verbose io.Writer) error {
 	path := out.procPath()
 	var extra []*os.File
 	if out.named == "" {
@@ -128,7 +138,7 @@ func mksquashfs(ctx context.Context, prog, src, comp string, out *tempFile, verb
 	if verbose != nil {
 		w = io.MultiWriter(&buf, verbose)
 	}
-	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, os.Geteuid(), comp)...)
+	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, os.Geteuid(), comp, meta)...)
 	cmd.ExtraFiles = extra
 	cmd.Stdout, cmd.Stderr = w, w
 	err := runTool(cmd)

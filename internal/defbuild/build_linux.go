@@ -104,6 +104,7 @@ func Build(ctx context.Context, o Options) error {
 	}
 	po := o.Pack
 	po.Source, po.Out, po.Force, po.NoSweep = final, o.Out, o.Force, true
+	po.Header, po.Now = header(&o.Def.Stages[len(o.Def.Stages)-1]), o.Now
 	return build.Build(ctx, po)
 }
 

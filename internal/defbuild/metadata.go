@@ -3,12 +3,11 @@ package defbuild
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"runtime"
 	"strings"
 	"time"
 
-	"github.com/launch-hpc/launch/internal/buildinfo"
+	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/deffile"
 	"github.com/launch-hpc/launch/internal/layout"
 )
@@ -21,13 +20,6 @@ const BuildLabels = "/.build.labels"
 // PostEnv is the environment script %post may append to
 // ($APPTAINER_ENVIRONMENT, $LAUNCH_ENVIRONMENT), as in Apptainer.
 const PostEnv = layout.EnvDir + "/91-environment.sh"
-
-// baseEnv is Apptainer's /.singularity.d/env/01-base.sh for a tree that has
-// none.
-const baseEnv = "#!/bin/sh\n#\n# Base environment of the image (written by the build).\n"
-
-// envHeader starts 90-environment.sh, as Apptainer writes it.
-const envHeader = "#!/bin/sh\n# Custom environment shell code should follow\n\n"
 
 // file is one metadata file to write into the image.
 type file struct {
@@ -48,7 +40,7 @@ func scriptFile(s deffile.Script) []byte {
 func metadataFiles(st *deffile.Stage, text []byte) []file {
 	var fs []file
 	if st.Environment.Line > 0 {
-		fs = append(fs, file{layout.DeffileEnv, []byte(envHeader + st.Environment.Body), 0o755})
+		fs = append(fs, file{layout.DeffileEnv, []byte(build.DeffileEnvHeader + st.Environment.Body), 0o755})
 	}
 	if st.Runscript.Line > 0 {
 		fs = append(fs, file{layout.Runscript, scriptFile(st.Runscript), 0o755})
@@ -66,20 +58,10 @@ func metadataFiles(st *deffile.Stage, text []byte) []file {
 }
 
 // labels returns labels.json for the stage: the base image's labels, then
-// those %post appended to BuildLabels, then %labels, then the
-// org.label-schema labels Apptainer adds to every build.
+// those %post appended to BuildLabels, then %labels, then the build labels
+// every build gets (build.AddBuildLabels).
 func labels(st *deffile.Stage, base, post []byte, now time.Time) ([]byte, error) {
-	m := map[string]string{}
-	if len(bytes.TrimSpace(base)) > 0 {
-		var b map[string]any
-		if json.Unmarshal(base, &b) == nil { // a broken base labels.json is replaced
-			for k, v := range b {
-				if s, ok := v.(string); ok {
-					m[k] = s
-				}
-			}
-		}
-	}
+	m := build.ParseLabels(base) // a broken base labels.json is replaced
 	sc := bufio.NewScanner(bytes.NewReader(post))
 	for sc.Scan() {
 		k, v, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
@@ -90,17 +72,15 @@ func labels(st *deffile.Stage, base, post []byte, now time.Time) ([]byte, error)
 	for k, v := range deffile.LabelMap(st.Labels) {
 		m[k] = v
 	}
-	m["org.label-schema.schema-version"] = "1.0"
-	m["org.label-schema.build-date"] = now.Format("Monday_2_January_2006_15:4:5_MST")
-	m["org.label-schema.build-arch"] = runtime.GOARCH
-	m["org.label-schema.usage.launch.version"] = buildinfo.Version
-	m["org.label-schema.usage.singularity.deffile.bootstrap"] = st.Bootstrap()
-	if from := st.From(); from != "" {
-		m["org.label-schema.usage.singularity.deffile.from"] = from
+	build.AddBuildLabels(m, build.BuildInfo{Now: now, Arch: runtime.GOARCH, Header: header(st), Help: st.Help.Line > 0})
+	return build.LabelsJSON(m)
+}
+
+// header is the stage's header as the build labels name it.
+func header(st *deffile.Stage) []build.HeaderField {
+	h := make([]build.HeaderField, 0, len(st.Header))
+	for _, f := range st.Header {
+		h = append(h, build.HeaderField{Key: f.Key, Value: f.Value})
 	}
-	if st.Help.Line > 0 {
-		m["org.label-schema.usage"] = layout.RunscriptHelp
-		m["org.label-schema.usage.singularity.runscript.help"] = layout.RunscriptHelp
-	}
-	return json.MarshalIndent(m, "", "\t")
+	return h
 }

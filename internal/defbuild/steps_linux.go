@@ -62,7 +62,7 @@ func (b *builder) bootstrap(ctx context.Context, s Step) error {
 		return err
 	}
 	b.trees[s.Stage] = tree
-	if err := baseLayout(tree); err != nil {
+	if err := build.WriteBase(tree); err != nil {
 		return b.errorf(s.Line, "laying out %s in the image: %v", layout.Dir, err)
 	}
 	return nil
@@ -169,28 +169,6 @@ func (b *builder) debootstrap(ctx context.Context, st *deffile.Stage, tree strin
 		return fmt.Errorf("debootstrap %s: %s", strings.Join(args, " "), exitStatus(err))
 	}
 	return nil
-}
-
-// baseLayout gives a tree the directories Apptainer's base environment has
-// and /.singularity.d/env/01-base.sh when it has none.
-func baseLayout(tree string) error {
-	rf, err := os.OpenFile(tree, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer rf.Close()
-	for _, d := range []string{layout.EnvDir, "/proc", "/sys", "/dev", "/tmp", "/var/tmp", "/home", "/root", "/etc"} {
-		h, err := securejoin.MkdirAllHandle(rf, d, 0o755)
-		if err != nil {
-			return err
-		}
-		h.Close()
-	}
-	h, err := securejoin.OpenatInRoot(rf, layout.EnvDir+"/01-base.sh")
-	if err != nil {
-		return build.WriteInRoot(tree, layout.EnvDir+"/01-base.sh", []byte(baseEnv), 0o755)
-	}
-	return h.Close()
 }
 
 // hostScript runs a %pre or %setup section on the host with the rootfs
@@ -345,11 +323,11 @@ func (b *builder) metadata(s Step) error {
 			return fmt.Errorf("writing %s into the image: %w", f.path, err)
 		}
 	}
-	base, err := readInRoot(tree, layout.Labels)
+	base, err := build.ReadInRoot(tree, layout.Labels)
 	if err != nil {
 		return err
 	}
-	post, err := readInRoot(tree, BuildLabels)
+	post, err := build.ReadInRoot(tree, BuildLabels)
 	if err != nil {
 		return err
 	}
@@ -364,35 +342,6 @@ func (b *builder) metadata(s Step) error {
 		return fmt.Errorf("removing %s: %w", BuildLabels, err)
 	}
 	return nil
-}
-
-// maxMeta bounds what is read of a metadata file in the image.
-const maxMeta = 1 << 20
-
-// readInRoot reads the regular file rel in tree (nil when absent or not a
-// regular file), resolving it inside tree, at most maxMeta bytes.
-func readInRoot(tree, rel string) ([]byte, error) {
-	h, err := securejoin.OpenInRoot(tree, rel)
-	if err != nil {
-		return nil, nil
-	}
-	defer h.Close()
-	f, err := securejoin.Reopen(h, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
-	if err != nil {
-		return nil, nil
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, nil
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxMeta+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s in the image: %w", rel, err)
-	}
-	if len(data) > maxMeta {
-		return nil, fmt.Errorf("%s in the image is larger than %d bytes", rel, maxMeta)
-	}
-	return data, nil
 }
 
 // bareErr drops the path an *os.PathError repeats.

@@ -35,4 +35,22 @@ const (
 	Labels = Dir + "/labels.json"
 	// Deffile is the definition file the image was built from.
 	Deffile = Dir + "/Singularity"
+
+	// LibsDir is where host libraries are bound (--nv); the base
+	// environment adds it to LD_LIBRARY_PATH.
+	LibsDir = Dir + "/libs"
+	// ActionsDir holds the action scripts Apptainer's runtime runs for
+	// exec, run, shell, instance start and test.
+	ActionsDir = Dir + "/actions"
+	// ActionExec, ActionRun, ActionShell, ActionStart and ActionTest are
+	// the action scripts.
+	ActionExec  = ActionsDir + "/exec"
+	ActionRun   = ActionsDir + "/run"
+	ActionShell = ActionsDir + "/shell"
+	ActionStart = ActionsDir + "/start"
+	ActionTest  = ActionsDir + "/test"
+	// BaseEnv and BaseEnvLast are the first and the last environment
+	// scripts of every build.
+	BaseEnv     = EnvDir + "/01-base.sh"
+	BaseEnvLast = EnvDir + "/99-base.sh"
 )

@@ -131,7 +131,8 @@ func convert(ctx context.Context, im *oci.Image, o OCIOptions) error {
 	if err := writeOCIMeta(root, im, o); err != nil {
 		return err
 	}
-	o.Source = root
+	o.Source, o.Origin = root, im.Source.String()
+	o.Header = build.SourceHeader(o.Origin)
 	o.Arch = im.Config.Architecture
 	o.JSON = []build.JSONObject{
 		{Name: OCIConfigObject, Data: configSection(im.RawConfig)},
