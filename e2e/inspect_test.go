@@ -127,17 +127,20 @@ func TestSif(t *testing.T) {
 	r := launch(t, "sif", "list", img)
 	wantOK(t, r)
 	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "SIF POSITION (start-end)") {
-		t.Fatalf("sif list = %q, want a header and two descriptors", r.Stdout)
+	// As Apptainer writes them: the definition file, the inspect metadata,
+	// the root filesystem.
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "SIF POSITION (start-end)") {
+		t.Fatalf("sif list = %q, want a header and three descriptors", r.Stdout)
 	}
-	if !strings.Contains(lines[1], "Def.FILE") || !strings.Contains(lines[2], "FS (Squashfs/*System/"+runtime.GOARCH+")") {
+	if !strings.Contains(lines[1], "Def.FILE") || !strings.Contains(lines[2], "JSON.Generic") ||
+		!strings.Contains(lines[3], "FS (Squashfs/*System/"+runtime.GOARCH+")") {
 		t.Errorf("sif list descriptors = %q", r.Stdout)
 	}
-	r = launch(t, "sif", "info", "2", img)
+	r = launch(t, "sif", "info", "3", img)
 	wantOK(t, r)
 	for _, w := range []string{"Partition Type:", "*System", "Architecture:", runtime.GOARCH} {
 		if !strings.Contains(r.Stdout, w) {
-			t.Errorf("sif info 2 lacks %q: %s", w, r.Stdout)
+			t.Errorf("sif info 3 lacks %q: %s", w, r.Stdout)
 		}
 	}
 	r = launch(t, "sif", "header", img)

@@ -131,14 +131,17 @@ func (p *metaPlan) remove() {
 // planMeta works out the metadata of the image o.Source packs into: the base
 // layout entries the tree lacks, labels.json with the build labels, a
 // definition file when it has none, and the inspect metadata object. The
-// contents go to files in a private staging directory that mksquashfs
-// pseudo-file definitions copy into the image.
+// contents go to files in a private staging directory beside the output
+// that mksquashfs pseudo-file definitions copy into the image.
 func planMeta(o Options) (*metaPlan, error) {
 	root := o.Source
 	p := &metaPlan{}
-	st, err := tmptree.MkdirTemp(TmpDir(), tmptree.KindBuild)
+	// Beside the output, as the output's own temporary file is: that
+	// directory is writable (TMPDIR need not be), and a killed build's
+	// staging directory is swept there (SweepHidden) by the next build.
+	st, err := tmptree.MkdirTemp(filepath.Dir(o.Out), tmptree.Hidden(filepath.Base(o.Out)))
 	if err != nil {
-		return nil, fmt.Errorf("%w (set LAUNCH_TMPDIR)", err)
+		return nil, err
 	}
 	p.staging = st
 	var defs strings.Builder
