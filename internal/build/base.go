@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/launch-hpc/launch/internal/baseenv"
 	"github.com/launch-hpc/launch/internal/buildinfo"
 	"github.com/launch-hpc/launch/internal/layout"
 )
@@ -65,15 +66,13 @@ const (
 	actionTest = sourceEnv + "if [ -x " + layout.Test + " ]; then\n\texec " + layout.Test + " \"$@\"\nfi\n" +
 		"echo \"This image has no test; running /bin/sh -c true\"\nexec /bin/sh -c true\n"
 
-	baseEnv     = "#!/bin/sh\n# The first environment script of the image (written by the build).\n"
-	baseEnvLast = "#!/bin/sh\n# The last environment script of the image (written by the build):\n" +
-		"# the directory of bound host libraries, and a default prompt.\n" +
-		"if [ -n \"${LD_LIBRARY_PATH:-}\" ]; then\n\tLD_LIBRARY_PATH=\"$LD_LIBRARY_PATH:" + layout.LibsDir + "\"\n" +
-		"else\n\tLD_LIBRARY_PATH=\"" + layout.LibsDir + "\"\nfi\n" +
-		"if [ -z \"${PS1:-}\" ]; then\n\tPS1=\"Apptainer> \"\nfi\nexport LD_LIBRARY_PATH PS1\n"
+	// The base environment scripts: their texts are baseenv's, which the
+	// container recognises (and applies without a shell).
+	baseEnv     = baseenv.First
+	baseEnvLast = baseenv.Last
 	// DeffileEnvHeader starts 90-environment.sh, which a definition
 	// file's %environment follows.
-	DeffileEnvHeader = "#!/bin/sh\n# Custom environment shell code should follow\n\n"
+	DeffileEnvHeader = baseenv.DeffileHeader
 	// defaultRunscript is Apptainer's for an image that has none: it
 	// says so and succeeds.
 	defaultRunscript = "#!/bin/sh\necho \"There is no runscript defined for this container\"\n"

@@ -8,20 +8,27 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/launch-hpc/launch/internal/baseenv"
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/layout"
+	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/msg"
 )
 
 // DefaultPath is the PATH inside the container when the image sets none.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // envScript sources the image's Apptainer environment scripts in order,
-// applies the user's overrides (its first argument N, then N NAME=VALUE
-// words; PREPEND_PATH and APPEND_PATH edit PATH) and then runs the payload,
-// naming a missing command the way launch does. The scripts are sourced
-// inside a function so that one using "set --" or "shift" cannot touch the
-// positional parameters that carry the overrides and the command.
-const envScript = `__launch_env() { for __launch_f in ` + layout.EnvGlob + `; do [ -f "$__launch_f" ] && . "$__launch_f"; done; }
+// applies the user's overrides and then runs the payload, naming a missing
+// command the way launch does. Its first argument is "ps1" when the
+// environment passed in has a PS1 (else the shell's own default prompt is
+// unset, as bash, Apptainer's action shell, has none); then N, and N
+// NAME=VALUE words (PREPEND_PATH and APPEND_PATH edit PATH), then the
+// command. The scripts are sourced inside a function so that one using
+// "set --" or "shift" cannot touch the positional parameters that carry the
+// overrides and the command.
+const envScript = `[ "$1" = ps1 ] || unset PS1; shift
+__launch_env() { for __launch_f in ` + layout.EnvGlob + `; do [ -f "$__launch_f" ] && . "$__launch_f"; done; }
 __launch_env
 __launch_n=$1; shift
 while [ "$__launch_n" -gt 0 ]; do
@@ -37,16 +44,21 @@ unset -f __launch_env
 case "$1" in */*) ;; *) command -v "$1" >/dev/null 2>&1 || { echo "FATAL:   \"$1\": command not found in the container (PATH=$PATH)" >&2; exit 255; } ;; esac
 exec "$@"`
 
-// hasEnvScripts reports whether the container (after the pivot) has
-// Apptainer environment scripts.
-func hasEnvScripts() bool {
-	m, _ := filepath.Glob(layout.EnvGlob)
-	return len(m) > 0
+// envScripts is what the container's layout.EnvDir holds: whether it has
+// scripts at all and, when every one of them is a standard base script
+// (baseenv.Known), their effects in name order, which the payload's
+// environment gets without a shell.
+type envScripts struct {
+	present  bool
+	standard bool
+	effects  []baseenv.Effect
 }
 
 // payloadCommand returns the program, argv and environment of the payload.
-// It runs after the pivot, so paths are the container's.
-func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, error) {
+// It runs after the pivot, so paths are the container's. With environment
+// scripts that are all standard (scripts.standard) their effect is applied
+// here; with any other, the image's /bin/sh sources them (envScript).
+func payloadCommand(cfg *Config, scripts envScripts, log *msg.Logger) (string, []string, []string, error) {
 	env := payloadEnv(cfg)
 	var argv []string
 	switch cfg.Mode {
@@ -56,10 +68,11 @@ func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, e
 		}
 		argv = cfg.Args
 	case ModeRun:
-		if _, err := os.Stat(layout.Runscript); err != nil {
-			return "", nil, nil, fmt.Errorf("image %s has no runscript (%s); use launch exec", cfg.Image.Path, layout.Runscript)
+		rs, err := runscriptFor(cfg, log)
+		if err != nil {
+			return "", nil, nil, err
 		}
-		argv = append([]string{layout.Runscript}, cfg.Args...)
+		argv = append([]string{rs}, cfg.Args...)
 	case ModeShell:
 		sh := shellFor(cfg.Shell)
 		if _, err := os.Stat(sh); err != nil {
@@ -73,9 +86,16 @@ func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, e
 	default:
 		return "", nil, nil, fmt.Errorf("unknown mode %q", cfg.Mode)
 	}
-	if envScripts {
-		if _, err := os.Stat("/bin/sh"); err == nil {
-			sh := []string{"/bin/sh", "-c", envScript, "launch", strconv.Itoa(len(cfg.EnvOverrides))}
+	if scripts.present {
+		nenv, native := applyStandard(env, scripts)
+		if native {
+			env = nenv
+		} else if _, err := os.Stat("/bin/sh"); err == nil {
+			ps1 := "-"
+			if environ.Get(env, "PS1") != "" {
+				ps1 = "ps1"
+			}
+			sh := []string{"/bin/sh", "-c", envScript, "launch", ps1, strconv.Itoa(len(cfg.EnvOverrides))}
 			for _, v := range cfg.EnvOverrides {
 				sh = append(sh, v.String())
 			}
@@ -90,6 +110,41 @@ func payloadCommand(cfg *Config, envScripts bool) (string, []string, []string, e
 	return prog, argv, env, nil
 }
 
+// applyStandard applies the effects of standard environment scripts to a
+// copy of env, and reports whether all of them could be applied natively.
+func applyStandard(env []string, scripts envScripts) ([]string, bool) {
+	if !scripts.standard {
+		return nil, false
+	}
+	out := append(make([]string, 0, len(env)+2), env...)
+	for _, e := range scripts.effects {
+		var ok bool
+		if out, ok = e.Apply(out); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// legacyRunscript is the runscript of images of Singularity before 2.3,
+// which Apptainer still runs.
+const legacyRunscript = "/apptainer"
+
+// runscriptFor is what `run` runs, as Apptainer's run action picks it: the
+// image's runscript, else the legacy one, else /bin/sh, saying so.
+func runscriptFor(cfg *Config, log *msg.Logger) (string, error) {
+	for _, p := range []string{layout.Runscript, legacyRunscript} {
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	if executable("/bin/sh") == nil {
+		log.Infof("INFO:    No runscript found in container, executing /bin/sh")
+		return "/bin/sh", nil
+	}
+	return "", fmt.Errorf("image %s has no runscript (%s) and no /bin/sh; use launch exec", cfg.Image.Path, layout.Runscript)
+}
+
 // shellFor picks the interactive shell: the requested one, else bash, else sh.
 func shellFor(requested string) string {
 	if requested != "" {
@@ -101,10 +156,16 @@ func shellFor(requested string) string {
 	return "/bin/sh"
 }
 
+// EnvironmentFile is where, as Apptainer tells scripts inside
+// (APPTAINER_ENVIRONMENT), environment settings for the container go.
+const EnvironmentFile = layout.EnvDir + "/91-environment.sh"
+
 // payloadEnv is the payload's environment: the environment the launcher
-// passed in, with the container's PATH, identity and markers.
+// passed in, with the container's PATH, identity and the variables that
+// describe the container as Apptainer sets them (docs/apptainer-compat.md,
+// "Inside the container").
 func payloadEnv(cfg *Config) []string {
-	env := make([]string, 0, len(cfg.Env)+8)
+	env := make([]string, 0, len(cfg.Env)+16)
 	env = append(env, cfg.Env...)
 	set := func(k, v string) { env = environ.Set(env, k, v) }
 	if environ.Get(env, "PATH") == "" {
@@ -113,12 +174,46 @@ func payloadEnv(cfg *Config) []string {
 	if cfg.User.Home != "" {
 		set("HOME", cfg.User.Home)
 	}
-	set("LAUNCH_CONTAINER", cfg.Image.Path)
-	set("LAUNCH_NAME", filepath.Base(cfg.Image.Path))
+	img := imagePath(cfg)
+	name := filepath.Base(img)
+	for _, p := range [...]string{"LAUNCH_", "APPTAINER_", "SINGULARITY_"} {
+		set(p+"CONTAINER", img)
+		set(p+"NAME", name)
+	}
+	binds := userBinds(cfg)
+	for _, p := range [...]string{"APPTAINER_", "SINGULARITY_"} {
+		set(p+"BIND", binds)
+		set(p+"ENVIRONMENT", EnvironmentFile)
+	}
+	set("APPTAINER_COMMAND", string(cfg.Mode))
 	if cfg.Mode == ModeShell && environ.Get(env, "PS1") == "" {
-		set("PS1", "Launch> ")
+		set("PS1", baseenv.Prompt)
 	}
 	return env
+}
+
+// imagePath is the image's path made absolute against the working
+// directory it was given in, as Apptainer's APPTAINER_CONTAINER.
+func imagePath(cfg *Config) string {
+	if filepath.IsAbs(cfg.Image.Path) || cfg.Cwd == "" {
+		return filepath.Clean(cfg.Image.Path)
+	}
+	return filepath.Join(cfg.Cwd, cfg.Image.Path)
+}
+
+// userBinds is APPTAINER_BIND: the destinations of the user's binds in
+// order, comma-separated, as Apptainer passes them to nested containers.
+func userBinds(cfg *Config) string {
+	var b strings.Builder
+	for _, op := range cfg.Plan.Ops {
+		if op.Name == mountplan.UserBind {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(op.Dest)
+		}
+	}
+	return b.String()
 }
 
 // lookPath finds name in path inside the container, as execvp would.

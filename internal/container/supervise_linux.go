@@ -67,7 +67,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return 0, err
 	}
 	sv.tl.Mark("pivoted")
-	argv0, argv, env, err := payloadCommand(cfg, hasEnvScripts())
+	argv0, argv, env, err := payloadCommand(cfg, readEnvScripts(), sv.log)
 	if err != nil {
 		return 0, err
 	}

@@ -40,7 +40,7 @@ func TestPayloadEnv(t *testing.T) {
 	cfg.Image.Path = "/x/app.sif"
 	env := payloadEnv(cfg)
 	want := map[string]string{"FOO": "1", "HOME": "/home/a", "PATH": DefaultPath, "LAUNCH_CONTAINER": "/x/app.sif",
-		"LAUNCH_NAME": "app.sif", "PS1": "Launch> "}
+		"LAUNCH_NAME": "app.sif", "PS1": "Apptainer> ", "APPTAINER_CONTAINER": "/x/app.sif", "SINGULARITY_NAME": "app.sif", "APPTAINER_COMMAND": "shell", "APPTAINER_BIND": "", "APPTAINER_ENVIRONMENT": EnvironmentFile}
 	for k, v := range want {
 		if got := environ.Get(env, k); got != v {
 			t.Errorf("%s=%q, want %q", k, got, v)

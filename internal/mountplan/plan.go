@@ -39,6 +39,9 @@ const (
 	GenGroup  = "group"
 )
 
+// UserBind is the Name of the op of a user's bind (-B, --mount).
+const UserBind = "bind"
+
 // Op is one mount operation.
 type Op struct {
 	// Name is the default-mount name this op came from ("home", "tmp", …)
@@ -221,7 +224,7 @@ func Build(s Spec) (Plan, error) {
 		}
 	}
 	for _, b := range s.Binds {
-		p.Ops = append(p.Ops, Op{Name: "bind", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly})
+		p.Ops = append(p.Ops, Op{Name: UserBind, Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly})
 	}
 	return p, nil
 }
