@@ -181,7 +181,6 @@ func TestDefBadInput(t *testing.T) {
 		{"stage used before it exists", head + "%files from later\n    /a /b\nBootstrap: localimage\nFrom: " + base + "\nStage: later\n", nil, []string{"later"}},
 		{"unset template variable", head + "%post\n    echo {{ NOPE }}\n", nil, []string{"NOPE"}},
 		{"unsupported agent", "Bootstrap: library\nFrom: alpine\n", nil, []string{"library"}},
-		{"fakeroot", head, []string{"--fakeroot"}, []string{"--fakeroot is not supported yet"}},
 		{"unused build arg", head, []string{"--build-arg", "X=1"}, []string{"X"}},
 		{"apps not yet", head + "%apprun foo\n    echo\n", nil, []string{"app.def:3", "not supported"}},
 	}

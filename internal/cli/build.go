@@ -82,7 +82,7 @@ with --force.`,
 				return buildDeffile(ctx, g, &f, o)
 			}
 			if f.def.fakeroot {
-				return errors.New("--fakeroot is not supported yet")
+				return errors.New("--fakeroot is for building from a definition file (its %post); this source runs nothing")
 			}
 			if f.sandbox {
 				return build.Sandbox(ctx, o)
@@ -108,7 +108,7 @@ with --force.`,
 	c.Flags().StringArrayVar(&f.def.buildArgs, "build-arg", nil, "definition file: set {{ KEY }} to VALUE (KEY=VALUE, repeatable)")
 	c.Flags().StringVar(&f.def.buildArgFile, "build-arg-file", "", "definition file: read KEY=VALUE build arguments from a file")
 	c.Flags().BoolVar(&f.def.warnUnused, "warn-unused-build-args", false, "definition file: only warn about build arguments it does not use")
-	c.Flags().BoolVar(&f.def.fakeroot, "fakeroot", false, "build as uid 0 in a user namespace (not supported yet)")
+	c.Flags().BoolVar(&f.def.fakeroot, "fakeroot", false, "definition file: run %post as uid 0 in a user namespace mapped onto your ids and subordinate ranges")
 	f.oci.Register(c)
 	return c
 }

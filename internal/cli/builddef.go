@@ -63,9 +63,6 @@ func looksLikeDef(data []byte) bool {
 
 // buildDeffile is `launch build [--sandbox] OUT DEF`.
 func buildDeffile(ctx context.Context, g *globals, f *buildFlags, o build.Options) error {
-	if f.def.fakeroot {
-		return errors.New("--fakeroot is not supported yet")
-	}
 	args, warnings, err := deffile.BuildArgs(f.def.buildArgs, f.def.buildArgFile)
 	if err != nil {
 		return err
@@ -92,7 +89,7 @@ func buildDeffile(ctx context.Context, g *globals, f *buildFlags, o build.Option
 		return fmt.Errorf("finding the launch binary to run %%post with: %w", err)
 	}
 	return defbuild.Build(ctx, defbuild.Options{
-		Def: d, Out: o.Out, Sandbox: f.sandbox, Force: f.force, NoTest: f.def.noTest,
+		Def: d, Out: o.Out, Sandbox: f.sandbox, Force: f.force, NoTest: f.def.noTest, Fakeroot: f.def.fakeroot,
 		Pack: o, Launch: self, Stdout: g.stdout, Stderr: g.stderr,
 		OCI: func(ctx context.Context, out, source string) error { return ociToSIF(ctx, g, f, out, source) },
 	})

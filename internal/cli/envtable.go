@@ -104,6 +104,7 @@ var compatKeys = []compatKey{
 	{flag: "writable", group: groupAction, keys: []string{"WRITABLE"}},
 	{flag: "writable-tmpfs", group: groupAction, keys: []string{"WRITABLE_TMPFS"}},
 	{flag: "shell", group: groupShell, keys: []string{"SHELL"}},
+	{flag: "fakeroot", group: groupAction, keys: []string{"FAKEROOT"}},
 
 	// exec, run, shell: what launch already does without the flag.
 	{flag: "userns", group: groupAction, keys: []string{"USERNS", "UNSHARE_USERNS"}, quiet: true},
@@ -125,7 +126,6 @@ var compatKeys = []compatKey{
 	{flag: "intel-hpu", group: groupAction, keys: []string{"INTEL_HPU"}},
 	{flag: "compat32", group: groupAction, keys: []string{"COMPAT32"}},
 	{flag: "compat", group: groupAction, keys: []string{"COMPAT"}},
-	{flag: "fakeroot", group: groupAction, keys: []string{"FAKEROOT"}},
 	{flag: "keep-privs", group: groupAction, keys: []string{"KEEP_PRIVS"}},
 	{flag: "add-caps", group: groupAction, keys: []string{"ADD_CAPS"}},
 	{flag: "drop-caps", group: groupAction, keys: []string{"DROP_CAPS"}},

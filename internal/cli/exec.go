@@ -36,6 +36,7 @@ type runFlags struct {
 	scratch            []string
 	workdir            string
 	noShare            bool
+	fakeroot           bool
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -64,6 +65,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.StringSliceVarP(&f.scratch, "scratch", "S", nil, "empty writable directory at this path inside (comma list, repeatable)")
 	fl.StringVarP(&f.workdir, "workdir", "W", "", "host directory backing --scratch and, with --contain, /tmp and /var/tmp")
 	fl.BoolVarP(&f.writable, "writable", "w", false, "write into a sandbox (directory) image itself")
+	fl.BoolVar(&f.fakeroot, "fakeroot", false, "run as uid 0 inside, in a user namespace mapped onto your ids and your /etc/subuid, /etc/subgid ranges")
 	fl.BoolVar(&f.noShare, "no-share", false, "mount the image for this launch alone, not shared with this user's other launches of it in the same job step")
 }
 

@@ -82,6 +82,9 @@ type Config struct {
 	Writable bool `json:"writable,omitempty"`
 	// Share lets this launch use, or serve, a squashfuse mount of the same
 	// image shared with the user's concurrent launches (internal/share).
-	Share    bool `json:"share,omitempty"`
-	LogLevel int  `json:"log_level"`
+	Share bool `json:"share,omitempty"`
+	// Fakeroot, when set, runs the payload as root in a user namespace
+	// mapped as it says (--fakeroot; fakeroot_linux.go); User is then root.
+	Fakeroot *Fakeroot `json:"fakeroot,omitempty"`
+	LogLevel int       `json:"log_level"`
 }

@@ -34,6 +34,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 			"use --writable-tmpfs or --overlay DIR for a writable layer over it", img.Path, img.Format)
 	}
 	user := CurrentUser()
+	host := user // who owns what prepare makes on the host
 	for _, b := range s.Binds {
 		if err := checkSource(b.Source, conf); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", b.Origin, b, err)
@@ -57,6 +58,17 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		ps.HomeSrc, ps.HomeDst, ps.HomeGiven = filepath.Clean(h.Src), filepath.Clean(h.Dst), true
 		user.Home = ps.HomeDst
 	}
+	var fake *Fakeroot
+	if s.Fakeroot {
+		if fake, err = prepareFakeroot(host, msg.Stderr(msg.Level(s.LogLevel))); err != nil {
+			return nil, err
+		}
+		home := ""
+		if s.Home != nil {
+			home = user.Home
+		}
+		user = fakerootUser(home)
+	}
 	for _, v := range conf.Mounts.System {
 		bs, err := mountplan.ParseBinds(v, "/", "launch.conf mounts.system")
 		if err != nil {
@@ -73,10 +85,10 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		return nil, err
 	}
 	// Everything is checked: now make what the run needs on the host.
-	if err := wd.make(user.UID); err != nil {
+	if err := wd.make(host.UID); err != nil {
 		return nil, err
 	}
-	if err := lay.make(user.UID); err != nil {
+	if err := lay.make(host.UID); err != nil {
 		return nil, err
 	}
 	cfg := &Config{
@@ -95,8 +107,11 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Squashfuse:   conf.Tools.Squashfuse,
 		Layers:       lay.layers,
 		Writable:     s.Writable,
-		Share:        conf.Images.ShareMounts && !s.NoShare,
-		LogLevel:     s.LogLevel,
+		// A shared mount belongs to the user's own namespace: none with
+		// --fakeroot.
+		Share:    conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,
+		Fakeroot: fake,
+		LogLevel: s.LogLevel,
 	}
 	logConfig(cfg)
 	return cfg, nil

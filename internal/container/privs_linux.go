@@ -34,11 +34,18 @@ import (
 // its ambient set for any other uid (file capabilities never apply: the
 // image is mounted nosuid, and no_new_privs forbids them), all empty here.
 // The thread's own permitted and effective sets are kept (see above).
-func dropPrivileges() error {
+//
+// keepBounding (--fakeroot) keeps the bounding set: the payload, uid 0 in
+// its namespace, then gets at execve the capabilities the stage holds there
+// (all of them; no_new_privs lets execve grant no more than that), as
+// Apptainer's fakeroot does. Such a payload can then reach the stage and
+// the FUSE servers, which hold nothing the user does not: the namespace is
+// the user's own.
+func dropPrivileges(keepBounding bool) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("setting no_new_privs: %w", err)
 	}
-	for c := 0; c <= 63; c++ {
+	for c := 0; c <= 63 && !keepBounding; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err == unix.EINVAL {
 			break // past the last capability this kernel knows
 		} else if err != nil {

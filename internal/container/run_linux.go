@@ -41,6 +41,12 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 	if pre.Done {
 		timeline.FromEnv("stage").Mark("resolved")
 	}
+	if pre.Done && cfg.Fakeroot != nil {
+		// internal/preinit leaves --fakeroot command lines alone; this one
+		// reached it some other way.
+		return 0, errors.New("--fakeroot: this launch already runs in a user namespace of its own (" +
+			"give --fakeroot on the command line, or set LAUNCH_PREINIT=0)")
+	}
 	if pre.Done && !cfg.Namespaces.Extra() {
 		return runHere(cfg, pre)
 	}
@@ -78,6 +84,13 @@ func runStage(cfg *Config, pre preinit.Result) (int, error) {
 		return 0, explainStartError(err)
 	}
 	tl.Mark("stage-cloned")
+	if f := cfg.Fakeroot; f != nil && f.helpers() {
+		if err := f.writeMaps(pid); err != nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_, _ = reapStage(pid)
+			return 0, err
+		}
+	}
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
 	if _, err := pw.Write(append(hdr[:], data...)); err != nil {
@@ -169,6 +182,19 @@ func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 		// No parent-death signal: when the launcher dies the stage sees
 		// end-of-file on its pipe and must live on long enough to kill the
 		// payload's whole process tree and the FUSE server.
+	}
+	if f := cfg.Fakeroot; f != nil {
+		// The stage becomes root once its maps exist (becomeRoot). Written
+		// by the helpers after the clone (runStage), its uid is unmapped
+		// at its execve and would lose every capability: all are kept as
+		// ambient (the payload gets them as root in its namespace).
+		a.AmbientCaps = allCaps()
+		if !f.helpers() {
+			a.UidMappings = sysProcMaps(f.UIDMap)
+			a.GidMappings = sysProcMaps(f.GIDMap)
+			a.GidMappingsEnableSetgroups = false
+		}
+		return a
 	}
 	if !inUserNS {
 		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}

@@ -46,6 +46,12 @@ func StageMain(_ []string) int {
 		return 255
 	}
 	tl.Mark("config-read")
+	if cfg.Fakeroot != nil {
+		if err := becomeRoot(); err != nil {
+			msg.Fatal(os.Stderr, err)
+			return 255
+		}
+	}
 	code, err := runContainer(cfg, pipe, tl, nil)
 	if err != nil {
 		msg.Fatal(os.Stderr, err)

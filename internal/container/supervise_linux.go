@@ -77,7 +77,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		prefetchProgram(argv0, env, root.imageDev)
 		sv.tl.Mark("prefetched")
 	}
-	if err := dropPrivileges(); err != nil {
+	if err := dropPrivileges(cfg.Fakeroot != nil); err != nil {
 		return 0, err
 	}
 	endWatch()

@@ -28,6 +28,9 @@ type Options struct {
 	Force bool
 	// NoTest skips %test.
 	NoTest bool
+	// Fakeroot runs %post as uid 0 (`launch exec --fakeroot`): the
+	// tree's files, the user's on the host, are root's inside.
+	Fakeroot bool
 	// Pack are the options of the packing (and unpacking) steps: Log,
 	// Compression, Mksquashfs, Unsquashfs, ToolOutput. Source, Out and
 	// Force are set by Build.

@@ -7,7 +7,7 @@
 //
 // Scripts that run in the image (%post, %test) are run by this same launch
 // binary as a subprocess (`launch exec --writable TREE ...`), as the calling
-// user: there is no fakeroot yet, so %post runs with the user's own ids.
+// user, or for %post as root with --fakeroot (`launch exec --fakeroot`).
 // %setup runs on the host. It never runs anything as another user.
 package defbuild
 

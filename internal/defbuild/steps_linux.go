@@ -153,7 +153,7 @@ func (b *builder) busybox(tree, mirror string) error {
 // debootstrap runs the host's debootstrap into tree; it needs root.
 func (b *builder) debootstrap(ctx context.Context, st *deffile.Stage, tree string) error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("debootstrap needs root; as another user it needs --fakeroot, which launch build does not support yet")
+		return fmt.Errorf("debootstrap needs root; as another user launch cannot run it yet (not even with --fakeroot)")
 	}
 	osv, _ := st.Header.Get("osversion")
 	mirror, _ := st.Header.Get("mirrorurl")
@@ -217,6 +217,9 @@ func (b *builder) launchExec(ctx context.Context, tree string, writable bool, en
 	args := []string{"exec", "--pwd", "/"}
 	if writable {
 		args = append(args, "--writable")
+		if b.o.Fakeroot {
+			args = append(args, "--fakeroot")
+		}
 	}
 	for _, e := range env {
 		args = append(args, "--env", e)
@@ -225,7 +228,8 @@ func (b *builder) launchExec(ctx context.Context, tree string, writable bool, en
 	return exec.CommandContext(ctx, b.o.Launch, args...)
 }
 
-// post runs %post inside the stage's tree as the user.
+// post runs %post inside the stage's tree as the user (as root with
+// --fakeroot).
 func (b *builder) post(ctx context.Context, s Step) error {
 	st := &b.o.Def.Stages[s.Stage]
 	tree := b.trees[s.Stage]

@@ -114,6 +114,26 @@ static int is_run_verb(int argc, char **argv) {
 	return 0;
 }
 
+// wants_fakeroot reports whether the command line may ask for --fakeroot
+// (any argument that begins with it, the payload's too, or LAUNCH_FAKEROOT,
+// APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set): its stage needs a user
+// namespace mapped by the setuid helpers from outside, which the Go side
+// makes (internal/container, fakeroot_linux.go), so this constructor leaves
+// it alone. A false match only costs that run the Go side's re-execution.
+static int wants_fakeroot(int argc, char **argv) {
+	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT"};
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--fakeroot", 10) == 0)
+			return 1;
+	}
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		const char *v = getenv(vars[i]);
+		if (v != NULL && v[0] != '\0')
+			return 1;
+	}
+	return 0;
+}
+
 // from_terminal reports whether our process group is the terminal's
 // foreground group: then the terminal has sent INT or QUIT to the child
 // too, and passing it on would deliver it twice.
@@ -239,7 +259,7 @@ __attribute__((constructor)) static void launch_preinit(int argc, char **argv, c
 	(void)envp;
 	std_fds();
 	record_ignored();
-	if (!is_run_verb(argc, argv))
+	if (!is_run_verb(argc, argv) || wants_fakeroot(argc, argv))
 		return;
 	const char *off = getenv("LAUNCH_PREINIT");
 	if (off != NULL && strcmp(off, "0") == 0)

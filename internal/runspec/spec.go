@@ -123,6 +123,10 @@ type Spec struct {
 	// Workdir is --workdir, absolute and clean ("" for none).
 	Workdir string
 
+	// Fakeroot is --fakeroot: uid 0 inside, in a user namespace mapped
+	// onto the user's own ids and subordinate ranges.
+	Fakeroot bool
+
 	// Env is the environment request.
 	Env Env
 	// NoShare is --no-share.
