@@ -131,11 +131,18 @@ func applyStandard(env []string, scripts envScripts) ([]string, bool) {
 const legacyRunscript = "/apptainer"
 
 // runscriptFor is what `run` runs, as Apptainer's run action picks it: the
-// image's runscript, else the legacy one, else /bin/sh, saying so.
+// image's runscript, else the legacy one, else /bin/sh, saying so. A
+// runscript that is there but is not a regular file is an error.
 func runscriptFor(cfg *Config, log *msg.Logger) (string, error) {
 	for _, p := range []string{layout.Runscript, legacyRunscript} {
-		if executable(p) == nil {
+		err := executable(p)
+		if err == nil {
 			return p, nil
+		}
+		// There, but not a file at all (a named pipe in a hostile image):
+		// refused, not passed over for /bin/sh.
+		if fi, serr := os.Stat(p); serr == nil && !fi.Mode().IsRegular() {
+			return "", fmt.Errorf("runscript %s: %w", p, err)
 		}
 	}
 	if executable("/bin/sh") == nil {
