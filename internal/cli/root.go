@@ -20,7 +20,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/launch-hpc/launch/internal/buildinfo"
 	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/preinit"
@@ -224,8 +223,18 @@ env.apptainer_compat).`,
 		},
 	}
 	// --version prints what `launch version` prints (Apptainer has both).
-	root.Version = buildinfo.Version
-	root.SetVersionTemplate(strings.ReplaceAll(versionLine(), "{", "{{`{`}}"))
+	// Not cobra's Version field: its version template would link
+	// text/template into every launch (about 1 MB of code and a larger
+	// start), where cobra's own help needs none.
+	var showVersion bool
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version of launch")
+	root.RunE = func(c *cobra.Command, _ []string) error {
+		if showVersion {
+			fmt.Fprint(g.stdout, versionLine())
+			return nil
+		}
+		return c.Help()
+	}
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
