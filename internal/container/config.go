@@ -25,6 +25,7 @@ import (
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/runspec"
+	"github.com/launch-hpc/launch/internal/subid"
 )
 
 // ReexecArg is the hidden first argument with which launch re-executes
@@ -87,4 +88,17 @@ type Config struct {
 	// mapped as it says (--fakeroot; fakeroot_linux.go); User is then root.
 	Fakeroot *Fakeroot `json:"fakeroot,omitempty"`
 	LogLevel int       `json:"log_level"`
+}
+
+// Fakeroot is how the stage of a --fakeroot run is mapped.
+type Fakeroot struct {
+	// UIDMap and GIDMap map 0 onto the user's ids, and 1… onto the
+	// subordinate ranges when there are.
+	UIDMap []subid.Mapping `json:"uid_map"`
+	GIDMap []subid.Mapping `json:"gid_map"`
+	// NewUIDMap and NewGIDMap are the helpers' paths when they write the
+	// maps (subordinate ranges); "" when the launcher writes a map of root
+	// alone itself.
+	NewUIDMap string `json:"newuidmap,omitempty"`
+	NewGIDMap string `json:"newgidmap,omitempty"`
 }

@@ -38,19 +38,6 @@ const subidMax = 4 << 20
 // uidmapPackage names what provides the helpers, for messages.
 const uidmapPackage = "the uidmap package (newuidmap, newgidmap)"
 
-// Fakeroot is how the stage of a --fakeroot run is mapped.
-type Fakeroot struct {
-	// UIDMap and GIDMap map 0 onto the user's ids, and 1… onto the
-	// subordinate ranges when there are.
-	UIDMap []subid.Mapping `json:"uid_map"`
-	GIDMap []subid.Mapping `json:"gid_map"`
-	// NewUIDMap and NewGIDMap are the helpers' paths when they write the
-	// maps (subordinate ranges); "" when the launcher writes a map of root
-	// alone itself.
-	NewUIDMap string `json:"newuidmap,omitempty"`
-	NewGIDMap string `json:"newgidmap,omitempty"`
-}
-
 // helpers reports whether the setuid helpers write the maps.
 func (f *Fakeroot) helpers() bool { return f.NewUIDMap != "" }
 
