@@ -105,6 +105,9 @@ var compatKeys = []compatKey{
 	{flag: "writable-tmpfs", group: groupAction, keys: []string{"WRITABLE_TMPFS"}},
 	{flag: "shell", group: groupShell, keys: []string{"SHELL"}},
 	{flag: "fakeroot", group: groupAction, keys: []string{"FAKEROOT"}},
+	{flag: "nv", group: groupAction, keys: []string{"NV"}},
+	{flag: "nvccli", group: groupAction, keys: []string{"NVCCLI"}},
+	{flag: "rocm", group: groupAction, keys: []string{"ROCM"}},
 
 	// exec, run, shell: what launch already does without the flag.
 	{flag: "userns", group: groupAction, keys: []string{"USERNS", "UNSHARE_USERNS"}, quiet: true},
@@ -120,9 +123,6 @@ var compatKeys = []compatKey{
 
 	// exec, run, shell: what launch does not have (a warning).
 	{flag: "app", group: groupAction, keys: []string{"APP", "APPNAME"}},
-	{flag: "nv", group: groupAction, keys: []string{"NV"}},
-	{flag: "nvccli", group: groupAction, keys: []string{"NVCCLI"}},
-	{flag: "rocm", group: groupAction, keys: []string{"ROCM"}},
 	{flag: "intel-hpu", group: groupAction, keys: []string{"INTEL_HPU"}},
 	{flag: "compat32", group: groupAction, keys: []string{"COMPAT32"}},
 	{flag: "compat", group: groupAction, keys: []string{"COMPAT"}},

@@ -29,6 +29,8 @@ type Config struct {
 	Env        Env        `toml:"env"`
 	Tools      Tools      `toml:"tools"`
 	Build      Build      `toml:"build"`
+	GPU        GPU        `toml:"gpu"`
+	CDI        CDI        `toml:"cdi"`
 }
 
 // Mounts are the default mounts every container gets, and the site's own
@@ -209,5 +211,7 @@ func Defaults() Config {
 			FuseOverlayfs: "fuse-overlayfs",
 		},
 		Build: Build{Compression: "gzip", MaxUnpackedSize: "64g"},
+		GPU:   defaultGPU(),
+		CDI:   defaultCDI(),
 	}
 }

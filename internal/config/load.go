@@ -157,7 +157,7 @@ func (l *Loaded) check(lines map[string]int) error {
 	if _, err := ParseSize(l.Build.MaxUnpackedSize); err != nil {
 		return bad("build.max_unpacked_size", "%v", err)
 	}
-	return nil
+	return l.checkGPU(bad)
 }
 
 // keyLines maps "table.key" to the line that sets it. The config has only

@@ -127,6 +127,9 @@ type Spec struct {
 	// onto the user's own ids and subordinate ranges.
 	Fakeroot bool
 
+	// Devices are the GPUs and CDI devices asked for (devices.go).
+	Devices Devices
+
 	// Env is the environment request.
 	Env Env
 	// NoShare is --no-share.

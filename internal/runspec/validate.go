@@ -26,6 +26,7 @@ var checks = []check{
 	{"--overlay", checkOverlays},
 	{"--home", checkHome},
 	{"--pwd", checkPwd},
+	{"--device", checkDevices},
 }
 
 // Validate applies every check to s, in order, and returns the first

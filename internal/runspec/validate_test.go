@@ -88,6 +88,11 @@ func TestValidate(t *testing.T) {
 
 		{"pwd", "--pwd", func(s *Spec) { s.Pwd = "/data" }, ""},
 		{"relative pwd", "--pwd", func(s *Spec) { s.Pwd = "rel" }, "--pwd rel is not an absolute path"},
+
+		{"cdi device", "--device", func(s *Spec) { s.Devices.CDI = []string{"nvidia.com/gpu=0", "example.com/x=all"} }, ""},
+		{"unqualified device", "--device", func(s *Spec) { s.Devices.CDI = []string{"nvidia.com/gpu=0", "gpu0"} }, `--device "gpu0" is not a CDI device name`},
+		{"device without name", "--device", func(s *Spec) { s.Devices.CDI = []string{"nvidia.com/gpu="} }, `--device "nvidia.com/gpu="`},
+		{"device without class", "--device", func(s *Spec) { s.Devices.CDI = []string{"nvidia.com=0"} }, `--device "nvidia.com=0"`},
 	}
 	tested := map[string]bool{}
 	for _, c := range cases {
