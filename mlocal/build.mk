@@ -36,7 +36,7 @@ GO_SOURCES := $(shell find cmd internal \( -name '*.go' -o -name '*.c' \) ! -nam
 LDFLAGS_STAMP := $(BUILDDIR)/.ldflags
 
 .PHONY: all
-all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(DOCS_STAMP)
+all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-cdi $(DOCS_STAMP)
 
 $(BUILDDIR)/launch: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
@@ -50,6 +50,11 @@ endif
 $(BUILDDIR)/launch-oci: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
 	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch-oci
+
+# launch-cdi: the CDI library (--device), kept out of launch like launch-oci.
+$(BUILDDIR)/launch-cdi: $(GO_SOURCES) $(LDFLAGS_STAMP)
+	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
+	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch-cdi
 
 $(LDFLAGS_STAMP): FORCE
 	@mkdir -p $(@D)

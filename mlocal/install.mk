@@ -4,12 +4,23 @@
 CONF_SRC := etc/launch/launch.conf
 CONF_DIR := $(DESTDIR)$(SYSCONFDIR)/launch
 CONF     := $(CONF_DIR)/launch.conf
+# The GPU library lists (--nv, --rocm), kept like launch.conf when edited.
+LISTS    := nvliblist.conf rocmliblist.conf
 
 .PHONY: install
-install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci install-docs
+install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-cdi install-docs
 	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR) $(DESTDIR)$(PREFIX)/libexec/launch
 	install -m 0755 $(BUILDDIR)/launch $(DESTDIR)$(BINDIR)/launch
 	install -m 0755 $(BUILDDIR)/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci
+	install -m 0755 $(BUILDDIR)/launch-cdi $(DESTDIR)$(PREFIX)/libexec/launch/launch-cdi
+	@for f in $(LISTS); do \
+		if [ ! -e "$(CONF_DIR)/$$f" ]; then \
+			echo "install -m 0644 etc/launch/$$f $(CONF_DIR)/$$f"; install -m 0644 etc/launch/$$f "$(CONF_DIR)/$$f"; \
+		elif ! cmp -s etc/launch/$$f "$(CONF_DIR)/$$f"; then \
+			install -m 0644 etc/launch/$$f "$(CONF_DIR)/$$f.new"; \
+			echo "NOTE: $(CONF_DIR)/$$f exists and was kept; the shipped default is in $$f.new"; \
+		fi; \
+	done
 	@if [ ! -e '$(CONF)' ]; then \
 		echo "install -m 0644 $(CONF_SRC) $(CONF)"; \
 		install -m 0644 $(CONF_SRC) '$(CONF)'; \
@@ -22,7 +33,13 @@ install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci install-docs
 
 .PHONY: uninstall
 uninstall: uninstall-docs
-	rm -f $(DESTDIR)$(BINDIR)/launch $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci '$(CONF).new'
+	rm -f $(DESTDIR)$(BINDIR)/launch $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-cdi '$(CONF).new'
+	@for f in $(LISTS); do \
+		rm -f "$(CONF_DIR)/$$f.new"; \
+		if [ -e "$(CONF_DIR)/$$f" ] && ! cmp -s etc/launch/$$f "$(CONF_DIR)/$$f"; then \
+			echo "NOTE: $(CONF_DIR)/$$f was changed from the shipped default; left in place"; \
+		else rm -f "$(CONF_DIR)/$$f"; fi; \
+	done
 	rmdir $(DESTDIR)$(PREFIX)/libexec/launch 2>/dev/null || true
 	@if [ -e '$(CONF)' ] && ! cmp -s $(CONF_SRC) '$(CONF)'; then \
 		echo "NOTE: $(CONF) was changed from the shipped default; left in place"; \

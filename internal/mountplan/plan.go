@@ -66,6 +66,9 @@ type Op struct {
 	// part of Source below it is opened without following a symbolic
 	// link and must be the user's own directories.
 	Beneath string `json:"beneath,omitempty"`
+	// IfAbsent, for a Bind, skips it when the image has Dest already
+	// (DeviceMount.IfAbsent).
+	IfAbsent bool `json:"if_absent,omitempty"`
 }
 
 func (o Op) String() string {
@@ -130,6 +133,9 @@ type Spec struct {
 	// Binds are the user's binds in order (from ParseBinds or ParseMount),
 	// applied last so they win.
 	Binds []BindSpec
+	// Devices are what --nv, --rocm and --device bind (devices.go), after
+	// System.
+	Devices []DeviceMount
 }
 
 // defaultMount is one row of the table of default mounts.
@@ -215,6 +221,7 @@ func Build(s Spec) (Plan, error) {
 	for _, b := range s.System {
 		p.Ops = append(p.Ops, Op{Name: "system", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly, Optional: true})
 	}
+	p.Ops = append(p.Ops, deviceOps(s.Devices)...)
 	for _, d := range s.Scratch {
 		d = clean(d)
 		if s.Workdir != "" {
