@@ -148,6 +148,7 @@ func (a *assembler) build() error {
 		a.tl.Mark("image-readable")
 		a.sharePrepare(a.image)
 	}
+	a.dropPresent()
 	plan := rootplan.Make(a.cfg.Plan.Ops, a.targets(), root, a.index)
 	for _, st := range plan.Steps {
 		if err := a.step(st, &plan); err != nil {

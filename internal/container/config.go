@@ -87,7 +87,10 @@ type Config struct {
 	// Fakeroot, when set, runs the payload as root in a user namespace
 	// mapped as it says (--fakeroot; fakeroot_linux.go); User is then root.
 	Fakeroot *Fakeroot `json:"fakeroot,omitempty"`
-	LogLevel int       `json:"log_level"`
+	// LibPath are the directories of bound GPU libraries for the
+	// payload's LD_LIBRARY_PATH (libpath.go).
+	LibPath  []string `json:"lib_path,omitempty"`
+	LogLevel int      `json:"log_level"`
 }
 
 // Fakeroot is how the stage of a --fakeroot run is mapped.

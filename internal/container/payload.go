@@ -59,7 +59,7 @@ type envScripts struct {
 // scripts that are all standard (scripts.standard) their effect is applied
 // here; with any other, the image's /bin/sh sources them (envScript).
 func payloadCommand(cfg *Config, scripts envScripts, log *msg.Logger) (string, []string, []string, error) {
-	env := payloadEnv(cfg)
+	env := withLibPath(payloadEnv(cfg), cfg.LibPath)
 	var argv []string
 	switch cfg.Mode {
 	case ModeExec:

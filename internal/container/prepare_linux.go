@@ -76,6 +76,11 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		}
 		ps.System = append(ps.System, bs...)
 	}
+	devs, err := prepareDevices(s)
+	if err != nil {
+		return nil, err
+	}
+	ps.Devices = devs.mounts
 	plan, err := mountplan.Build(ps)
 	if err != nil {
 		return nil, err
@@ -84,6 +89,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	env = devs.environment(env, s.Env)
 	// Everything is checked: now make what the run needs on the host.
 	if err := wd.make(host.UID); err != nil {
 		return nil, err
@@ -111,6 +117,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		// --fakeroot.
 		Share:    conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,
 		Fakeroot: fake,
+		LibPath:  devs.libPath,
 		LogLevel: s.LogLevel,
 	}
 	logConfig(cfg)
