@@ -15,13 +15,13 @@ import (
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
-// cdiHookTool names the programs of the hooks that `nvidia-ctk cdi
+// cdiHookTool reports whether name is one of the programs of the hooks that `nvidia-ctk cdi
 // generate` writes. launch runs no OCI hook (they are the runtime's, run as
 // root around a container it created); what these do is done otherwise:
 // update-ldcache's folders go on LD_LIBRARY_PATH, and the rest (symlinks
 // for libraries, device node permissions, CUDA forward compatibility) is
 // not needed for the libraries' own names to load.
-var cdiHookTool = map[string]bool{"nvidia-ctk": true, "nvidia-cdi-hook": true}
+func cdiHookTool(name string) bool { return name == "nvidia-ctk" || name == "nvidia-cdi-hook" }
 
 // addCDI resolves the CDI devices through the helper and adds their device
 // nodes, mounts and variables. A hook launch cannot stand in for, a mount
@@ -107,7 +107,7 @@ func (p *devicesPlan) cdiMount(s *runspec.Spec, m gpu.CDIMount) error {
 // cdiHook handles one hook of a spec: nvidia-ctk's are stood in for or
 // left out (cdiHookTool); any other is refused.
 func (p *devicesPlan) cdiHook(h gpu.CDIHook, log *msg.Logger) error {
-	if !cdiHookTool[filepath.Base(h.Path)] {
+	if !cdiHookTool(filepath.Base(h.Path)) {
 		return fmt.Errorf("CDI device %s: its %s hook %s needs an OCI runtime running hooks as root, which launch does not do: "+
 			"ask for a spec without hooks", h.Device, h.HookName, h.Path)
 	}

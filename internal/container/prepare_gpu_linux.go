@@ -67,7 +67,7 @@ func prepareDevices(s *runspec.Spec) (devicesPlan, error) {
 	}
 	if nv {
 		req := gpu.Request{ListFile: config.ListFile(conf.GPU.NVLibList), Ldconfig: conf.GPU.Ldconfig, Path: hostPath,
-			Dev: hostDev, DevPatterns: gpu.NvidiaDevices}
+			Dev: hostDev, DevPatterns: gpu.NvidiaDevices()}
 		if d.NVCCLI {
 			req.NVCCLI = conf.GPU.NVCCLI
 		}
@@ -77,7 +77,7 @@ func prepareDevices(s *runspec.Spec) (devicesPlan, error) {
 	}
 	if d.ROCm {
 		req := gpu.Request{ListFile: config.ListFile(conf.GPU.ROCmLibList), Ldconfig: conf.GPU.Ldconfig, Path: hostPath,
-			Dev: hostDev, DevPatterns: gpu.ROCmDevices}
+			Dev: hostDev, DevPatterns: gpu.ROCmDevices()}
 		if err := p.addDriver("--rocm", "AMD ROCm", "/dev/kfd", req, bindNodes, true, log); err != nil {
 			return p, err
 		}

@@ -78,7 +78,7 @@ func TestParseLdconfig(t *testing.T) {
 }
 
 func TestSelectLibs(t *testing.T) {
-	m, ok := elfMachines[runtime.GOARCH]
+	m, ok := elfMachine(runtime.GOARCH)
 	if !ok {
 		t.Skipf("no ELF machine known for %s", runtime.GOARCH)
 	}
@@ -198,13 +198,13 @@ func TestFindBinariesAndDevices(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dev, "nvidiactl"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := DeviceNodes(dev, ROCmDevices); !reflect.DeepEqual(got, []string{filepath.Join(dev, "dri")}) {
+	if got := DeviceNodes(dev, ROCmDevices()); !reflect.DeepEqual(got, []string{filepath.Join(dev, "dri")}) {
 		t.Errorf("DeviceNodes(rocm) = %q", got)
 	}
 	if got := DeviceNodes("/dev", []string{"null", "null", "zero"}); !reflect.DeepEqual(got, []string{"/dev/null", "/dev/zero"}) {
 		t.Errorf("DeviceNodes(/dev) = %q", got)
 	}
-	if got := DeviceNodes(dev, NvidiaDevices); len(got) != 0 {
+	if got := DeviceNodes(dev, NvidiaDevices()); len(got) != 0 {
 		t.Errorf("DeviceNodes(nvidia) = %q: a link and a regular file are not device nodes", got)
 	}
 }

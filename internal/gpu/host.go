@@ -43,10 +43,25 @@ func FindBinaries(names []string, path string) (found, missing []string) {
 	return found, missing
 }
 
-// elfMachines are the ELF e_machine values of the 64-bit architectures Go
-// runs on, for the check that a library is built for this machine.
-var elfMachines = map[string]uint16{
-	"amd64": 62, "arm64": 183, "ppc64le": 21, "ppc64": 21, "riscv64": 243, "s390x": 22, "loong64": 258,
+// elfMachine is the ELF e_machine value of the 64-bit architecture arch
+// (a GOARCH), for the check that a library is built for this machine (a
+// switch, not a map: nothing is built at program start).
+func elfMachine(arch string) (uint16, bool) {
+	switch arch {
+	case "amd64":
+		return 62, true
+	case "arm64":
+		return 183, true
+	case "ppc64le", "ppc64":
+		return 21, true
+	case "riscv64":
+		return 243, true
+	case "s390x":
+		return 22, true
+	case "loong64":
+		return 258, true
+	}
+	return 0, false
 }
 
 // nativeELF reports whether the file at p is a 64-bit ELF object for this
@@ -71,7 +86,7 @@ func nativeELF(p string) bool {
 	if h[5] == 2 {
 		order = binary.BigEndian
 	}
-	want, ok := elfMachines[runtime.GOARCH]
+	want, ok := elfMachine(runtime.GOARCH)
 	return ok && order.Uint16(h[18:20]) == want
 }
 
@@ -100,11 +115,11 @@ func DeviceNodes(dev string, patterns []string) []string {
 	return out
 }
 
-// NvidiaDevices are the patterns of the NVIDIA device nodes below /dev.
-var NvidiaDevices = []string{"nvidia*", "nvidia-caps/*"}
+// NvidiaDevices returns the patterns of the NVIDIA device nodes below /dev.
+func NvidiaDevices() []string { return []string{"nvidia*", "nvidia-caps/*"} }
 
-// ROCmDevices are the patterns of the AMD ROCm device nodes below /dev.
-var ROCmDevices = []string{"kfd", "dri"}
+// ROCmDevices returns the patterns of the AMD ROCm device nodes below /dev.
+func ROCmDevices() []string { return []string{"kfd", "dri"} }
 
 // hasPrefixName reports whether the cache name n is the list name l or
 // a versioned form of it (Apptainer's prefix match).
