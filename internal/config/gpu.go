@@ -65,4 +65,3 @@ func (l *Loaded) checkGPU(bad func(key, format string, a ...any) error) error {
 	}
 	return nil
 }
-

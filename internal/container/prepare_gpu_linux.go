@@ -167,4 +167,3 @@ func hasVar(env []string, key string) bool {
 	_, ok := lookupEnv(env, key)
 	return ok
 }
-

@@ -139,8 +139,8 @@ func TestSelectLibs(t *testing.T) {
 				{"libnvidia-cfg.so.1", at("lib64/libnvidia-cfg.so.535.1")}, {"dangling.so.1", at("lib64/dangling.so.1")}},
 			missing: []string{"libother.so", "libnvidia-cfg.so", "dangling.so"}},
 		{name: "list order, absent skipped", list: []string{"libnvidia-ml.so", "libGL.so", "libcuda.so"},
-			cache: []CacheEntry{{"libcuda.so.1", at("lib64/libcuda.so.1")}, {"libnvidia-ml.so.1", at("lib64/libnvidia-ml.so.1")}},
-			want: []Lib{{"libnvidia-ml.so.1", at("lib64/libnvidia-ml.so.535.1")}, {"libcuda.so.1", at("lib64/libcuda.so.535.104.05")}},
+			cache:   []CacheEntry{{"libcuda.so.1", at("lib64/libcuda.so.1")}, {"libnvidia-ml.so.1", at("lib64/libnvidia-ml.so.1")}},
+			want:    []Lib{{"libnvidia-ml.so.1", at("lib64/libnvidia-ml.so.535.1")}, {"libcuda.so.1", at("lib64/libcuda.so.535.104.05")}},
 			missing: []string{"libGL.so"}},
 	}
 	for _, tc := range tests {
@@ -155,7 +155,7 @@ func TestSelectLibs(t *testing.T) {
 
 func TestSoVersion(t *testing.T) {
 	tests := []struct {
-		a, b string
+		a, b  string
 		newer bool
 	}{
 		{"libcuda.so.550.54.14", "libcuda.so.535.104.05", true},
