@@ -78,7 +78,7 @@ func prepareDevices(s *runspec.Spec) (devicesPlan, error) {
 	if d.ROCm {
 		req := gpu.Request{ListFile: config.ListFile(conf.GPU.ROCmLibList), Ldconfig: conf.GPU.Ldconfig, Path: hostPath,
 			Dev: hostDev, DevPatterns: gpu.ROCmDevices()}
-		if err := p.addDriver("--rocm", "AMD ROCm", "/dev/kfd", req, bindNodes, true, log); err != nil {
+		if err := p.addDriver("--rocm", "AMD ROCm", "", req, bindNodes, true, log); err != nil {
 			return p, err
 		}
 	}
@@ -93,17 +93,21 @@ func prepareDevices(s *runspec.Spec) (devicesPlan, error) {
 	return p, nil
 }
 
-// addDriver adds what Find finds for req. With nothing found at all, warn
-// says so (the container still runs, as with Apptainer); what the list
-// names and the host lacks is said under -v.
+// addDriver adds what Find finds for req. With no device node and not the
+// driver's key library (key, "" for none) found, a warning says so (with
+// warn; else under -v) and the container still runs, as with Apptainer;
+// what the list names and the host lacks is said under -v.
 func (p *devicesPlan) addDriver(flag, vendor, key string, req gpu.Request, bindNodes, warn bool, log *msg.Logger) error {
 	f, err := gpu.Find(req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", flag, err)
 	}
-	if f.Empty() || (len(f.Libs) == 0 && len(f.Devices) == 0) {
-		what := fmt.Sprintf("%s: no %s driver found on this host (no %s in the ld.so cache of %s, no %s device nodes)",
-			flag, vendor, key, req.Ldconfig, strings.Join(req.DevPatterns, " "))
+	if len(f.Devices) == 0 && (key == "" || !hasLib(f.Libs, key)) {
+		what := fmt.Sprintf("%s: no %s driver found on this host (no %s device nodes", flag, vendor, strings.Join(req.DevPatterns, " "))
+		if key != "" {
+			what += fmt.Sprintf(", no %s in the ld.so cache of %s", key, req.Ldconfig)
+		}
+		what += ")"
 		if warn {
 			log.Warnf("%s; the container runs without it", what)
 		} else {
@@ -166,4 +170,14 @@ func lookupEnv(env []string, key string) (string, bool) {
 func hasVar(env []string, key string) bool {
 	_, ok := lookupEnv(env, key)
 	return ok
+}
+
+// hasLib reports whether libs holds a library whose name begins with key.
+func hasLib(libs []gpu.Lib, key string) bool {
+	for _, l := range libs {
+		if strings.HasPrefix(l.Name, key) {
+			return true
+		}
+	}
+	return false
 }
