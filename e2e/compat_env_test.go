@@ -62,13 +62,13 @@ func TestCompatEnvBadValue(t *testing.T) {
 // whose absence changes nothing is silent without -d.
 func TestCompatEnvUnsupported(t *testing.T) {
 	image := busyboxImage(t, nil)
-	r := launchWith(t, runOpts{Env: []string{"APPTAINER_NV=1", "SINGULARITY_USERNS=1"}}, "exec", image, "true")
+	r := launchWith(t, runOpts{Env: []string{"APPTAINER_COMPAT32=1", "SINGULARITY_USERNS=1"}}, "exec", image, "true")
 	wantOK(t, r)
-	if !strings.Contains(r.Stderr, "WARNING: APPTAINER_NV is set, but launch exec has no --nv") || strings.Count(r.Stderr, "\n") != 1 {
-		t.Errorf("stderr %q, want one warning about APPTAINER_NV", r.Stderr)
+	if !strings.Contains(r.Stderr, "WARNING: APPTAINER_COMPAT32 is set, but launch exec has no --compat32") || strings.Count(r.Stderr, "\n") != 1 {
+		t.Errorf("stderr %q, want one warning about APPTAINER_COMPAT32", r.Stderr)
 	}
 	off := withConf(t, "[env]\napptainer_compat = false\n")
-	r = launchWith(t, runOpts{Env: append([]string{"APPTAINER_NV=1"}, off...)}, "exec", image, "true")
+	r = launchWith(t, runOpts{Env: append([]string{"APPTAINER_COMPAT32=1"}, off...)}, "exec", image, "true")
 	wantOK(t, r)
 	if r.Stderr != "" {
 		t.Errorf("compat off: stderr %q, want nothing", r.Stderr)
