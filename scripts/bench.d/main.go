@@ -31,6 +31,12 @@
 // each milestone and case, the median time since the fork and since the
 // previous milestone.
 //
+// firstout runs the commands of SPEC (parallel steps: `srun … launch exec …`
+// against the same step bare) N times, interleaved, and reports the median
+// time from just before fork to the first byte on stdout and to the exit;
+// -lines KEY=N says how many lines (ranks) a case must print to count
+// (scripts/bench-cluster).
+//
 // ocilayout makes a single-layer OCI image of a directory tree as an OCI
 // image layout (and pushes it to a registry with -push); registry runs a
 // local docker-registry until it is signalled. Both are set-up for the
