@@ -8,7 +8,7 @@ import (
 )
 
 // TestMain runs the suite, then stops what the harness started for it (the
-// Slurm test cluster), whether the tests passed or failed.
+// Slurm test cluster, the multi-node one), whether the tests passed or failed.
 //
 // Tests send INT and HUP to launch and expect the payload to get them, but
 // launch keeps the signals its caller ignores ignored (a script's
@@ -23,5 +23,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stopSlurm()
+	stopCluster()
 	os.Exit(code)
 }

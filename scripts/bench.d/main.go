@@ -4,6 +4,7 @@
 //	benchdrv latency [-n 200] [-warmup 10] [-baseline KEY] [-kv FILE] SPEC
 //	benchdrv concurrent [-k 20,64] [-reps 5] [-kv FILE] -- CMD [ARG ...]
 //	benchdrv timeline [-n 50] [-warmup 5] [-kv FILE] SPEC
+//	benchdrv firstout [-n 10] [-warmup 1] [-lines KEY=N,...] [-kv FILE] SPEC
 //	benchdrv ocilayout [-tag T] [-push REF] TREE OUTDIR
 //	benchdrv registry -dir DIR -hostfile FILE
 //
@@ -29,6 +30,12 @@
 // just after wait, all on CLOCK_MONOTONIC. It prints a markdown table: for
 // each milestone and case, the median time since the fork and since the
 // previous milestone.
+//
+// firstout runs the commands of SPEC (parallel steps: `srun … launch exec …`
+// against the same step bare) N times, interleaved, and reports the median
+// time from just before fork to the first byte on stdout and to the exit;
+// -lines KEY=N says how many lines (ranks) a case must print to count
+// (scripts/bench-cluster).
 //
 // ocilayout makes a single-layer OCI image of a directory tree as an OCI
 // image layout (and pushes it to a registry with -push); registry runs a
@@ -66,6 +73,8 @@ func main() {
 		err = concurrent(os.Args[2:])
 	case "timeline":
 		err = timelineCmd(os.Args[2:])
+	case "firstout":
+		err = firstOutCmd(os.Args[2:])
 	case "ocilayout":
 		err = ociLayoutCmd(os.Args[2:])
 	case "registry":
@@ -83,6 +92,7 @@ func usage() {
 	fmt.Fprintln(os.Stderr, "usage: benchdrv latency [-n N] [-warmup W] [-baseline KEY] [-kv FILE] SPEC\n"+
 		"       benchdrv concurrent [-k K1,K2] [-reps R] [-kv FILE] -- CMD [ARG ...]\n"+
 		"       benchdrv timeline [-n N] [-warmup W] [-kv FILE] SPEC\n"+
+		"       benchdrv firstout [-n N] [-warmup W] [-lines KEY=N,...] [-kv FILE] SPEC\n"+
 		"       benchdrv ocilayout [-tag T] [-push REF] TREE OUTDIR\n"+
 		"       benchdrv registry -dir DIR -hostfile FILE")
 	os.Exit(2)
