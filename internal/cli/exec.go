@@ -37,6 +37,7 @@ type runFlags struct {
 	workdir            string
 	noShare            bool
 	fakeroot           bool
+	app                string
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -96,6 +97,7 @@ The exit status is the command's own (128+N when it died of signal N);
 		},
 	}
 	f.register(c)
+	registerApp(c, f)
 	return c
 }
 
@@ -114,6 +116,7 @@ Apptainer does.`,
 		},
 	}
 	f.register(c)
+	registerApp(c, f)
 	return c
 }
 
@@ -134,6 +137,7 @@ $APPTAINER_SHELL, $SINGULARITY_SHELL), else
 	}
 	f.register(c)
 	c.Flags().StringVarP(&f.shell, "shell", "s", "", "path of the shell to run inside the image")
+	registerApp(c, f)
 	return c
 }
 
