@@ -76,10 +76,8 @@ Apptainer's run-help does.`,
 				fmt.Fprintln(g.stdout, "No help sections were defined for this image")
 				return nil
 			}
-			fmt.Fprint(g.stdout, help)
-			if !strings.HasSuffix(help, "\n") {
-				fmt.Fprintln(g.stdout)
-			}
+			// As Apptainer's: the text without its trailing blank lines.
+			fmt.Fprintln(g.stdout, strings.TrimRight(help, "\n"))
 			return nil
 		},
 	}
