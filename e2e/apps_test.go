@@ -342,3 +342,18 @@ func TestAppsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestAppsBuildFakerootShort: `launch build -f` is --fakeroot, as in
+// Apptainer: %post and %appinstall (the same script) run as uid 0.
+func TestAppsBuildFakerootShort(t *testing.T) {
+	base := buildSIF(t, busyboxTree(t))
+	dir, tmp := t.TempDir(), t.TempDir()
+	def := writeDef(t, dir, "Bootstrap: localimage\nFrom: "+base+"\n\n%post\n    id -u > /marker\n%appinstall foo\n    id -u > uid\n")
+	out := filepath.Join(dir, "out.sif")
+	wantOK(t, defLaunch(t, dir, tmp, "build", "-q", "-f", out, def))
+	r := launch(t, "exec", "--app", "foo", out, "/bin/sh", "-c", `cat /marker "$SCIF_APPROOT/uid"`)
+	if wantOK(t, r); r.Stdout != "0\n0\n" {
+		t.Errorf("build -f: %%post and %%appinstall ran as %q, want uid 0 twice", r.Stdout)
+	}
+	noTempLeft(t, tmp)
+}
