@@ -307,6 +307,15 @@ func TestAppsLayout(t *testing.T) {
 	if wantOK(t, r); r.Stdout != "foo-run:foo:x\n" {
 		t.Errorf("run --app foo on the sandbox: %q", r.Stdout)
 	}
+	// An image with apps and no 95-apps.sh of its own: launch sets the
+	// app up itself, after the image's scripts.
+	if err := os.Remove(filepath.Join(sb, ".singularity.d/env/95-apps.sh")); err != nil {
+		t.Fatal(err)
+	}
+	r = launch(t, "exec", "--app", "foo", sb, "/bin/sh", "-c", `echo "$FOOVAR:$SCIF_APPROOT:$SCIF_APPOUTPUT:$(footool)"`)
+	if wantOK(t, r); r.Stdout != "foo-env:/scif/apps/foo:/scif/data/foo/output:foo-tool\n" {
+		t.Errorf("exec --app foo without 95-apps.sh: %q", r.Stdout)
+	}
 }
 
 // TestAppsBadInput: a failing %appinstall and a missing %appfiles source
