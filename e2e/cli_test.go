@@ -6,7 +6,7 @@ import (
 )
 
 // commandNames are launch's subcommands, as `launch --help` lists them.
-var commandNames = []string{"build", "cache", "completion", "config", "exec", "help", "inspect", "pull", "run", "shell", "sif", "version"}
+var commandNames = []string{"build", "cache", "completion", "config", "exec", "help", "inspect", "pull", "run", "run-help", "shell", "sif", "test", "version"}
 
 // TestCommandLine checks the command line around the commands: launch builds
 // only the subcommand a command line names (internal/cli newRoot), and the
@@ -26,7 +26,7 @@ func TestCommandLine(t *testing.T) {
 	})
 	t.Run("command help is the same both ways", func(t *testing.T) {
 		// pull and cache are left out: their --help is the helper's.
-		for _, c := range []string{"version", "build", "inspect", "sif", "exec", "run", "shell", "config"} {
+		for _, c := range []string{"version", "build", "inspect", "sif", "exec", "run", "shell", "config", "test", "run-help"} {
 			viaHelp := launch(t, "help", c)
 			wantOK(t, viaHelp)
 			viaFlag := launch(t, c, "--help")

@@ -182,7 +182,7 @@ func TestDefBadInput(t *testing.T) {
 		{"unset template variable", head + "%post\n    echo {{ NOPE }}\n", nil, []string{"NOPE"}},
 		{"unsupported agent", "Bootstrap: library\nFrom: alpine\n", nil, []string{"library"}},
 		{"unused build arg", head, []string{"--build-arg", "X=1"}, []string{"X"}},
-		{"apps not yet", head + "%apprun foo\n    echo\n", nil, []string{"app.def:3", "not supported"}},
+		{"app without a name", head + "%apprun\n    echo\n", nil, []string{"app.def:3", "%apprun needs an app name"}},
 	}
 	if !isRoot() {
 		cases = append(cases, struct {

@@ -55,7 +55,7 @@ func TestInspect(t *testing.T) {
 					Attributes struct {
 						Labels      map[string]string `json:"labels"`
 						Runscript   string            `json:"runscript"`
-						Environment string            `json:"environment"`
+						Environment map[string]string `json:"environment"`
 						Deffile     string            `json:"deffile"`
 					} `json:"attributes"`
 				} `json:"data"`
@@ -66,7 +66,7 @@ func TestInspect(t *testing.T) {
 			}
 			a := out.Data.Attributes
 			if out.Type != "container" || a.Labels["version"] != "1.2" || !strings.Contains(a.Runscript, "hello from runscript") ||
-				!strings.Contains(a.Environment, "GREETING") || !strings.HasPrefix(a.Deffile, "Bootstrap: scratch") {
+				!strings.Contains(a.Environment["/.singularity.d/env/90-environment.sh"], "GREETING") || !strings.HasPrefix(a.Deffile, "Bootstrap: scratch") {
 				t.Errorf("inspect --json --all = %s", r.Stdout)
 			}
 		})

@@ -33,6 +33,30 @@ const (
 		"if [ -z \"${PS1:-}\" ]; then\n\tPS1=\"" + Prompt + "\"\nfi\nexport LD_LIBRARY_PATH PS1\n"
 )
 
+// AppsScript is layout.AppsEnv, which the build writes into an image with
+// SCIF apps: when SINGULARITY_APPNAME names one (--app), it puts the app's
+// bin directory and root on PATH, its lib on LD_LIBRARY_PATH, sets
+// SCIF_APPS and SCIF_APPROOT and sources the app's own environment scripts
+// (layout.AppBaseEnv, layout.AppEnv), as Apptainer's 95-apps.sh does. The
+// container runs the same text after the image's scripts for an image that
+// has apps and no such script.
+const AppsScript = "#!/bin/sh\n# The SCIF app chosen with --app (written by the build).\n" +
+	"if [ -n \"${SINGULARITY_APPNAME:-}\" ]; then\n" +
+	"\texport SINGULARITY_APPNAME\n" +
+	"\t__scif_app=\"" + layout.SCIFApps + "/$SINGULARITY_APPNAME\"\n" +
+	"\tif [ ! -d \"$__scif_app/\" ]; then\n" +
+	"\t\techo \"Could not locate the container application: $SINGULARITY_APPNAME\" >&2\n\t\texit 1\n\tfi\n" +
+	"\tSCIF_APPS=\"" + layout.SCIFApps + "\"\n\tSCIF_APPROOT=\"$__scif_app\"\n\texport SCIF_APPS SCIF_APPROOT\n" +
+	"\tPATH=\"$__scif_app:$PATH\"\n" +
+	"\tif [ -d \"$__scif_app/" + layout.AppBin + "\" ]; then\n\t\tPATH=\"$__scif_app/" + layout.AppBin + ":$PATH\"\n\tfi\n" +
+	"\tif [ -d \"$__scif_app/" + layout.AppLib + "\" ]; then\n" +
+	"\t\tLD_LIBRARY_PATH=\"$__scif_app/" + layout.AppLib + "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\"\n\t\texport LD_LIBRARY_PATH\n\tfi\n" +
+	"\texport PATH\n" +
+	"\tfor __scif_f in \"$__scif_app/" + layout.AppBaseEnv + "\" \"$__scif_app/" + layout.AppEnv + "\"; do\n" +
+	"\t\tif [ -f \"$__scif_f\" ]; then\n\t\t\t. \"$__scif_f\"\n\t\tfi\n\tdone\n" +
+	"\tunset __scif_app __scif_f\n" +
+	"fi\n"
+
 // Prompt is Apptainer's default prompt (PS1) inside the container.
 const Prompt = "Apptainer> "
 
@@ -84,6 +108,8 @@ func Known(data []byte) (Effect, bool) {
 		return NoOp, true
 	case Last:
 		return LibsPrompt, true
+	case AppsScript:
+		return Apps, true
 	}
 	if len(data) > MaxSize {
 		return 0, false

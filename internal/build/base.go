@@ -220,6 +220,17 @@ type ImageFiles struct {
 	// Apptainer's inspect shows (10-docker*.sh, 9*-environment.sh) to its
 	// content.
 	Environment map[string]string
+	// Apps are the SCIF apps of the image (/scif/apps/NAME), by name.
+	Apps map[string]AppFiles
+}
+
+// AppFiles are the metadata files of one SCIF app that the inspect
+// metadata holds, as ImageFiles' (Environment: the app's
+// 9*-environment.sh scripts, by path in the image).
+type AppFiles struct {
+	Labels                             map[string]string
+	Runscript, Startscript, Test, Help string
+	Environment                        map[string]string
 }
 
 // InspectEnv reports whether inspect shows the environment script name (a
@@ -260,6 +271,29 @@ func InspectMetadata(f ImageFiles) ([]byte, error) {
 	}
 	if len(labels) == 0 {
 		delete(attrs, "labels")
+	}
+	if len(f.Apps) > 0 {
+		apps := map[string]any{}
+		for name, a := range f.Apps {
+			m := map[string]any{}
+			if len(a.Labels) > 0 {
+				m["labels"] = a.Labels
+			}
+			if len(a.Environment) > 0 {
+				env := map[string]string{}
+				for k, v := range a.Environment {
+					env[k] = trim(v)
+				}
+				m["environment"] = env
+			}
+			for k, v := range map[string]string{"runscript": a.Runscript, "startscript": a.Startscript, "test": a.Test, "helpfile": a.Help} {
+				if v = trim(v); v != "" {
+					m[k] = v
+				}
+			}
+			apps[name] = m
+		}
+		attrs["apps"] = apps
 	}
 	b, err := json.Marshal(map[string]any{"data": map[string]any{"attributes": attrs}, "type": "container"})
 	if err != nil {

@@ -203,6 +203,10 @@ func planMeta(o Options) (*metaPlan, error) {
 		p.remove()
 		return nil, err
 	}
+	if files.Apps, err = readApps(root); err != nil {
+		p.remove()
+		return nil, err
+	}
 	header := o.Header
 	if header == nil {
 		header = SourceHeader(o.Origin)

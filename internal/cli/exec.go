@@ -38,6 +38,7 @@ type runFlags struct {
 	noShare            bool
 	fakeroot           bool
 	gpu                gpuFlags
+	app                string
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -98,6 +99,7 @@ The exit status is the command's own (128+N when it died of signal N);
 		},
 	}
 	f.register(c)
+	registerApp(c, f)
 	return c
 }
 
@@ -116,6 +118,7 @@ Apptainer does.`,
 		},
 	}
 	f.register(c)
+	registerApp(c, f)
 	return c
 }
 
@@ -136,6 +139,7 @@ $APPTAINER_SHELL, $SINGULARITY_SHELL), else
 	}
 	f.register(c)
 	c.Flags().StringVarP(&f.shell, "shell", "s", "", "path of the shell to run inside the image")
+	registerApp(c, f)
 	return c
 }
 

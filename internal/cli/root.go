@@ -142,7 +142,7 @@ func MainWith(args []string, oci OCICommands) int {
 // run executes the command line of g and returns the exit status.
 func run(g *globals) int {
 	root := newRoot(g, commandName(g.args))
-	root.SetArgs(g.args)
+	root.SetArgs(inspectArgs(g.args))
 	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
@@ -175,6 +175,8 @@ func commands(g *globals) []command {
 		{[]string{"exec"}, newExecCmd},
 		{[]string{"run"}, newRunCmd},
 		{[]string{"shell"}, newShellCmd},
+		{[]string{"test"}, newTestCmd},
+		{[]string{"run-help"}, newRunHelpCmd},
 		{[]string{"config"}, newConfigCmd},
 	}
 }

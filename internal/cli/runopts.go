@@ -17,7 +17,7 @@ import (
 // the Spec's fields; the flags stay as given.
 func (f *runFlags) spec(conf *config.Config, mode runspec.Mode, image string, args, hostEnv []string, cwd string) (*runspec.Spec, error) {
 	s := &runspec.Spec{
-		Mode: mode, Image: image, Args: args, Shell: f.shell, Cwd: cwd,
+		Mode: mode, Image: image, Args: args, Shell: f.shell, Cwd: cwd, App: f.app,
 		NoHome: f.noHome, Disabled: disabledMounts(conf, f), Pwd: f.pwd,
 		Contain: f.contain || f.containAll, ContainAll: f.containAll,
 		Namespaces: runspec.Namespaces{PID: f.pid || f.containAll, IPC: f.ipc || f.containAll, Net: f.net,

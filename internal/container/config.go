@@ -40,6 +40,7 @@ const (
 	ModeExec  = runspec.ModeExec
 	ModeRun   = runspec.ModeRun
 	ModeShell = runspec.ModeShell
+	ModeTest  = runspec.ModeTest
 )
 
 // User is the calling user's identity, kept the same inside.
@@ -81,6 +82,8 @@ type Config struct {
 	Layers *Layers `json:"layers,omitempty"`
 	// Writable mounts a sandbox (directory) image read-write (--writable).
 	Writable bool `json:"writable,omitempty"`
+	// App is the SCIF app chosen with --app ("" for none; app.go).
+	App string `json:"app,omitempty"`
 	// Share lets this launch use, or serve, a squashfuse mount of the same
 	// image shared with the user's concurrent launches (internal/share).
 	Share bool `json:"share,omitempty"`

@@ -60,6 +60,12 @@ type envScripts struct {
 // here; with any other, the image's /bin/sh sources them (envScript).
 func payloadCommand(cfg *Config, scripts envScripts, log *msg.Logger) (string, []string, []string, error) {
 	env := withLibPath(payloadEnv(cfg), cfg.LibPath)
+	if cfg.App != "" {
+		if err := checkApp(cfg); err != nil {
+			return "", nil, nil, err
+		}
+		env = appVars(env, cfg.App)
+	}
 	var argv []string
 	switch cfg.Mode {
 	case ModeExec:
@@ -67,8 +73,16 @@ func payloadCommand(cfg *Config, scripts envScripts, log *msg.Logger) (string, [
 			return "", nil, nil, errors.New("no command given to exec")
 		}
 		argv = cfg.Args
-	case ModeRun:
-		rs, err := runscriptFor(cfg, log)
+	case ModeRun, ModeTest:
+		pick := runscriptFor
+		if cfg.Mode == ModeTest {
+			pick = testFor
+		} else if cfg.App != "" {
+			pick = func(cfg *Config, _ *msg.Logger) (string, error) {
+				return appScript(cfg, layout.AppRunscript, "runscript (%apprun)")
+			}
+		}
+		rs, err := pick(cfg, log)
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -86,8 +100,12 @@ func payloadCommand(cfg *Config, scripts envScripts, log *msg.Logger) (string, [
 	default:
 		return "", nil, nil, fmt.Errorf("unknown mode %q", cfg.Mode)
 	}
-	if scripts.present {
+	if scripts.present || cfg.App != "" {
 		nenv, native := applyStandard(env, scripts)
+		script := envScript
+		if cfg.App != "" { // the app's environment needs the shell
+			native, script = false, appEnvScript(envScript)
+		}
 		if native {
 			env = nenv
 		} else if _, err := os.Stat("/bin/sh"); err == nil {
@@ -95,11 +113,13 @@ func payloadCommand(cfg *Config, scripts envScripts, log *msg.Logger) (string, [
 			if environ.Get(env, "PS1") != "" {
 				ps1 = "ps1"
 			}
-			sh := []string{"/bin/sh", "-c", envScript, "launch", ps1, strconv.Itoa(len(cfg.EnvOverrides))}
+			sh := []string{"/bin/sh", "-c", script, "launch", ps1, strconv.Itoa(len(cfg.EnvOverrides))}
 			for _, v := range cfg.EnvOverrides {
 				sh = append(sh, v.String())
 			}
 			return "/bin/sh", append(sh, argv...), env, nil
+		} else if cfg.App != "" {
+			return "", nil, nil, fmt.Errorf("--app %s: image %s has no /bin/sh to set up the app's environment with", cfg.App, cfg.Image.Path)
 		}
 	}
 	env = environ.Apply(env, cfg.EnvOverrides)
@@ -150,6 +170,33 @@ func runscriptFor(cfg *Config, log *msg.Logger) (string, error) {
 		return "/bin/sh", nil
 	}
 	return "", fmt.Errorf("image %s has no runscript (%s) and no /bin/sh; use launch exec", cfg.Image.Path, layout.Runscript)
+}
+
+// appScript is the app's script rel (layout.AppRunscript, layout.AppTest),
+// which must be an executable file.
+func appScript(cfg *Config, rel, what string) (string, error) {
+	p := appPath(cfg, rel)
+	if err := executable(p); err != nil {
+		return "", fmt.Errorf("app %s of image %s has no %s (%s: %v)", cfg.App, cfg.Image.Path, what, p, err)
+	}
+	return p, nil
+}
+
+// testFor is what `launch test` runs: the app's test with --app, else the
+// image's test script. Without one, errNoTest, saying so.
+func testFor(cfg *Config, log *msg.Logger) (string, error) {
+	if cfg.App != "" {
+		return appScript(cfg, layout.AppTest, "test (%apptest)")
+	}
+	err := executable(layout.Test)
+	if err == nil {
+		return layout.Test, nil
+	}
+	if fi, serr := os.Stat(layout.Test); serr == nil && !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("test script %s: %w", layout.Test, err)
+	}
+	log.Infof("INFO:    No test script found in container, exiting")
+	return "", errNoTest
 }
 
 // shellFor picks the interactive shell: the requested one, else bash, else sh.

@@ -109,6 +109,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Mode:         s.Mode,
 		Args:         s.Args,
 		Shell:        s.Shell,
+		App:          s.App,
 		Namespaces:   s.Namespaces,
 		Squashfuse:   conf.Tools.Squashfuse,
 		Layers:       lay.layers,

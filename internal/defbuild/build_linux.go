@@ -127,6 +127,9 @@ func (b *builder) run(ctx context.Context, s Step) error {
 	case Bootstrap:
 		log.Infof("Bootstrapping stage %d from %s %s", s.Stage+1, st.Bootstrap(), st.From())
 		return b.bootstrap(ctx, s)
+	case Apps:
+		log.Infof("Laying out the SCIF apps of stage %d", s.Stage+1)
+		return b.apps(s)
 	case CopyFrom:
 		log.Infof("Copying %%files from stage %s", st.Files[0].From)
 		return b.copyFiles(s, b.trees[s.From])

@@ -24,6 +24,7 @@ type Kind int
 const (
 	Pre       Kind = iota // %pre on the host, before the bootstrap (legacy)
 	Bootstrap             // make the stage's tree from its agent
+	Apps                  // lay out the SCIF apps in /scif, copy their %appfiles
 	CopyFrom              // %files from STAGE: copy from an earlier stage's tree
 	Setup                 // %setup on the host
 	CopyHost              // %files: copy from the host
@@ -32,7 +33,7 @@ const (
 	Test                  // %test in the finished tree (last stage, unless --notest)
 )
 
-var kindNames = [...]string{"%pre", "bootstrap", "%files from", "%setup", "%files", "%post", "metadata", "%test"}
+var kindNames = [...]string{"%pre", "bootstrap", "apps", "%files from", "%setup", "%files", "%post", "metadata", "%test"}
 
 // String names the kind as a user reads it.
 func (k Kind) String() string {
@@ -65,22 +66,20 @@ type PlanOptions struct {
 // Plan returns the steps that build d, in order: every stage in file order,
 // and within a stage %pre, the bootstrap, the "%files from" sets, %setup,
 // the host %files sets, %post, the metadata and (last stage only) %test, as
-// Apptainer orders them. Things launch cannot build yet (SCIF apps) are an
-// error naming the file and line.
+// Apptainer orders them; with SCIF apps, the apps' layout right after the
+// bootstrap and their %appinstall sections in the %post step.
 func Plan(d *deffile.Definition, o PlanOptions) ([]Step, error) {
 	byName := map[string]int{}
 	var steps []Step
 	for i := range d.Stages {
 		st := &d.Stages[i]
-		if len(st.Apps) > 0 {
-			a := st.Apps[0]
-			return nil, &deffile.Error{File: d.File, Line: a.Line,
-				Msg: fmt.Sprintf("SCIF app sections (%%app* for %s) are not supported by launch build yet", a.Name)}
-		}
 		if st.Pre.Line > 0 {
 			steps = append(steps, Step{Kind: Pre, Stage: i, Line: st.Pre.Line})
 		}
 		steps = append(steps, Step{Kind: Bootstrap, Stage: i, Line: st.Line})
+		if len(st.Apps) > 0 {
+			steps = append(steps, Step{Kind: Apps, Stage: i, Line: st.Apps[0].Line})
+		}
 		for j := range st.Files {
 			fs := &st.Files[j]
 			if fs.From == "" {
@@ -101,8 +100,8 @@ func Plan(d *deffile.Definition, o PlanOptions) ([]Step, error) {
 				steps = append(steps, Step{Kind: CopyHost, Stage: i, Line: fs.Line, Files: fs})
 			}
 		}
-		if st.Post.Line > 0 {
-			steps = append(steps, Step{Kind: Post, Stage: i, Line: st.Post.Line})
+		if l := postLine(st); l > 0 {
+			steps = append(steps, Step{Kind: Post, Stage: i, Line: l})
 		}
 		steps = append(steps, Step{Kind: Metadata, Stage: i, Line: st.Line})
 		if name := st.Name(); name != "" {

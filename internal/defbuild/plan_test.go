@@ -54,11 +54,35 @@ func TestPlanFromStage(t *testing.T) {
 }
 
 func TestPlanApps(t *testing.T) {
-	d, err := deffile.Parse("t.def", []byte("Bootstrap: scratch\n%apprun foo\n echo\n"), nil)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name, text string
+		want       []Kind
+		postLine   int
+	}{
+		{"run only", "Bootstrap: scratch\n%apprun foo\n echo\n", []Kind{Bootstrap, Apps, Metadata}, 0},
+		{"install without post", "Bootstrap: scratch\n%apprun foo\n echo\n%appinstall foo\n true\n", []Kind{Bootstrap, Apps, Post, Metadata}, 4},
+		{"install and post", "Bootstrap: scratch\n%appinstall foo\n true\n%post\n true\n", []Kind{Bootstrap, Apps, Post, Metadata}, 4},
 	}
-	if _, err := Plan(d, PlanOptions{}); err == nil || err.Error() != "t.def:2: SCIF app sections (%app* for foo) are not supported by launch build yet" {
-		t.Errorf("apps: %v", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := deffile.Parse("t.def", []byte(c.text), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps, err := Plan(d, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Kind
+			for _, s := range steps {
+				got = append(got, s.Kind)
+				if s.Kind == Post && s.Line != c.postLine {
+					t.Errorf("Post step at line %d, want %d", s.Line, c.postLine)
+				}
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -234,7 +234,7 @@ func (b *builder) post(ctx context.Context, s Step) error {
 	st := &b.o.Def.Stages[s.Stage]
 	tree := b.trees[s.Stage]
 	const script = "/.post.script"
-	if err := build.WriteInRoot(tree, script, []byte(st.Post.Body), 0o755); err != nil {
+	if err := build.WriteInRoot(tree, script, []byte(postScript(st)), 0o755); err != nil {
 		return err
 	}
 	defer unix.Unlinkat(unix.AT_FDCWD, filepath.Join(tree, script[1:]), 0)
@@ -246,7 +246,11 @@ func (b *builder) post(ctx context.Context, s Step) error {
 	for _, p := range []string{"LAUNCH", "APPTAINER", "SINGULARITY"} {
 		env = append(env, p+"_ENVIRONMENT="+PostEnv, p+"_LABELS="+BuildLabels)
 	}
-	return b.runScript(b.launchExec(ctx, tree, true, env, argv...), "post", s.Line)
+	name := "post"
+	if st.Post.Line == 0 {
+		name = "appinstall"
+	}
+	return b.runScript(b.launchExec(ctx, tree, true, env, argv...), name, s.Line)
 }
 
 // test runs %test in the finished tree.

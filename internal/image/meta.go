@@ -34,6 +34,8 @@ type Meta struct {
 	// Environment is the content of every env/*.sh file in name order,
 	// each preceded by a "=== /.singularity.d/env/NAME ===" line.
 	Environment string
+	// EnvFiles maps the path of each env/*.sh file to its content.
+	EnvFiles map[string]string
 	// Deffile is the definition file the image was built from: the SIF's
 	// definition-file descriptor, else /.singularity.d/Singularity.
 	Deffile string
@@ -60,15 +62,7 @@ type tree interface {
 // the program unsquashfs (launch.conf tools.unsquashfs; "" for
 // "unsquashfs" from PATH). Errors name the image and the file.
 func ReadMeta(ctx context.Context, img *Image, unsquashfs string) (*Meta, error) {
-	var t tree
-	if img.Format == FormatDir {
-		t = dirTree(img.Path)
-	} else {
-		if unsquashfs == "" {
-			unsquashfs = "unsquashfs"
-		}
-		t = squashTree{prog: unsquashfs, path: img.Path, offset: img.Offset}
-	}
+	t := treeOf(img, unsquashfs)
 	files, err := t.list(ctx, layout.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of image %s: %w", img.Path, err)
@@ -87,7 +81,7 @@ func ReadMeta(ctx context.Context, img *Image, unsquashfs string) (*Meta, error)
 		}
 		return string(b), nil
 	}
-	m := &Meta{Labels: map[string]string{}}
+	m := &Meta{Labels: map[string]string{}, EnvFiles: map[string]string{}}
 	labels, err := get(layout.Labels)
 	if err != nil {
 		return nil, err
@@ -109,6 +103,7 @@ func ReadMeta(ctx context.Context, img *Image, unsquashfs string) (*Meta, error)
 		if err != nil {
 			return nil, err
 		}
+		m.EnvFiles[f] = s
 		fmt.Fprintf(&env, "=== %s ===\n%s", f, s)
 		if s != "" && !strings.HasSuffix(s, "\n") {
 			env.WriteByte('\n')
@@ -126,6 +121,17 @@ func ReadMeta(ctx context.Context, img *Image, unsquashfs string) (*Meta, error)
 		}
 	}
 	return m, nil
+}
+
+// treeOf is the tree of img's root filesystem.
+func treeOf(img *Image, unsquashfs string) tree {
+	if img.Format == FormatDir {
+		return dirTree(img.Path)
+	}
+	if unsquashfs == "" {
+		unsquashfs = "unsquashfs"
+	}
+	return squashTree{prog: unsquashfs, path: img.Path, offset: img.Offset}
 }
 
 // maxMetaObject bounds each metadata file or SIF data object inspect reads

@@ -1,7 +1,8 @@
 // Package layout names the paths of the metadata directory /.singularity.d
-// inside an image, as Apptainer and SingularityCE lay it out, so that every
-// package that reads or writes it (image, build, ocibuild, container, cli)
-// uses the same names. It owns names only: it reads, writes and imports
+// and of the SCIF apps under /scif inside an image, as Apptainer and
+// SingularityCE lay them out, so that every package that reads or writes
+// them (image, build, defbuild, ocibuild, container, cli) uses the same
+// names. It owns names only: it reads, writes and imports
 // nothing, and must not grow behaviour.
 package layout
 
@@ -53,4 +54,47 @@ const (
 	// scripts of every build.
 	BaseEnv     = EnvDir + "/01-base.sh"
 	BaseEnvLast = EnvDir + "/99-base.sh"
+)
+
+// The SCIF apps of a definition file's %app* sections, as Apptainer lays
+// them out: app NAME lives in SCIFApps/NAME (its root, with App* below it)
+// and its data in SCIFData/NAME. Join the parts with path.Join
+// (path.Join(layout.SCIFApps, name, layout.AppRunscript)).
+const (
+	// SCIF is the root of the apps' tree.
+	SCIF = "/scif"
+	// SCIFApps holds one directory per app.
+	SCIFApps = SCIF + "/apps"
+	// SCIFData holds one data directory per app, with AppInput and
+	// AppOutput in it.
+	SCIFData = SCIF + "/data"
+
+	// AppBin and AppLib are below an app's root: on PATH and
+	// LD_LIBRARY_PATH when the app is chosen.
+	AppBin = "bin"
+	AppLib = "lib"
+	// AppMeta is the app's metadata directory, below its root.
+	AppMeta = "scif"
+	// AppEnvDir holds the app's environment scripts: AppBaseEnv (the
+	// SCIF_ variables of the app) and AppEnv (%appenv).
+	AppEnvDir  = AppMeta + "/env"
+	AppBaseEnv = AppEnvDir + "/01-base.sh"
+	AppEnv     = AppEnvDir + "/90-environment.sh"
+	// AppRunscript, AppStartscript, AppTest and AppHelp are the app's
+	// %apprun, %appstart, %apptest and %apphelp; AppLabels its labels
+	// (%applabels and SCIF_APP_NAME) as a JSON object.
+	AppRunscript   = AppMeta + "/runscript"
+	AppStartscript = AppMeta + "/startscript"
+	AppTest        = AppMeta + "/test"
+	AppHelp        = AppMeta + "/runscript.help"
+	AppLabels      = AppMeta + "/labels.json"
+	// AppInput and AppOutput are below the app's data directory.
+	AppInput  = "input"
+	AppOutput = "output"
+
+	// AppsBaseEnv is the environment script that exports every app's
+	// SCIF_APP*_NAME variables; AppsEnv the one that sets up the app
+	// chosen with --app (SINGULARITY_APPNAME).
+	AppsBaseEnv = EnvDir + "/94-appsbase.sh"
+	AppsEnv     = EnvDir + "/95-apps.sh"
 )

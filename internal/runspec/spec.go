@@ -26,6 +26,8 @@ const (
 	ModeExec  Mode = "exec"
 	ModeRun   Mode = "run"
 	ModeShell Mode = "shell"
+	// ModeTest runs the image's test script (`launch test`).
+	ModeTest Mode = "test"
 )
 
 // Namespaces are the optional namespaces beyond user and mount.
@@ -87,6 +89,9 @@ type Spec struct {
 	Args []string
 	// Shell is --shell ("" for the default).
 	Shell string
+	// App is --app: the SCIF app whose runscript, test and environment
+	// the payload gets ("" for none).
+	App string
 	// Cwd is the launcher's working directory on the host ("" when it is
 	// unknown).
 	Cwd string

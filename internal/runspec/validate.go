@@ -19,6 +19,7 @@ type check struct {
 // first that fails is the one reported.
 var checks = []check{
 	{"mode", checkMode},
+	{"--app", checkApp},
 	{"namespaces", checkNamespaces},
 	{"user binds", checkUserBinds},
 	{"--scratch", checkScratch},
@@ -47,10 +48,10 @@ func (s *Spec) Validate() error {
 // checkMode: the command is one of exec, run and shell.
 func checkMode(s *Spec) error {
 	switch s.Mode {
-	case ModeExec, ModeRun, ModeShell:
+	case ModeExec, ModeRun, ModeShell, ModeTest:
 		return nil
 	}
-	return fmt.Errorf("unknown run mode %q (known: exec, run, shell)", s.Mode)
+	return fmt.Errorf("unknown run mode %q (known: exec, run, shell, test)", s.Mode)
 }
 
 // checkNamespaces refuses namespaces the site switched off.

@@ -27,6 +27,12 @@ func TestValidate(t *testing.T) {
 		{"valid", "", func(*Spec) {}, ""},
 		{"run and shell", "mode", func(s *Spec) { s.Mode = ModeShell }, ""},
 		{"unknown mode", "mode", func(s *Spec) { s.Mode = "instance" }, `unknown run mode "instance"`},
+		{"test", "mode", func(s *Spec) { s.Mode = ModeTest }, ""},
+
+		{"app", "--app", func(s *Spec) { s.App = "my-app_2" }, ""},
+		{"app ..", "--app", func(s *Spec) { s.App = ".." }, `--app ".." is not an app name`},
+		{"app with /", "--app", func(s *Spec) { s.App = "../etc" }, `--app "../etc" is not an app name`},
+		{"app with space", "--app", func(s *Spec) { s.App = "a b" }, "is not an app name"},
 
 		{"allowed namespaces", "namespaces", func(s *Spec) { s.Namespaces = Namespaces{PID: true, IPC: true, Net: true, UTS: true} }, ""},
 		{"pid off", "namespaces", func(s *Spec) { s.Namespaces.PID = true; s.Site.Namespaces.AllowPID = false },
