@@ -6,10 +6,11 @@ CONF_DIR := $(DESTDIR)$(SYSCONFDIR)/launch
 CONF     := $(CONF_DIR)/launch.conf
 
 .PHONY: install
-install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci install-docs
+install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-sign install-docs
 	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR) $(DESTDIR)$(PREFIX)/libexec/launch
 	install -m 0755 $(BUILDDIR)/launch $(DESTDIR)$(BINDIR)/launch
 	install -m 0755 $(BUILDDIR)/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci
+	install -m 0755 $(BUILDDIR)/launch-sign $(DESTDIR)$(PREFIX)/libexec/launch/launch-sign
 	@if [ ! -e '$(CONF)' ]; then \
 		echo "install -m 0644 $(CONF_SRC) $(CONF)"; \
 		install -m 0644 $(CONF_SRC) '$(CONF)'; \
@@ -22,7 +23,7 @@ install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci install-docs
 
 .PHONY: uninstall
 uninstall: uninstall-docs
-	rm -f $(DESTDIR)$(BINDIR)/launch $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci '$(CONF).new'
+	rm -f $(DESTDIR)$(BINDIR)/launch $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-sign '$(CONF).new'
 	rmdir $(DESTDIR)$(PREFIX)/libexec/launch 2>/dev/null || true
 	@if [ -e '$(CONF)' ] && ! cmp -s $(CONF_SRC) '$(CONF)'; then \
 		echo "NOTE: $(CONF) was changed from the shipped default; left in place"; \
