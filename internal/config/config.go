@@ -207,8 +207,7 @@ func Defaults() Config {
 			Hosts: true, Localtime: true, Resolv: true, System: []string{}},
 		Binds:      Binds{AllowUser: true, AllowedPaths: []string{}},
 		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
-		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true,
-			Verify: "off", TrustedKeys: []string{}},
+		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true, Verify: "off", TrustedKeys: []string{}},
 		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
 		Env: Env{
 			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ", "SLURM_*", "SLURMD_NODENAME", "PMI_*", "PMIX_*", "OMPI_*", "OPAL_*", "ORTE_*", "PRTE_*", "PRRTE_*", "HYDRA_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "I_MPI_*", "UCX_*", "FI_*"},

@@ -110,6 +110,9 @@ func Parse(p string, b []byte) (openpgp.EntityList, error) {
 		return el, nil
 	}
 	el, err := openpgp.ReadKeyRing(bytes.NewReader(b))
+	if err == nil && len(el) == 0 {
+		err = errors.New("no key in it")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("keyring %s is corrupt: %w (move it away, or restore it from a backup)", p, err)
 	}

@@ -194,6 +194,9 @@ func userKeys(trusted []string) (openpgp.EntityList, error) {
 		el = append(el, g...)
 	}
 	if len(trusted) == 0 {
+		if el == nil {
+			el = openpgp.EntityList{} // no key: every PGP signature is by an unknown key
+		}
 		return el, nil
 	}
 	var out openpgp.EntityList

@@ -153,7 +153,7 @@ func result(f *sif.FileImage, r integrity.VerifyResult, o VerifyOptions) Result 
 		}
 	}
 	for _, od := range r.Verified() {
-		res.Objects = append(res.Objects, Object{ID: od.ID(), Type: od.DataType().String(), Name: od.Name()})
+		res.Objects = append(res.Objects, Object{ID: od.ID(), Type: describeObject(od), Name: od.Name()})
 	}
 	if err := r.Error(); err != nil {
 		res.Error = cause(f, err, res.Fingerprint)
@@ -223,7 +223,8 @@ func cause(f *sif.FileImage, err error, fp string) string {
 	return msg
 }
 
-// objectName names the object id of f: its type and name.
+// objectName names the object id of f: its type, and for a partition
+// its file system and role.
 func objectName(f *sif.FileImage, id uint32) string {
 	if f == nil {
 		return "?"
@@ -232,9 +233,16 @@ func objectName(f *sif.FileImage, id uint32) string {
 	if err != nil {
 		return "?"
 	}
+	return describeObject(od)
+}
+
+// describeObject names a data object: "FS squashfs, system partition".
+func describeObject(od sif.Descriptor) string {
 	if od.DataType() == sif.DataPartition {
-		if _, pt, _, err := od.PartitionMetadata(); err == nil {
-			return od.DataType().String() + " " + pt.String()
+		if fs, pt, _, err := od.PartitionMetadata(); err == nil {
+			role := map[sif.PartType]string{sif.PartPrimSys: "primary system partition", sif.PartSystem: "system partition",
+				sif.PartData: "data partition", sif.PartOverlay: "overlay partition"}[pt]
+			return od.DataType().String() + " " + fs.String() + ", " + role
 		}
 	}
 	return od.DataType().String()
