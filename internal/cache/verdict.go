@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,9 +31,19 @@ type Verdicts struct {
 
 // OpenVerdicts opens (creating it) the verdict directory of the cache
 // directory dir.
+//
+// A launch checks images in the user namespace its constructor made
+// (docs/process-model.md), where only the user's own uid is mapped: root's
+// directories above the cache (/, /home) show as owned by the overflow
+// uid, like those of every other user. There, and only for the
+// directories and links above the cache, the overflow uid stands for root
+// (rootInNamespace): the cache directory, every directory in it and every
+// verdict must still be the user's own and writable by nobody else, which
+// another user cannot fake from above (a directory or link they swap in
+// leads only to directories the user owns, whose files they cannot write).
 func OpenVerdicts(dir string) (*Verdicts, error) {
 	uid := os.Geteuid()
-	d, err := openTrusted(dir, uid)
+	d, err := openTrustedRoot(dir, uid, rootInNamespace())
 	if err != nil {
 		return nil, err
 	}
@@ -107,4 +119,34 @@ func (v *Verdicts) Lock(name string) (unlock func(), err error) {
 			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
 		}
 	}
+}
+
+// rootInNamespace is the uid root's files show as: 0, or the overflow uid
+// when this process is in a user namespace that does not map uid 0.
+func rootInNamespace() int {
+	m, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(m), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		inside, err1 := strconv.ParseUint(f[0], 10, 32)
+		outside, err2 := strconv.ParseUint(f[1], 10, 32)
+		n, err3 := strconv.ParseUint(f[2], 10, 32)
+		if err1 == nil && err2 == nil && err3 == nil && outside == 0 && inside+n > inside {
+			return int(inside) // host root is mapped: to this uid
+		}
+	}
+	over, err := os.ReadFile("/proc/sys/kernel/overflowuid")
+	if err != nil {
+		return 65534
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(over)))
+	if err != nil {
+		return 65534
+	}
+	return v
 }

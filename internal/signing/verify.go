@@ -247,3 +247,6 @@ func describeObject(od sif.Descriptor) string {
 	}
 	return od.DataType().String()
 }
+
+// Fingerprint is e's primary key fingerprint as results carry it.
+func Fingerprint(e *openpgp.Entity) string { return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint) }
