@@ -166,6 +166,10 @@ func TestSignPolicy(t *testing.T) {
 	fp := h.newpair(t, "Policy Signer")
 	tree := busyboxTree(t)
 	signed := filepath.Join(t.TempDir(), "signed.sif")
+	wantFatal(t, h.run(t, []string{"LAUNCH_KEY_PASSPHRASE=wrong"}, "build", "-q", "--sign", signed, tree), "wrong passphrase", fp, "removed")
+	if _, err := os.Lstat(signed); !os.IsNotExist(err) {
+		t.Errorf("a failed build --sign left %s: %v", signed, err)
+	}
 	wantOK(t, h.run(t, nil, "build", "-q", "--sign", signed, tree))
 	unsigned := buildSIF(t, tree)
 

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -60,16 +62,17 @@ func wrapBuildSign(c *cobra.Command, g *globals, sandbox *bool) {
 			argv = append(argv, "--key", s.key)
 		}
 		sc := exec.Command(prog, append(argv, "--", out)...)
-		sc.Stdin, sc.Stdout, sc.Stderr = os.Stdin, g.stdout, g.stderr
+		var errb bytes.Buffer
+		sc.Stdin, sc.Stdout, sc.Stderr = os.Stdin, g.stdout, &errb
 		if err := sc.Run(); err != nil {
 			_ = os.Remove(out)
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				g.Log().Warnf("build --sign: signing %s failed (above): removed it", out)
-				return &ExitError{Code: ExitLauncherError}
+			why := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(errb.String()), "FATAL:"))
+			if why == "" {
+				why = err.Error()
 			}
-			return fmt.Errorf("build --sign: running %s: %w (removed %s)", prog, err, out)
+			return fmt.Errorf("build --sign: %s (the image %s was removed)", why, out)
 		}
+		g.stderr.Write(errb.Bytes())
 		return nil
 	}
 }
