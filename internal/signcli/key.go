@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/keyring"
 )
 
@@ -136,7 +137,7 @@ func newExportCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "export [-s] [-a] FINGERPRINT OUTPUT",
 		Short: "Write a key of your keyring to a file",
-		Args:  cobra.ExactArgs(2),
+		Args:  cliutil.ExactArgs(2, "FINGERPRINT and OUTPUT"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			r, err := ring()
 			if err != nil {
@@ -221,7 +222,7 @@ func newImportCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Add the keys of a file (an export, or Apptainer's pgp-public or pgp-secret) to your keyrings",
-		Args:  cobra.ExactArgs(1),
+		Args:  cliutil.ExactArgs(1, "the key file to import"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			el, err := keyring.ReadFile(args[0])
 			if err != nil {
@@ -253,7 +254,7 @@ func newRemoveCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "remove [--secret|--both] FINGERPRINT",
 		Short: "Remove a key from your public keyring (or the secret one, or both)",
-		Args:  cobra.ExactArgs(1),
+		Args:  cliutil.ExactArgs(1, "the FINGERPRINT of the key to remove"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			r, err := ring()
 			if err != nil {

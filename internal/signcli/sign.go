@@ -6,6 +6,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/spf13/cobra"
 
+	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/keyring"
 	"github.com/launch-hpc/launch/internal/signing"
 )
@@ -31,7 +32,7 @@ group, made with the secret key of your keyring (--keyidx N picks one, as
 'launch key list --secret' numbers them) or, with --key, a PEM private key
 (a DSSE signature, for x509 certificates). The signature is added to the
 image in place.`,
-		Args: cobra.ExactArgs(1),
+		Args: cliutil.ExactArgs(1, "the image (IMAGE.sif)"),
 		RunE: func(c *cobra.Command, args []string) error {
 			f.keyIdxGiven = c.Flags().Changed("keyidx")
 			return signImage(a, &f, args[0])

@@ -12,6 +12,7 @@ import (
 	"github.com/sylabs/sif/v2/pkg/sif"
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/imagetrust"
 	"github.com/launch-hpc/launch/internal/keyring"
 	"github.com/launch-hpc/launch/internal/signing"
@@ -36,7 +37,7 @@ a PEM public key (--key), or an x509 certificate checked against CA roots
 (--certificate, --certificate-roots). It prints each signature's key, signer
 and the objects it covers, and fails (exit 255) when a signature is bad, by an
 unknown key, or missing.`,
-		Args: cobra.ExactArgs(1),
+		Args: cliutil.ExactArgs(1, "the image (IMAGE.sif)"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if (f.cert == "") != (f.roots == "") {
 				return errors.New("verify: --certificate and --certificate-roots go together")
