@@ -1,5 +1,5 @@
-# build.mk — builddir/launch and its helper builddir/launch-oci (pull, cache,
-# build from OCI sources; kept apart so that their libraries' start-up cost is
+# build.mk — builddir/launch and its helpers builddir/launch-oci (pull, cache,
+# build from OCI sources) and builddir/launch-sign (key, sign, verify); kept apart so that their libraries' start-up cost is
 # not paid by every `launch exec`), static binaries with build values stamped in.
 #
 # launch is built with cgo when a C compiler is there: internal/preinit's
@@ -36,7 +36,7 @@ GO_SOURCES := $(shell find cmd internal \( -name '*.go' -o -name '*.c' \) ! -nam
 LDFLAGS_STAMP := $(BUILDDIR)/.ldflags
 
 .PHONY: all
-all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-cdi $(DOCS_STAMP)
+all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-cdi $(BUILDDIR)/launch-sign $(DOCS_STAMP)
 
 $(BUILDDIR)/launch: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
@@ -55,6 +55,12 @@ $(BUILDDIR)/launch-oci: $(GO_SOURCES) $(LDFLAGS_STAMP)
 $(BUILDDIR)/launch-cdi: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
 	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch-cdi
+
+# launch-sign: key, sign, verify and the signature policy's check on a
+# verdict-cache miss (OpenPGP, x509, sigstore: kept out of launch).
+$(BUILDDIR)/launch-sign: $(GO_SOURCES) $(LDFLAGS_STAMP)
+	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
+	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch-sign
 
 $(LDFLAGS_STAMP): FORCE
 	@mkdir -p $(@D)

@@ -34,7 +34,12 @@ type dirFrame struct {
 // links (a link is read and its target walked the same way), so nothing
 // can be swapped in between a check and its use. It returns a read-only
 // descriptor of dir.
-func openTrusted(dir string, uid int) (*os.File, error) {
+func openTrusted(dir string, uid int) (*os.File, error) { return openTrustedRoot(dir, uid, 0) }
+
+// openTrustedRoot is openTrusted where root's directories and links show
+// as owned by the uid root (the overflow uid, in a user namespace that
+// does not map root: see OpenVerdicts).
+func openTrustedRoot(dir string, uid, root int) (*os.File, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("cache directory %s: not an absolute path", dir)
 	}
@@ -48,7 +53,7 @@ func openTrusted(dir string, uid int) (*os.File, error) {
 			unix.Close(f.fd)
 		}
 	}()
-	if err := checkAncestor(dir, "/", rootFd, uid); err != nil {
+	if err := checkAncestor(dir, "/", rootFd, uid, root); err != nil {
 		return nil, err
 	}
 	rest := strings.Split(dir, "/")
@@ -86,7 +91,7 @@ func openTrusted(dir string, uid int) (*os.File, error) {
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFLNK:
 			unix.Close(fd)
-			if int(st.Uid) != uid && st.Uid != 0 {
+			if int(st.Uid) != uid && int(st.Uid) != root {
 				return nil, fmt.Errorf("cache directory %s: %s is a symbolic link of uid %d, neither yours nor root's: it could lead anywhere (%s)", dir, p, st.Uid, fix)
 			}
 			if links++; links > maxLinks {
@@ -111,7 +116,7 @@ func openTrusted(dir string, uid int) (*os.File, error) {
 		}
 		stack = append(stack, dirFrame{fd, p})
 		if len(rest) > 0 { // the cache directory itself is checked below
-			if err := checkAncestor(dir, p, fd, uid); err != nil {
+			if err := checkAncestor(dir, p, fd, uid, root); err != nil {
 				return nil, err
 			}
 		}
@@ -128,13 +133,13 @@ func openTrusted(dir string, uid int) (*os.File, error) {
 }
 
 // checkAncestor checks a directory above the cache: it must belong to uid
-// or root, and be writable by nobody else unless it is sticky.
-func checkAncestor(dir, p string, fd, uid int) error {
+// or root (uid root), and be writable by nobody else unless it is sticky.
+func checkAncestor(dir, p string, fd, uid, root int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("cache directory %s: %s: %w", dir, p, err)
 	}
-	if int(st.Uid) != uid && st.Uid != 0 {
+	if int(st.Uid) != uid && int(st.Uid) != root {
 		return fmt.Errorf("cache directory %s: %s belongs to uid %d, neither you nor root: that user could replace what is in it (%s)", dir, p, st.Uid, fix)
 	}
 	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {

@@ -110,6 +110,7 @@ with --force.`,
 	c.Flags().BoolVar(&f.def.warnUnused, "warn-unused-build-args", false, "definition file: only warn about build arguments it does not use")
 	c.Flags().BoolVarP(&f.def.fakeroot, "fakeroot", "f", false, "definition file: run %post as uid 0 in a user namespace mapped onto your ids and subordinate ranges")
 	f.oci.Register(c)
+	wrapBuildSign(c, g, &f.sandbox)
 	return c
 }
 

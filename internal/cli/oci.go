@@ -2,16 +2,14 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/launch-hpc/launch/internal/buildinfo"
 	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/helper"
 	"github.com/launch-hpc/launch/internal/transport"
 )
 
@@ -58,10 +56,13 @@ func forwarders() OCICommands {
 // forwardAnnotation marks the commands that hand themselves to the helper.
 const forwardAnnotation = "launch-forward"
 
-// forward replaces this process with the helper, given args (the command
-// line without the program name).
-func forward(args []string) error {
-	path, err := helperPath()
+// forward replaces this process with the OCI helper, given args (the
+// command line without the program name).
+func forward(args []string) error { return forwardTo(HelperName, args) }
+
+// forwardTo replaces this process with the helper program name, given args.
+func forwardTo(name string, args []string) error {
+	path, err := helper.Find(name)
 	if err != nil {
 		return err
 	}
@@ -72,27 +73,5 @@ func forward(args []string) error {
 	return nil
 }
 
-// helperPath finds the helper: next to this executable (a build tree or a
-// relocated install), else in the install's libexec directory.
-func helperPath() (string, error) {
-	var tried []string
-	if exe, err := os.Executable(); err == nil {
-		p := exe[:strings.LastIndex(exe, "/")+1] + HelperName
-		if isExecutable(p) {
-			return p, nil
-		}
-		tried = append(tried, p)
-	}
-	p := buildinfo.LibexecFile(HelperName)
-	if isExecutable(p) {
-		return p, nil
-	}
-	tried = append(tried, p)
-	return "", errors.New("this command needs the helper program " + HelperName +
-		", which is not installed (looked at " + strings.Join(tried, ", ") + "); reinstall launch")
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
+// helperPath finds the OCI helper (helper.Find).
+func helperPath() (string, error) { return helper.Find(HelperName) }

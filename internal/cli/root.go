@@ -165,7 +165,7 @@ type command struct {
 // commands lists the subcommands of launch. The name of each must be the
 // first word of its Use (TestCommandTable checks).
 func commands(g *globals) []command {
-	return []command{
+	return append([]command{
 		{[]string{"version"}, newVersionCmd},
 		{[]string{"build"}, newBuildCmd},
 		{[]string{"pull"}, func(g *globals) *cobra.Command { return g.oci.Pull(g) }},
@@ -178,7 +178,7 @@ func commands(g *globals) []command {
 		{[]string{"test"}, newTestCmd},
 		{[]string{"run-help"}, newRunHelpCmd},
 		{[]string{"config"}, newConfigCmd},
-	}
+	}, signCommands()...)
 }
 
 // commandName is the subcommand that args name: the first argument that is

@@ -95,6 +95,18 @@ type Images struct {
 	// ShareMounts lets the launches one user runs at once from one image,
 	// in one job step, share one squashfuse mount (internal/share).
 	ShareMounts bool `toml:"share_mounts"`
+	// Verify is the signature policy: "off", "warn" or "require" (a SIF
+	// whose signatures do not verify against the trusted keys is run with
+	// a warning, or refused). docs/signing.md.
+	Verify string `toml:"verify"`
+	// TrustedKeys are the OpenPGP fingerprints whose signatures count;
+	// empty: any key of the user's or the site's public keyring.
+	TrustedKeys []string `toml:"trusted_keys"`
+	// TrustedRoots is a PEM file of the CA certificates that x509 signing
+	// certificates must chain to, and TrustedCertificates the PEM file of
+	// those signing certificates (DSSE signatures); "" for none.
+	TrustedRoots        string `toml:"trusted_roots"`
+	TrustedCertificates string `toml:"trusted_certificates"`
 }
 
 // Tmpfs sets the sizes of the tmpfs mounts launch makes (tmpfs size=
@@ -197,7 +209,7 @@ func Defaults() Config {
 			Hosts: true, Localtime: true, Resolv: true, System: []string{}},
 		Binds:      Binds{AllowUser: true, AllowedPaths: []string{}},
 		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
-		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true},
+		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true, Verify: "off", TrustedKeys: []string{}},
 		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
 		Env: Env{
 			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ", "SLURM_*", "SLURMD_NODENAME", "PMI_*", "PMIX_*", "OMPI_*", "OPAL_*", "ORTE_*", "PRTE_*", "PRRTE_*", "HYDRA_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "I_MPI_*", "UCX_*", "FI_*"},

@@ -143,6 +143,9 @@ func (l *Loaded) check(lines map[string]int) error {
 			}
 		}
 	}
+	if err := l.Images.checkVerify(); err != nil {
+		return bad(err.key, "%v", err.err)
+	}
 	for key, size := range map[string]string{"tmpfs.contain": l.Tmpfs.Contain, "tmpfs.writable": l.Tmpfs.Writable} {
 		if !isTmpfsSize(size) {
 			return bad(key, "%q is not a tmpfs size (such as 512m, 4g or 50%%)", size)

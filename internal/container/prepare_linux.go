@@ -9,6 +9,7 @@ import (
 	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/imagetrust"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/paths"
@@ -27,6 +28,9 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	conf := s.Site
 	img, err := openImage(conf, s.Image)
 	if err != nil {
+		return nil, err
+	}
+	if err := imagetrust.Check(conf.Images, img.Path, img.Format == image.FormatSIF, msg.Stderr(msg.Level(s.LogLevel))); err != nil {
 		return nil, err
 	}
 	if s.Writable && img.Format != image.FormatDir {

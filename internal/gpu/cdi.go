@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/launch-hpc/launch/internal/buildinfo"
+	"github.com/launch-hpc/launch/internal/helper"
 )
 
 // CDIHelper is the helper program that parses and resolves CDI specs
@@ -67,9 +65,9 @@ const cdiTimeout = 30 * time.Second
 // With optional, names no spec defines are returned in Unresolved instead
 // of failing.
 func ResolveCDI(dirs, devices []string, optional bool) (CDIEdits, error) {
-	helper, err := helperPath(CDIHelper)
+	prog, err := helper.Find(CDIHelper)
 	if err != nil {
-		return CDIEdits{}, err
+		return CDIEdits{}, fmt.Errorf("CDI devices: %w", err)
 	}
 	args := []string{"resolve", "--spec-dirs", strings.Join(dirs, ",")}
 	if optional {
@@ -78,7 +76,7 @@ func ResolveCDI(dirs, devices []string, optional bool) (CDIEdits, error) {
 	args = append(append(args, "--"), devices...)
 	ctx, cancel := context.WithTimeout(context.Background(), cdiTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, helper, args...)
+	cmd := exec.CommandContext(ctx, prog, args...)
 	var out, errb limitedBuffer
 	out.max, errb.max = maxLdconfigOutput, 4096
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -86,31 +84,11 @@ func ResolveCDI(dirs, devices []string, optional bool) (CDIEdits, error) {
 		if m := strings.TrimSpace(errb.String()); m != "" {
 			return CDIEdits{}, errors.New(firstLine(m))
 		}
-		return CDIEdits{}, fmt.Errorf("running %s: %w", helper, err)
+		return CDIEdits{}, fmt.Errorf("running %s: %w", prog, err)
 	}
 	var e CDIEdits
 	if err := json.NewDecoder(bytes.NewReader(out.Bytes())).Decode(&e); err != nil {
-		return CDIEdits{}, fmt.Errorf("reading the output of %s: %w", helper, err)
+		return CDIEdits{}, fmt.Errorf("reading the output of %s: %w", prog, err)
 	}
 	return e, nil
-}
-
-// helperPath finds a helper program: next to this executable (a build
-// tree or a relocated install), else in the install's libexec directory.
-func helperPath(name string) (string, error) {
-	var tried []string
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), name)
-		if executable(p) == nil {
-			return p, nil
-		}
-		tried = append(tried, p)
-	}
-	p := buildinfo.LibexecFile(name)
-	if executable(p) == nil {
-		return p, nil
-	}
-	tried = append(tried, p)
-	return "", fmt.Errorf("CDI devices need the helper program %s, which is not installed (looked at %s); reinstall launch",
-		name, strings.Join(tried, ", "))
 }
