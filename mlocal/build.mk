@@ -1,5 +1,5 @@
-# build.mk — builddir/launch and its helpers builddir/launch-oci (pull, cache,
-# build from OCI sources) and builddir/launch-sign (key, sign, verify); kept apart so that their libraries' start-up cost is
+# build.mk — builddir/launch and its helper programs (HELPERS: launch-oci, launch-cdi,
+# launch-sign; kept apart so that their libraries' start-up cost is
 # not paid by every `launch exec`), static binaries with build values stamped in.
 #
 # launch is built with cgo when a C compiler is there: internal/preinit's
@@ -35,8 +35,13 @@ GO_SOURCES := $(shell find cmd internal \( -name '*.go' -o -name '*.c' \) ! -nam
 # commit, and not otherwise.
 LDFLAGS_STAMP := $(BUILDDIR)/.ldflags
 
+# The helper programs: each holds libraries the start of every container must
+# not pay for (launch-oci: registries and layers; launch-cdi: the CDI library;
+# launch-sign: OpenPGP, x509, sigstore). internal/helper finds them.
+HELPERS := launch-oci launch-cdi launch-sign
+
 .PHONY: all
-all: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-cdi $(BUILDDIR)/launch-sign $(DOCS_STAMP)
+all: $(BUILDDIR)/launch $(addprefix $(BUILDDIR)/,$(HELPERS)) $(DOCS_STAMP)
 
 $(BUILDDIR)/launch: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
@@ -47,24 +52,16 @@ else
 	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch
 endif
 
-$(BUILDDIR)/launch-oci: $(GO_SOURCES) $(LDFLAGS_STAMP)
+$(addprefix $(BUILDDIR)/,$(HELPERS)): $(BUILDDIR)/%: $(GO_SOURCES) $(LDFLAGS_STAMP)
 	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
-	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch-oci
-
-# launch-cdi: the CDI library (--device), kept out of launch like launch-oci.
-$(BUILDDIR)/launch-cdi: $(GO_SOURCES) $(LDFLAGS_STAMP)
-	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
-	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch-cdi
-
-# launch-sign: key, sign, verify and the signature policy's check on a
-# verdict-cache miss (OpenPGP, x509, sigstore: kept out of launch).
-$(BUILDDIR)/launch-sign: $(GO_SOURCES) $(LDFLAGS_STAMP)
-	@test -x "$(GO)" || { echo "Go not found (looked on PATH and at /usr/local/go/bin/go); get it from https://go.dev/dl/" >&2; exit 1; }
-	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/launch-sign
+	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ ./cmd/$*
 
 $(LDFLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
 	@echo '$(GO_LDFLAGS)' | cmp -s - $@ || echo '$(GO_LDFLAGS)' > $@
+
+.PHONY: print-helpers
+print-helpers: ; @echo $(HELPERS)
 
 .PHONY: FORCE
 FORCE:

@@ -8,12 +8,10 @@ CONF     := $(CONF_DIR)/launch.conf
 LISTS    := nvliblist.conf rocmliblist.conf
 
 .PHONY: install
-install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-cdi $(BUILDDIR)/launch-sign install-docs
+install: $(BUILDDIR)/launch $(addprefix $(BUILDDIR)/,$(HELPERS)) install-docs
 	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR) $(DESTDIR)$(PREFIX)/libexec/launch
 	install -m 0755 $(BUILDDIR)/launch $(DESTDIR)$(BINDIR)/launch
-	install -m 0755 $(BUILDDIR)/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci
-	install -m 0755 $(BUILDDIR)/launch-cdi $(DESTDIR)$(PREFIX)/libexec/launch/launch-cdi
-	install -m 0755 $(BUILDDIR)/launch-sign $(DESTDIR)$(PREFIX)/libexec/launch/launch-sign
+	install -m 0755 $(addprefix $(BUILDDIR)/,$(HELPERS)) $(DESTDIR)$(PREFIX)/libexec/launch/
 	@for f in $(LISTS); do \
 		if [ ! -e "$(CONF_DIR)/$$f" ]; then \
 			echo "install -m 0644 etc/launch/$$f $(CONF_DIR)/$$f"; install -m 0644 etc/launch/$$f "$(CONF_DIR)/$$f"; \
@@ -34,7 +32,7 @@ install: $(BUILDDIR)/launch $(BUILDDIR)/launch-oci $(BUILDDIR)/launch-cdi $(BUIL
 
 .PHONY: uninstall
 uninstall: uninstall-docs
-	rm -f $(DESTDIR)$(BINDIR)/launch $(DESTDIR)$(PREFIX)/libexec/launch/launch-oci $(DESTDIR)$(PREFIX)/libexec/launch/launch-cdi $(DESTDIR)$(PREFIX)/libexec/launch/launch-sign '$(CONF).new'
+	rm -f $(DESTDIR)$(BINDIR)/launch $(addprefix $(DESTDIR)$(PREFIX)/libexec/launch/,$(HELPERS)) '$(CONF).new'
 	@for f in $(LISTS); do \
 		rm -f "$(CONF_DIR)/$$f.new"; \
 		if [ -e "$(CONF_DIR)/$$f" ] && ! cmp -s etc/launch/$$f "$(CONF_DIR)/$$f"; then \
