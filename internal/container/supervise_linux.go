@@ -79,7 +79,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
 	sv.tl.Mark("command-resolved")
-	if root.fromFUSE {
+	if root.fromFUSE && !sv.res.client.WarmMount() {
 		prefetchProgram(argv0, env, root.imageDev)
 		sv.tl.Mark("prefetched")
 	}

@@ -167,6 +167,10 @@ func (cl *Client) Mount(timeout time.Duration) (*os.File, error) {
 	return os.NewFile(uintptr(fds[0]), "shared image mount"), nil
 }
 
+// WarmMount reports whether cl is not nil and its mount came from a
+// holder whose own launch was done (Warm).
+func (cl *Client) WarmMount() bool { return cl != nil && cl.Warm }
+
 // watch closes lost when the holder goes away while this client runs.
 func (cl *Client) watch() {
 	buf := make([]byte, 16)
