@@ -314,8 +314,8 @@ func TestWarmSlurmScancel(t *testing.T) {
 	dir := c.jobDir(t)
 	img := slurmImage(t, c, dir)
 	script := c.writeScript(t, dir, "job.sh", fmt.Sprintf(`#!/bin/sh
-launch --linger 60s exec %[1]s true
-launch -v --linger 60s exec %[1]s cat /etc/marker 2> second.err > second.out
+launch -d exec --linger 60s %[1]s true 2> first.txt
+launch -v exec --linger 60s %[1]s cat /etc/marker 2> second.err > second.out
 mv second.err second.txt
 exec sleep 300
 `, img))
@@ -329,7 +329,12 @@ exec sleep 300
 	if got := readFile(t, dir, "second.out"); got != "from-the-image\n" {
 		t.Errorf("the second launch read %q, want from-the-image", got)
 	}
-	pid := warmHolder(t, result{Stderr: readFile(t, dir, "second.txt")})
+	second := result{Stderr: readFile(t, dir, "second.txt")}
+	if !warmUsed.MatchString(second.Stderr) {
+		t.Fatalf("the second launch of the job did not use the first one's warm mount; first launch's -d output:\n%s\nsecond's:\n%s",
+			readFile(t, dir, "first.txt"), second.Stderr)
+	}
+	pid := warmHolder(t, second)
 	procs := holderProcs(t, pid)
 	start := time.Now()
 	if out, err := c.asUser(t.Context(), dir, nil, "scancel", strconv.Itoa(job)).CombinedOutput(); err != nil {
