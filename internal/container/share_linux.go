@@ -52,7 +52,7 @@ func (a *assembler) claimShare(holdOK bool) bool {
 		a.log.Debugf("serving the image mount to this user's other launches of it (%s)", h.Name)
 	case c != nil:
 		a.res.client = c
-		a.log.Debugf("joining the image mount of pid %d (%s)", c.HolderPid, c.Name)
+		a.log.Debugf("using the image mount of pid %d (%s)", c.HolderPid, c.Name)
 		return true
 	}
 	return false
@@ -103,8 +103,6 @@ func (a *assembler) attachShared(target string) error {
 	}
 	if c.Warm {
 		a.log.Verbosef("using the warm image mount of pid %d, kept after its own launch ended (--linger)", c.HolderPid)
-	} else {
-		a.log.Debugf("using the image mount of pid %d", c.HolderPid)
 	}
 	a.tl.Mark("image-shared")
 	return nil
