@@ -305,9 +305,9 @@ func TestWarmOtherUser(t *testing.T) {
 
 // TestWarmSlurmScancel: a warm mount kept inside a batch job (two launches
 // in a row: the second joins the first's) ends when the job is cancelled,
-// long before its window, though the cluster tracks processes by their
-// parents (proctrack/linuxproc) and the holder, whose launcher is gone, is
-// no longer below the job's processes.
+// and one kept in an srun step when the step ends, long before the window,
+// though the cluster tracks processes by their parents (proctrack/linuxproc)
+// and the holder, whose launcher is gone, is no longer below the step's.
 func TestWarmSlurmScancel(t *testing.T) {
 	needSharing(t)
 	c := slurm(t)
@@ -343,5 +343,22 @@ exec sleep 300
 	waitGone(t, procs, 2*slurmKillWait, "scancel of the job (window 60s)")
 	t.Logf("the warm holder ended %v after scancel", time.Since(start).Round(time.Millisecond))
 	c.waitJobState(t, job, 30*time.Second, "CANCELLED")
+
+	// A step that ends by itself ends the warm mount kept in it too.
+	r := c.run(t, 2*time.Minute, dir, nil, "srun", "-n", "1", "launch", "-d", "exec", "--linger", "60s", img, "true")
+	if r.Code != 0 {
+		t.Fatalf("srun launch: exit %d; stderr:\n%s", r.Code, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "serving the image mount") {
+		t.Fatalf("the srun step's launch did not serve its mount; stderr:\n%s", r.Stderr)
+	}
+	m := servedBy.FindStringSubmatch(r.Stderr)
+	if m == nil {
+		t.Fatalf("no squashfuse pid in the srun step's -d output:\n%s", r.Stderr)
+	}
+	fuse, _ := strconv.Atoi(m[1])
+	if err := waitUntil(2*slurmKillWait, func() bool { return !strings.Contains(procCmdline(fuse), "squashfuse") }); err != nil {
+		t.Errorf("the warm mount's squashfuse (pid %d) still runs after its srun step ended (window 60s)", fuse)
+	}
 	noHostMounts(t, dir)
 }
