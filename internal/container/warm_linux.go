@@ -107,8 +107,13 @@ func statOf(proc *os.File, pid int) (comm string, ppid int, ok bool) {
 	if err != nil || n <= 0 {
 		return "", 0, false
 	}
-	b := buf[:n]
-	// pid (comm) state ppid …; comm may hold spaces and parentheses.
+	return parseStat(buf[:n])
+}
+
+// parseStat takes the command name and parent out of a /proc/PID/stat
+// line: "pid (comm) state ppid …", where comm may hold spaces and
+// parentheses.
+func parseStat(b []byte) (comm string, ppid int, ok bool) {
 	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
 	if open < 0 || end < open {
 		return "", 0, false
