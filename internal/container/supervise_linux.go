@@ -287,7 +287,17 @@ func (sv *supervisor) wait() int {
 // meanwhile join it too), and then for its warm window (warm_linux.go),
 // after afterTree has let the launcher exit.
 func (sv *supervisor) cleanup(afterTree func()) {
-	stepFd, warm := sv.warmBound()
+	stepFd, warm := -1, false
+	switch {
+	case sv.res.holder == nil:
+	case sv.ended:
+		sv.log.Debugf("not keeping the image mount warm: the launch was signalled or its launcher killed")
+	default:
+		var why string
+		if stepFd, warm, why = warmBound(sv.window, sv.proc); why != "" {
+			sv.log.Debugf("not keeping the image mount warm: %s", why)
+		}
+	}
 	shared := !sv.res.holder.StopIfUnused(warm)
 	if !shared {
 		sv.res.server.Stop() // not once reaped: its pid may belong to someone else

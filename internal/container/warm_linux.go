@@ -42,39 +42,33 @@ func lingerOf(s *runspec.Spec, conf *config.Config) (time.Duration, error) {
 var otherJobVars = []string{"PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID", "JOB_ID"}
 
 // warmBound decides, as the payload is done and before the launcher exits,
-// whether the mount may be kept warm, and returns what ends the window
-// early besides the timer: under Slurm, a pidfd of the job step's
-// slurmstepd (found among this process's ancestors while its launcher
-// still lives), which reads when the step is over, -1 outside Slurm. ok is
-// false when the window is 0 or the step cannot be watched.
-func (sv *supervisor) warmBound() (stepFd int, ok bool) {
-	switch {
-	case sv.window <= 0 || sv.res.holder == nil:
-		return -1, false
-	case sv.ended:
-		sv.log.Debugf("not keeping the image mount warm: the launch was signalled or its launcher killed")
-		return -1, false
+// whether a holder's mount may be kept warm, and returns what ends the
+// window early besides the timer: under Slurm, a pidfd of the job step's
+// slurmstepd (found among this process's ancestors, through the host's
+// /proc, while its launcher still lives), which reads when the step is
+// over; -1 outside Slurm. ok is false when there is no window or the job's
+// end cannot be watched; why says so, for -d.
+func warmBound(window time.Duration, proc *os.File) (stepFd int, ok bool, why string) {
+	if window <= 0 {
+		return -1, false, ""
 	}
 	if os.Getenv("SLURM_JOB_ID") == "" {
 		for _, v := range otherJobVars {
 			if os.Getenv(v) != "" {
-				sv.log.Debugf("not keeping the image mount warm: %s is set, and launch cannot watch that batch system's job end", v)
-				return -1, false
+				return -1, false, v + " is set, and launch cannot watch that batch system's job end"
 			}
 		}
-		return -1, true
+		return -1, true, ""
 	}
-	pid := ancestorNamed(sv.proc, os.Getppid(), "slurmstepd")
+	pid := ancestorNamed(proc, os.Getppid(), "slurmstepd")
 	if pid <= 0 {
-		sv.log.Debugf("not keeping the image mount warm: no slurmstepd among this launch's ancestors, whose end would end it")
-		return -1, false
+		return -1, false, "no slurmstepd among this launch's ancestors, whose end would end it"
 	}
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		sv.log.Debugf("not keeping the image mount warm: watching slurmstepd pid %d: %v", pid, err)
-		return -1, false
+		return -1, false, fmt.Sprintf("watching slurmstepd pid %d: %v", pid, err)
 	}
-	return fd, true
+	return fd, true, ""
 }
 
 // ancestorNamed walks up from pid (at most 32 generations) through
