@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 			signal.Notify(make(chan os.Signal, 1), s)
 		}
 	}
+	setSuiteLinger()
 	code := m.Run()
 	stopSlurm()
 	stopCluster()

@@ -27,6 +27,7 @@ func (c *slurmCluster) userEnv(extra ...string) []string {
 		"USER=" + c.user.Username,
 		"LOGNAME=" + c.user.Username,
 		"SLURM_CONF=" + c.conf,
+		suiteLinger,
 	}, extra...)
 }
 

@@ -36,6 +36,7 @@ type runFlags struct {
 	scratch            []string
 	workdir            string
 	noShare            bool
+	linger             string
 	fakeroot           bool
 	gpu                gpuFlags
 	app                string
@@ -70,6 +71,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.fakeroot, "fakeroot", false, "run as uid 0 inside, in a user namespace mapped onto your ids and your /etc/subuid, /etc/subgid ranges")
 	fl.BoolVar(&f.noShare, "no-share", false, "mount the image for this launch alone, not shared with this user's other launches of it in the same job step")
 	f.gpu.register(c)
+	fl.StringVar(&f.linger, "linger", "", "keep a shared image mount this launch serves warm this long after its last launch, for the next (default: launch.conf images.linger)")
 }
 
 // flagAliases maps Apptainer's other spellings of options to launch's:

@@ -25,7 +25,7 @@ func (f *runFlags) spec(conf *config.Config, mode runspec.Mode, image string, ar
 		Writable: f.writable, WritableTmpfs: f.writableTmpfs, Scratch: f.scratch,
 		Workdir: runspec.ParseWorkdir(f.workdir, cwd),
 		Env:     runspec.Env{Host: hostEnv, Cleanenv: f.cleanenv || f.containAll, Files: f.envFiles, Flags: f.envs},
-		NoShare: f.noShare, Fakeroot: f.fakeroot, Site: conf, Devices: f.gpu.devicesSpec(conf),
+		NoShare: f.noShare, Linger: f.linger, Fakeroot: f.fakeroot, Site: conf, Devices: f.gpu.devicesSpec(conf),
 	}
 	getenv := func(k string) string { return environ.Get(hostEnv, k) }
 	binds, err := userBinds(f, conf, cwd, getenv)

@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the effective site configuration.
@@ -107,6 +108,24 @@ type Images struct {
 	// those signing certificates (DSSE signatures); "" for none.
 	TrustedRoots        string `toml:"trusted_roots"`
 	TrustedCertificates string `toml:"trusted_certificates"`
+	// Linger is how long a shared image mount stays warm after the last
+	// launch using it is done, for the next launch of the image to join
+	// (ParseLinger; "0s" keeps none).
+	Linger string `toml:"linger"`
+}
+
+// MaxLinger bounds images.linger and --linger: a kept mount always has a
+// bound on its life.
+const MaxLinger = time.Hour
+
+// ParseLinger parses an images.linger or --linger value: a duration such
+// as "10s" or "1m", from 0 to MaxLinger.
+func ParseLinger(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > MaxLinger {
+		return 0, fmt.Errorf("%q is not a duration from 0s to %v (such as 10s or 1m; 0s keeps no mount warm)", s, MaxLinger)
+	}
+	return d, nil
 }
 
 // Tmpfs sets the sizes of the tmpfs mounts launch makes (tmpfs size=
@@ -209,7 +228,7 @@ func Defaults() Config {
 			Hosts: true, Localtime: true, Resolv: true, System: []string{}},
 		Binds:      Binds{AllowUser: true, AllowedPaths: []string{}},
 		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
-		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true, Verify: "off", TrustedKeys: []string{}},
+		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true, Verify: "off", TrustedKeys: []string{}, Linger: "10s"},
 		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
 		Env: Env{
 			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ", "SLURM_*", "SLURMD_NODENAME", "PMI_*", "PMIX_*", "OMPI_*", "OPAL_*", "ORTE_*", "PRTE_*", "PRRTE_*", "HYDRA_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "I_MPI_*", "UCX_*", "FI_*"},

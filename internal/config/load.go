@@ -157,6 +157,9 @@ func (l *Loaded) check(lines map[string]int) error {
 	if err := CheckCompression(l.Build.Compression); err != nil {
 		return bad("build.compression", "%v", err)
 	}
+	if _, err := ParseLinger(l.Images.Linger); err != nil {
+		return bad("images.linger", "%v", err)
+	}
 	if _, err := ParseSize(l.Build.MaxUnpackedSize); err != nil {
 		return bad("build.max_unpacked_size", "%v", err)
 	}

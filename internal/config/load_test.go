@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"os"
 	"path/filepath"
 	"reflect"
@@ -211,5 +213,28 @@ func TestMountSwitchesMatchDefaults(t *testing.T) {
 	m.Home, m.Resolv = false, false
 	if off := m.Off(); len(off) != 2 || off[0] != "home" || off[1] != "resolv" {
 		t.Errorf("Off with home and resolv off = %v", off)
+	}
+}
+
+func TestParseLinger(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"10s", 10 * time.Second, true},
+		{"0s", 0, true},
+		{"0", 0, true},
+		{"1h", time.Hour, true},
+		{"1m30s", 90 * time.Second, true},
+		{"1h1s", 0, false},
+		{"-1s", 0, false},
+		{"soon", 0, false},
+		{"", 0, false},
+	} {
+		got, err := ParseLinger(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseLinger(%q) = %v, %v; want %v, ok %v", c.in, got, err, c.want, c.ok)
+		}
 	}
 }

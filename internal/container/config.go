@@ -21,6 +21,8 @@
 package container
 
 import (
+	"time"
+
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
@@ -87,6 +89,9 @@ type Config struct {
 	// Share lets this launch use, or serve, a squashfuse mount of the same
 	// image shared with the user's concurrent launches (internal/share).
 	Share bool `json:"share,omitempty"`
+	// Linger is how long a holder of a shared mount keeps it warm after
+	// its last launch is done (warm_linux.go).
+	Linger time.Duration `json:"linger,omitempty"`
 	// Fakeroot, when set, runs the payload as root in a user namespace
 	// mapped as it says (--fakeroot; fakeroot_linux.go); User is then root.
 	Fakeroot *Fakeroot `json:"fakeroot,omitempty"`

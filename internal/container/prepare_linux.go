@@ -55,6 +55,10 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	linger, err := lingerOf(s, conf)
+	if err != nil {
+		return nil, err
+	}
 	if h := s.Home; h != nil {
 		if err := checkHome(h, conf); err != nil {
 			return nil, err
@@ -121,6 +125,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		// A shared mount belongs to the user's own namespace: none with
 		// --fakeroot.
 		Share:    conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,
+		Linger:   linger,
 		Fakeroot: fake,
 		LibPath:  devs.libPath,
 		LogLevel: s.LogLevel,

@@ -101,6 +101,9 @@ func (a *assembler) attachShared(target string) error {
 		a.res.client = nil
 		return fmt.Errorf("attaching the shared image mount on %s: %w", target, err)
 	}
+	if c.Warm {
+		a.log.Verbosef("using the warm image mount of pid %d, kept after its own launch ended (--linger)", c.HolderPid)
+	}
 	a.tl.Mark("image-shared")
 	return nil
 }

@@ -34,6 +34,11 @@ type supervisor struct {
 	// holdOK: this stage may serve its image mount to other launches
 	// (it reports its status before it cleans up: see stage).
 	holdOK bool
+	// window is how long a held mount is kept warm (Config.Linger);
+	// ended: the payload was sent a terminating signal or the launcher
+	// died, and nothing is kept warm (warm_linux.go).
+	window time.Duration
+	ended  bool
 
 	inherited inherited // the caller's descriptors, for the payload only
 }
@@ -47,6 +52,7 @@ const serverWarnDelay = 500 * time.Millisecond
 // returns the payload's exit status.
 func (sv *supervisor) run(cfg *Config) (int, error) {
 	sv.pidNS = cfg.Namespaces.PID
+	sv.window = cfg.Linger
 	proc, err := os.Open("/proc")
 	if err != nil {
 		return 0, fmt.Errorf("opening /proc: %w", err)
@@ -77,7 +83,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
 	sv.tl.Mark("command-resolved")
-	if root.fromFUSE {
+	if root.fromFUSE && !sv.res.client.WarmMount() {
 		prefetchProgram(argv0, env, root.imageDev)
 		sv.tl.Mark("prefetched")
 	}
@@ -242,10 +248,13 @@ func (sv *supervisor) wait() int {
 			if sv.res.client.HolderPid > 0 { // 0: in another PID namespace
 				who = fmt.Sprintf("launch pid %d", sv.res.client.HolderPid)
 			}
-			sv.log.Warnf("%s, which shared its image mount with this one, was killed; the image is no longer readable", who)
+			sv.log.Warnf("%s, which shared its image mount with this one, was killed or lost its squashfuse server; the image is no longer readable", who)
 		case s := <-sv.sigs:
 			if fromTerminal(s) {
 				continue
+			}
+			if _, ok := terminating(s); ok {
+				sv.ended = true
 			}
 			_ = syscall.Kill(sv.payload, s.(syscall.Signal))
 		case ev := <-sv.reaper.Exits():
@@ -264,6 +273,7 @@ func (sv *supervisor) wait() int {
 			sv.log.Warnf("the squashfuse server exited (%s); the image is no longer readable", why)
 		case <-sv.gone:
 			// The launcher was killed: take everything down with it.
+			sv.ended = true
 			return reap.Signalled(syscall.SIGKILL)
 		}
 	}
@@ -278,11 +288,27 @@ func (sv *supervisor) wait() int {
 //
 // A holder of a shared image mount whose mount is in use keeps it, and
 // its server, until the last launch using it is gone (launches that start
-// meanwhile join it too), after afterTree has let the launcher exit.
+// meanwhile join it too), and then for its warm window (warm_linux.go),
+// after afterTree has let the launcher exit.
 func (sv *supervisor) cleanup(afterTree func()) {
-	shared := !sv.res.holder.StopIfUnused()
+	stepFd, warm := -1, false
+	switch {
+	case sv.res.holder == nil:
+	case sv.ended:
+		sv.log.Debugf("not keeping the image mount warm: the launch was signalled or its launcher killed")
+	default:
+		var why string
+		if stepFd, warm, why = warmBound(sv.window, sv.proc); why != "" {
+			sv.log.Debugf("not keeping the image mount warm: %s", why)
+		}
+	}
+	shared := !sv.res.holder.StopIfUnused(warm)
 	if !shared {
 		sv.res.server.Stop() // not once reaped: its pid may belong to someone else
+		if stepFd >= 0 {
+			unix.Close(stepFd)
+		}
+		warm = false
 	}
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
@@ -307,7 +333,11 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		afterTree()
 	}
 	if shared {
-		sv.linger()
+		window := time.Duration(0)
+		if warm {
+			window = sv.window
+		}
+		sv.linger(window, lingerQuit(stepFd))
 		sv.tl.Mark("share-clients-gone")
 		sv.res.server.Stop()
 	}
@@ -317,23 +347,38 @@ func (sv *supervisor) cleanup(afterTree func()) {
 	}
 }
 
-// linger waits until no other launch uses the shared image mount
-// (share.Holder.Linger), reaping meanwhile: a FUSE server that dies in
-// that time must be seen as reaped, or its pid, recycled, could be killed
-// afterwards. Signals are not acted on: the launcher has exited already,
-// and the mount is another launch's image; SIGKILL ends the holder.
-func (sv *supervisor) linger() {
-	done := make(chan struct{})
+// linger waits until no other launch uses the shared image mount, and
+// then for window more (share.Holder.Linger), reaping meanwhile: a FUSE
+// server that dies in that time must be seen as reaped, or its pid,
+// recycled, could be killed afterwards; it also ends the holder, and the
+// clients are told (Holder.Abandon). A terminating signal (TERM, INT, HUP,
+// QUIT) or stepQuit closing ends the warm window at once, but not the
+// sharing with launches that still use the mount: the launcher has exited
+// already, and the mount is their image; SIGKILL ends the holder.
+func (sv *supervisor) linger(window time.Duration, stepQuit <-chan struct{}) {
+	done, quit := make(chan struct{}), make(chan struct{})
 	go func() {
-		sv.res.holder.Linger()
+		sv.res.holder.Linger(window, quit)
 		close(done)
 	}()
+	var once sync.Once
+	end := func() { once.Do(func() { close(quit) }) }
 	for {
 		select {
 		case <-done:
 			return
+		case <-stepQuit:
+			stepQuit = nil
+			sv.log.Debugf("the job step ended: not keeping the image mount warm")
+			end()
+		case s := <-sv.sigs:
+			if _, ok := terminating(s); ok {
+				end()
+			}
 		case ev := <-sv.reaper.Exits():
-			sv.res.server.Exited(ev)
+			if sv.res.server.Exited(ev) {
+				sv.res.holder.Abandon()
+			}
 		}
 	}
 }

@@ -139,6 +139,8 @@ type Spec struct {
 	Env Env
 	// NoShare is --no-share.
 	NoShare bool
+	// Linger is --linger ("": launch.conf images.linger).
+	Linger string
 	// LogLevel is the launcher's message level (internal/msg.Level).
 	LogLevel int
 

@@ -14,8 +14,9 @@ import (
 
 // replyOK and replyNo start the holder's one reply to a request.
 const (
-	replyOK = "ok"
-	replyNo = "no "
+	replyOK   = "ok"
+	replyWarm = "ok warm" // replyOK from a holder whose own launch is done
+	replyNo   = "no "
 )
 
 // errForeign is the error of a rendezvous name that a process of another
@@ -99,6 +100,9 @@ type Client struct {
 	HolderPid int
 	// Name is the rendezvous name it connected to.
 	Name string
+	// Warm is set by Mount when the holder's own launch was done: the
+	// mount was kept warm for later launches (Holder.Linger).
+	Warm bool
 	lost chan struct{}
 }
 
@@ -149,7 +153,7 @@ func (cl *Client) Mount(timeout time.Duration) (*os.File, error) {
 		}
 	}
 	reply := string(buf[:n])
-	if reply != replyOK || len(fds) != 1 {
+	if reply != replyOK && reply != replyWarm || len(fds) != 1 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
@@ -157,10 +161,15 @@ func (cl *Client) Mount(timeout time.Duration) (*os.File, error) {
 		return nil, fmt.Errorf("pid %d did not share its image mount: %s", cl.HolderPid, reply)
 	}
 	unix.CloseOnExec(fds[0])
+	cl.Warm = reply == replyWarm
 	_ = cl.c.SetReadDeadline(time.Time{})
 	go cl.watch()
 	return os.NewFile(uintptr(fds[0]), "shared image mount"), nil
 }
+
+// WarmMount reports whether cl is not nil and its mount came from a
+// holder whose own launch was done (Warm).
+func (cl *Client) WarmMount() bool { return cl != nil && cl.Warm }
 
 // watch closes lost when the holder goes away while this client runs.
 func (cl *Client) watch() {
@@ -200,8 +209,12 @@ type Holder struct {
 	err    error // why there is no seed
 	opened bool  // Open was called: clients may hold clones
 	conns  map[*net.UnixConn]bool
-	idle   *sync.Cond // signalled when conns shrinks
+	idle   *sync.Cond // signalled when conns changes, and by Linger's timer and quit
 	done   bool       // stopped: the listener and the seed are closed
+	warm   bool       // Linger was called: the holder's own launch is done
+	// idleSince is when the last client left (or Linger began).
+	idleSince time.Time
+	quit      bool // Linger's quit was closed
 }
 
 func newHolder(l *net.UnixListener, id Identity, name string) *Holder {
@@ -357,6 +370,7 @@ func (h *Holder) serve(c *net.UnixConn) {
 		why = h.whyNot()
 	} else {
 		h.conns[c] = true
+		h.idle.Broadcast()
 	}
 	h.mu.Unlock()
 	if why != nil {
@@ -368,12 +382,16 @@ func (h *Holder) serve(c *net.UnixConn) {
 		return
 	}
 	<-h.open
-	fd, why := h.clone()
+	fd, warm, why := h.clone()
 	if why != nil {
 		_, _ = c.Write([]byte(replyNo + why.Error()))
 		return
 	}
-	_, _, err = c.WriteMsgUnix([]byte(replyOK), unix.UnixRights(fd), nil)
+	reply := replyOK
+	if warm {
+		reply = replyWarm
+	}
+	_, _, err = c.WriteMsgUnix([]byte(reply), unix.UnixRights(fd), nil)
 	unix.Close(fd)
 	if err != nil {
 		return
@@ -385,19 +403,20 @@ func (h *Holder) serve(c *net.UnixConn) {
 	}
 }
 
-// clone makes a client's clone of the mount, or says why there is none.
-func (h *Holder) clone() (int, error) {
+// clone makes a client's clone of the mount, or says why there is none;
+// warm reports that the holder's own launch is done (Linger).
+func (h *Holder) clone() (fd int, warm bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case h.opened && h.seed >= 0:
 		fd, err := cloneOf(h.seed)
 		if err != nil {
-			return -1, fmt.Errorf("cloning the image mount: %w", err)
+			return -1, false, fmt.Errorf("cloning the image mount: %w", err)
 		}
-		return fd, nil
+		return fd, h.warm, nil
 	}
-	return -1, h.whyNot()
+	return -1, false, h.whyNot()
 }
 
 // whyNot says why no clone is handed out; h.mu is held.
@@ -413,6 +432,9 @@ func (h *Holder) drop(c *net.UnixConn) {
 	c.Close()
 	h.mu.Lock()
 	delete(h.conns, c)
+	if len(h.conns) == 0 {
+		h.idleSince = time.Now()
+	}
 	h.idle.Broadcast()
 	h.mu.Unlock()
 }
@@ -442,15 +464,16 @@ func (h *Holder) stopLocked() {
 }
 
 // StopIfUnused stops the holder, as Stop, unless a launch may be using its
-// mount: one is connected and Open was called. It reports whether it
-// stopped.
-func (h *Holder) StopIfUnused() bool {
+// mount (one is connected and Open was called) or, with warm, unless the
+// mount can be kept for later launches (Open was called: Linger with a
+// window). It reports whether it stopped.
+func (h *Holder) StopIfUnused(warm bool) bool {
 	if h == nil {
 		return true
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.conns) > 0 && h.opened && !h.done {
+	if (len(h.conns) > 0 || warm) && h.opened && !h.done {
 		return false
 	}
 	h.stopLocked()
@@ -458,16 +481,64 @@ func (h *Holder) StopIfUnused() bool {
 }
 
 // Linger keeps serving for as long as any launch is connected, so that
-// launches that start while the mount is in use join it too, and returns
-// once none is: the holder is then stopped.
-func (h *Holder) Linger() {
+// launches that start while the mount is in use join it too, and then for
+// window more after the last one left (the mount and its page cache stay
+// warm for the next launch of the image, which joins it: a client that
+// connects meanwhile starts the count again once it is gone). It returns
+// once the window has passed with no client, or, when none is connected,
+// once quit is closed (the job step ended, a terminating signal); the
+// holder is then stopped. window 0: no warm window.
+func (h *Holder) Linger(window time.Duration, quit <-chan struct{}) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-quit:
+			h.mu.Lock()
+			h.quit = true
+			h.idle.Broadcast()
+			h.mu.Unlock()
+		case <-stop:
+		}
+	}()
 	h.mu.Lock()
-	for len(h.conns) > 0 && !h.done {
+	h.warm = true
+	h.idleSince = time.Now()
+	for !h.done {
+		if len(h.conns) > 0 {
+			h.idle.Wait()
+			continue
+		}
+		left := time.Until(h.idleSince.Add(window))
+		if h.quit || left <= 0 {
+			break
+		}
+		t := time.AfterFunc(left, func() {
+			h.mu.Lock()
+			h.idle.Broadcast()
+			h.mu.Unlock()
+		})
 		h.idle.Wait()
+		t.Stop()
 	}
 	h.stopLocked()
 	for len(h.conns) > 0 { // turned away, or just disconnecting
 		h.idle.Wait()
 	}
 	h.mu.Unlock()
+}
+
+// Abandon stops the holder and closes every client's connection, so that
+// each client learns that the mount is gone (Client.Lost): its FUSE
+// server died, and the clones it handed out no longer read.
+func (h *Holder) Abandon() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopLocked()
+	for c := range h.conns {
+		c.Close()
+	}
 }

@@ -40,7 +40,7 @@ func TestClaimOrder(t *testing.T) {
 	// A holder that never opened stops even with a client connected, and
 	// turns it away: with a reply ("stopping"; unprivileged, "cloning": it
 	// cannot clone mounts at all) or, not yet accepted, a reset.
-	if !h.StopIfUnused() {
+	if !h.StopIfUnused(false) {
 		t.Errorf("StopIfUnused with a connected client but not open: false, want true")
 	}
 	if m, err := c2.Mount(5 * time.Second); err == nil {
@@ -49,7 +49,7 @@ func TestClaimOrder(t *testing.T) {
 	} else if e := err.Error(); !strings.Contains(e, "stopping") && !strings.Contains(e, "cloning") && !strings.Contains(e, "reset") {
 		t.Errorf("Mount from a stopped holder: %v, want it turned away", err)
 	}
-	h.Linger() // returns: stopped, and the client's connection is closed by the failed Mount
+	h.Linger(0, nil) // returns: stopped, and the client's connection is closed by the failed Mount
 	// Stopped: the rendezvous is free again.
 	h3, _, err := Claim(id, true)
 	if err != nil || h3 == nil {
@@ -147,7 +147,7 @@ func TestSilentConnection(t *testing.T) {
 	if n := clients(h); n != 0 {
 		t.Errorf("a silent connection counts as %d clients, want 0", n)
 	}
-	if !h.StopIfUnused() {
+	if !h.StopIfUnused(false) {
 		t.Errorf("StopIfUnused with only a silent connection: false, want true")
 	}
 	_ = c.SetReadDeadline(time.Now().Add(requestWait + 3*time.Second))
@@ -228,7 +228,7 @@ func servesClones(t *testing.T, privileged bool) {
 			t.Errorf("the shared mount's root: %v, %v; want a directory", st, err)
 		}
 		mnt.Close()
-		if h.StopIfUnused() {
+		if h.StopIfUnused(false) {
 			t.Errorf("StopIfUnused while a client holds a mount: true, want false")
 		}
 		// A launch that comes while the mount is in use joins it.
@@ -242,7 +242,7 @@ func servesClones(t *testing.T, privileged bool) {
 			m2.Close()
 		}
 		lingered := make(chan struct{})
-		go func() { h.Linger(); close(lingered) }()
+		go func() { h.Linger(0, nil); close(lingered) }()
 		c.Close()
 		select {
 		case <-lingered:
