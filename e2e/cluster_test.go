@@ -82,11 +82,14 @@ func TestClusterExec(t *testing.T) {
 	dir := c.jobDir(t)
 	img := clusterImage(t, c, dir)
 	home := c.homeDir(t)
-	script := c.writeScript(t, dir, "job.sh", fmt.Sprintf(`#!/bin/sh
-srun launch exec %s sh -c 'echo "$(hostname) $SLURM_NODEID $(id -u) $(stat -c %%d /etc/marker) $(cat /etc/marker)" > %s/rank-$SLURM_PROCID'
-echo "srun=$?" > status.txt
-`, img, home))
 	n := clusterNodes * perNode
+	// Each rank waits (up to 30 s) until all have written, so that all the
+	// mounts exist at once: a FUSE mount's device number is unique only
+	// among the mounts that exist together, and is reused after one ends.
+	script := c.writeScript(t, dir, "job.sh", fmt.Sprintf(`#!/bin/sh
+srun launch exec %s sh -c 'echo "$(hostname) $SLURM_NODEID $(id -u) $(stat -c %%d /etc/marker) $(cat /etc/marker)" > %s/rank-$SLURM_PROCID; i=0; while [ $(ls %s | grep -c "^rank-") -lt %d ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done'
+echo "srun=$?" > status.txt
+`, img, home, home, n))
 	id, code := c.sbatchWait(t, dir, script, "-N", strconv.Itoa(clusterNodes), "--ntasks-per-node="+strconv.Itoa(perNode))
 	if code != 0 || readFile(t, dir, "status.txt") != "srun=0\n" {
 		t.Fatalf("job %d: exit %d, %q; output:\n%s", id, code, readFile(t, dir, "status.txt"), c.output(id))
