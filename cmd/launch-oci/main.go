@@ -17,5 +17,7 @@ func main() {
 		Pull:  ocicli.NewPullCmd,
 		Cache: ocicli.NewCacheCmd,
 		Build: ocicli.BuildOCI,
+		Push:     ocicli.NewPushCmd,
+		Registry: ocicli.NewRegistryCmd,
 	}))
 }
