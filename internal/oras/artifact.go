@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
@@ -232,6 +233,8 @@ func registryErr(what, host string, err error) error {
 		return fmt.Errorf("%s: registry %s refused (HTTP %d): %s", what, host, er.StatusCode, oneLine(msg))
 	}
 	switch {
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return fmt.Errorf("%s: authentication to %s failed: it wants a user name and password (give --docker-username/--docker-password or --docker-login, or run 'launch registry login')", what, host)
 	case errors.Is(err, errdef.ErrNotFound):
 		return fmt.Errorf("%s: not found in %s (no such repository, tag or digest)", what, host)
 	case errors.Is(err, errdef.ErrSizeExceedsLimit):
