@@ -53,11 +53,17 @@ const (
 // Known lists the transports launch reads, for messages.
 const Known = "docker://, oci:, oci-archive:, docker-archive:, oras://"
 
-// unsupported are the transports Apptainer has and launch does not, with
-// what to use instead.
-var unsupported = map[string]string{
-	"library": "the Sylabs Cloud Library (library://) is not supported by launch: pull the image with docker:// or oras:// from an OCI registry, or fetch the SIF with 'apptainer pull' and use the file",
-	"shub":    "Singularity Hub (shub://) is not supported by launch (the service is read-only and archived): use docker:// or oras:// from an OCI registry, or a SIF file",
+// unsupported says, for a transport Apptainer has and launch does not,
+// what to use instead ("" for any other). A switch, not a map: nothing to
+// initialise at start-up.
+func unsupported(name string) string {
+	switch name {
+	case "library":
+		return "the Sylabs Cloud Library (library://) is not supported by launch: pull the image with docker:// or oras:// from an OCI registry, or fetch the SIF with 'apptainer pull' and use the file"
+	case "shub":
+		return "Singularity Hub (shub://) is not supported by launch (the service is read-only and archived): use docker:// or oras:// from an OCI registry, or a SIF file"
+	}
+	return ""
 }
 
 // Unsupported returns, for a source whose transport launch knows of but
@@ -68,8 +74,8 @@ func Unsupported(source string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	m, ok := unsupported[name]
-	if !ok {
+	m := unsupported(name)
+	if m == "" {
 		return "", false
 	}
 	return source + ": " + m, true
