@@ -60,7 +60,8 @@ func TestOCIBadInput(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"unknown transport", []string{"library://alpine"}, []string{"unknown transport", "library"}},
+		{"unsupported transport", []string{"library://alpine"}, []string{"library://", "not supported"}},
+		{"unknown transport", []string{"foo://alpine"}, []string{"unknown transport", "foo"}},
 		{"malformed reference", []string{"docker://" + reg.Host + "/Bad/Name::x"}, []string{"not a valid image reference"}},
 		{"missing tag", []string{"--nohttps", "docker://" + reg.Host + "/test/busybox:nope"}, []string{"not found", "busybox:nope"}},
 		{"missing repository", []string{"--nohttps", "docker://" + reg.Host + "/test/none:v1"}, []string{"not found"}},

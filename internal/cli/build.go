@@ -33,6 +33,7 @@ func newBuildCmd(g *globals) *cobra.Command {
   docker://REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG],
   docker-archive:FILE[:TAG]  an OCI/Docker image, as 'launch pull' converts it
                              (see 'launch pull --help' for the flags)
+  oras://REF                 a SIF file stored in a registry (launch push)
   FILE.def                   an Apptainer definition file (docs/deffile.md):
                              --build-arg, --build-arg-file, --notest apply
 
@@ -42,8 +43,9 @@ Apptainer metadata under SOURCE` + layout.Dir + ` (runscript, env/, labels.json)
 is kept as it is. A definition file at SOURCE` + layout.Deffile + ` is
 also stored in its own SIF descriptor.
 
-With --sandbox, build unpacks the SIF or SquashFS image SOURCE into the new
-directory OUT instead; the files belong to the calling user. Set-uid and
+With --sandbox, build unpacks the image SOURCE (a SIF or SquashFS file, or
+any of the sources above) into the new directory OUT instead; the files
+belong to the calling user. Set-uid and
 set-gid bits are cleared, device nodes left out and only user.* extended
 attributes kept (no file capabilities), here and when an image is repacked:
 an image is anybody's, and unpacked as it is it can put a set-uid-root shell
@@ -84,11 +86,12 @@ with --force.`,
 			if f.def.fakeroot {
 				return errors.New("--fakeroot is for building from a definition file (its %post); this source runs nothing")
 			}
+			if looksLikeOCISource(o.Source) {
+				f.oci.Sandbox, f.oci.KeepPrivileged = f.sandbox, f.keepPrivileged
+				return g.oci.Build(ctx, g, &f.oci, f.force, o.Out, o.Source)
+			}
 			if f.sandbox {
 				return build.Sandbox(ctx, o)
-			}
-			if looksLikeOCISource(o.Source) {
-				return g.oci.Build(ctx, g, &f.oci, f.force, o.Out, o.Source)
 			}
 			img, err := image.Open(o.Source)
 			switch {

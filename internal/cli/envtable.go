@@ -38,7 +38,7 @@ const (
 	groupShell  = "shell"
 	groupBuild  = "build"
 	groupPull   = "pull"
-	groupOCI    = "pull build"
+	groupOCI    = "pull build push"
 	groupAll    = "*"
 )
 

@@ -25,6 +25,9 @@ type OCICommands struct {
 	Pull  func(g cliutil.Globals) *cobra.Command
 	Cache func(g cliutil.Globals) *cobra.Command
 	Build func(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, force bool, out, source string) error
+	// Push and Registry are `launch push` and `launch registry` (nil: not
+	// offered).
+	Push, Registry func(g cliutil.Globals) *cobra.Command
 }
 
 // looksLikeOCISource reports whether a build SOURCE names an image by
@@ -47,6 +50,9 @@ func forwarders() OCICommands {
 	return OCICommands{
 		Pull:  stub("pull [flags] [OUT.sif] SOURCE", "Fetch an OCI/Docker image and convert it to a SIF file"),
 		Cache: stub("cache list|clean", "List or empty the cache of pulled images"),
+		Push:  stub("push [flags] IMAGE.sif oras://REF", "Upload a SIF file to an OCI registry as an ORAS artifact"),
+		Registry: stub("registry login|logout|list",
+			"Log in to or out of OCI registries (docker://, oras://), or list the logins"),
 		Build: func(_ context.Context, g cliutil.Globals, _ *cliutil.OCIFlags, _ bool, _, _ string) error {
 			return forward(g.Args())
 		},

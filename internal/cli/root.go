@@ -170,6 +170,8 @@ func commands(g *globals) []command {
 		{[]string{"build"}, newBuildCmd},
 		{[]string{"pull"}, func(g *globals) *cobra.Command { return g.oci.Pull(g) }},
 		{[]string{"cache"}, func(g *globals) *cobra.Command { return g.oci.Cache(g) }},
+		{[]string{"push"}, func(g *globals) *cobra.Command { return g.oci.Push(g) }},
+		{[]string{"registry"}, func(g *globals) *cobra.Command { return g.oci.Registry(g) }},
 		{[]string{"inspect"}, newInspectCmd},
 		{[]string{"sif"}, newSifCmd},
 		{[]string{"exec"}, newExecCmd},

@@ -16,6 +16,13 @@ type OCIFlags struct {
 	NoHTTPS, DisableCache  bool
 	DockerUser, DockerPass string
 	Compression            string
+	// DockerLogin (--docker-login) asks for the registry credentials on
+	// the terminal.
+	DockerLogin bool
+	// Sandbox and KeepPrivileged are set by build --sandbox (not flags of
+	// their own here): unpack into a directory, keeping set-id bits and
+	// device nodes or not.
+	Sandbox, KeepPrivileged bool
 }
 
 // CompressionFor returns the SquashFS compression for a new image: the
@@ -38,8 +45,9 @@ func (f *OCIFlags) Register(c *cobra.Command) {
 	fl.BoolVar(&f.NoHTTPS, "nohttps", false, "talk plain HTTP to the registry (a local test registry)")
 	fl.BoolVar(&f.NoHTTPS, "no-https", false, "same as --nohttps")
 	fl.BoolVar(&f.DisableCache, "disable-cache", false, "neither use nor fill the cache ($LAUNCH_DISABLE_CACHE)")
-	fl.StringVar(&f.DockerUser, "docker-username", "", "registry user name ($LAUNCH_DOCKER_USERNAME; default: ~/.docker/config.json)")
+	fl.StringVar(&f.DockerUser, "docker-username", "", "registry user name ($LAUNCH_DOCKER_USERNAME; default: launch registry login, ~/.docker/config.json)")
 	fl.StringVar(&f.DockerPass, "docker-password", "", "registry password or token ($LAUNCH_DOCKER_PASSWORD)")
+	fl.BoolVar(&f.DockerLogin, "docker-login", false, "ask for the registry user name and password on the terminal")
 	fl.StringVar(&f.Compression, "compression", "", "SquashFS compression of the new image: "+
 		strings.Join(config.Compressions(), ", ")+" (default: launch.conf build.compression, gzip)")
 	_ = fl.MarkHidden("no-https")

@@ -35,6 +35,10 @@ type Options struct {
 	Username, Password string
 	// Insecure allows plain-HTTP registries (--nohttps).
 	Insecure bool
+	// Stored, when set and Username is not, gives the credentials of
+	// `launch registry login` for a registry host; ~/.docker/config.json
+	// is used for the hosts it has none for.
+	Stored func(registry string) (username, password string, ok bool)
 	// TmpDir is where an oci-archive is unpacked (removed by Close).
 	TmpDir string
 	// MaxSize, when above zero, is the most an oci-archive may unpack to

@@ -29,10 +29,24 @@ func remoteOptions(ctx context.Context, o Options) []remote.Option {
 	}
 	if o.Username != "" {
 		ro = append(ro, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: o.Username, Password: o.Password})))
+	} else if o.Stored != nil {
+		ro = append(ro, remote.WithAuthFromKeychain(authn.NewMultiKeychain(storedKeychain(o.Stored), authn.DefaultKeychain)))
 	} else {
 		ro = append(ro, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	}
 	return ro
+}
+
+// storedKeychain is the credentials of `launch registry login` as a
+// keychain: anonymous for a registry it has none for, so that the next
+// keychain is asked.
+type storedKeychain func(registry string) (string, string, bool)
+
+func (k storedKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if u, p, ok := k(r.RegistryStr()); ok {
+		return authn.FromConfig(authn.AuthConfig{Username: u, Password: p}), nil
+	}
+	return authn.Anonymous, nil
 }
 
 // ParseReference checks a docker:// reference: REPOSITORY[:TAG|@DIGEST],
@@ -91,7 +105,7 @@ func remoteErr(src Source, ref name.Reference, err error) error {
 		}
 		switch {
 		case te.StatusCode == http.StatusUnauthorized || codes[transport.UnauthorizedErrorCode]:
-			return fmt.Errorf("%s: authentication to %s failed (check --docker-username/--docker-password, LAUNCH_DOCKER_USERNAME/LAUNCH_DOCKER_PASSWORD or ~/.docker/config.json)", src, reg)
+			return fmt.Errorf("%s: authentication to %s failed (check --docker-username/--docker-password, LAUNCH_DOCKER_USERNAME/LAUNCH_DOCKER_PASSWORD, 'launch registry login' or ~/.docker/config.json)", src, reg)
 		case te.StatusCode == http.StatusForbidden || codes[transport.DeniedErrorCode]:
 			return fmt.Errorf("%s: %s denied access (are you allowed to read this repository?)", src, reg)
 		case te.StatusCode == http.StatusNotFound || codes[transport.ManifestUnknownErrorCode] || codes[transport.NameUnknownErrorCode]:

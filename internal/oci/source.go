@@ -30,10 +30,10 @@ type Transport string
 
 // The transports launch reads.
 const (
-	Docker        Transport = "docker"
-	Layout        Transport = "oci"
-	Archive       Transport = "oci-archive"
-	DockerArchive Transport = "docker-archive"
+	Docker        Transport = transport.Docker
+	Layout        Transport = transport.Layout
+	Archive       Transport = transport.Archive
+	DockerArchive Transport = transport.DockerArchive
 )
 
 // Source is a parsed image source.
@@ -60,11 +60,14 @@ func transportOf(s string) (name, rest string, ok bool) { return transport.Split
 func LooksLikeSource(s string) bool { return transport.LooksLikeSource(s) }
 
 // Known lists the transports for error messages.
-const Known = "docker://, oci:, oci-archive:, docker-archive:"
+const Known = transport.Known
 
 // ParseSource parses an image source such as docker://alpine:3.20,
 // oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
 func ParseSource(s string) (Source, error) {
+	if m, ok := transport.Unsupported(s); ok {
+		return Source{}, errors.New(m)
+	}
 	tname, rest, ok := transportOf(s)
 	if !ok {
 		return Source{}, fmt.Errorf("%q is not an image source (want one of %s)", s, Known)
@@ -86,6 +89,8 @@ func ParseSource(s string) (Source, error) {
 			return Source{}, fmt.Errorf("%q: no path after %s:", s, src.Transport)
 		}
 		src.Path, src.Ref = splitTag(rest)
+	case transport.Oras:
+		return Source{}, fmt.Errorf("%q: oras:// holds SIF files, not OCI images (launch pull and launch build read it)", s)
 	default:
 		return Source{}, fmt.Errorf("unknown transport %q in %q (launch reads %s)", tname, s, Known)
 	}

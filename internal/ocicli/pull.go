@@ -23,7 +23,9 @@ import (
 	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/ocibuild"
+	"github.com/launch-hpc/launch/internal/oras"
 	"github.com/launch-hpc/launch/internal/progress"
+	"github.com/launch-hpc/launch/internal/transport"
 )
 
 // ociOptions turns the flags into build options for the source src. The
@@ -33,9 +35,12 @@ import (
 // cache is opened (and checked) only for a registry source, the only kind
 // that uses it.
 func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out string, force bool) (ocibuild.OCIOptions, error) {
-	user, pass := f.DockerUser, f.DockerPass
-	if pass != "" && user == "" {
-		return ocibuild.OCIOptions{}, fmt.Errorf("a registry password was given without a user name (--docker-username or LAUNCH_DOCKER_USERNAME)")
+	var cr creds
+	if src.Transport == oci.Docker {
+		var err error
+		if cr, err = credentials(f, src.String()); err != nil {
+			return ocibuild.OCIOptions{}, err
+		}
 	}
 	conf, err := config.LoadSite()
 	if err != nil {
@@ -48,7 +53,7 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 	o := ocibuild.OCIOptions{
 		Options: build.Options{Out: out, Force: force, Log: g.Log(), Compression: comp,
 			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs},
-		Fetch:       oci.Options{Arch: f.Arch, Username: user, Password: pass, Insecure: f.NoHTTPS},
+		Fetch:       oci.Options{Arch: f.Arch, Username: cr.user, Password: cr.pass, Insecure: f.NoHTTPS, Stored: cr.stored},
 		MaxUnpacked: conf.Build.MaxUnpackedBytes(),
 	}
 	if g.Verbose() {
@@ -76,7 +81,7 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 // NewPullCmd is `launch pull`.
 func NewPullCmd(g cliutil.Globals) *cobra.Command {
 	var f cliutil.OCIFlags
-	var force bool
+	var force, sandbox bool
 	c := &cobra.Command{
 		Use:   "pull [flags] [OUT.sif] SOURCE",
 		Short: "Fetch an OCI/Docker image and convert it to a SIF file",
@@ -87,6 +92,11 @@ SOURCE is one of:
   oci:DIR[:TAG]                                        an OCI image layout directory
   oci-archive:FILE[:TAG]                               a tar of an OCI image layout
   docker-archive:FILE[:TAG]                            the output of docker save
+  oras://[REGISTRY/]REPOSITORY[:TAG|@sha256:DIGEST]     a SIF file stored in a registry
+                                                       (launch push, apptainer push)
+
+With --sandbox, OUT is a directory: the image is unpacked into it, with
+set-uid/set-gid bits cleared and device nodes left out (see build --help).
 
 The layers are applied in order into a private temporary directory
 ($LAUNCH_TMPDIR, else $TMPDIR), with whiteouts honoured and nothing written
@@ -96,8 +106,10 @@ and the OCI configuration is kept in the SIF (launch inspect --json shows it).
 
 Registry images go through the per-user cache ($LAUNCH_CACHEDIR, default
 ~/.launch/cache): blobs by digest and converted SIFs by manifest digest, safe
-for many concurrent pulls. Credentials come from ~/.docker/config.json, or
---docker-username/--docker-password (LAUNCH_DOCKER_USERNAME/_PASSWORD).`,
+for many concurrent pulls (an oras:// SIF is cached as a blob, by digest).
+Credentials come from --docker-username/--docker-password
+(LAUNCH_DOCKER_USERNAME/_PASSWORD), --docker-login (asked on the terminal),
+'launch registry login', or ~/.docker/config.json.`,
 		Example: `  launch pull docker://alpine:3.20
   launch pull app.sif docker://registry.example.org/group/app@sha256:…
   launch pull --nohttps img.sif docker://127.0.0.1:5000/test/busybox:latest
@@ -114,36 +126,59 @@ for many concurrent pulls. Credentials come from ~/.docker/config.json, or
 			if len(args) == 2 {
 				out = args[0]
 			}
-			src, err := oci.ParseSource(srcArg)
-			if err != nil {
-				return err
-			}
-			if out == "" {
-				out = src.Name() + ".sif"
-			}
-			o, err := ociOptions(g, &f, src, out, force)
-			if err != nil {
-				return err
-			}
+			f.Sandbox = sandbox
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return ocibuild.FromOCI(ctx, src, o)
+			return pullOrBuild(ctx, g, &f, force, out, srcArg)
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "F", false, "replace OUT if it exists")
+	c.Flags().BoolVarP(&sandbox, "sandbox", "s", false, "unpack the image into the directory OUT instead of a SIF file")
 	f.Register(c)
 	return c
 }
 
-// BuildOCI is `launch build OUT SOURCE` for an OCI source.
+// BuildOCI is `launch build OUT SOURCE` for an OCI or ORAS source (with
+// f.Sandbox, into the directory OUT).
 func BuildOCI(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, force bool, out, source string) error {
+	return pullOrBuild(ctx, g, f, force, out, source)
+}
+
+// pullOrBuild makes out from source: a SIF file, or with f.Sandbox a
+// directory. out "" is the name Apptainer gives it.
+func pullOrBuild(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, force bool, out, source string) error {
+	if name, _, _ := transport.Split(source); name == transport.Oras {
+		if out == "" {
+			ref, err := oras.ParseRef(source)
+			if err != nil {
+				return err
+			}
+			out = outName(ref.Name(), f.Sandbox)
+		}
+		return orasPull(ctx, g, f, source, out, force)
+	}
 	src, err := oci.ParseSource(source)
 	if err != nil {
 		return err
+	}
+	if out == "" {
+		out = outName(src.Name(), f.Sandbox)
+	}
+	if f.Sandbox {
+		return sandboxFromOCI(ctx, g, f, src, out, force)
 	}
 	o, err := ociOptions(g, f, src, out, force)
 	if err != nil {
 		return err
 	}
 	return ocibuild.FromOCI(ctx, src, o)
+}
+
+// outName is the output a pull without OUT writes: NAME.sif, or the
+// directory NAME for a sandbox.
+func outName(name string, sandbox bool) string {
+	if sandbox {
+		return name
+	}
+	return name + ".sif"
 }

@@ -55,14 +55,18 @@ func InMemory() *Registry {
 // dir, on a port that was free a moment ago (three tries), and returns once
 // it answers GET /v2/. The registry gets SIGKILL when its starter's thread
 // dies (parent-death signal).
-func Real(dir string) (*Registry, error) {
+func Real(dir string) (*Registry, error) { return realWith(dir, "") }
+
+// realWith is Real with extra top-level lines in the registry's
+// configuration (auth).
+func realWith(dir, extra string) (*Registry, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return nil, fmt.Errorf("docker-registry is not installed (Debian package docker-registry; scripts/install-deps installs it as root): %w", err)
 	}
 	var logs string
 	for attempt := 0; attempt < 3; attempt++ {
-		r, err := startReal(bin, dir, attempt)
+		r, err := startReal(bin, dir, attempt, extra)
 		if err != nil {
 			return nil, err
 		}
@@ -77,14 +81,14 @@ func Real(dir string) (*Registry, error) {
 }
 
 // startReal starts one docker-registry process.
-func startReal(bin, dir string, attempt int) (*Registry, error) {
+func startReal(bin, dir string, attempt int, extra string) (*Registry, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	host := l.Addr().String()
 	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\nhttp: {addr: %s}\n", dir, host)
+	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\nhttp: {addr: %s}\n%s", dir, host, extra)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -127,7 +131,7 @@ func answers(host string, exited <-chan struct{}, d time.Duration) bool {
 		}
 		if resp, err := http.Get("http://" + host + "/v2/"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return true
 			}
 		}

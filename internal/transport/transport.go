@@ -39,3 +39,44 @@ func LooksLikeSource(s string) bool {
 	_, _, ok := Split(s)
 	return ok
 }
+
+// The transports of image sources. This is the one list of them: what
+// launch reads, and what it does not with what to use instead.
+const (
+	Docker        = "docker"
+	Layout        = "oci"
+	Archive       = "oci-archive"
+	DockerArchive = "docker-archive"
+	Oras          = "oras"
+)
+
+// Known lists the transports launch reads, for messages.
+const Known = "docker://, oci:, oci-archive:, docker-archive:, oras://"
+
+// unsupported says, for a transport Apptainer has and launch does not,
+// what to use instead ("" for any other). A switch, not a map: nothing to
+// initialise at start-up.
+func unsupported(name string) string {
+	switch name {
+	case "library":
+		return "the Sylabs Cloud Library (library://) is not supported by launch: pull the image with docker:// or oras:// from an OCI registry, or fetch the SIF with 'apptainer pull' and use the file"
+	case "shub":
+		return "Singularity Hub (shub://) is not supported by launch (the service is read-only and archived): use docker:// or oras:// from an OCI registry, or a SIF file"
+	}
+	return ""
+}
+
+// Unsupported returns, for a source whose transport launch knows of but
+// does not read (library://, shub://), the one line that says so and what
+// to use instead.
+func Unsupported(source string) (string, bool) {
+	name, _, ok := Split(source)
+	if !ok {
+		return "", false
+	}
+	m := unsupported(name)
+	if m == "" {
+		return "", false
+	}
+	return source + ": " + m, true
+}

@@ -1,0 +1,201 @@
+package ocicli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/launch-hpc/launch/internal/build"
+	"github.com/launch-hpc/launch/internal/cache"
+	"github.com/launch-hpc/launch/internal/cliutil"
+	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/oras"
+	"github.com/launch-hpc/launch/internal/progress"
+	"github.com/launch-hpc/launch/internal/tmptree"
+)
+
+// sifHead is what every SIF file starts with at offset 32.
+var sifHead = []byte("SIF_MAGIC")
+
+// orasPull fetches the SIF artifact source into out (a SIF file, or with
+// f.Sandbox a directory). The SIF goes through the cache as a blob, by the
+// layer's digest (as Apptainer caches ORAS images), verified each time it
+// is used; without the cache it is fetched into a private temporary
+// directory. Either way out appears complete or not at all.
+func orasPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, source, out string, force bool) error {
+	ref, err := oras.ParseRef(source)
+	if err != nil {
+		return err
+	}
+	if err := build.CheckOut(out, force, f.Sandbox); err != nil {
+		return err
+	}
+	cr, err := credentials(f, source)
+	if err != nil {
+		return err
+	}
+	conf, err := config.LoadSite()
+	if err != nil {
+		return err
+	}
+	log := g.Log()
+	tty := g.Stderr() == os.Stderr && progress.IsTerminal(os.Stderr)
+	pr := progress.New(g.Stderr(), tty, g.Quiet())
+	tmpDir := build.TmpDir()
+	build.SweepStale(tmpDir, out, log)
+
+	pr.Step("Fetching %s", ref)
+	a, err := oras.Resolve(ctx, ref, oras.Options{Username: cr.user, Password: cr.pass, Stored: cr.stored,
+		DockerConfig: true, PlainHTTP: f.NoHTTPS})
+	if err != nil {
+		return err
+	}
+	d, err := v1.NewHash(string(a.Layer.Digest))
+	if err != nil {
+		return fmt.Errorf("%s: the SIF layer's digest %q: %w", ref, a.Layer.Digest, err)
+	}
+	pr.Step("SIF %s (%s)", a.Layer.Digest, progress.Size(a.Layer.Size))
+	fetch := func() (io.ReadCloser, error) {
+		rc, err := a.Open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		bar := pr.Bar("SIF", a.Layer.Size)
+		return &sifReader{src: ref.String(), rc: rc, r: io.LimitReader(rc, a.Layer.Size+1), bar: bar}, nil
+	}
+
+	var sif *os.File
+	var sifPath string
+	if f.DisableCache {
+		tmp, err := tmptree.MkdirTemp(tmpDir, tmptree.KindBuild)
+		if err != nil {
+			return fmt.Errorf("%w (set LAUNCH_TMPDIR)", err)
+		}
+		defer tmp.Remove()
+		sifPath = filepath.Join(tmp.Path, "image.sif")
+		if sif, err = fetchVerified(sifPath, d, a.Layer.Size, fetch); err != nil {
+			return err
+		}
+	} else {
+		dir, err := cache.DefaultDir()
+		if err != nil {
+			return err
+		}
+		c, err := cache.Open(dir)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.Waiting = func(what string) { pr.Step("Waiting for another launch process to finish %s", what) }
+		c.Warn = log.Warnf
+		rc, err := c.Open(ctx, d, a.Layer.Size, fetch)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if sif, ok = rc.(*os.File); !ok {
+			rc.Close()
+			return fmt.Errorf("cache returned no file for %s", d)
+		}
+		sifPath = c.BlobPath(d)
+	}
+	defer sif.Close()
+	if err := checkSIFHead(sif, ref.String()); err != nil {
+		return err
+	}
+	if f.Sandbox {
+		return build.Sandbox(ctx, build.Options{Source: sifPath, Out: out, Force: force, Log: log, NoSweep: true,
+			KeepPrivileged: f.KeepPrivileged, Unsquashfs: conf.Tools.Unsquashfs, ToolOutput: toolOutput(g)})
+	}
+	pr.Step("Writing %s", out)
+	return build.Install(ctx, sif, out, force)
+}
+
+func toolOutput(g cliutil.Globals) io.Writer {
+	if g.Verbose() {
+		return g.Stderr()
+	}
+	return nil
+}
+
+// fetchVerified writes the blob d of size bytes from fetch to the new file
+// path and returns it opened for reading, or removes it and fails when it
+// is not exactly that blob.
+func fetchVerified(path string, d v1.Hash, size int64, fetch func() (io.ReadCloser, error)) (*os.File, error) {
+	rc, err := fetch()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), rc)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("fetching %s: %w", d, err)
+	case n != size:
+		err = fmt.Errorf("SIF %s: got %d bytes, the manifest says %d (truncated or wrong data)", d, n, size)
+	case hex.EncodeToString(h.Sum(nil)) != d.Hex:
+		err = fmt.Errorf("SIF %s: digest mismatch: got sha256:%x (corrupt or tampered data)", d, h.Sum(nil))
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return f, nil
+}
+
+// sifReader streams the SIF from the registry: it refuses a stream that
+// does not start as a SIF file (before any of it is kept), reads at most
+// one byte more than the manifest says (the store then sees the size is
+// wrong), and moves the progress bar.
+type sifReader struct {
+	src  string
+	rc   io.ReadCloser
+	r    io.Reader
+	bar  *progress.Bar
+	head []byte
+	seen int64
+}
+
+func (s *sifReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if s.seen < 64 {
+		s.head = append(s.head, p[:min(n, 64-int(s.seen))]...)
+		if len(s.head) >= 32+len(sifHead) && !bytes.Equal(s.head[32:32+len(sifHead)], sifHead) {
+			return 0, fmt.Errorf("%s: the artifact's layer is not a SIF file", s.src)
+		}
+	}
+	s.seen += int64(n)
+	s.bar.Add(int64(n))
+	if errors.Is(err, io.EOF) && s.seen < 32+int64(len(sifHead)) {
+		return n, fmt.Errorf("%s: the artifact's layer is not a SIF file (%d bytes)", s.src, s.seen)
+	}
+	return n, err
+}
+
+func (s *sifReader) Close() error { s.bar.Done(); return s.rc.Close() }
+
+// checkSIFHead checks that f starts as a SIF file.
+func checkSIFHead(f *os.File, src string) error {
+	b := make([]byte, len(sifHead))
+	if _, err := f.ReadAt(b, 32); err != nil || !bytes.Equal(b, sifHead) {
+		return fmt.Errorf("%s: the artifact's layer is not a SIF file", src)
+	}
+	return nil
+}
