@@ -5,7 +5,8 @@
 //	host < image < LAUNCHENV_ < --env-file < --env
 //
 // The host environment passes in (all of it, or with --cleanenv only the
-// variables the site keeps) except the few the image must own; the image's
+// variables the site keeps) except the few the image must own and the
+// launcher's own settings (LAUNCH_, APPTAINER_, SINGULARITY_); the image's
 // /.singularity.d/env scripts then set their own values over it inside the
 // container; the user's explicit settings come last and win. Build is pure:
 // it returns the base environment and the ordered overrides, and the
@@ -41,6 +42,17 @@ const (
 // imageOwned are host variables that never pass in: the image's own PATH
 // and libraries, and the host shell's prompt.
 var imageOwned = map[string]bool{"PATH": true, "LD_LIBRARY_PATH": true, "PS1": true, "PROMPT_COMMAND": true}
+
+// launcherPrefix starts the launcher's own settings on the host
+// (LAUNCH_CACHEDIR, LAUNCH_PWD). Like Apptainer, which forwards none of its
+// APPTAINER_ and SINGULARITY_ variables, launch keeps them out of the
+// container: they configure the launcher, not the payload (the container
+// gets its own LAUNCH_CONTAINER, APPTAINER_CONTAINER and so on). With
+// compat the Apptainer and Singularity ones stay out too (launcherCompat).
+const launcherPrefix = "LAUNCH_"
+
+// launcherCompat are Apptainer's and Singularity's launcher prefixes.
+var launcherCompat = []string{"APPTAINER_", "SINGULARITY_"}
 
 // Request is everything Build needs, as plain data.
 type Request struct {
@@ -103,7 +115,7 @@ func Build(r Request) (Result, error) {
 			}
 			continue
 		}
-		if imageOwned[k] {
+		if imageOwned[k] || isLauncherVar(k, r.Compat) {
 			continue
 		}
 		if r.Cleanenv && !matchAny(k, r.Keep) {
@@ -145,6 +157,22 @@ func Build(r Request) (Result, error) {
 	}
 	res.Overrides = append(res.Overrides, paths...)
 	return res, nil
+}
+
+// isLauncherVar reports whether the host variable k configures the
+// launcher (launcherPrefix, and with compat launcherCompat).
+func isLauncherVar(k string, compat bool) bool {
+	if strings.HasPrefix(k, launcherPrefix) {
+		return true
+	}
+	if compat {
+		for _, p := range launcherCompat {
+			if strings.HasPrefix(k, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func compatPrefix(k string) string {
