@@ -88,6 +88,9 @@ func Build(ctx context.Context, o Options) error {
 			return err
 		}
 		if m.Ranges() {
+			if err := m.Check(); err != nil {
+				return err
+			}
 			fake = m
 		}
 	}

@@ -226,6 +226,19 @@ func (m *Maps) Run(cmd *exec.Cmd, cloneflags uintptr) error {
 	return cmd.Wait()
 }
 
+// Check has the helpers map a process that does nothing, so that a
+// refusal (a helper that is not set-uid, a range /etc/subuid does not
+// grant) is one line before any work starts.
+func (m *Maps) Check() error {
+	var out bytes.Buffer
+	cmd := exec.Command("/bin/sh", "-c", "exit 0")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := m.Run(cmd, 0); err != nil {
+		return err
+	}
+	return nil
+}
+
 // RemoveAt removes name in the directory dirfd and everything below it as
 // root in the calling user's fakeroot namespace, where the files of the
 // user's subordinate ids are root's to remove: `rm -rf` of
