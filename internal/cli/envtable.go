@@ -105,6 +105,7 @@ var compatKeys = []compatKey{
 	{flag: "writable-tmpfs", group: groupAction, keys: []string{"WRITABLE_TMPFS"}},
 	{flag: "shell", group: groupShell, keys: []string{"SHELL"}},
 	{flag: "fakeroot", group: groupAction, keys: []string{"FAKEROOT"}},
+	{flag: "nohttps", group: groupAction, keys: []string{"NOHTTPS", "NO_HTTPS"}},
 
 	// exec, run, shell: what launch already does without the flag.
 	{flag: "userns", group: groupAction, keys: []string{"USERNS", "UNSHARE_USERNS"}, quiet: true},

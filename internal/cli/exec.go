@@ -37,6 +37,7 @@ type runFlags struct {
 	workdir            string
 	noShare            bool
 	fakeroot           bool
+	noHTTPS            bool // for a docker:// IMAGE (source.go)
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -67,6 +68,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.BoolVarP(&f.writable, "writable", "w", false, "write into a sandbox (directory) image itself")
 	fl.BoolVar(&f.fakeroot, "fakeroot", false, "run as uid 0 inside, in a user namespace mapped onto your ids and your /etc/subuid, /etc/subgid ranges")
 	fl.BoolVar(&f.noShare, "no-share", false, "mount the image for this launch alone, not shared with this user's other launches of it in the same job step")
+	fl.BoolVar(&f.noHTTPS, "nohttps", false, "talk plain HTTP to the registry of a docker:// IMAGE (a local test registry)")
 }
 
 // flagAliases maps Apptainer's other spellings of options to launch's:
@@ -142,6 +144,9 @@ $APPTAINER_SHELL, $SINGULARITY_SHELL), else
 func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, args []string) error {
 	conf, err := g.siteConfig()
 	if err != nil {
+		return err
+	}
+	if imagePath, err = resolveImage(g, f, imagePath); err != nil {
 		return err
 	}
 	cwd, _ := os.Getwd()
