@@ -146,7 +146,7 @@ func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, 
 	if err != nil {
 		return err
 	}
-	if imagePath, err = resolveImage(g, f, imagePath); err != nil {
+	if imagePath, err = resolveImage(g, imagePath, f.noHTTPS); err != nil {
 		return err
 	}
 	cwd, _ := os.Getwd()

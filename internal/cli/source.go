@@ -34,7 +34,9 @@ func isRunSource(image string) bool {
 // itself, or for an OCI source the path of its SIF in the cache, which the
 // helper (`launch-oci cache sif`) makes or finds. The helper's messages are
 // shown (with -q none but errors); its error becomes this one line.
-func resolveImage(g *globals, f *runFlags, image string) (string, error) {
+// Commands that take an IMAGE (exec, run, shell; inspect and test may call
+// it the same way) call it first.
+func resolveImage(g *globals, image string, noHTTPS bool) (string, error) {
 	if !isRunSource(image) {
 		return image, nil
 	}
@@ -46,7 +48,7 @@ func resolveImage(g *globals, f *runFlags, image string) (string, error) {
 	if !g.Verbose() {
 		args = append(args, "-q")
 	}
-	if f.noHTTPS {
+	if noHTTPS {
 		args = append(args, "--nohttps")
 	}
 	args = append(args, image)
