@@ -41,7 +41,7 @@ func prepareFakeroot(u User, tools fakeroot.Tools, log *msg.Logger) (*Fakeroot, 
 	if err != nil {
 		return nil, err
 	}
-	if !m.Ranges() {
+	if m.Missing != "" {
 		log.Warnf("--fakeroot: %s has no range for %s: only root is mapped (to you), so changing a file's owner "+
 			"to any other id, or a program that switches to another user (apt-get), will fail", m.Missing, u.Name)
 	}

@@ -230,7 +230,10 @@ func (b *builder) launchExec(ctx context.Context, tree string, writable bool, en
 	args := []string{"exec", "--pwd", "/"}
 	if writable {
 		args = append(args, "--writable")
-		if b.o.Fakeroot {
+		// Root's builds too: its --fakeroot maps ids 0…65535 to
+		// themselves, so %post may switch users (apt-get's _apt), which
+		// a namespace of root alone refuses.
+		if b.o.Fakeroot || os.Geteuid() == 0 {
 			args = append(args, "--fakeroot")
 		}
 	}

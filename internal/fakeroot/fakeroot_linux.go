@@ -60,6 +60,12 @@ type Maps struct {
 // helpers).
 func (m *Maps) Ranges() bool { return m.NewUIDMap != "" }
 
+// Identity reports whether the maps are root's identity maps (ForUser),
+// which root writes itself, with setgroups allowed.
+func Identity(uid, gid []subid.Mapping) bool {
+	return len(uid) == 1 && len(gid) == 1 && uid[0] == gid[0] && uid[0].Inside == 0 && uid[0].Outside == 0 && uid[0].Size > 1
+}
+
 // Tools are the helper programs: a name is looked up in PATH (then in
 // /usr/bin), a path is used as it is; "" means the usual name.
 type Tools struct {
@@ -69,7 +75,15 @@ type Tools struct {
 // ForUser works out the maps of the user name with ids uid and gid from
 // /etc/subuid and /etc/subgid (both must have a range), and finds the
 // helpers when there are ranges.
+//
+// Root needs neither ranges nor helpers: it may write any map itself, so
+// its maps are the identity over 0…65535 (Identity), and a program in its
+// --fakeroot container may switch to any of those ids (apt-get's _apt).
 func ForUser(name string, uid, gid int, tools Tools) (*Maps, error) {
+	if uid == 0 && gid == 0 {
+		id := []subid.Mapping{{Inside: 0, Outside: 0, Size: subid.Count}}
+		return &Maps{UID: id, GID: id}, nil
+	}
 	ur, uok := findRange(SubUIDFile, name, uid)
 	gr, gok := findRange(SubGIDFile, name, gid)
 	ok := uok && gok
