@@ -1,13 +1,13 @@
 // Package filekind names the type of a file in words, for the errors that
 // refuse a file because it is not a regular file ("/etc/passwd: not a
-// regular file (a named pipe (FIFO))"). It is the one place that wording
+// regular file (a named pipe)"). It is the one place that wording
 // lives.
 package filekind
 
 import "io/fs"
 
-// Name names the type in m with an article ("a directory", "a named pipe
-// (FIFO)"); for a regular file it says "a regular file".
+// Name names the type in m with an article ("a directory", "a named
+// pipe"); for a regular file it says "a regular file".
 func Name(m fs.FileMode) string {
 	switch {
 	case m.IsRegular():
@@ -15,7 +15,7 @@ func Name(m fs.FileMode) string {
 	case m&fs.ModeDir != 0:
 		return "a directory"
 	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
+		return "a named pipe"
 	case m&fs.ModeSocket != 0:
 		return "a socket"
 	case m&fs.ModeCharDevice != 0:

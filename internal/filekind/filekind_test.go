@@ -12,7 +12,7 @@ func TestName(t *testing.T) {
 	}{
 		{0o644, "a regular file"},
 		{fs.ModeDir | 0o755, "a directory"},
-		{fs.ModeNamedPipe, "a named pipe (FIFO)"},
+		{fs.ModeNamedPipe, "a named pipe"},
 		{fs.ModeSocket, "a socket"},
 		{fs.ModeDevice | fs.ModeCharDevice, "a character device"},
 		{fs.ModeDevice, "a block device"},
