@@ -12,13 +12,14 @@ import (
 )
 
 // ownedPost is a %post that makes files of a subordinate id (100 inside),
-// among them a directory the user cannot empty from outside the namespace
-// (owned by subordinate start+99, mode 0700), and a file of the user's (0
-// inside).
-const ownedPost = `    mkdir -p /owned/sub
-    touch /owned/sub/f /userfile
-    chown -R 100:100 /owned
-    chmod 700 /owned/sub
+// among them directories the user cannot empty from outside the namespace
+// (owned by subordinate start+99, mode 0700: one in a directory of that id,
+// one in the user's own tree root, as Debian's /var/cache/apt/archives/
+// partial is), and a file of the user's (0 inside).
+const ownedPost = `    mkdir -p /owned/sub /locked
+    touch /owned/sub/f /userfile /locked/f
+    chown -R 100:100 /owned /locked
+    chmod 700 /owned/sub /locked
 `
 
 // needRanges skips a test that needs the user's subordinate id ranges.

@@ -312,6 +312,13 @@ func RemoveAt(dirfd int, name string) error {
 		}
 	}
 	if oerr != nil {
+		if errors.Is(oerr, unix.EACCES) {
+			// A directory of another owner (a --fakeroot build's
+			// subordinate id) that cannot be opened: say so, not
+			// EISDIR, so that RemoveAll and the sweep know to retry
+			// in the fakeroot namespace (asFakeroot).
+			return oerr
+		}
 		return err
 	}
 	cerr := removeContents(fd)
