@@ -1,30 +1,37 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
 
-// TestEnvLauncherVarsStayOut: the launcher's own settings do not reach the
-// payload, as with Apptainer (which forwards no APPTAINER_ or SINGULARITY_
-// variable): APPTAINER_CACHEDIR and APPTAINER_TMPDIR move launch's cache
-// and temp directory but neither they nor the LAUNCH_CACHEDIR and
-// LAUNCH_TMPDIR launch derives from them appear inside; an ordinary host
-// variable still passes in, and with env.apptainer_compat off the
-// APPTAINER_ ones are ordinary variables.
+// TestEnvLauncherVarsStayOut: the payload sees the environment the user
+// gave launch, as with Apptainer: APPTAINER_CACHEDIR and APPTAINER_TMPDIR
+// move launch's cache and temp directory, but the LAUNCH_CACHEDIR and
+// LAUNCH_TMPDIR launch derives from them for itself do not appear inside,
+// and, as Apptainer forwards none of its APPTAINER_ and SINGULARITY_
+// variables, neither do they. Variables the user set (FOO, LAUNCH_PWD)
+// pass in; with env.apptainer_compat off the APPTAINER_ ones are ordinary
+// variables and pass in too.
 func TestEnvLauncherVarsStayOut(t *testing.T) {
+	for _, v := range []string{"LAUNCH_CACHEDIR", "LAUNCH_TMPDIR", "LAUNCH_CONF"} {
+		if os.Getenv(v) != "" {
+			t.Skipf("%s is set in the test's own environment", v)
+		}
+	}
 	image := busyboxImage(t, nil)
 	dir := t.TempDir()
 	off := withConf(t, "[env]\napptainer_compat = false\n")
-	env := []string{"LAUNCH_CACHEDIR=", "LAUNCH_TMPDIR=", "APPTAINER_CACHEDIR=" + dir + "/c",
-		"SINGULARITY_TMPDIR=" + dir, "LAUNCH_PWD=/", "FOO=host"}
+	env := []string{"APPTAINER_CACHEDIR=" + dir + "/c", "SINGULARITY_TMPDIR=" + dir, "LAUNCH_PWD=/", "FOO=host"}
 	cases := []struct {
 		name string
 		env  []string
 		want string
 	}{
-		{"compat on", env, "FOO=host"},
-		{"compat off", append(env, off...), "APPTAINER_CACHEDIR=" + dir + "/c|FOO=host|SINGULARITY_TMPDIR=" + dir},
+		{"compat on", env, "FOO=host|LAUNCH_PWD=/"},
+		{"compat off", append(env, off...),
+			"APPTAINER_CACHEDIR=" + dir + "/c|FOO=host|" + off[0] + "|LAUNCH_PWD=/|SINGULARITY_TMPDIR=" + dir},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -150,7 +150,7 @@ func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, 
 		return err
 	}
 	cwd, _ := os.Getwd()
-	spec, err := f.spec(&conf.Config, mode, imagePath, args, os.Environ(), cwd)
+	spec, err := f.spec(&conf.Config, mode, imagePath, args, g.userEnv(), cwd)
 	if err != nil {
 		return err
 	}

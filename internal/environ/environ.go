@@ -5,8 +5,8 @@
 //	host < image < LAUNCHENV_ < --env-file < --env
 //
 // The host environment passes in (all of it, or with --cleanenv only the
-// variables the site keeps) except the few the image must own and the
-// launcher's own settings (LAUNCH_, APPTAINER_, SINGULARITY_); the image's
+// variables the site keeps) except the few the image must own and, with
+// compat, Apptainer's own settings (APPTAINER_, SINGULARITY_); the image's
 // /.singularity.d/env scripts then set their own values over it inside the
 // container; the user's explicit settings come last and win. Build is pure:
 // it returns the base environment and the ordered overrides, and the
@@ -43,15 +43,12 @@ const (
 // and libraries, and the host shell's prompt.
 var imageOwned = map[string]bool{"PATH": true, "LD_LIBRARY_PATH": true, "PS1": true, "PROMPT_COMMAND": true}
 
-// launcherPrefix starts the launcher's own settings on the host
-// (LAUNCH_CACHEDIR, LAUNCH_PWD). Like Apptainer, which forwards none of its
-// APPTAINER_ and SINGULARITY_ variables, launch keeps them out of the
-// container: they configure the launcher, not the payload (the container
-// gets its own LAUNCH_CONTAINER, APPTAINER_CONTAINER and so on). With
-// compat the Apptainer and Singularity ones stay out too (launcherCompat).
-const launcherPrefix = "LAUNCH_"
-
-// launcherCompat are Apptainer's and Singularity's launcher prefixes.
+// launcherCompat start Apptainer's and Singularity's own settings on the
+// host (APPTAINER_CACHEDIR, SINGULARITY_BIND). Apptainer forwards none of
+// them into the container (the container gets its own APPTAINER_CONTAINER
+// and so on); with compat launch, which reads them as its own, does the
+// same. launch's own LAUNCH_ variables do pass in, as any host variable
+// the user set (job scripts and tests mark their processes with them).
 var launcherCompat = []string{"APPTAINER_", "SINGULARITY_"}
 
 // Request is everything Build needs, as plain data.
@@ -115,7 +112,7 @@ func Build(r Request) (Result, error) {
 			}
 			continue
 		}
-		if imageOwned[k] || isLauncherVar(k, r.Compat) {
+		if imageOwned[k] || r.Compat && isApptainerVar(k) {
 			continue
 		}
 		if r.Cleanenv && !matchAny(k, r.Keep) {
@@ -159,17 +156,12 @@ func Build(r Request) (Result, error) {
 	return res, nil
 }
 
-// isLauncherVar reports whether the host variable k configures the
-// launcher (launcherPrefix, and with compat launcherCompat).
-func isLauncherVar(k string, compat bool) bool {
-	if strings.HasPrefix(k, launcherPrefix) {
-		return true
-	}
-	if compat {
-		for _, p := range launcherCompat {
-			if strings.HasPrefix(k, p) {
-				return true
-			}
+// isApptainerVar reports whether the host variable k is one of Apptainer's
+// or Singularity's settings (launcherCompat).
+func isApptainerVar(k string) bool {
+	for _, p := range launcherCompat {
+		if strings.HasPrefix(k, p) {
+			return true
 		}
 	}
 	return false
