@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/tmptree"
 )
@@ -67,6 +68,13 @@ type Options struct {
 	// Now is the build time of the labels (zero: time.Now).
 	Now time.Time
 
+	// Fakeroot, when non-nil (maps with subordinate ranges), packs as
+	// root in the user's fakeroot namespace (Build only): the tree of a
+	// --fakeroot build as its %post left it, 0 inside for the user's
+	// files and the in-namespace ids of the subordinate ones, as a root
+	// build would record them (fakeroot_linux.go).
+	Fakeroot *fakeroot.Maps
+
 	// NoSweep leaves out the removal of what killed builds left behind
 	// (SweepStale), for callers that did it already.
 	NoSweep bool
@@ -83,7 +91,7 @@ func tool(configured, name string) string {
 // Build packs the directory o.Source into the SIF file o.Out. A
 // cancelled ctx (a signal) stops the build and removes every temporary file.
 func Build(ctx context.Context, o Options) error {
-	if err := checkSource(o.Source); err != nil {
+	if err := checkSource(o.Source, o.Fakeroot == nil); err != nil {
 		return err
 	}
 	dir, base := filepath.Dir(o.Out), filepath.Base(o.Out)
@@ -111,7 +119,7 @@ func Build(ctx context.Context, o Options) error {
 	if !o.NoSteps {
 		o.Log.Infof("Packing %s into SquashFS", o.Source)
 	}
-	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, o.Compression, meta, sq, o.ToolOutput); err != nil {
+	if err := mksquashfs(ctx, tool(o.Mksquashfs, "mksquashfs"), o.Source, o.Compression, meta, sq, o.ToolOutput, o.Fakeroot); err != nil {
 		return wrapWrite(ctx, o.Out, "packing "+o.Source, err)
 	}
 	meta.remove()

@@ -30,7 +30,7 @@ func TestCheckSource(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkSource(tc.src)
+			err := checkSource(tc.src, true)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("checkSource(%s) = %v, want nil", tc.src, err)
@@ -53,7 +53,7 @@ func TestCheckSourceUnreadable(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("x"), 0o000); err != nil {
 		t.Fatal(err)
 	}
-	err := checkSource(dir)
+	err := checkSource(dir, true)
 	if err == nil || !strings.Contains(err.Error(), secret) {
 		t.Errorf("checkSource = %v, want an error naming %s", err, secret)
 	}

@@ -15,14 +15,18 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/fakeroot"
 )
 
 // checkSource checks that dir is a directory whose every file and directory
 // the calling user can read, by a path mksquashfs can use: mksquashfs would
 // otherwise store unreadable files empty with only a warning, and fail on
 // paths over PATH_MAX with pages of text. The error names the first such
-// file and the real cause.
-func checkSource(dir string) error {
+// file and the real cause. Without access, only that dir is a directory is
+// checked: a pack as root in the fakeroot namespace can read whatever the
+// tree holds, and the user cannot look.
+func checkSource(dir string, access bool) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -31,6 +35,8 @@ func checkSource(dir string) error {
 		return fmt.Errorf("reading source directory %s: %w", dir, bare(err))
 	case !fi.IsDir():
 		return fmt.Errorf("source %s is not a directory (launch build packs a directory tree)", dir)
+	case !access:
+		return nil
 	}
 	var bad []string
 	var cause error
@@ -126,7 +132,10 @@ func mksquashfsArgs(src, dst string, euid int, comp string, meta *metaPlan) []st
 
 // mksquashfs packs src into the temporary file out. Its output goes to
 // verbose when non-nil, and is otherwise kept for the error message.
-func mksquashfs(ctx context.Context, prog, src, comp string, meta *metaPlan, out *tempFile, verbose io.Writer) error {
+//
+// With fake (maps with subordinate ranges) it runs as root in the user's
+// fakeroot namespace (Fakeroot in Options).
+func mksquashfs(ctx context.Context, prog, src, comp string, meta *metaPlan, out *tempFile, verbose io.Writer, fake *fakeroot.Maps) error {
 	path := out.procPath()
 	var extra []*os.File
 	if out.named == "" {
@@ -138,10 +147,19 @@ func mksquashfs(ctx context.Context, prog, src, comp string, meta *metaPlan, out
 	if verbose != nil {
 		w = io.MultiWriter(&buf, verbose)
 	}
-	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, os.Geteuid(), comp, meta)...)
+	euid := os.Geteuid()
+	if fake != nil {
+		euid = 0
+	}
+	cmd := exec.CommandContext(ctx, prog, mksquashfsArgs(src, path, euid, comp, meta)...)
 	cmd.ExtraFiles = extra
 	cmd.Stdout, cmd.Stderr = w, w
-	err := runTool(cmd)
+	var err error
+	if fake != nil {
+		err = runFakeroot(cmd, fake)
+	} else {
+		err = runTool(cmd)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

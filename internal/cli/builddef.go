@@ -14,6 +14,7 @@ import (
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/defbuild"
 	"github.com/launch-hpc/launch/internal/deffile"
+	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/image"
 )
 
@@ -88,9 +89,14 @@ func buildDeffile(ctx context.Context, g *globals, f *buildFlags, o build.Option
 	if err != nil {
 		return fmt.Errorf("finding the launch binary to run %%post with: %w", err)
 	}
+	conf, err := g.siteConfig()
+	if err != nil {
+		return err
+	}
 	return defbuild.Build(ctx, defbuild.Options{
 		Def: d, Out: o.Out, Sandbox: f.sandbox, Force: f.force, NoTest: f.def.noTest, Fakeroot: f.def.fakeroot,
-		Pack: o, Launch: self, Stdout: g.stdout, Stderr: g.stderr,
+		FakerootTools: fakeroot.Tools{NewUIDMap: conf.Tools.NewUIDMap, NewGIDMap: conf.Tools.NewGIDMap},
+		Pack:          o, Launch: self, Stdout: g.stdout, Stderr: g.stderr,
 		OCI: func(ctx context.Context, out, source string) error { return ociToSIF(ctx, g, f, out, source) },
 	})
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -116,6 +117,17 @@ func setFromEnv(fl *pflag.Flag, names []string, getenv func(string) string) erro
 		return nil
 	}
 	return nil
+}
+
+// userEnv is the environment the user gave launch: os.Environ() before
+// applyEnv exported the LAUNCH_ names of Apptainer's directory variables
+// (LAUNCH_CACHEDIR from APPTAINER_CACHEDIR), which are launch's own
+// business and must not reach the payload as if the user had set them.
+func (g *globals) userEnv() []string {
+	if g.hostEnv != nil {
+		return g.hostEnv
+	}
+	return os.Environ()
 }
 
 // appendDir adds (dirVar, value) to dirs from the first of names set, when

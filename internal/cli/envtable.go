@@ -108,6 +108,7 @@ var compatKeys = []compatKey{
 	{flag: "nv", group: groupAction, keys: []string{"NV"}},
 	{flag: "nvccli", group: groupAction, keys: []string{"NVCCLI"}},
 	{flag: "rocm", group: groupAction, keys: []string{"ROCM"}},
+	{flag: "nohttps", group: groupAction, keys: []string{"NOHTTPS", "NO_HTTPS"}},
 
 	// exec, run, shell: what launch already does without the flag.
 	{flag: "userns", group: groupAction, keys: []string{"USERNS", "UNSHARE_USERNS"}, quiet: true},

@@ -40,6 +40,7 @@ type runFlags struct {
 	fakeroot           bool
 	gpu                gpuFlags
 	app                string
+	noHTTPS            bool // for a docker:// IMAGE (source.go)
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -72,6 +73,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.noShare, "no-share", false, "mount the image for this launch alone, not shared with this user's other launches of it in the same job step")
 	f.gpu.register(c)
 	fl.StringVar(&f.linger, "linger", "", "keep a shared image mount this launch serves warm this long after its last launch, for the next (default: launch.conf images.linger)")
+	fl.BoolVar(&f.noHTTPS, "nohttps", false, "talk plain HTTP to the registry of a docker:// IMAGE (a local test registry)")
 }
 
 // flagAliases maps Apptainer's other spellings of options to launch's:
@@ -152,8 +154,11 @@ func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, 
 	if err != nil {
 		return err
 	}
+	if imagePath, err = resolveImage(g, imagePath, f.noHTTPS); err != nil {
+		return err
+	}
 	cwd, _ := os.Getwd()
-	spec, err := f.spec(&conf.Config, mode, imagePath, args, os.Environ(), cwd)
+	spec, err := f.spec(&conf.Config, mode, imagePath, args, g.userEnv(), cwd)
 	if err != nil {
 		return err
 	}

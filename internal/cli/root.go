@@ -45,6 +45,7 @@ type globals struct {
 	oci                   OCICommands
 	pre                   preinit.Result
 	site                  *config.Loaded // launch.conf, once read (siteConfig)
+	hostEnv               []string       // the environment before applyEnv changed it (userEnv)
 }
 
 // siteConfig reads launch.conf the first time and returns it after.
@@ -80,6 +81,9 @@ func (g *globals) applyEnv(c *cobra.Command) error {
 	got, err := applyEnvFlags(c, os.Getenv, compat)
 	if err != nil {
 		return err
+	}
+	if len(got.dirs) > 0 && g.hostEnv == nil {
+		g.hostEnv = os.Environ()
 	}
 	for _, d := range got.dirs {
 		if err := os.Setenv(d[0], d[1]); err != nil {

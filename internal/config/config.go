@@ -159,6 +159,10 @@ type Tools struct {
 	// (--writable-tmpfs, --overlay DIR), where kernel overlayfs cannot copy
 	// up the image's root-owned files.
 	FuseOverlayfs string `toml:"fuse_overlayfs"`
+	// NewUIDMap and NewGIDMap are the setuid helpers of --fakeroot with
+	// subordinate ranges (package uidmap).
+	NewUIDMap string `toml:"newuidmap"`
+	NewGIDMap string `toml:"newgidmap"`
 }
 
 // Build says how launch build and launch pull make images.
@@ -240,6 +244,8 @@ func Defaults() Config {
 			Mksquashfs:    "mksquashfs",
 			Unsquashfs:    "unsquashfs",
 			FuseOverlayfs: "fuse-overlayfs",
+			NewUIDMap:     "newuidmap",
+			NewGIDMap:     "newgidmap",
 		},
 		Build: Build{Compression: "gzip", MaxUnpackedSize: "64g"},
 		GPU:   defaultGPU(),

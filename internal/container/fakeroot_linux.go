@@ -1,18 +1,16 @@
 package container
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/subid"
 )
@@ -32,65 +30,22 @@ import (
 // namespace for the payload (dropPrivileges(keepBounding)); no_new_privs
 // stays.
 
-// subidMax bounds what is read of /etc/subuid and /etc/subgid.
-const subidMax = 4 << 20
-
-// uidmapPackage names what provides the helpers, for messages.
-const uidmapPackage = "the uidmap package (newuidmap, newgidmap)"
-
 // helpers reports whether the setuid helpers write the maps.
 func (f *Fakeroot) helpers() bool { return f.NewUIDMap != "" }
 
 // prepareFakeroot works out the maps of a --fakeroot run for the host user
-// u, warning once through log when there are no subordinate ranges (both
-// files must have one), and finds the helpers when there are.
-func prepareFakeroot(u User, log *msg.Logger) (*Fakeroot, error) {
-	ur, uok := findRange("/etc/subuid", u.Name, u.UID)
-	gr, gok := findRange("/etc/subgid", u.Name, u.GID)
-	f := &Fakeroot{UIDMap: subid.Map(u.UID, ur, uok && gok), GIDMap: subid.Map(u.GID, gr, uok && gok)}
-	if !uok || !gok {
-		what := "/etc/subuid"
-		if uok {
-			what = "/etc/subgid"
-		}
+// u (internal/fakeroot), warning once through log when there are no
+// subordinate ranges (both files must have one).
+func prepareFakeroot(u User, tools fakeroot.Tools, log *msg.Logger) (*Fakeroot, error) {
+	m, err := fakeroot.ForUser(u.Name, u.UID, u.GID, tools)
+	if err != nil {
+		return nil, err
+	}
+	if m.Missing != "" {
 		log.Warnf("--fakeroot: %s has no range for %s: only root is mapped (to you), so changing a file's owner "+
-			"to any other id, or a program that switches to another user (apt-get), will fail", what, u.Name)
-		return f, nil
+			"to any other id, or a program that switches to another user (apt-get), will fail", m.Missing, u.Name)
 	}
-	var err error
-	if f.NewUIDMap, err = findHelper("newuidmap"); err != nil {
-		return nil, err
-	}
-	if f.NewGIDMap, err = findHelper("newgidmap"); err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-// findRange reads the user's first range from path (none when the file is
-// missing or unreadable).
-func findRange(path, name string, id int) (subid.Range, bool) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return subid.Range{}, false
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, subidMax))
-	if err != nil {
-		return subid.Range{}, false
-	}
-	return subid.Find(data, name, id)
-}
-
-// findHelper finds newuidmap or newgidmap on $PATH, else in /usr/bin.
-func findHelper(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	if p := "/usr/bin/" + name; unix.Access(p, unix.X_OK) == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("--fakeroot with subordinate id ranges needs %s, which is not installed here: install %s", name, uidmapPackage)
+	return &Fakeroot{UIDMap: m.UID, GIDMap: m.GID, NewUIDMap: m.NewUIDMap, NewGIDMap: m.NewGIDMap}, nil
 }
 
 // fakerootUser is who the payload of a --fakeroot run is: root, with its
@@ -113,20 +68,8 @@ func sysProcMaps(m []subid.Mapping) []syscall.SysProcIDMap {
 
 // writeMaps has the helpers write the stage's (pid's) uid and gid maps.
 func (f *Fakeroot) writeMaps(pid int) error {
-	for _, h := range []struct {
-		path string
-		m    []subid.Mapping
-	}{{f.NewUIDMap, f.UIDMap}, {f.NewGIDMap, f.GIDMap}} {
-		out, err := exec.Command(h.path, subid.HelperArgs(pid, h.m)...).CombinedOutput()
-		if err != nil {
-			why := strings.Join(strings.Fields(string(bytes.TrimSpace(out))), " ")
-			if why == "" {
-				why = err.Error()
-			}
-			return fmt.Errorf("--fakeroot: %s refused the subordinate ids of /etc/subuid and /etc/subgid: %s", h.path, why)
-		}
-	}
-	return nil
+	m := fakeroot.Maps{UID: f.UIDMap, GID: f.GIDMap, NewUIDMap: f.NewUIDMap, NewGIDMap: f.NewGIDMap}
+	return m.WriteMaps(pid)
 }
 
 // allCaps lists every capability the running kernel knows, to keep as

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/filekind"
 	"github.com/launch-hpc/launch/internal/progress"
 )
 
@@ -90,7 +91,7 @@ var errNotRegular = errors.New("not a regular file")
 func notRegularError(p string) error {
 	kind := "of another type"
 	if fi, err := os.Stat(p); err == nil {
-		kind = fileKind(fi.Mode())
+		kind = filekind.Name(fi.Mode())
 	}
 	return fmt.Errorf("%w (%s)", errNotRegular, kind)
 }

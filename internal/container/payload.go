@@ -10,6 +10,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/baseenv"
 	"github.com/launch-hpc/launch/internal/environ"
+	"github.com/launch-hpc/launch/internal/filekind"
 	"github.com/launch-hpc/launch/internal/layout"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/msg"
@@ -303,29 +304,10 @@ func executable(p string) error {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("not an executable file (%s)", fileKind(fi.Mode()))
+		return fmt.Errorf("not an executable file (%s)", filekind.Name(fi.Mode()))
 	}
 	if fi.Mode().Perm()&0o111 == 0 {
 		return errors.New("not an executable file")
 	}
 	return nil
-}
-
-// fileKind names the type of a file that is not a regular file.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeDir != 0:
-		return "a directory"
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a block device"
-	case m&os.ModeSymlink != 0:
-		return "a symbolic link"
-	}
-	return "not a regular file"
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/config"
 	"github.com/launch-hpc/launch/internal/environ"
+	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/imagetrust"
 	"github.com/launch-hpc/launch/internal/mountplan"
@@ -68,7 +69,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	}
 	var fake *Fakeroot
 	if s.Fakeroot {
-		if fake, err = prepareFakeroot(host, msg.Stderr(msg.Level(s.LogLevel))); err != nil {
+		if fake, err = prepareFakeroot(host, fakeroot.Tools{NewUIDMap: conf.Tools.NewUIDMap, NewGIDMap: conf.Tools.NewGIDMap}, msg.Stderr(msg.Level(s.LogLevel))); err != nil {
 			return nil, err
 		}
 		home := ""

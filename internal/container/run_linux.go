@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/preinit"
 	"github.com/launch-hpc/launch/internal/reap"
@@ -192,7 +193,9 @@ func stageSysProcAttr(cfg *Config, inUserNS bool) *syscall.SysProcAttr {
 		if !f.helpers() {
 			a.UidMappings = sysProcMaps(f.UIDMap)
 			a.GidMappings = sysProcMaps(f.GIDMap)
-			a.GidMappingsEnableSetgroups = false
+			// Root's identity maps (fakeroot.ForUser) allow setgroups,
+			// so its programs can switch users (apt-get's _apt).
+			a.GidMappingsEnableSetgroups = fakeroot.Identity(f.UIDMap, f.GIDMap)
 		}
 		return a
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/deffile"
+	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/tmptree"
 )
 
@@ -31,6 +32,8 @@ type Options struct {
 	// Fakeroot runs %post as uid 0 (`launch exec --fakeroot`): the
 	// tree's files, the user's on the host, are root's inside.
 	Fakeroot bool
+	// FakerootTools are the helpers of Fakeroot (launch.conf tools).
+	FakerootTools fakeroot.Tools
 	// Pack are the options of the packing (and unpacking) steps: Log,
 	// Compression, Mksquashfs, Unsquashfs, ToolOutput. Source, Out and
 	// Force are set by Build.
@@ -50,8 +53,9 @@ type Options struct {
 // builder runs the steps of one build.
 type builder struct {
 	o     Options
-	tmp   string   // the private temporary directory
-	trees []string // each stage's tree, once bootstrapped
+	tmp   string         // the private temporary directory
+	trees []string       // each stage's tree, once bootstrapped
+	fake  *fakeroot.Maps // the fakeroot maps with subordinate ranges of a --fakeroot build by a user
 }
 
 // Build builds o.Def into o.Out. Whatever happens, it leaves the finished
@@ -75,6 +79,21 @@ func Build(ctx context.Context, o Options) error {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
+	var fake *fakeroot.Maps
+	if o.Fakeroot && os.Geteuid() != 0 {
+		// With subordinate ranges the tree gets files of other ids:
+		// packed (and, if need be, removed) in the same namespace.
+		m, err := fakeroot.ForMe(o.FakerootTools)
+		if err != nil {
+			return err
+		}
+		if m.Ranges() {
+			if err := m.Check(); err != nil {
+				return err
+			}
+			fake = m
+		}
+	}
 	build.SweepStale(build.TmpDir(), o.Out, o.Pack.Log)
 	out := filepath.Clean(o.Out)
 	parent, kind := build.TmpDir(), tmptree.KindBuild
@@ -86,7 +105,7 @@ func Build(ctx context.Context, o Options) error {
 		return fmt.Errorf("%w (set LAUNCH_TMPDIR)", err)
 	}
 	defer tmp.Remove()
-	b := &builder{o: o, tmp: tmp.Path, trees: make([]string, len(o.Def.Stages))}
+	b := &builder{o: o, tmp: tmp.Path, trees: make([]string, len(o.Def.Stages)), fake: fake}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("building %s: interrupted, temporary files removed", o.Out)
@@ -106,7 +125,7 @@ func Build(ctx context.Context, o Options) error {
 		return nil
 	}
 	po := o.Pack
-	po.Source, po.Out, po.Force, po.NoSweep = final, o.Out, o.Force, true
+	po.Source, po.Out, po.Force, po.NoSweep, po.Fakeroot = final, o.Out, o.Force, true, fake
 	po.Header, po.Now = header(&o.Def.Stages[len(o.Def.Stages)-1]), o.Now
 	return build.Build(ctx, po)
 }

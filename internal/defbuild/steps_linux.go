@@ -15,6 +15,7 @@ import (
 
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/deffile"
+	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/layout"
 )
@@ -150,10 +151,16 @@ func (b *builder) busybox(tree, mirror string) error {
 	return nil
 }
 
-// debootstrap runs the host's debootstrap into tree; it needs root.
+// debootstrap runs the host's debootstrap into tree: as root, or, for a
+// user, with --fakeroot and subordinate ranges, as root in the user's
+// fakeroot namespace (debootstrap_linux.go).
 func (b *builder) debootstrap(ctx context.Context, st *deffile.Stage, tree string) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("debootstrap needs root; as another user launch cannot run it yet (not even with --fakeroot)")
+	if os.Geteuid() != 0 && b.fake == nil {
+		if !b.o.Fakeroot {
+			return fmt.Errorf("debootstrap needs root: build with --fakeroot")
+		}
+		return fmt.Errorf("debootstrap as a user needs subordinate id ranges for --fakeroot (%s and %s have none for you): "+
+			"ask your administrator for them, or build as root", fakeroot.SubUIDFile, fakeroot.SubGIDFile)
 	}
 	osv, _ := st.Header.Get("osversion")
 	mirror, _ := st.Header.Get("mirrorurl")
@@ -164,8 +171,14 @@ func (b *builder) debootstrap(ctx context.Context, st *deffile.Stage, tree strin
 	args = append(args, osv, tree, mirror)
 	cmd := exec.CommandContext(ctx, "debootstrap", args...)
 	cmd.Stdout, cmd.Stderr = b.o.Stderr, b.o.Stderr
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Run(); err != nil {
+	var err error
+	if b.fake != nil {
+		err = debootstrapFakeroot(cmd, b.fake)
+	} else {
+		cmd.SysProcAttr = sysProcAttr()
+		err = cmd.Run()
+	}
+	if err != nil {
 		return fmt.Errorf("debootstrap %s: %s", strings.Join(args, " "), exitStatus(err))
 	}
 	return nil
@@ -217,7 +230,10 @@ func (b *builder) launchExec(ctx context.Context, tree string, writable bool, en
 	args := []string{"exec", "--pwd", "/"}
 	if writable {
 		args = append(args, "--writable")
-		if b.o.Fakeroot {
+		// Root's builds too: its --fakeroot maps ids 0…65535 to
+		// themselves, so %post may switch users (apt-get's _apt), which
+		// a namespace of root alone refuses.
+		if b.o.Fakeroot || os.Geteuid() == 0 {
 			args = append(args, "--fakeroot")
 		}
 	}

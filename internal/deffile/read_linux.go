@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/filekind"
 )
 
 // ReadFile reads a definition or build-arg file the user named: it must be a
@@ -23,7 +25,7 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot stat: %v", unwrapPath(err))}
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("is not a regular file (%s)", kind(fi.Mode()))}
+		return nil, &Error{File: path, Msg: fmt.Sprintf("is not a regular file (%s)", filekind.Name(fi.Mode()))}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
@@ -42,18 +44,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func kind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return m.Type().String()
 }

@@ -177,7 +177,7 @@ func TestBuildArgsAndReadFile(t *testing.T) {
 	for _, c := range []struct{ path, err string }{
 		{filepath.Join(dir, "missing"), ": cannot open: no such file or directory"},
 		{dir, ": is not a regular file (a directory)"},
-		{fifo, ": is not a regular file (a FIFO)"},
+		{fifo, ": is not a regular file (a named pipe)"},
 		{big, ": is larger than 4 MiB"},
 	} {
 		done := make(chan error, 1)

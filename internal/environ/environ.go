@@ -5,7 +5,8 @@
 //	host < image < LAUNCHENV_ < --env-file < --env
 //
 // The host environment passes in (all of it, or with --cleanenv only the
-// variables the site keeps) except the few the image must own; the image's
+// variables the site keeps) except the few the image must own and, with
+// compat, Apptainer's own settings (APPTAINER_, SINGULARITY_); the image's
 // /.singularity.d/env scripts then set their own values over it inside the
 // container; the user's explicit settings come last and win. Build is pure:
 // it returns the base environment and the ordered overrides, and the
@@ -41,6 +42,14 @@ const (
 // imageOwned are host variables that never pass in: the image's own PATH
 // and libraries, and the host shell's prompt.
 var imageOwned = map[string]bool{"PATH": true, "LD_LIBRARY_PATH": true, "PS1": true, "PROMPT_COMMAND": true}
+
+// launcherCompat start Apptainer's and Singularity's own settings on the
+// host (APPTAINER_CACHEDIR, SINGULARITY_BIND). Apptainer forwards none of
+// them into the container (the container gets its own APPTAINER_CONTAINER
+// and so on); with compat launch, which reads them as its own, does the
+// same. launch's own LAUNCH_ variables do pass in, as any host variable
+// the user set (job scripts and tests mark their processes with them).
+var launcherCompat = []string{"APPTAINER_", "SINGULARITY_"}
 
 // Request is everything Build needs, as plain data.
 type Request struct {
@@ -103,7 +112,7 @@ func Build(r Request) (Result, error) {
 			}
 			continue
 		}
-		if imageOwned[k] {
+		if imageOwned[k] || r.Compat && isApptainerVar(k) {
 			continue
 		}
 		if r.Cleanenv && !matchAny(k, r.Keep) {
@@ -145,6 +154,17 @@ func Build(r Request) (Result, error) {
 	}
 	res.Overrides = append(res.Overrides, paths...)
 	return res, nil
+}
+
+// isApptainerVar reports whether the host variable k is one of Apptainer's
+// or Singularity's settings (launcherCompat).
+func isApptainerVar(k string) bool {
+	for _, p := range launcherCompat {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func compatPrefix(k string) string {

@@ -69,10 +69,23 @@ func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
 	if !useCache {
 		return convert(ctx, im, o)
 	}
+	f, err := cachedSIF(ctx, im, o)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	o.Progress.Step("Writing %s", o.Out)
+	return build.Install(ctx, f, o.Out, o.Force)
+}
+
+// cachedSIF returns the cache's SIF of im, converting im into the cache
+// first when it has none (under the entry's lock). The open file stays
+// readable whatever happens to the entry afterwards.
+func cachedSIF(ctx context.Context, im *oci.Image, o OCIOptions) (*os.File, error) {
 	p := o.Cache.SIFPath(im.Digest)
 	unlock, err := o.Cache.Lock(ctx, cache.KindSIF, im.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	// The cached SIF is checked against the digest recorded when it was
@@ -80,24 +93,21 @@ func FromOCI(ctx context.Context, src oci.Source, o OCIOptions) error {
 	// again.
 	f, err := o.Cache.OpenSIF(im.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if f == nil {
-		co := o
-		co.Out, co.Force = p, true
-		if err := convert(ctx, im, co); err != nil {
-			return err
-		}
-		if f, err = o.Cache.AddSIF(im.Digest); err != nil {
-			return fmt.Errorf("reading converted image %s: %w", p, err)
-		}
-	} else {
+	if f != nil {
 		o.Progress.Step("Using cached SIF %s", p)
+		return f, nil
 	}
-	unlock() // the open file stays readable whatever happens to the entry
-	defer f.Close()
-	o.Progress.Step("Writing %s", o.Out)
-	return build.Install(ctx, f, o.Out, o.Force)
+	co := o
+	co.Out, co.Force = p, true
+	if err := convert(ctx, im, co); err != nil {
+		return nil, err
+	}
+	if f, err = o.Cache.AddSIF(im.Digest); err != nil {
+		return nil, fmt.Errorf("reading converted image %s: %w", p, err)
+	}
+	return f, nil
 }
 
 // convert unpacks im's layers into a temporary tree, adds the Apptainer

@@ -133,6 +133,6 @@ they have open. --dry-run lists what would go and removes nothing.`,
 	clean.Flags().IntVarP(&days, "days", "D", 0, "remove only the entries not used for this many days")
 	clean.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed; remove nothing")
 	clean.Flags().BoolP("force", "f", false, "accepted for Apptainer compatibility (clean never asks)")
-	c.AddCommand(list, clean)
+	c.AddCommand(list, clean, newCacheSIFCmd(g))
 	return c
 }

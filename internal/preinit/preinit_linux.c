@@ -114,6 +114,17 @@ static int is_run_verb(int argc, char **argv) {
 	return 0;
 }
 
+// names_oci_source reports whether an argument may be an OCI IMAGE
+// (docker://, oci:, oci-archive:, docker-archive:): the Go side first has
+// the launch-oci helper convert it into the cache, outside any namespace
+// (internal/cli, source.go), so this constructor leaves such a command line
+// alone too, like --fakeroot. A false match (the payload's argument) only
+// costs the Go side's re-execution.
+static int names_oci_source(const char *a) {
+	return strncmp(a, "docker://", 9) == 0 || strncmp(a, "oci:", 4) == 0 ||
+	       strncmp(a, "oci-archive:", 12) == 0 || strncmp(a, "docker-archive:", 15) == 0;
+}
+
 // wants_fakeroot reports whether the command line may ask for --fakeroot
 // (any argument that begins with it, the payload's too, or LAUNCH_FAKEROOT,
 // APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set): its stage needs a user
@@ -123,7 +134,7 @@ static int is_run_verb(int argc, char **argv) {
 static int wants_fakeroot(int argc, char **argv) {
 	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT"};
 	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--fakeroot", 10) == 0)
+		if (strncmp(argv[i], "--fakeroot", 10) == 0 || names_oci_source(argv[i]))
 			return 1;
 	}
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {

@@ -26,6 +26,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/fakeroot"
 )
 
 // The kinds of temporary directories launch makes in TMPDIR.
@@ -244,15 +246,34 @@ func removeStale(dirfd int, name string) bool {
 	if typ == unix.S_IFREG {
 		return unix.Unlinkat(dirfd, name, 0) == nil
 	}
-	if removeContents(fd) != nil {
-		return false
+	if err := removeContents(fd); err != nil {
+		// A killed --fakeroot build's tree: its directories of
+		// subordinate ids are removed in the user's namespace.
+		return asFakeroot(dirfd, name, err) == nil
 	}
 	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) == nil
 }
 
+// asFakeroot retries, after the removal of name in dirfd failed with err,
+// as root in the calling user's fakeroot namespace (internal/fakeroot),
+// when err says permission was refused: the tree of a --fakeroot build has
+// directories of the user's subordinate ids, which the user cannot empty
+// from outside. It returns err when that does not apply or fails too.
+func asFakeroot(dirfd int, name string, err error) error {
+	if os.Geteuid() == 0 || !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	if ferr := fakeroot.RemoveAt(dirfd, name); ferr != nil {
+		return fmt.Errorf("%w (%v)", err, ferr)
+	}
+	return nil
+}
+
 // RemoveAll removes path and, for a directory, everything below it, without
 // following symbolic links, first making directories writable by their
-// owner (images have read-only ones). A missing path is not an error.
+// owner (images have read-only ones), and, where permission is refused to a
+// user with subordinate id ranges, again in that user's fakeroot namespace
+// (asFakeroot). A missing path is not an error.
 func RemoveAll(path string) error {
 	path = filepath.Clean(path)
 	pfd, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -263,7 +284,10 @@ func RemoveAll(path string) error {
 		return err
 	}
 	defer unix.Close(pfd)
-	return RemoveAt(pfd, filepath.Base(path))
+	if err := RemoveAt(pfd, filepath.Base(path)); err != nil {
+		return asFakeroot(pfd, filepath.Base(path), err)
+	}
+	return nil
 }
 
 // RemoveAt removes name in the directory dirfd and, for a directory,
@@ -288,6 +312,13 @@ func RemoveAt(dirfd int, name string) error {
 		}
 	}
 	if oerr != nil {
+		if errors.Is(oerr, unix.EACCES) {
+			// A directory of another owner (a --fakeroot build's
+			// subordinate id) that cannot be opened: say so, not
+			// EISDIR, so that RemoveAll and the sweep know to retry
+			// in the fakeroot namespace (asFakeroot).
+			return oerr
+		}
 		return err
 	}
 	cerr := removeContents(fd)

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/launch-hpc/launch/internal/transport"
+)
+
+// runSources are the transports exec, run and shell take in place of an
+// image file: the image is converted into the cache once (per manifest
+// digest) by the launch-oci helper and the cached SIF is run, as Apptainer
+// does. (docker-archive: is refused by the helper, with what to do.)
+var runSources = map[string]bool{"docker": true, "oci": true, "oci-archive": true, "docker-archive": true}
+
+// isRunSource reports whether image names an OCI source rather than a
+// file: a known transport prefix and no file of that name. It costs no
+// system call for an image path without a transport prefix.
+func isRunSource(image string) bool {
+	name, _, ok := transport.Split(image)
+	if !ok || !runSources[name] {
+		return false
+	}
+	_, err := os.Lstat(image)
+	return err != nil
+}
+
+// resolveImage returns the image to run for the IMAGE argument: image
+// itself, or for an OCI source the path of its SIF in the cache, which the
+// helper (`launch-oci cache sif`) makes or finds. The helper's messages are
+// shown (with -q none but errors); its error becomes this one line.
+// Commands that take an IMAGE (exec, run, shell; inspect and test may call
+// it the same way) call it first.
+func resolveImage(g *globals, image string, noHTTPS bool) (string, error) {
+	if !isRunSource(image) {
+		return image, nil
+	}
+	helper, err := helperPath()
+	if err != nil {
+		return "", err
+	}
+	args := []string{"cache", "sif"}
+	if !g.Verbose() {
+		args = append(args, "-q")
+	}
+	if noHTTPS {
+		args = append(args, "--nohttps")
+	}
+	args = append(args, image)
+	cmd := exec.Command(helper, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Run()
+	msg := strings.TrimSpace(stderr.String())
+	if err != nil {
+		last := strings.TrimPrefix(strings.TrimSpace(msg[strings.LastIndex(msg, "\n")+1:]), "FATAL:")
+		if last = strings.TrimSpace(last); last == "" {
+			last = err.Error()
+		}
+		if strings.Contains(last, image) {
+			return "", errors.New(last)
+		}
+		return "", fmt.Errorf("%s: %s", image, last)
+	}
+	if msg != "" {
+		fmt.Fprintln(g.stderr, msg)
+	}
+	p := strings.TrimSpace(stdout.String())
+	if p == "" || strings.Contains(p, "\n") {
+		return "", errors.New(image + ": the helper " + HelperName + " named no cached image")
+	}
+	return p, nil
+}
