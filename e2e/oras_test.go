@@ -131,6 +131,12 @@ func TestOrasPushPull(t *testing.T) {
 	if wantOK(t, r); r.Stdout != "oras marker\n" {
 		t.Errorf("exec of the pulled SIF: %q", r.Stdout)
 	}
+	// exec and inspect of the oras:// source itself: the cached blob runs.
+	r = e.launch(t, "exec", ref, "cat", "/etc/marker")
+	if wantOK(t, r); r.Stdout != "oras marker\n" {
+		t.Errorf("exec %s: %q", ref, r.Stdout)
+	}
+	wantOK(t, e.launch(t, "inspect", ref))
 	r = e.launch(t, "cache", "list")
 	if wantOK(t, r); !strings.Contains(r.Stdout, "blob  "+sum) {
 		t.Errorf("the SIF should be a cached blob %s:\n%s", sum, r.Stdout)

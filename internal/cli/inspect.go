@@ -50,7 +50,11 @@ as "oci-config".
 			if err != nil {
 				return err
 			}
-			img, err := image.Open(args[0])
+			path, err := resolveImage(g, args[0], false) // a docker://, oras://… source: its cached SIF
+			if err != nil {
+				return err
+			}
+			img, err := image.Open(path)
 			if err != nil {
 				return err
 			}

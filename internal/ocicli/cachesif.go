@@ -12,12 +12,13 @@ import (
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/oci"
 	"github.com/launch-hpc/launch/internal/ocibuild"
+	"github.com/launch-hpc/launch/internal/transport"
 )
 
 // newCacheSIFCmd is `launch cache sif SOURCE` (hidden): it puts the SIF of
 // SOURCE in the cache, reusing one that is there (ocibuild.CachedSIF), and
 // prints its path. launch exec, run and shell run it for a docker://, oci:
-// or oci-archive: image, then run the cached SIF.
+// oci-archive: or oras:// image, then run the cached SIF.
 func newCacheSIFCmd(g cliutil.Globals) *cobra.Command {
 	var f cliutil.OCIFlags
 	c := &cobra.Command{
@@ -28,6 +29,16 @@ func newCacheSIFCmd(g cliutil.Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("%s takes one SOURCE (got %d arguments)", cmd.CommandPath(), len(args))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if name, _, _ := transport.Split(args[0]); name == "oras" {
+				p, err := orasCachedSIF(ctx, g, &f, args[0])
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(g.Stdout(), p)
+				return err
 			}
 			src, err := oci.ParseSource(args[0])
 			if err != nil {
@@ -47,8 +58,6 @@ func newCacheSIFCmd(g cliutil.Globals) *cobra.Command {
 				}
 				o.Cache.Warn = o.Log.Warnf
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			p, err := ocibuild.CachedSIF(ctx, src, o)
 			if err != nil {
 				return err

@@ -38,38 +38,17 @@ func orasPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, sourc
 	if err := build.CheckOut(out, force, f.Sandbox); err != nil {
 		return err
 	}
-	cr, err := credentials(f, source)
-	if err != nil {
-		return err
-	}
 	conf, err := config.LoadSite()
 	if err != nil {
 		return err
 	}
 	log := g.Log()
-	tty := g.Stderr() == os.Stderr && progress.IsTerminal(os.Stderr)
-	pr := progress.New(g.Stderr(), tty, g.Quiet())
+	pr := orasProgress(g)
 	tmpDir := build.TmpDir()
 	build.SweepStale(tmpDir, out, log)
-
-	pr.Step("Fetching %s", ref)
-	a, err := oras.Resolve(ctx, ref, oras.Options{Username: cr.user, Password: cr.pass, Stored: cr.stored,
-		DockerConfig: true, PlainHTTP: f.NoHTTPS})
+	a, d, fetch, err := orasResolve(ctx, f, ref, pr)
 	if err != nil {
 		return err
-	}
-	d, err := v1.NewHash(string(a.Layer.Digest))
-	if err != nil {
-		return fmt.Errorf("%s: the SIF layer's digest %q: %w", ref, a.Layer.Digest, err)
-	}
-	pr.Step("SIF %s (%s)", a.Layer.Digest, progress.Size(a.Layer.Size))
-	fetch := func() (io.ReadCloser, error) {
-		rc, err := a.Open(ctx)
-		if err != nil {
-			return nil, err
-		}
-		bar := pr.Bar("SIF", a.Layer.Size)
-		return &sifReader{src: ref.String(), rc: rc, r: io.LimitReader(rc, a.Layer.Size+1), bar: bar}, nil
 	}
 
 	var sif *os.File
@@ -96,14 +75,8 @@ func orasPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, sourc
 		defer c.Close()
 		c.Waiting = func(what string) { pr.Step("Waiting for another launch process to finish %s", what) }
 		c.Warn = log.Warnf
-		rc, err := c.Open(ctx, d, a.Layer.Size, fetch)
-		if err != nil {
+		if sif, err = orasCacheOpen(ctx, c, d, a.Layer.Size, fetch); err != nil {
 			return err
-		}
-		var ok bool
-		if sif, ok = rc.(*os.File); !ok {
-			rc.Close()
-			return fmt.Errorf("cache returned no file for %s", d)
 		}
 		sifPath = c.BlobPath(d)
 	}
@@ -117,6 +90,92 @@ func orasPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, sourc
 	}
 	pr.Step("Writing %s", out)
 	return build.Install(ctx, sif, out, force)
+}
+
+// orasProgress is the progress writer of an oras:// fetch.
+func orasProgress(g cliutil.Globals) *progress.Reporter {
+	tty := g.Stderr() == os.Stderr && progress.IsTerminal(os.Stderr)
+	return progress.New(g.Stderr(), tty, g.Quiet())
+}
+
+// orasResolve asks the registry for the SIF artifact ref: its layer's
+// digest, and a fetch of the SIF that shows a progress bar and reads no more
+// than the manifest says.
+func orasResolve(ctx context.Context, f *cliutil.OCIFlags, ref oras.Ref, pr *progress.Reporter) (*oras.Artifact, v1.Hash, func() (io.ReadCloser, error), error) {
+	cr, err := credentials(f, ref.String())
+	if err != nil {
+		return nil, v1.Hash{}, nil, err
+	}
+	pr.Step("Fetching %s", ref)
+	a, err := oras.Resolve(ctx, ref, oras.Options{Username: cr.user, Password: cr.pass, Stored: cr.stored,
+		DockerConfig: true, PlainHTTP: f.NoHTTPS})
+	if err != nil {
+		return nil, v1.Hash{}, nil, err
+	}
+	d, err := v1.NewHash(string(a.Layer.Digest))
+	if err != nil {
+		return nil, v1.Hash{}, nil, fmt.Errorf("%s: the SIF layer's digest %q: %w", ref, a.Layer.Digest, err)
+	}
+	pr.Step("SIF %s (%s)", a.Layer.Digest, progress.Size(a.Layer.Size))
+	fetch := func() (io.ReadCloser, error) {
+		rc, err := a.Open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		bar := pr.Bar("SIF", a.Layer.Size)
+		return &sifReader{src: ref.String(), rc: rc, r: io.LimitReader(rc, a.Layer.Size+1), bar: bar}, nil
+	}
+	return a, d, fetch, nil
+}
+
+// orasCacheOpen opens the cached blob d (size bytes), fetching it first
+// when the cache does not hold it.
+func orasCacheOpen(ctx context.Context, c *cache.Cache, d v1.Hash, size int64, fetch func() (io.ReadCloser, error)) (*os.File, error) {
+	rc, err := c.Open(ctx, d, size, fetch)
+	if err != nil {
+		return nil, err
+	}
+	sif, ok := rc.(*os.File)
+	if !ok {
+		rc.Close()
+		return nil, fmt.Errorf("cache returned no file for %s", d)
+	}
+	return sif, nil
+}
+
+// orasCachedSIF puts the SIF of the oras:// source in the cache (as a blob,
+// by digest: a cached one is reused after the registry named its digest)
+// and returns its path: for exec, run and shell of an oras:// image.
+func orasCachedSIF(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, source string) (string, error) {
+	ref, err := oras.ParseRef(source)
+	if err != nil {
+		return "", err
+	}
+	pr := orasProgress(g)
+	a, d, fetch, err := orasResolve(ctx, f, ref, pr)
+	if err != nil {
+		return "", err
+	}
+	dir, err := cache.DefaultDir()
+	if err != nil {
+		return "", err
+	}
+	c, err := cache.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.Waiting = func(what string) { pr.Step("Waiting for another launch process to finish %s", what) }
+	c.Warn = g.Log().Warnf
+	sif, err := orasCacheOpen(ctx, c, d, a.Layer.Size, fetch)
+	if err != nil {
+		return "", err
+	}
+	defer sif.Close()
+	if err := checkSIFHead(sif, ref.String()); err != nil {
+		return "", err
+	}
+	return c.BlobPath(d), nil
 }
 
 func toolOutput(g cliutil.Globals) io.Writer {
