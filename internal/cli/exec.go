@@ -37,6 +37,7 @@ type runFlags struct {
 	workdir            string
 	noShare            bool
 	fakeroot           bool
+	instanceInit       string // hidden; instance.go
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -114,6 +115,7 @@ Apptainer does.`,
 		},
 	}
 	f.register(c)
+	f.registerInstance(c)
 	return c
 }
 
@@ -150,6 +152,9 @@ func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, 
 		return err
 	}
 	spec.LogLevel = int(g.Log().Level())
+	if err := f.instanceSpec(spec); err != nil {
+		return err
+	}
 	code, err := container.Run(spec, g.pre)
 	if err != nil {
 		return err

@@ -175,6 +175,7 @@ func commands(g *globals) []command {
 		{[]string{"exec"}, newExecCmd},
 		{[]string{"run"}, newRunCmd},
 		{[]string{"shell"}, newShellCmd},
+		{[]string{"instance"}, newInstanceCmd},
 		{[]string{"config"}, newConfigCmd},
 	}
 }

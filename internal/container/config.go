@@ -88,7 +88,13 @@ type Config struct {
 	// mapped as it says (--fakeroot; fakeroot_linux.go); User is then root.
 	Fakeroot *Fakeroot `json:"fakeroot,omitempty"`
 	LogLevel int       `json:"log_level"`
+	// Instance, when set, makes the stage an instance's init
+	// (instance_linux.go).
+	Instance *Instance `json:"instance,omitempty"`
 }
+
+// Instance is set on the Config of an instance's init (runspec.Instance).
+type Instance = runspec.Instance
 
 // Fakeroot is how the stage of a --fakeroot run is mapped.
 type Fakeroot struct {

@@ -112,6 +112,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Share:    conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,
 		Fakeroot: fake,
 		LogLevel: s.LogLevel,
+		Instance: s.Instance,
 	}
 	logConfig(cfg)
 	return cfg, nil

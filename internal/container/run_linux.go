@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +35,9 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 	if err := spec.Validate(); err != nil {
 		return 0, err
 	}
+	if name, ok := strings.CutPrefix(spec.Image, InstanceScheme); ok {
+		return joinInstance(spec, name, pre) // join_linux.go
+	}
 	cfg, err := prepare(spec)
 	if err != nil {
 		return 0, err
@@ -56,6 +60,14 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 // runStage re-executes launch as the container stage and waits for it.
 func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	tl := timeline.FromEnv("launcher")
+	files := []uintptr{0, 1, 2, 0}
+	if in := cfg.Instance; in != nil { // its handshake goes on to the stage
+		files = append(files, uintptr(in.ReadyFD))
+		c, i := *cfg, *in
+		i.ReadyFD = len(files) - 1
+		c.Instance = &i
+		cfg = &c
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("encoding container config: %w", err)
@@ -74,12 +86,16 @@ func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	// support once per process by cloning a throwaway child, which costs a
 	// process creation on every launch.
 	tl.Mark("clone")
+	files[stagePipeFD] = pr.Fd()
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], ReexecArg}, &syscall.ProcAttr{
 		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2, pr.Fd()},
+		Files: files,
 		Sys:   stageSysProcAttr(cfg, pre.Done),
 	})
 	pr.Close()
+	if in := cfg.Instance; in != nil && len(files) > stagePipeFD+1 {
+		_ = syscall.Close(int(files[len(files)-1])) // the stage's alone now
+	}
 	if err != nil {
 		return 0, explainStartError(err)
 	}

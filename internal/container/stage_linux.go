@@ -73,6 +73,7 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 	notify(sigs, keepIgnored())
 	// Before anything is started: only the payload gets the caller's
 	// descriptors.
+	instanceReadyFD(cfg)
 	inh, err := takeInherited()
 	if err != nil {
 		return 0, err

@@ -67,13 +67,13 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return 0, err
 	}
 	sv.tl.Mark("pivoted")
-	argv0, argv, env, err := payloadCommand(cfg, readEnvScripts(), sv.log)
+	argv0, argv, env, err := sv.payloadFor(cfg)
 	if err != nil {
 		return 0, err
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
 	sv.tl.Mark("command-resolved")
-	if root.fromFUSE {
+	if root.fromFUSE && argv0 != "" {
 		prefetchProgram(argv0, env, root.imageDev)
 		sv.tl.Mark("prefetched")
 	}
@@ -83,6 +83,9 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	endWatch()
 	if code, stop := sv.stopBeforeStart(); stop {
 		return code, nil
+	}
+	if argv0 == "" { // an instance with nothing to run (instance_linux.go)
+		return sv.instanceWait(cfg), nil
 	}
 	wd, _ := os.Getwd()
 	if err := sv.inherited.pass(); err != nil {
@@ -101,6 +104,9 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	sv.payload = pid
 	sv.tl.Mark("payload-started")
 	sv.res.holder.Open() // committed now: other launches may use the image mount
+	if cfg.Instance != nil {
+		return sv.instanceWait(cfg), nil
+	}
 	return sv.wait(), nil
 }
 

@@ -51,7 +51,12 @@ const char *launch_preinit_step;   // which step failed
 int launch_preinit_fd = -1;        // the child's end of the socket
 unsigned long long launch_preinit_ignored; // bit N-1: signal N was ignored at start
 
-enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3 };
+enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3, PREINIT_JOINED = 4 };
+
+// join_arg is the hidden first argument of a launch that joins an
+// instance (internal/container, join_linux.go): launch __launch_join PIDFD
+// FLAGS CFGFD ..., made by the Go side once it has checked the instance.
+static const char join_arg[] = "__launch_join";
 
 // The signals passed on to the child: those of docs/process-model.md, the
 // same list as the Go side's (internal/container).
@@ -114,16 +119,19 @@ static int is_run_verb(int argc, char **argv) {
 	return 0;
 }
 
-// wants_fakeroot reports whether the command line may ask for --fakeroot
+// leave_to_go reports whether the command line may ask for --fakeroot
 // (any argument that begins with it, the payload's too, or LAUNCH_FAKEROOT,
 // APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set): its stage needs a user
 // namespace mapped by the setuid helpers from outside, which the Go side
-// makes (internal/container, fakeroot_linux.go), so this constructor leaves
-// it alone. A false match only costs that run the Go side's re-execution.
-static int wants_fakeroot(int argc, char **argv) {
+// makes (internal/container, fakeroot_linux.go); or may name an instance
+// (an argument that begins with instance://), which the Go side checks
+// before it has this constructor join it (join, below). This constructor
+// leaves both alone. A false match only costs that run the Go side's
+// re-execution.
+static int leave_to_go(int argc, char **argv) {
 	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT"};
 	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--fakeroot", 10) == 0)
+		if (strncmp(argv[i], "--fakeroot", 10) == 0 || strncmp(argv[i], "instance://", 11) == 0)
 			return 1;
 	}
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
@@ -255,38 +263,27 @@ static void enter(uid_t uid, gid_t gid) {
 	launch_preinit_state = PREINIT_DONE;
 }
 
-__attribute__((constructor)) static void launch_preinit(int argc, char **argv, char **envp) {
-	(void)envp;
-	std_fds();
-	record_ignored();
-	if (!is_run_verb(argc, argv) || wants_fakeroot(argc, argv))
-		return;
-	const char *off = getenv("LAUNCH_PREINIT");
-	if (off != NULL && strcmp(off, "0") == 0)
-		return;
-	const char *tlv = getenv("LAUNCH_TIMELINE");
-	int tl = tlv != NULL && tlv[0] != '\0';
-	timeline(tl, "launcher", "main");
-
+// split forks: the parent becomes the waiter (parent, which never
+// returns), the child returns 0 with launch_preinit_fd set. -1: the fork
+// failed (the state says so) and this process goes on alone.
+static int split(int tl) {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		fail(PREINIT_FAILED, "socketpair");
-		return;
+		return -1;
 	}
 	// Signals stay blocked until the parent's handlers are in place, so
 	// that none sent in between is lost or kills the parent alone.
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	uid_t uid = getuid();
-	gid_t gid = getgid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		fail(PREINIT_FAILED, "fork");
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(sv[0]);
 		close(sv[1]);
-		return;
+		return -1;
 	}
 	if (pid > 0) {
 		child_pid = pid;
@@ -297,6 +294,65 @@ __attribute__((constructor)) static void launch_preinit(int argc, char **argv, c
 	close(sv[0]);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	launch_preinit_fd = sv[1];
+	return 0;
+}
+
+// join enters the namespaces of an instance's init, held by the pidfd
+// argv[2], that argv[3] names (CLONE_NEW* flags: user and mount always).
+// The Go side has checked that the instance is the user's and alive, and
+// passes the rest (what the payload needs) on descriptor argv[4]. Joining
+// a user namespace needs a single-threaded process: hence here.
+static void join(char **argv) {
+	const unsigned long allowed = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
+	                              CLONE_NEWNET | CLONE_NEWUTS;
+	char *end;
+	long fd = strtol(argv[2], &end, 10);
+	if (*end != '\0' || fd < 3 || fd > 1 << 20) {
+		errno = EINVAL;
+		fail(PREINIT_FAILED, "join: pidfd argument");
+		return;
+	}
+	unsigned long flags = strtoul(argv[3], &end, 10);
+	if (*end != '\0' || (flags & ~allowed) != 0 || (flags & (CLONE_NEWUSER | CLONE_NEWNS)) != (CLONE_NEWUSER | CLONE_NEWNS)) {
+		errno = EINVAL;
+		fail(PREINIT_FAILED, "join: namespace argument");
+		return;
+	}
+	if (setns((int)fd, (int)flags) < 0) {
+		fail(PREINIT_FAILED, "setns");
+		close((int)fd);
+		return;
+	}
+	close((int)fd);
+	// A process cannot make threads once its children's PID namespace is
+	// not its own (clone(CLONE_THREAD) fails): the Go runtime runs in a
+	// child, in that namespace, and this process waits for it as the
+	// launcher waits for a stage.
+	if ((flags & CLONE_NEWPID) && split(0) < 0)
+		return;
+	launch_preinit_state = PREINIT_JOINED;
+}
+
+__attribute__((constructor)) static void launch_preinit(int argc, char **argv, char **envp) {
+	(void)envp;
+	std_fds();
+	record_ignored();
+	if (!is_run_verb(argc, argv) || leave_to_go(argc, argv)) {
+		if (argc > 4 && strcmp(argv[1], join_arg) == 0)
+			join(argv);
+		return;
+	}
+	const char *off = getenv("LAUNCH_PREINIT");
+	if (off != NULL && strcmp(off, "0") == 0)
+		return;
+	const char *tlv = getenv("LAUNCH_TIMELINE");
+	int tl = tlv != NULL && tlv[0] != '\0';
+	timeline(tl, "launcher", "main");
+
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (split(tl) < 0)
+		return;
 	enter(uid, gid);
 	timeline(tl, "stage", "namespaces");
 }

@@ -42,6 +42,19 @@ func (n Namespaces) Extra() bool {
 	return n.PID || n.IPC || n.Net || n.UTS || n.Hostname != ""
 }
 
+// Instance is set on the Spec of a launch that is an instance's init
+// (`launch instance start|run`, which starts it detached).
+type Instance struct {
+	// Name is the instance's name.
+	Name string `json:"name"`
+	// Start runs the image's startscript (or, without one, nothing: the
+	// instance waits to be stopped); else the runscript.
+	Start bool `json:"start,omitempty"`
+	// ReadyFD is the descriptor of the readiness handshake
+	// (internal/instance).
+	ReadyFD int `json:"ready_fd"`
+}
+
 // Overlay is one --overlay directory on the host.
 type Overlay struct {
 	// Dir is the host directory, absolute and clean.
@@ -131,6 +144,8 @@ type Spec struct {
 	Env Env
 	// NoShare is --no-share.
 	NoShare bool
+	// Instance, when set, makes this launch an instance's init.
+	Instance *Instance
 	// LogLevel is the launcher's message level (internal/msg.Level).
 	LogLevel int
 
