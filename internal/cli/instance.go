@@ -31,21 +31,35 @@ func (f *runFlags) registerInstance(c *cobra.Command) {
 	_ = c.Flags().MarkHidden(instanceInitFlag)
 }
 
-// instanceSpec makes s the Spec of an instance's init when --instance-init
+// instanceSpec refuses --sharens (not supported yet), and makes s the Spec of an instance's init when --instance-init
 // was given: it always has a PID namespace of its own, so that its end is
 // the end of every process in it.
 func (f *runFlags) instanceSpec(s *runspec.Spec) error {
+	if f.sharens {
+		return errors.New("--sharens is not supported yet: each launch has its own user and mount namespaces " +
+			"(instances can be shared: launch instance start, then launch exec instance://NAME; docs/instances.md)")
+	}
 	if f.instanceInit == "" {
 		return nil
 	}
-	mode, name, ok := strings.Cut(f.instanceInit, ":")
-	if !ok || (mode != "start" && mode != "run") {
-		return fmt.Errorf("--%s %q: not MODE:NAME", instanceInitFlag, f.instanceInit)
+	parts := strings.Split(f.instanceInit, ":")
+	bad := fmt.Errorf("--%s %q: not MODE:NAME[:JOBPID:JOBSTART]", instanceInitFlag, f.instanceInit)
+	if (len(parts) != 2 && len(parts) != 4) || (parts[0] != "start" && parts[0] != "run") {
+		return bad
 	}
-	if err := instance.CheckName(name); err != nil {
+	if err := instance.CheckName(parts[1]); err != nil {
 		return err
 	}
-	s.Instance = &runspec.Instance{Name: name, Start: mode == "start", ReadyFD: instance.ReadyFD}
+	in := &runspec.Instance{Name: parts[1], Start: parts[0] == "start", ReadyFD: instance.ReadyFD}
+	if len(parts) == 4 {
+		pid, err1 := strconv.Atoi(parts[2])
+		st, err2 := strconv.ParseUint(parts[3], 10, 64)
+		if err1 != nil || err2 != nil || pid <= 0 {
+			return bad
+		}
+		in.JobPid, in.JobStart = pid, st
+	}
+	s.Instance = in
 	s.Namespaces.PID = true
 	return nil
 }
@@ -130,7 +144,11 @@ func startInstance(g *globals, f *runFlags, start bool, args []string) error {
 	case g.verbose:
 		argv = append(argv, "-v")
 	}
-	argv = append(argv, "run", "--"+instanceInitFlag+"="+mode+":"+name)
+	init := mode + ":" + name
+	if pid, st, ok := instance.JobAnchor(os.Getenv); ok {
+		init += fmt.Sprintf(":%d:%d", pid, st)
+	}
+	argv = append(argv, "run", "--"+instanceInitFlag+"="+init)
 	argv = append(argv, flags...)
 	argv = append(argv, image)
 	argv = append(argv, rest...)
@@ -353,14 +371,14 @@ func stopInstances(g *globals, names []string, all bool, sigName string, timeout
 		case err != nil:
 			return err
 		}
-		log.Verbosef("stopping instance %s of %s (pid %d) with %v", n, rec.Image, rec.Pid, sig)
+		log.Verbosef("stopping instance %s of %s (pid %d) with %s", n, rec.Image, rec.Pid, unix.SignalName(sig))
 		forced, err := store.Stop(n, proc, sig, time.Duration(timeout)*time.Second)
 		proc.Close()
 		if err != nil {
 			return err
 		}
 		if forced {
-			log.Warnf("instance %s did not end within %ds of %v: killed", n, timeout, sig)
+			log.Warnf("instance %s did not end within %ds of %s: killed", n, timeout, unix.SignalName(sig))
 		}
 		log.Infof("INFO:    instance %s stopped", n)
 	}

@@ -175,3 +175,30 @@ func instanceReadyFD(cfg *Config) {
 		unix.CloseOnExec(cfg.Instance.ReadyFD)
 	}
 }
+
+// watchJob is closed when the batch job step that an instance was started
+// in ends (its slurmstepd exits, or is gone already); nil when cfg is not
+// such an instance. The launcher side of the stage watches it, from the
+// host's PID namespace, and kills the instance's init then: a job's
+// instance must not outlive the job, even where the batch system finds
+// the job's processes by parentage (proctrack/linuxproc), which a
+// detached process escapes.
+func watchJob(cfg *Config) <-chan struct{} {
+	in := cfg.Instance
+	if in == nil || in.JobPid <= 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	p, err := instance.OpenAnyProc(in.JobPid, in.JobStart)
+	if err != nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer p.Close()
+		for !p.Wait(time.Hour) {
+		}
+		close(done)
+	}()
+	return done
+}

@@ -128,8 +128,12 @@ func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	if pre.Parent != nil {
 		go watchLauncher(pre.Parent, parentGone)
 	}
+	jobGone := watchJob(cfg) // nil unless an instance inside a batch job (instance_linux.go)
 	for {
 		select {
+		case <-jobGone:
+			jobGone = nil
+			_ = syscall.Kill(pid, syscall.SIGKILL) // its PID namespace's init: all of it ends
 		case <-parentGone:
 			return reap.Signalled(syscall.SIGKILL), nil
 		case s := <-sigs:

@@ -48,6 +48,53 @@ func OpenProc(pid int, startTime uint64, uid int) (*Proc, error) {
 	return p, nil
 }
 
+// OpenAnyProc is OpenProc for a process of any user (a batch system's
+// daemon).
+func OpenAnyProc(pid int, startTime uint64) (*Proc, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, ErrGone
+	}
+	p := &Proc{Pid: pid, fd: fd}
+	if st, _, err := procInfo(pid); err != nil || st != startTime {
+		p.Close()
+		return nil, ErrGone
+	}
+	return p, nil
+}
+
+// JobAnchor finds, when this process runs in a Slurm job (SLURM_JOB_ID
+// set), the job step's slurmstepd among its ancestors: its pid and start
+// time. ok is false outside a job, or when there is none.
+func JobAnchor(getenv func(string) string) (pid int, start uint64, ok bool) {
+	if getenv("SLURM_JOB_ID") == "" {
+		return 0, 0, false
+	}
+	p := os.Getppid()
+	for i := 0; i < 64 && p > 1; i++ {
+		stat, err := readSmall("/proc/" + strconv.Itoa(p) + "/stat")
+		if err != nil {
+			return 0, 0, false
+		}
+		open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+		if open < 0 || end < open {
+			return 0, 0, false
+		}
+		f := strings.Fields(stat[end+1:])
+		if len(f) < 20 {
+			return 0, 0, false
+		}
+		if stat[open+1:end] == "slurmstepd" {
+			st, err := strconv.ParseUint(f[19], 10, 64)
+			return p, st, err == nil
+		}
+		if p, err = strconv.Atoi(f[1]); err != nil {
+			return 0, 0, false
+		}
+	}
+	return 0, 0, false
+}
+
 // ProcFromFD takes a pidfd received from elsewhere (the instance's
 // init sends its own) and finds its pid in this PID namespace and its
 // start time.

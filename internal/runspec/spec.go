@@ -53,6 +53,11 @@ type Instance struct {
 	// ReadyFD is the descriptor of the readiness handshake
 	// (internal/instance).
 	ReadyFD int `json:"ready_fd"`
+	// JobPid and JobStart name the batch job's step daemon (slurmstepd)
+	// that `instance start` ran under, if any: the instance ends when it
+	// does, whichever way the batch system tracks the job's processes.
+	JobPid   int    `json:"job_pid,omitempty"`
+	JobStart uint64 `json:"job_start,omitempty"`
 }
 
 // Overlay is one --overlay directory on the host.
