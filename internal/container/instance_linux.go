@@ -32,11 +32,14 @@ const instanceTick = 20 * time.Millisecond
 // with it).
 const instanceGrace = time.Second
 
-// payloadFor is the payload of cfg: payloadCommand's, or for an instance
-// started with `instance start` the image's startscript with the
-// arguments, or none at all ("" as the program) when the image has no
-// startscript: the init then only waits to be stopped.
-func (sv *supervisor) payloadFor(cfg *Config) (string, []string, []string, error) {
+// instanceRole is the payloadRole of an instance's init.
+type instanceRole struct{}
+
+// command is the payload of an instance's init: for `instance run`
+// payloadCommand's (the runscript); for `instance start` the image's
+// startscript with the arguments, or none at all ("" as the program) when
+// the image has no startscript: the init then only waits to be stopped.
+func (instanceRole) command(sv *supervisor, cfg *Config) (string, []string, []string, error) {
 	in := cfg.Instance
 	if in == nil || !in.Start {
 		return payloadCommand(cfg, readEnvScripts(), sv.log)
@@ -62,12 +65,12 @@ func joinConfig(cfg *Config) ([]byte, error) {
 	return json.Marshal(&c)
 }
 
-// instanceWait is wait for an instance's init: it reports the instance up,
+// wait is supervisor.wait for an instance's init: it reports the instance up,
 // then passes every signal on to all the instance's processes, and once a
 // terminating one (TERM, INT, HUP, QUIT) has come, ends when they are all
 // gone (0). The end of the payload alone does not end it. The launcher's
 // death does (SIGKILL's status), as does a failed handshake (255).
-func (sv *supervisor) instanceWait(cfg *Config) int {
+func (instanceRole) wait(sv *supervisor, cfg *Config) int {
 	in := cfg.Instance
 	conn := os.NewFile(uintptr(in.ReadyFD), "instance-ready")
 	join, err := joinConfig(cfg)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,14 +34,21 @@ var (
 	ErrInUse = errors.New("instance name in use")
 )
 
-// namePattern is what an instance name may be: Apptainer's characters,
-// not starting with a dot or dash, at most 64 bytes.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// maxName is the longest instance name.
+const maxName = 64
 
-// CheckName says why name cannot name an instance, or nil.
+// CheckName says why name cannot name an instance, or nil: it must be
+// Apptainer's characters (letters, digits, '.', '_', '-'), not start with
+// a dot or dash, and be at most maxName bytes. (No regexp: its compilation
+// at package start would be paid by every launch.)
 func CheckName(name string) error {
-	if !namePattern.MatchString(name) {
-		return fmt.Errorf("invalid instance name %q: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')", name)
+	ok := name != "" && len(name) <= maxName && name[0] != '.' && name[0] != '-'
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("invalid instance name %q: use letters, digits, '.', '_' and '-' (at most %d, not starting with '.' or '-')", name, maxName)
 	}
 	return nil
 }
