@@ -300,7 +300,6 @@ func TestInstanceBadInput(t *testing.T) {
 	wantFatal(t, launchWith(t, o, "instance", "start", img, "bad/name"), "invalid instance name")
 	wantFatal(t, launchWith(t, o, "instance", "start", img, "-x"), "invalid instance name")
 	wantFatal(t, launchWith(t, o, "exec", "instance://nope", "true"), "no instance nope")
-	wantFatal(t, launchWith(t, o, "exec", "--sharens", img, "true"), "--sharens is not supported yet")
 	wantFatal(t, launchWith(t, o, "instance", "stop", "nope"), "no instance nope")
 	wantFatal(t, launchWith(t, o, "instance", "start", filepath.Join(t.TempDir(), "missing.sif"), "m"), "did not start", "does not exist")
 	if l := listInstances(t, env); len(l) != 0 {
@@ -413,4 +412,80 @@ exec sleep 1000
 	wantGone(t, procs, slurmKillWait+5*time.Second)
 	t.Logf("%d processes of the instance gone %v after scancel", len(procs), time.Since(start).Round(time.Millisecond))
 	noHostMounts(t, dir)
+}
+
+// TestShareNS: --sharens launches of one image by one user at the same
+// time share the first one's user and mount namespaces (a plain launch
+// beside them has its own); the first waits for the others before it
+// exits, and nothing is left after.
+func TestShareNS(t *testing.T) {
+	env := instanceEnv(t)
+	img := instanceImage(t, "")
+	dir := t.TempDir()
+	holderOut := filepath.Join(dir, "holder")
+	holder := exec.Command(launchBin(t), "exec", "--sharens", img, "sh", "-c",
+		"readlink /proc/self/ns/user > "+holderOut+".tmp; readlink /proc/self/ns/mnt >> "+holderOut+".tmp; mv "+holderOut+".tmp "+holderOut+"; sleep 1")
+	holder.Env = append(os.Environ(), env...)
+	done := make(chan result, 1)
+	go func() { done <- runProcess(t, holder, time.Minute) }()
+	var want string
+	if err := waitUntil(20*time.Second, func() bool {
+		b, err := os.ReadFile(holderOut)
+		want = string(b)
+		return err == nil
+	}); err != nil {
+		t.Fatalf("the first --sharens launch did not start: %v", err)
+	}
+	r := launchWith(t, runOpts{Env: env}, "exec", "--sharens", img, "sh", "-c", "readlink /proc/self/ns/user; readlink /proc/self/ns/mnt; sleep 2; exit 3")
+	if r.Code != 3 || r.Stdout != want {
+		t.Errorf("a second --sharens launch: status %d, namespaces %q, want 3 and the first's %q; stderr %q", r.Code, r.Stdout, want, r.Stderr)
+	}
+	r = launchWith(t, runOpts{Env: env}, "exec", img, "readlink", "/proc/self/ns/user")
+	wantOK(t, r)
+	if strings.HasPrefix(want, r.Stdout) {
+		t.Errorf("a launch without --sharens is in the shared user namespace %s", r.Stdout)
+	}
+	if h := <-done; h.Code != 0 {
+		t.Errorf("the first --sharens launch: status %d, stderr %q", h.Code, h.Stderr)
+	}
+	wantFatal(t, launchWith(t, runOpts{Env: env}, "exec", "--sharens", "--pid", img, "true"), "--sharens cannot be used with")
+}
+
+// TestMPISharens: `mpirun -n 4 launch exec --sharens IMAGE` puts the four
+// ranks in one user and mount namespace, so OpenMPI's single-copy
+// mechanism (CMA) works between them: vader is not told to do without it,
+// and OpenMPI says nothing.
+func TestMPISharens(t *testing.T) {
+	_, mpirun := needMPI(t)
+	dir := t.TempDir()
+	img := mpiImage(t, dir)
+	env := instanceEnv(t)
+	argv := []string{"-n", "4", "--oversubscribe"}
+	if isRoot() {
+		argv = append(argv, "--allow-run-as-root")
+	}
+	argv = append(argv, launchBin(t), "exec", "--sharens", img, "sh", "-c", `echo "userns $(readlink /proc/self/ns/user)"; exec /opt/hello`)
+	cmd := exec.Command(mpirun, argv...)
+	cmd.Env = append(append(os.Environ(), env...), "OMPI_MCA_pml=ob1", "OMPI_MCA_btl=self,vader", "OMPI_MCA_btl_vader_single_copy_mechanism=cma")
+	r := runProcess(t, cmd, 2*time.Minute)
+	if r.Code != 0 {
+		t.Fatalf("mpirun exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	users := map[string]int{}
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if u, ok := strings.CutPrefix(l, "userns "); ok {
+			users[u]++
+		}
+	}
+	if len(users) != 1 {
+		t.Errorf("the ranks are in %d user namespaces, want one: %v\n%s", len(users), users, r.Stdout)
+	}
+	mnts := map[string]bool{}
+	for _, m := range rankLine.FindAllStringSubmatch(r.Stdout, -1) {
+		mnts[m[4]] = true
+	}
+	if len(mnts) != 1 || !strings.Contains(r.Stdout, "ring ok\n") {
+		t.Errorf("want the four ranks in one mount namespace and the ring done:\n%s", r.Stdout)
+	}
+	noMPIWarnings(t, r.Stderr)
 }

@@ -69,7 +69,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.BoolVarP(&f.writable, "writable", "w", false, "write into a sandbox (directory) image itself")
 	fl.BoolVar(&f.fakeroot, "fakeroot", false, "run as uid 0 inside, in a user namespace mapped onto your ids and your /etc/subuid, /etc/subgid ranges")
 	fl.BoolVar(&f.noShare, "no-share", false, "mount the image for this launch alone, not shared with this user's other launches of it in the same job step")
-	fl.BoolVar(&f.sharens, "sharens", false, "share one set of namespaces among this user's launches of the image in this job step (not supported yet)")
+	fl.BoolVar(&f.sharens, "sharens", false, "share one set of namespaces among this user's launches of the image in this job step (docs/instances.md)")
 }
 
 // flagAliases maps Apptainer's other spellings of options to launch's:

@@ -31,14 +31,11 @@ func (f *runFlags) registerInstance(c *cobra.Command) {
 	_ = c.Flags().MarkHidden(instanceInitFlag)
 }
 
-// instanceSpec refuses --sharens (not supported yet), and makes s the Spec of an instance's init when --instance-init
+// instanceSpec sets --sharens, and makes s the Spec of an instance's init when --instance-init
 // was given: it always has a PID namespace of its own, so that its end is
 // the end of every process in it.
 func (f *runFlags) instanceSpec(s *runspec.Spec) error {
-	if f.sharens {
-		return errors.New("--sharens is not supported yet: each launch has its own user and mount namespaces " +
-			"(instances can be shared: launch instance start, then launch exec instance://NAME; docs/instances.md)")
-	}
+	s.ShareNS = f.sharens
 	if f.instanceInit == "" {
 		return nil
 	}

@@ -61,7 +61,7 @@ func (instanceRole) command(sv *supervisor, cfg *Config) (string, []string, []st
 // (join_linux.go): cfg itself, less the instance's own settings.
 func joinConfig(cfg *Config) ([]byte, error) {
 	c := *cfg
-	c.Instance = nil
+	c.Instance, c.ShareNS = nil, nil
 	return json.Marshal(&c)
 }
 

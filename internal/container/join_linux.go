@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -62,9 +63,29 @@ func joinInstance(spec *runspec.Spec, name string, pre preinit.Result) (int, err
 		return 0, err
 	}
 	defer proc.Close()
+	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS
+	ns := rec.Namespaces
+	for _, n := range []struct {
+		on   bool
+		flag int
+	}{{ns.PID, unix.CLONE_NEWPID}, {ns.IPC, unix.CLONE_NEWIPC}, {ns.Net, unix.CLONE_NEWNET}, {ns.UTS, unix.CLONE_NEWUTS}} {
+		if n.on {
+			flags |= n.flag
+		}
+	}
+	return execJoin(spec, rec.Join, proc.FD(), flags, InstanceScheme+name, -1)
+}
+
+// execJoin re-executes launch as preinit.JoinArg's command line, to run
+// spec's payload in the namespaces (flags) of the process that pidfd
+// holds: the payload's Config is base (the JSON of that process's Config)
+// with this command line's mode, command, environment and working
+// directory. what names the target in messages; keep, when not -1, is a
+// descriptor the joined launch holds until it exits.
+func execJoin(spec *runspec.Spec, base []byte, pidfd, flags int, what string, keep int) (int, error) {
 	cfg := &Config{}
-	if err := json.Unmarshal(rec.Join, cfg); err != nil {
-		return 0, fmt.Errorf("instance %s: decoding its record: %w", name, err)
+	if err := json.Unmarshal(base, cfg); err != nil {
+		return 0, fmt.Errorf("%s: decoding what to join: %w", what, err)
 	}
 	env, err := environment(spec.Env, spec.Site)
 	if err != nil {
@@ -73,7 +94,7 @@ func joinInstance(spec *runspec.Spec, name string, pre preinit.Result) (int, err
 	cfg.Env, cfg.EnvOverrides = env.Base, env.Overrides
 	cfg.Mode, cfg.Args, cfg.Shell = spec.Mode, spec.Args, spec.Shell
 	cfg.Cwd, cfg.Pwd, cfg.QuietCwd = spec.Cwd, spec.Pwd, false
-	cfg.LogLevel, cfg.Instance = spec.LogLevel, nil
+	cfg.LogLevel, cfg.Instance, cfg.ShareNS = spec.LogLevel, nil, nil
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("encoding the payload's config: %w", err)
@@ -89,23 +110,22 @@ func joinInstance(spec *runspec.Spec, name string, pre preinit.Result) (int, err
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("passing the payload's config: %w", err)
 	}
-	if _, err := unix.FcntlInt(uintptr(proc.FD()), unix.F_SETFD, 0); err != nil {
-		return 0, fmt.Errorf("passing the instance's pidfd: %w", err)
+	inherit := []int{pidfd}
+	if keep >= 0 {
+		inherit = append(inherit, keep)
 	}
-	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS
-	ns := rec.Namespaces
-	for _, n := range []struct {
-		on   bool
-		flag int
-	}{{ns.PID, unix.CLONE_NEWPID}, {ns.IPC, unix.CLONE_NEWIPC}, {ns.Net, unix.CLONE_NEWNET}, {ns.UTS, unix.CLONE_NEWUTS}} {
-		if n.on {
-			flags |= n.flag
+	for _, fd := range inherit {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return 0, fmt.Errorf("joining %s: passing descriptor %d: %w", what, fd, err)
 		}
 	}
-	argv := []string{os.Args[0], preinit.JoinArg, strconv.Itoa(proc.FD()), strconv.Itoa(flags),
-		strconv.Itoa(mfd), InstanceScheme + name}
+	argv := []string{os.Args[0], preinit.JoinArg, strconv.Itoa(pidfd), strconv.Itoa(flags),
+		strconv.Itoa(mfd), what}
+	if keep >= 0 {
+		argv = append(argv, strconv.Itoa(keep))
+	}
 	err = unix.Exec("/proc/self/exe", argv, os.Environ())
-	return 0, fmt.Errorf("joining instance %s: re-executing launch: %w", name, err)
+	return 0, fmt.Errorf("joining %s: re-executing launch: %w", what, err)
 }
 
 // refuseForJoin refuses the options that would change the container: a
@@ -144,10 +164,18 @@ func JoinMain(args []string, pre preinit.Result) int {
 
 func joinMain(args []string, pre preinit.Result) (int, error) {
 	runtime.LockOSThread() // the payload's parent-death signal, the dropped privileges
-	what := "instance"
+	what, shared := "instance", false
 	if len(args) > 3 {
-		what = strings.TrimPrefix(args[3], InstanceScheme)
-		what = "instance " + what
+		if n, ok := strings.CutPrefix(args[3], InstanceScheme); ok {
+			what = "instance " + n
+		} else {
+			what, shared = "the shared namespaces of "+strings.TrimPrefix(args[3], SharensScheme), true
+		}
+	}
+	if len(args) > 4 { // held until this process exits: not the payload's
+		if fd, err := strconv.Atoi(args[4]); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
 	}
 	if !pre.Joined {
 		if pre.Err != nil {
@@ -176,6 +204,16 @@ func joinMain(args []string, pre preinit.Result) (int, error) {
 		return 0, fmt.Errorf("joining %s: decoding the payload's config: %w", what, err)
 	}
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
+	var proc *os.File
+	if shared { // no PID namespace holds the payload's leftovers: this process does
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return 0, fmt.Errorf("becoming child subreaper: %w", err)
+		}
+		if proc, err = os.Open("/proc"); err != nil {
+			return 0, fmt.Errorf("opening /proc: %w", err)
+		}
+		defer killLeftovers(proc)
+	}
 	if err := enterWorkdir(cfg, log); err != nil {
 		return 0, err
 	}
@@ -224,5 +262,20 @@ func joinMain(args []string, pre preinit.Result) (int, error) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			return reap.Signalled(syscall.SIGKILL), nil
 		}
+	}
+}
+
+// killLeftovers kills every process below this one (a --sharens join's
+// payload's leftovers), repeatedly, until none is left.
+func killLeftovers(proc *os.File) {
+	for i := 0; i < 100; i++ {
+		pids := reap.Descendants(proc, os.Getpid())
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -51,6 +51,9 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 		return 0, errors.New("--fakeroot: this launch already runs in a user namespace of its own (" +
 			"give --fakeroot on the command line, or set LAUNCH_PREINIT=0)")
 	}
+	if spec.ShareNS {
+		return runShared(spec, cfg, pre) // sharens_linux.go
+	}
 	if pre.Done && !cfg.Namespaces.Extra() {
 		return runHere(cfg, pre)
 	}
@@ -61,11 +64,21 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	tl := timeline.FromEnv("launcher")
 	files := []uintptr{0, 1, 2, 0}
+	var passed []int // descriptors of this process's that only the stage keeps
 	if in := cfg.Instance; in != nil { // its handshake goes on to the stage
 		files = append(files, uintptr(in.ReadyFD))
+		passed = append(passed, in.ReadyFD)
 		c, i := *cfg, *in
 		i.ReadyFD = len(files) - 1
 		c.Instance = &i
+		cfg = &c
+	}
+	if sn := cfg.ShareNS; sn != nil { // its listening socket too
+		files = append(files, uintptr(sn.ListenFD))
+		passed = append(passed, sn.ListenFD)
+		c, n := *cfg, *sn
+		n.ListenFD = len(files) - 1
+		c.ShareNS = &n
 		cfg = &c
 	}
 	data, err := json.Marshal(cfg)
@@ -93,8 +106,8 @@ func runStage(cfg *Config, pre preinit.Result) (int, error) {
 		Sys:   stageSysProcAttr(cfg, pre.Done),
 	})
 	pr.Close()
-	if in := cfg.Instance; in != nil && len(files) > stagePipeFD+1 {
-		_ = syscall.Close(int(files[len(files)-1])) // the stage's alone now
+	for _, fd := range passed {
+		_ = syscall.Close(fd) // the stage's alone now
 	}
 	if err != nil {
 		return 0, explainStartError(err)

@@ -74,6 +74,9 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 	// Before anything is started: only the payload gets the caller's
 	// descriptors.
 	instanceReadyFD(cfg)
+	if cfg.ShareNS != nil {
+		unix.CloseOnExec(cfg.ShareNS.ListenFD)
+	}
 	inh, err := takeInherited()
 	if err != nil {
 		return 0, err
@@ -91,8 +94,11 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl,
 		holdOK: report != nil && cfg.Layers == nil, inherited: inh}
-	if cfg.Instance != nil {
+	switch {
+	case cfg.Instance != nil:
 		sv.role = instanceRole{}
+	case cfg.ShareNS != nil:
+		sv.role = sharensRole{}
 	}
 	code, err := sv.run(cfg)
 	// The status goes to the launcher once the payload's leftovers are

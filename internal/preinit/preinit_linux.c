@@ -124,14 +124,16 @@ static int is_run_verb(int argc, char **argv) {
 // APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set): its stage needs a user
 // namespace mapped by the setuid helpers from outside, which the Go side
 // makes (internal/container, fakeroot_linux.go); or may name an instance
-// (an argument that begins with instance://), which the Go side checks
-// before it has this constructor join it (join, below). This constructor
-// leaves both alone. A false match only costs that run the Go side's
+// (an argument that begins with instance://) or ask for --sharens, which
+// the Go side looks up before it has this constructor join it (join,
+// below), or runs its stage to be joined. This constructor leaves these
+// alone. A false match only costs that run the Go side's
 // re-execution.
 static int leave_to_go(int argc, char **argv) {
 	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT"};
 	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--fakeroot", 10) == 0 || strncmp(argv[i], "instance://", 11) == 0)
+		if (strncmp(argv[i], "--fakeroot", 10) == 0 || strncmp(argv[i], "instance://", 11) == 0 ||
+		    strncmp(argv[i], "--sharens", 9) == 0)
 			return 1;
 	}
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {

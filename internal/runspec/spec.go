@@ -151,6 +151,9 @@ type Spec struct {
 	NoShare bool
 	// Instance, when set, makes this launch an instance's init.
 	Instance *Instance
+	// ShareNS is --sharens: join the namespaces of this user's launch of
+	// the image in this kill domain, or hold them for the next ones.
+	ShareNS bool
 	// LogLevel is the launcher's message level (internal/msg.Level).
 	LogLevel int
 
