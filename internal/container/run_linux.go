@@ -64,7 +64,7 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	tl := timeline.FromEnv("launcher")
 	files := []uintptr{0, 1, 2, 0}
-	var passed []int // descriptors of this process's that only the stage keeps
+	var passed []int                   // descriptors of this process's that only the stage keeps
 	if in := cfg.Instance; in != nil { // its handshake goes on to the stage
 		files = append(files, uintptr(in.ReadyFD))
 		passed = append(passed, in.ReadyFD)
