@@ -464,10 +464,19 @@ func TestMPISharens(t *testing.T) {
 	if isRoot() {
 		argv = append(argv, "--allow-run-as-root")
 	}
-	argv = append(argv, launchBin(t), "exec", "--sharens", img, "sh", "-c", `echo "userns $(readlink /proc/self/ns/user)"; exec /opt/hello`)
-	cmd := exec.Command(mpirun, argv...)
-	cmd.Env = append(append(os.Environ(), env...), "OMPI_MCA_pml=ob1", "OMPI_MCA_btl=self,vader", "OMPI_MCA_btl_vader_single_copy_mechanism=cma")
-	r := runProcess(t, cmd, 2*time.Minute)
+	mpi := func(flags ...string) result {
+		a := append(append(append([]string{}, argv...), launchBin(t), "exec"), flags...)
+		a = append(a, img, "sh", "-c", `echo "userns $(readlink /proc/self/ns/user)"; exec /opt/hello`)
+		cmd := exec.Command(mpirun, a...)
+		cmd.Env = append(append(os.Environ(), env...), "OMPI_MCA_pml=ob1", "OMPI_MCA_btl=self,vader", "OMPI_MCA_btl_vader_single_copy_mechanism=cma")
+		return runProcess(t, cmd, 2*time.Minute)
+	}
+	// Without --sharens, for contrast: four user namespaces, where CMA
+	// cannot work (OpenMPI complains or fails).
+	c := mpi()
+	t.Logf("without --sharens, CMA forced: exit %d, OpenMPI complained: %v", c.Code,
+		strings.Contains(c.Stderr, "help-") || strings.Contains(c.Stderr, "WARNING"))
+	r := mpi("--sharens")
 	if r.Code != 0 {
 		t.Fatalf("mpirun exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -488,4 +497,35 @@ func TestMPISharens(t *testing.T) {
 		t.Errorf("want the four ranks in one mount namespace and the ring done:\n%s", r.Stdout)
 	}
 	noMPIWarnings(t, r.Stderr)
+
+	// Under Slurm (root runs the cluster; the job runs as the test user):
+	// srun --mpi=pmix, the four tasks of one step.
+	if !isRoot() {
+		return
+	}
+	t.Run("srun-pmix", func(t *testing.T) {
+		c := slurm(t)
+		jdir := c.jobDir(t)
+		jimg := c.image(t, img, jdir)
+		script := c.writeScript(t, jdir, "mpi.sh", fmt.Sprintf(`#!/bin/sh
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=cma
+srun --mpi=pmix launch exec --sharens %s sh -c 'echo "userns $(readlink /proc/self/ns/user)"; exec /opt/hello' > srun.out 2> srun.err
+echo "srun=$?" > status.txt
+`, jimg))
+		id, code := c.sbatchWait(t, jdir, script, "-n", "4", "-t", "5")
+		if code != 0 || readFile(t, jdir, "status.txt") != "srun=0\n" {
+			t.Fatalf("job %d: exit %d, %s; stderr:\n%s", id, code, readFile(t, jdir, "status.txt"), readFile(t, jdir, "srun.err"))
+		}
+		out := readFile(t, jdir, "srun.out")
+		users := map[string]bool{}
+		for _, l := range strings.Split(out, "\n") {
+			if u, ok := strings.CutPrefix(l, "userns "); ok {
+				users[u] = true
+			}
+		}
+		if len(users) != 1 || !strings.Contains(out, "ring ok\n") {
+			t.Errorf("srun --mpi=pmix: want the four tasks in one user namespace and the ring done:\n%s", out)
+		}
+		noMPIWarnings(t, readFile(t, jdir, "srun.err"))
+	})
 }
