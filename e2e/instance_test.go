@@ -529,3 +529,23 @@ echo "srun=$?" > status.txt
 		noMPIWarnings(t, readFile(t, jdir, "srun.err"))
 	})
 }
+
+// TestInstanceNamespaces: an instance started with --net, --ipc and
+// --hostname has those namespaces, and a join enters them too.
+func TestInstanceNamespaces(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	img := instanceImage(t, "")
+	wantOK(t, launchWith(t, o, "instance", "start", "--net", "--ipc", "--hostname", "inst-host", img, "ns"))
+	pid, _ := instanceProcs(t, env, "ns")
+	r := launchWith(t, o, "exec", "instance://ns", "sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname")
+	wantOK(t, r)
+	want := fmt.Sprintf("%s\n%s\n%s\ninst-host\n", nsOf(t, pid, "net"), nsOf(t, pid, "ipc"), nsOf(t, pid, "uts"))
+	if r.Stdout != want {
+		t.Errorf("exec instance://ns sees %q, want the init's %q", r.Stdout, want)
+	}
+	if nsOf(t, pid, "net") == nsOf(t, os.Getpid(), "net") {
+		t.Errorf("the instance started with --net is in the host's network namespace")
+	}
+	wantOK(t, launchWith(t, o, "instance", "stop", "ns"))
+}
