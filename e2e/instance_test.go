@@ -436,8 +436,18 @@ func TestShareNS(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("the first --sharens launch did not start: %v", err)
 	}
-	r := launchWith(t, runOpts{Env: env}, "exec", "--sharens", img, "sh", "-c", "readlink /proc/self/ns/user; readlink /proc/self/ns/mnt; sleep 2; exit 3")
-	if r.Code != 3 || r.Stdout != want {
+	second := make(chan result, 1)
+	go func() {
+		second <- launchWith(t, runOpts{Env: env}, "exec", "--sharens", img, "sh", "-c", "readlink /proc/self/ns/user; readlink /proc/self/ns/mnt; sleep 2; exit 3")
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// The option's variable (APPTAINER_SHARENS, LAUNCH_SHARENS) does the
+	// same, while the holder is still there (the second keeps it).
+	r := launchWith(t, runOpts{Env: append([]string{"APPTAINER_SHARENS=1"}, env...)}, "exec", img, "sh", "-c", "readlink /proc/self/ns/user; readlink /proc/self/ns/mnt")
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("APPTAINER_SHARENS=1: status %d, namespaces %q, want 0 and the first's %q; stderr %q", r.Code, r.Stdout, want, r.Stderr)
+	}
+	if r := <-second; r.Code != 3 || r.Stdout != want {
 		t.Errorf("a second --sharens launch: status %d, namespaces %q, want 3 and the first's %q; stderr %q", r.Code, r.Stdout, want, r.Stderr)
 	}
 	r = launchWith(t, runOpts{Env: env}, "exec", img, "readlink", "/proc/self/ns/user")

@@ -121,7 +121,8 @@ static int is_run_verb(int argc, char **argv) {
 
 // leave_to_go reports whether the command line may ask for --fakeroot
 // (any argument that begins with it, the payload's too, or LAUNCH_FAKEROOT,
-// APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set): its stage needs a user
+// APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set; likewise --sharens and its
+// variables): its stage needs a user
 // namespace mapped by the setuid helpers from outside, which the Go side
 // makes (internal/container, fakeroot_linux.go); or may name an instance
 // (an argument that begins with instance://) or ask for --sharens, which
@@ -130,7 +131,8 @@ static int is_run_verb(int argc, char **argv) {
 // alone. A false match only costs that run the Go side's
 // re-execution.
 static int leave_to_go(int argc, char **argv) {
-	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT"};
+	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT",
+	                                   "LAUNCH_SHARENS", "APPTAINER_SHARENS", "SINGULARITY_SHARENS"};
 	for (int i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--fakeroot", 10) == 0 || strncmp(argv[i], "instance://", 11) == 0 ||
 		    strncmp(argv[i], "--sharens", 9) == 0)
