@@ -24,6 +24,9 @@ func main() {
 		os.Exit(container.StageMain(os.Args[2:]))
 	}
 	pre := preinit.Get()
+	if len(os.Args) > 1 && os.Args[1] == preinit.JoinArg {
+		os.Exit(container.JoinMain(os.Args[2:], pre))
+	}
 	if pre.Broken {
 		msg.Fatal(os.Stderr, fmt.Errorf("setting up the user namespace: %w%s", pre.Err, container.UserNSAdvice(pre.Err)))
 		os.Exit(cli.ExitLauncherError)

@@ -25,7 +25,7 @@ var envPrefixes = []string{launchPrefix, apptainerPrefix, singularityPrefix}
 // noEnvFlag are the flags that LAUNCH_<OPTION> does not set: help and
 // version make no sense as defaults, and binds have their own variables
 // (LAUNCH_BIND, LAUNCH_BINDPATH) that add to --bind instead of replacing it.
-var noEnvFlag = map[string]bool{"help": true, "version": true, "bind": true}
+var noEnvFlag = map[string]bool{"help": true, "version": true, "bind": true, instanceInitFlag: true}
 
 // opposite names flags that contradict each other: a variable for one is
 // not applied when the command line gave the other, so the command line

@@ -40,7 +40,9 @@ type runFlags struct {
 	fakeroot           bool
 	gpu                gpuFlags
 	app                string
-	noHTTPS            bool // for a docker:// IMAGE (source.go)
+	noHTTPS            bool   // for a docker:// IMAGE (source.go)
+	instanceInit       string // hidden; instance.go
+	sharens            bool   // instance.go
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -74,6 +76,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	f.gpu.register(c)
 	fl.StringVar(&f.linger, "linger", "", "keep a shared image mount this launch serves warm this long after its last launch, for the next (default: launch.conf images.linger)")
 	fl.BoolVar(&f.noHTTPS, "nohttps", false, "talk plain HTTP to the registry of a docker:// IMAGE (a local test registry)")
+	fl.BoolVar(&f.sharens, "sharens", false, "share one set of namespaces among this user's launches of the image in this job step (docs/instances.md)")
 }
 
 // flagAliases maps Apptainer's other spellings of options to launch's:
@@ -123,6 +126,7 @@ Apptainer does.`,
 	}
 	f.register(c)
 	registerApp(c, f)
+	f.registerInstance(c)
 	return c
 }
 
@@ -163,6 +167,9 @@ func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, 
 		return err
 	}
 	spec.LogLevel = int(g.Log().Level())
+	if err := f.instanceSpec(spec); err != nil {
+		return err
+	}
 	code, err := container.Run(spec, g.pre)
 	if err != nil {
 		return err

@@ -183,6 +183,7 @@ func commands(g *globals) []command {
 		{[]string{"shell"}, newShellCmd},
 		{[]string{"test"}, newTestCmd},
 		{[]string{"run-help"}, newRunHelpCmd},
+		{[]string{"instance"}, newInstanceCmd},
 		{[]string{"config"}, newConfigCmd},
 	}, signCommands()...)
 }

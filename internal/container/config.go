@@ -99,7 +99,24 @@ type Config struct {
 	// payload's LD_LIBRARY_PATH (libpath.go).
 	LibPath  []string `json:"lib_path,omitempty"`
 	LogLevel int      `json:"log_level"`
+	// Instance, when set, makes the stage an instance's init
+	// (instance_linux.go).
+	Instance *Instance `json:"instance,omitempty"`
+	// ShareNS, when set, makes the stage serve its namespaces to the
+	// user's other --sharens launches (sharens_linux.go).
+	ShareNS *ShareNS `json:"sharens,omitempty"`
 }
+
+// ShareNS is how a --sharens holder's stage serves its namespaces.
+type ShareNS struct {
+	// Key is what clients must ask with (share.NSKey).
+	Key string `json:"key"`
+	// ListenFD is the listening socket, bound by the launcher.
+	ListenFD int `json:"listen_fd"`
+}
+
+// Instance is set on the Config of an instance's init (runspec.Instance).
+type Instance = runspec.Instance
 
 // Fakeroot is how the stage of a --fakeroot run is mapped.
 type Fakeroot struct {

@@ -22,6 +22,12 @@ func pivot(root string, cfg *Config, log *msg.Logger) error {
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detaching the host root: %w", err)
 	}
+	return enterWorkdir(cfg, log)
+}
+
+// enterWorkdir moves into the working directory inside: cfg.Pwd (--pwd,
+// which must exist), else cfg.Cwd, falling back to home, then /.
+func enterWorkdir(cfg *Config, log *msg.Logger) error {
 	if p := cfg.Pwd; p != "" {
 		if err := unix.Chdir(p); err != nil {
 			return fmt.Errorf("--pwd %s: %w inside the container", p, err)

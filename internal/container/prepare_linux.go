@@ -130,6 +130,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Fakeroot: fake,
 		LibPath:  devs.libPath,
 		LogLevel: s.LogLevel,
+		Instance: s.Instance,
 	}
 	logConfig(cfg)
 	return cfg, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,9 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 	if err := spec.Validate(); err != nil {
 		return 0, err
 	}
+	if name, ok := strings.CutPrefix(spec.Image, InstanceScheme); ok {
+		return joinInstance(spec, name, pre) // join_linux.go
+	}
 	cfg, err := prepare(spec)
 	if err != nil {
 		return 0, err
@@ -48,6 +52,9 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 		return 0, errors.New("--fakeroot: this launch already runs in a user namespace of its own (" +
 			"give --fakeroot on the command line, or set LAUNCH_PREINIT=0)")
 	}
+	if spec.ShareNS {
+		return runShared(spec, cfg, pre) // sharens_linux.go
+	}
 	if pre.Done && !cfg.Namespaces.Extra() {
 		return runHere(cfg, pre)
 	}
@@ -57,6 +64,24 @@ func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
 // runStage re-executes launch as the container stage and waits for it.
 func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	tl := timeline.FromEnv("launcher")
+	files := []uintptr{0, 1, 2, 0}
+	var passed []int                   // descriptors of this process's that only the stage keeps
+	if in := cfg.Instance; in != nil { // its handshake goes on to the stage
+		files = append(files, uintptr(in.ReadyFD))
+		passed = append(passed, in.ReadyFD)
+		c, i := *cfg, *in
+		i.ReadyFD = len(files) - 1
+		c.Instance = &i
+		cfg = &c
+	}
+	if sn := cfg.ShareNS; sn != nil { // its listening socket too
+		files = append(files, uintptr(sn.ListenFD))
+		passed = append(passed, sn.ListenFD)
+		c, n := *cfg, *sn
+		n.ListenFD = len(files) - 1
+		c.ShareNS = &n
+		cfg = &c
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("encoding container config: %w", err)
@@ -75,12 +100,16 @@ func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	// support once per process by cloning a throwaway child, which costs a
 	// process creation on every launch.
 	tl.Mark("clone")
+	files[stagePipeFD] = pr.Fd()
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], ReexecArg}, &syscall.ProcAttr{
 		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2, pr.Fd()},
+		Files: files,
 		Sys:   stageSysProcAttr(cfg, pre.Done),
 	})
 	pr.Close()
+	for _, fd := range passed {
+		_ = syscall.Close(fd) // the stage's alone now
+	}
 	if err != nil {
 		return 0, explainStartError(err)
 	}
@@ -113,8 +142,12 @@ func runStage(cfg *Config, pre preinit.Result) (int, error) {
 	if pre.Parent != nil {
 		go watchLauncher(pre.Parent, parentGone)
 	}
+	jobGone := watchJob(cfg) // nil unless an instance inside a batch job (instance_linux.go)
 	for {
 		select {
+		case <-jobGone:
+			jobGone = nil
+			_ = syscall.Kill(pid, syscall.SIGKILL) // its PID namespace's init: all of it ends
 		case <-parentGone:
 			return reap.Signalled(syscall.SIGKILL), nil
 		case s := <-sigs:

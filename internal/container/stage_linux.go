@@ -73,6 +73,10 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 	notify(sigs, keepIgnored())
 	// Before anything is started: only the payload gets the caller's
 	// descriptors.
+	instanceReadyFD(cfg)
+	if cfg.ShareNS != nil {
+		unix.CloseOnExec(cfg.ShareNS.ListenFD)
+	}
 	inh, err := takeInherited()
 	if err != nil {
 		return 0, err
@@ -90,6 +94,12 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl,
 		holdOK: report != nil && cfg.Layers == nil, inherited: inh}
+	switch {
+	case cfg.Instance != nil:
+		sv.role = instanceRole{}
+	case cfg.ShareNS != nil:
+		sv.role = sharensRole{}
+	}
 	code, err := sv.run(cfg)
 	// The status goes to the launcher once the payload's leftovers are
 	// killed, before the FUSE server is reaped. Not with layers: an

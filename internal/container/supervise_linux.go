@@ -41,6 +41,18 @@ type supervisor struct {
 	ended  bool
 
 	inherited inherited // the caller's descriptors, for the payload only
+
+	// role, when set, chooses the payload and waits for it in place of
+	// payloadCommand and wait (an instance's init: instance_linux.go;
+	// runContainer sets it).
+	role payloadRole
+}
+
+// payloadRole is another way for a stage to choose its payload (no program:
+// none is started) and to wait once it has started.
+type payloadRole interface {
+	command(sv *supervisor, cfg *Config) (argv0 string, argv, env []string, err error)
+	wait(sv *supervisor, cfg *Config) int
 }
 
 // serverWarnDelay is how long the payload may outlive the FUSE server
@@ -74,7 +86,13 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 		return 0, err
 	}
 	sv.tl.Mark("pivoted")
-	argv0, argv, env, err := payloadCommand(cfg, readEnvScripts(), sv.log)
+	var argv0 string
+	var argv, env []string
+	if sv.role != nil {
+		argv0, argv, env, err = sv.role.command(sv, cfg)
+	} else {
+		argv0, argv, env, err = payloadCommand(cfg, readEnvScripts(), sv.log)
+	}
 	if errors.Is(err, errNoTest) {
 		return 0, nil
 	}
@@ -83,7 +101,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	}
 	sv.log.Debugf("container ready in %v; running %q", time.Since(t0), argv)
 	sv.tl.Mark("command-resolved")
-	if root.fromFUSE && !sv.res.client.WarmMount() {
+	if root.fromFUSE && argv0 != "" && !sv.res.client.WarmMount() {
 		prefetchProgram(argv0, env, root.imageDev)
 		sv.tl.Mark("prefetched")
 	}
@@ -93,6 +111,9 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	endWatch()
 	if code, stop := sv.stopBeforeStart(); stop {
 		return code, nil
+	}
+	if argv0 == "" && sv.role != nil { // nothing to run
+		return sv.role.wait(sv, cfg), nil
 	}
 	wd, _ := os.Getwd()
 	if err := sv.inherited.pass(); err != nil {
@@ -111,6 +132,9 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	sv.payload = pid
 	sv.tl.Mark("payload-started")
 	sv.res.holder.Open() // committed now: other launches may use the image mount
+	if sv.role != nil {
+		return sv.role.wait(sv, cfg), nil
+	}
 	return sv.wait(), nil
 }
 

@@ -32,6 +32,9 @@ type Result struct {
 	// Done: this process is in its own user and mount namespaces, its uid
 	// and gid mapped to themselves.
 	Done bool
+	// Joined: this process was started as JoinArg's command line and
+	// has entered the namespaces of an instance's init.
+	Joined bool
 	// Broken: the user namespace was made but its uid or gid map could not
 	// be written; the process cannot leave it, so nothing can be run.
 	Broken bool
@@ -45,6 +48,13 @@ type Result struct {
 	// (internal/container takes it as it is).
 	Parent *os.File
 }
+
+// JoinArg is the hidden first argument of a launch that joins an
+// instance: launch JoinArg PIDFD FLAGS CFGFD ... The constructor enters
+// the namespaces FLAGS (CLONE_NEW* bits) of the process that the pidfd
+// PIDFD holds, before the Go runtime starts (internal/container,
+// join_linux.go, makes the command line and runs the rest).
+const JoinArg = "__launch_join"
 
 // ErrNotTried is Result.Err when the constructor did not run for this
 // command line (or cgo is off).

@@ -51,7 +51,12 @@ const char *launch_preinit_step;   // which step failed
 int launch_preinit_fd = -1;        // the child's end of the socket
 unsigned long long launch_preinit_ignored; // bit N-1: signal N was ignored at start
 
-enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3 };
+enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3, PREINIT_JOINED = 4 };
+
+// join_arg is the hidden first argument of a launch that joins an
+// instance (internal/container, join_linux.go): launch __launch_join PIDFD
+// FLAGS CFGFD ..., made by the Go side once it has checked the instance.
+static const char join_arg[] = "__launch_join";
 
 // The signals passed on to the child: those of docs/process-model.md, the
 // same list as the Go side's (internal/container).
@@ -115,26 +120,34 @@ static int is_run_verb(int argc, char **argv) {
 }
 
 // names_oci_source reports whether an argument may be an OCI IMAGE
-// (docker://, oci:, oci-archive:, docker-archive:): the Go side first has
+// (docker://, oci:, oci-archive:, docker-archive:, oras://): the Go side first has
 // the launch-oci helper convert it into the cache, outside any namespace
 // (internal/cli, source.go), so this constructor leaves such a command line
-// alone too, like --fakeroot. A false match (the payload's argument) only
+// alone too (leave_to_go). A false match (the payload's argument) only
 // costs the Go side's re-execution.
 static int names_oci_source(const char *a) {
 	return strncmp(a, "docker://", 9) == 0 || strncmp(a, "oci:", 4) == 0 ||
-	       strncmp(a, "oci-archive:", 12) == 0 || strncmp(a, "docker-archive:", 15) == 0;
+	       strncmp(a, "oci-archive:", 12) == 0 || strncmp(a, "docker-archive:", 15) == 0 ||
+	       strncmp(a, "oras://", 7) == 0;
 }
 
-// wants_fakeroot reports whether the command line may ask for --fakeroot
+// leave_to_go reports whether the command line may ask for --fakeroot
 // (any argument that begins with it, the payload's too, or LAUNCH_FAKEROOT,
-// APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set): its stage needs a user
+// APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set; likewise --sharens and its
+// variables): its stage needs a user
 // namespace mapped by the setuid helpers from outside, which the Go side
-// makes (internal/container, fakeroot_linux.go), so this constructor leaves
-// it alone. A false match only costs that run the Go side's re-execution.
-static int wants_fakeroot(int argc, char **argv) {
-	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT"};
+// makes (internal/container and internal/fakeroot); or may name an instance
+// (an argument that begins with instance://) or ask for --sharens, which
+// the Go side looks up before it has this constructor join it (join,
+// below), or runs its stage to be joined. This constructor leaves these
+// alone. A false match only costs that run the Go side's
+// re-execution.
+static int leave_to_go(int argc, char **argv) {
+	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT",
+	                                   "LAUNCH_SHARENS", "APPTAINER_SHARENS", "SINGULARITY_SHARENS"};
 	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--fakeroot", 10) == 0 || names_oci_source(argv[i]))
+		if (strncmp(argv[i], "--fakeroot", 10) == 0 || strncmp(argv[i], "instance://", 11) == 0 ||
+		    strncmp(argv[i], "--sharens", 9) == 0 || names_oci_source(argv[i]))
 			return 1;
 	}
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
@@ -266,38 +279,27 @@ static void enter(uid_t uid, gid_t gid) {
 	launch_preinit_state = PREINIT_DONE;
 }
 
-__attribute__((constructor)) static void launch_preinit(int argc, char **argv, char **envp) {
-	(void)envp;
-	std_fds();
-	record_ignored();
-	if (!is_run_verb(argc, argv) || wants_fakeroot(argc, argv))
-		return;
-	const char *off = getenv("LAUNCH_PREINIT");
-	if (off != NULL && strcmp(off, "0") == 0)
-		return;
-	const char *tlv = getenv("LAUNCH_TIMELINE");
-	int tl = tlv != NULL && tlv[0] != '\0';
-	timeline(tl, "launcher", "main");
-
+// split forks: the parent becomes the waiter (parent, which never
+// returns), the child returns 0 with launch_preinit_fd set. -1: the fork
+// failed (the state says so) and this process goes on alone.
+static int split(int tl) {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		fail(PREINIT_FAILED, "socketpair");
-		return;
+		return -1;
 	}
 	// Signals stay blocked until the parent's handlers are in place, so
 	// that none sent in between is lost or kills the parent alone.
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	uid_t uid = getuid();
-	gid_t gid = getgid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		fail(PREINIT_FAILED, "fork");
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(sv[0]);
 		close(sv[1]);
-		return;
+		return -1;
 	}
 	if (pid > 0) {
 		child_pid = pid;
@@ -308,6 +310,65 @@ __attribute__((constructor)) static void launch_preinit(int argc, char **argv, c
 	close(sv[0]);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	launch_preinit_fd = sv[1];
+	return 0;
+}
+
+// join enters the namespaces of an instance's init, held by the pidfd
+// argv[2], that argv[3] names (CLONE_NEW* flags: user and mount always).
+// The Go side has checked that the instance is the user's and alive, and
+// passes the rest (what the payload needs) on descriptor argv[4]. Joining
+// a user namespace needs a single-threaded process: hence here.
+static void join(char **argv) {
+	const unsigned long allowed = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
+	                              CLONE_NEWNET | CLONE_NEWUTS;
+	char *end;
+	long fd = strtol(argv[2], &end, 10);
+	if (*end != '\0' || fd < 3 || fd > 1 << 20) {
+		errno = EINVAL;
+		fail(PREINIT_FAILED, "join: pidfd argument");
+		return;
+	}
+	unsigned long flags = strtoul(argv[3], &end, 10);
+	if (*end != '\0' || (flags & ~allowed) != 0 || (flags & (CLONE_NEWUSER | CLONE_NEWNS)) != (CLONE_NEWUSER | CLONE_NEWNS)) {
+		errno = EINVAL;
+		fail(PREINIT_FAILED, "join: namespace argument");
+		return;
+	}
+	if (setns((int)fd, (int)flags) < 0) {
+		fail(PREINIT_FAILED, "setns");
+		close((int)fd);
+		return;
+	}
+	close((int)fd);
+	// A process cannot make threads once its children's PID namespace is
+	// not its own (clone(CLONE_THREAD) fails): the Go runtime runs in a
+	// child, in that namespace, and this process waits for it as the
+	// launcher waits for a stage.
+	if ((flags & CLONE_NEWPID) && split(0) < 0)
+		return;
+	launch_preinit_state = PREINIT_JOINED;
+}
+
+__attribute__((constructor)) static void launch_preinit(int argc, char **argv, char **envp) {
+	(void)envp;
+	std_fds();
+	record_ignored();
+	if (!is_run_verb(argc, argv) || leave_to_go(argc, argv)) {
+		if (argc > 4 && strcmp(argv[1], join_arg) == 0)
+			join(argv);
+		return;
+	}
+	const char *off = getenv("LAUNCH_PREINIT");
+	if (off != NULL && strcmp(off, "0") == 0)
+		return;
+	const char *tlv = getenv("LAUNCH_TIMELINE");
+	int tl = tlv != NULL && tlv[0] != '\0';
+	timeline(tl, "launcher", "main");
+
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (split(tl) < 0)
+		return;
 	enter(uid, gid);
 	timeline(tl, "stage", "namespaces");
 }

@@ -37,6 +37,7 @@ const (
 	stateDone   = 1
 	stateFailed = 2
 	stateBroken = 3
+	stateJoined = 4
 )
 
 // Get returns what the constructor did. It reads values written once,
@@ -51,6 +52,8 @@ func Get() Result {
 		r.Err = ErrNotTried
 	case stateDone:
 		r.Done = true
+	case stateJoined:
+		r.Joined = true
 	case stateFailed, stateBroken:
 		r.Broken = int(C.launch_preinit_state) == stateBroken
 		r.Err = fmt.Errorf("%s: %w", C.GoString(C.launch_preinit_step), syscall.Errno(C.launch_preinit_errno))

@@ -44,6 +44,24 @@ func (n Namespaces) Extra() bool {
 	return n.PID || n.IPC || n.Net || n.UTS || n.Hostname != ""
 }
 
+// Instance is set on the Spec of a launch that is an instance's init
+// (`launch instance start|run`, which starts it detached).
+type Instance struct {
+	// Name is the instance's name.
+	Name string `json:"name"`
+	// Start runs the image's startscript (or, without one, nothing: the
+	// instance waits to be stopped); else the runscript.
+	Start bool `json:"start,omitempty"`
+	// ReadyFD is the descriptor of the readiness handshake
+	// (internal/instance).
+	ReadyFD int `json:"ready_fd"`
+	// JobPid and JobStart name the batch job's step daemon (slurmstepd)
+	// that `instance start` ran under, if any: the instance ends when it
+	// does, whichever way the batch system tracks the job's processes.
+	JobPid   int    `json:"job_pid,omitempty"`
+	JobStart uint64 `json:"job_start,omitempty"`
+}
+
 // Overlay is one --overlay directory on the host.
 type Overlay struct {
 	// Dir is the host directory, absolute and clean.
@@ -141,6 +159,11 @@ type Spec struct {
 	NoShare bool
 	// Linger is --linger ("": launch.conf images.linger).
 	Linger string
+	// Instance, when set, makes this launch an instance's init.
+	Instance *Instance
+	// ShareNS is --sharens: join the namespaces of this user's launch of
+	// the image in this kill domain, or hold them for the next ones.
+	ShareNS bool
 	// LogLevel is the launcher's message level (internal/msg.Level).
 	LogLevel int
 

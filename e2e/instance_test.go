@@ -1,0 +1,561 @@
+package e2e
+
+// Instances (issue 21): `launch instance start|list|stop` and
+// `launch exec|shell instance://NAME`, as the unprivileged user and as root;
+// under Slurm, an instance ends with its job. docs/instances.md.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// instanceEnv gives the test a home and a runtime directory of its own
+// (mode 0700), so its instances' records and logs are its own; it stops
+// every instance left there when the test ends.
+func instanceEnv(t *testing.T) []string {
+	t.Helper()
+	base := t.TempDir()
+	home, xdg := filepath.Join(base, "home"), filepath.Join(base, "xdg")
+	for _, d := range []string{home, xdg} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"HOME=" + home, "XDG_RUNTIME_DIR=" + xdg}
+	t.Cleanup(func() { launchWith(t, runOpts{Env: env}, "instance", "stop", "--all", "--timeout", "2") })
+	return env
+}
+
+// instanceImage is a busybox SIF with /www/index.html and, unless
+// startscript is "", that startscript.
+func instanceImage(t *testing.T, startscript string) string {
+	t.Helper()
+	tree := busyboxTree(t)
+	if err := os.MkdirAll(filepath.Join(tree, "www"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "www", "index.html"), []byte("hello-from-the-instance\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if startscript != "" {
+		if err := os.MkdirAll(filepath.Join(tree, ".singularity.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tree, ".singularity.d", "startscript"), []byte(startscript), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buildSIF(t, tree)
+}
+
+// instanceInfo is one entry of `instance list --json`.
+type instanceInfo struct {
+	Instance string `json:"instance"`
+	Pid      int    `json:"pid"`
+	Image    string `json:"img"`
+	LogOut   string `json:"logOutPath"`
+	LogErr   string `json:"logErrPath"`
+}
+
+// listInstances runs `instance list --json`.
+func listInstances(t *testing.T, env []string) map[string]instanceInfo {
+	t.Helper()
+	r := launchWith(t, runOpts{Env: env}, "instance", "list", "--json")
+	wantOK(t, r)
+	var out struct{ Instances []instanceInfo }
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("instance list --json: %v: %q", err, r.Stdout)
+	}
+	m := map[string]instanceInfo{}
+	for _, i := range out.Instances {
+		m[i.Instance] = i
+	}
+	return m
+}
+
+// instanceProcs is the init pid of instance name and every process of the
+// instance: the init, its descendants and the two launch processes above it
+// (the launcher, and the launch outside the PID namespace).
+func instanceProcs(t *testing.T, env []string, name string) (int, map[int]string) {
+	t.Helper()
+	info, ok := listInstances(t, env)[name]
+	if !ok || info.Pid <= 0 {
+		t.Fatalf("instance %s is not listed", name)
+	}
+	procs := descendantsOf(info.Pid)
+	procs[info.Pid] = procCmdline(info.Pid)
+	for p, i := procParent(info.Pid), 0; i < 2 && p > 1; p, i = procParent(p), i+1 {
+		procs[p] = procCmdline(p)
+	}
+	return info.Pid, procs
+}
+
+// wantGone fails unless every process of procs ends within d.
+func wantGone(t *testing.T, procs map[int]string, d time.Duration) {
+	t.Helper()
+	var left []string
+	if err := waitUntil(d, func() bool {
+		left = left[:0]
+		for p, cl := range procs {
+			if alive(p, cl) {
+				left = append(left, fmt.Sprintf("%d %s", p, cl))
+			}
+		}
+		return len(left) == 0
+	}); err != nil {
+		t.Errorf("still running: %v", left)
+	}
+}
+
+// nsOf is /proc/PID/ns/NAME's link, as the host sees it.
+func nsOf(t *testing.T, pid int, name string) string {
+	t.Helper()
+	l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// freePort is a TCP port on 127.0.0.1 that nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestInstanceService: an instance whose startscript runs busybox httpd on
+// 127.0.0.1 answers from the host; it is listed; exec instance://NAME runs
+// in the instance's own user, mount and PID namespaces (the same inodes as
+// its init), on its root, with this command line's environment and the
+// payload's exit status; shell instance://NAME reads its standard input;
+// its output is in its log file; stop ends every process of it and its
+// record, and the port is closed again.
+func TestInstanceService(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	img := instanceImage(t, "#!/bin/sh\necho svc-started \"$@\"\nexec httpd -f -p 127.0.0.1:$1 -h /www\n")
+	port := freePort(t)
+	r := launchWith(t, o, "instance", "start", img, "web", strconv.Itoa(port))
+	wantOK(t, r)
+	pid, procs := instanceProcs(t, env, "web")
+	if got := listInstances(t, env)["web"].Image; got != img {
+		t.Errorf("listed image %q, want %q", got, img)
+	}
+	r = launchWith(t, o, "instance", "list")
+	wantOK(t, r)
+	if !strings.Contains(r.Stdout, "web") || !strings.Contains(r.Stdout, strconv.Itoa(pid)) {
+		t.Errorf("instance list does not show web (pid %d): %q", pid, r.Stdout)
+	}
+
+	var body string
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", port)
+	if err := waitUntil(10*time.Second, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	}); err != nil {
+		t.Fatalf("the instance's httpd does not answer on %s: %v", url, err)
+	}
+	if body != "hello-from-the-instance\n" {
+		t.Errorf("httpd answered %q", body)
+	}
+
+	for _, ns := range []string{"mnt", "user", "pid"} {
+		r := launchWith(t, o, "exec", "instance://web", "readlink", "/proc/self/ns/"+ns)
+		wantOK(t, r)
+		if got, want := strings.TrimSpace(r.Stdout), nsOf(t, pid, ns); got != want {
+			t.Errorf("exec instance://web sees %s, its init has %s", got, want)
+		}
+		if got := nsOf(t, os.Getpid(), ns); got == strings.TrimSpace(r.Stdout) && ns != "pid" {
+			t.Errorf("exec instance://web is in the host's %s namespace", ns)
+		}
+	}
+	r = launchWith(t, o, "exec", "--env", "FOO=from-the-join", "instance://web", "sh", "-c", "cat /www/index.html; echo $FOO; exit 7")
+	if r.Code != 7 || r.Stdout != "hello-from-the-instance\nfrom-the-join\n" {
+		t.Errorf("exec instance://web: status %d, stdout %q, stderr %q; want 7 and the image's file and $FOO", r.Code, r.Stdout, r.Stderr)
+	}
+	r = launchWith(t, runOpts{Env: env, Stdin: "echo in-the-shell $$\n"}, "shell", "instance://web")
+	wantOK(t, r)
+	if !strings.Contains(r.Stdout, "in-the-shell") {
+		t.Errorf("shell instance://web: %q", r.Stdout)
+	}
+
+	r = launchWith(t, o, "instance", "list", "--logs")
+	wantOK(t, r)
+	out := listInstances(t, env)["web"].LogOut
+	if !strings.Contains(r.Stdout, out) {
+		t.Errorf("instance list --logs does not show %s: %q", out, r.Stdout)
+	}
+	if data, err := os.ReadFile(out); err != nil || string(data) != "svc-started "+strconv.Itoa(port)+"\n" {
+		t.Errorf("log %s: %q, %v", out, data, err)
+	}
+
+	r = launchWith(t, o, "instance", "stop", "web")
+	wantOK(t, r)
+	wantGone(t, procs, 5*time.Second)
+	if _, ok := listInstances(t, env)["web"]; ok {
+		t.Errorf("web still listed after stop")
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Errorf("port %d still answers after stop", port)
+	}
+	records, _ := filepath.Glob(filepath.Join(strings.TrimPrefix(env[1], "XDG_RUNTIME_DIR="), "launch", "instances", "*", "*"))
+	if len(records) != 0 {
+		t.Errorf("records left after stop: %v", records)
+	}
+}
+
+// TestInstanceTwoOfOneImage: two instances of one image (without a
+// startscript: `instance start` waits to be stopped; `instance run`, whose
+// runscript ends at once, lives on) have their own mount namespaces; stop
+// --all ends both.
+func TestInstanceTwoOfOneImage(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	img := instanceImage(t, "")
+	wantOK(t, launchWith(t, o, "instance", "start", img, "one"))
+	// instance run: the runscript (here /bin/sh, at once at end-of-file);
+	// the instance outlives its payload.
+	wantOK(t, launchWith(t, o, "instance", "run", img, "two"))
+	pid1, procs := instanceProcs(t, env, "one")
+	pid2, procs2 := instanceProcs(t, env, "two")
+	for p, c := range procs2 {
+		procs[p] = c
+	}
+	if nsOf(t, pid1, "mnt") == nsOf(t, pid2, "mnt") {
+		t.Errorf("two instances share a mount namespace")
+	}
+	for n, pid := range map[string]int{"one": pid1, "two": pid2} {
+		r := launchWith(t, o, "exec", "instance://"+n, "readlink", "/proc/self/ns/mnt")
+		wantOK(t, r)
+		if strings.TrimSpace(r.Stdout) != nsOf(t, pid, "mnt") {
+			t.Errorf("exec instance://%s is not in its mount namespace", n)
+		}
+	}
+	wantOK(t, launchWith(t, o, "instance", "stop", "--all"))
+	wantGone(t, procs, 5*time.Second)
+	if l := listInstances(t, env); len(l) != 0 {
+		t.Errorf("instances left after stop --all: %v", l)
+	}
+}
+
+// TestInstanceStopTimeout: an instance that ignores SIGTERM is killed after
+// --timeout, with a warning; nothing of it is left.
+func TestInstanceStopTimeout(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	img := instanceImage(t, "#!/bin/sh\ntrap '' TERM\nexec sleep 1000\n")
+	wantOK(t, launchWith(t, o, "instance", "start", img, "stubborn"))
+	pid, _ := instanceProcs(t, env, "stubborn")
+	if err := waitUntil(10*time.Second, func() bool {
+		for _, c := range descendantsOf(pid) {
+			if c == "sleep 1000" { // the trap is set
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("the startscript did not get to its sleep: %v", descendantsOf(pid))
+	}
+	_, procs := instanceProcs(t, env, "stubborn")
+	start := time.Now()
+	r := launchWith(t, o, "instance", "stop", "--timeout", "1", "stubborn")
+	wantOK(t, r)
+	if !strings.Contains(r.Stderr, "did not end within 1s of SIGTERM") {
+		t.Errorf("stop --timeout 1 of an instance ignoring TERM: no warning: %q", r.Stderr)
+	}
+	if d := time.Since(start); d < time.Second || d > 5*time.Second {
+		t.Errorf("stop took %v, want about 1s", d)
+	}
+	wantGone(t, procs, 5*time.Second)
+}
+
+// TestInstanceBadInput: one FATAL line each, and a clean state after.
+func TestInstanceBadInput(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	img := instanceImage(t, "")
+	wantFatal(t, launchWith(t, o, "instance", "start", img, "bad/name"), "invalid instance name")
+	wantFatal(t, launchWith(t, o, "instance", "start", img, "-x"), "invalid instance name")
+	wantFatal(t, launchWith(t, o, "exec", "instance://nope", "true"), "no instance nope")
+	wantFatal(t, launchWith(t, o, "instance", "stop", "nope"), "no instance nope")
+	wantFatal(t, launchWith(t, o, "instance", "start", filepath.Join(t.TempDir(), "missing.sif"), "m"), "did not start", "does not exist")
+	if l := listInstances(t, env); len(l) != 0 {
+		t.Errorf("a failed start left %v", l)
+	}
+
+	wantOK(t, launchWith(t, o, "instance", "start", img, "x"))
+	wantFatal(t, launchWith(t, o, "instance", "start", img, "x"), "instance name x is in use")
+	wantFatal(t, launchWith(t, o, "exec", "-B", "/tmp", "instance://x", "true"), "--bind", "instance")
+	wantFatal(t, launchWith(t, o, "instance", "stop", "--signal", "NOPE", "x"), "--signal NOPE")
+	wantFatal(t, launchWith(t, o, "instance", "stop", "--timeout", "-1", "x"), "--timeout -1")
+
+	// A crash of the init (SIGKILL) takes every process of the instance
+	// along; its record is then stale: a join says so, and the record goes.
+	pid, procs := instanceProcs(t, env, "x")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wantGone(t, procs, 5*time.Second)
+	wantFatal(t, launchWith(t, o, "exec", "instance://x", "true"), "instance x is no longer running")
+	if l := listInstances(t, env); len(l) != 0 {
+		t.Errorf("a dead instance is listed: %v", l)
+	}
+	wantOK(t, launchWith(t, o, "instance", "start", img, "x")) // the name is free again
+
+	// Records that lie: another user's process, a link, a file others can write.
+	host, _ := os.Hostname()
+	dir := filepath.Join(strings.TrimPrefix(env[1], "XDG_RUNTIME_DIR="), "launch", "instances", host)
+	other := 1 // init: root's
+	if isRoot() {
+		cmd := exec.Command("sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		other = cmd.Process.Pid
+	}
+	forge := func(name string, pid int) string {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		st, _ := strconv.ParseUint(f[19], 10, 64)
+		rec := fmt.Sprintf(`{"version":1,"name":%q,"uid":%d,"host":%q,"pid":%d,"start_time":%d,"namespaces":{"pid":true},"join":{}}`,
+			name, os.Getuid(), host, pid, st)
+		p := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(p, []byte(rec), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	forge("other", other)
+	wantFatal(t, launchWith(t, o, "exec", "instance://other", "true"), "not your instance")
+	p := forge("open", os.Getpid())
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	wantFatal(t, launchWith(t, o, "exec", "instance://open", "true"), "written by others")
+	if err := os.Symlink(filepath.Join(dir, "x.json"), filepath.Join(dir, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	wantFatal(t, launchWith(t, o, "exec", "instance://link", "true"), "link.json")
+	wantOK(t, launchWith(t, o, "exec", "instance://x", "true")) // the real one still works
+}
+
+// TestInstanceSlurm: an instance started in a batch job is ended by
+// scancel of the job: every process of it is gone within KillWait, and
+// nothing of it is mounted on the host.
+func TestInstanceSlurm(t *testing.T) {
+	c := slurm(t)
+	dir := c.jobDir(t)
+	img := slurmImage(t, c, dir)
+	script := c.writeScript(t, dir, "job.sh", fmt.Sprintf(`#!/bin/sh
+export HOME=%[1]s/home XDG_RUNTIME_DIR=%[1]s/xdg
+mkdir -m 700 "$HOME" "$XDG_RUNTIME_DIR"
+launch instance start %[2]s job-svc || exit 1
+launch instance list --json > list.tmp && mv list.tmp list.json
+exec sleep 1000
+`, dir, img))
+	job := c.sbatch(t, dir, script)
+	var pid int
+	if err := waitUntil(time.Minute, func() bool {
+		data, err := os.ReadFile(filepath.Join(dir, "list.json"))
+		if err != nil {
+			return false
+		}
+		var l struct{ Instances []instanceInfo }
+		if json.Unmarshal(data, &l) != nil || len(l.Instances) != 1 {
+			return false
+		}
+		pid = l.Instances[0].Pid
+		return true
+	}); err != nil {
+		t.Fatalf("the instance did not start in the job: %v; job output:\n%s", err, c.output(job))
+	}
+	procs := descendantsOf(pid)
+	procs[pid] = procCmdline(pid)
+	for p, i := procParent(pid), 0; i < 2 && p > 1; p, i = procParent(p), i+1 {
+		procs[p] = procCmdline(p)
+	}
+	if len(procs) < 4 {
+		t.Fatalf("want the launcher, the outer launch, the init and squashfuse; got %v", procs)
+	}
+	start := time.Now()
+	if out, err := c.asUser(t.Context(), dir, nil, "scancel", strconv.Itoa(job)).CombinedOutput(); err != nil {
+		t.Fatalf("scancel: %v: %s", err, out)
+	}
+	wantGone(t, procs, slurmKillWait+5*time.Second)
+	t.Logf("%d processes of the instance gone %v after scancel", len(procs), time.Since(start).Round(time.Millisecond))
+	noHostMounts(t, dir)
+}
+
+// TestShareNS: --sharens launches of one image by one user at the same
+// time share the first one's user and mount namespaces (a plain launch
+// beside them has its own); the first waits for the others before it
+// exits, and nothing is left after.
+func TestShareNS(t *testing.T) {
+	env := instanceEnv(t)
+	img := instanceImage(t, "")
+	dir := t.TempDir()
+	holderOut := filepath.Join(dir, "holder")
+	holder := exec.Command(launchBin(t), "exec", "--sharens", img, "sh", "-c",
+		"readlink /proc/self/ns/user > "+holderOut+".tmp; readlink /proc/self/ns/mnt >> "+holderOut+".tmp; mv "+holderOut+".tmp "+holderOut+"; sleep 1")
+	holder.Env = append(os.Environ(), env...)
+	done := make(chan result, 1)
+	go func() { done <- runProcess(t, holder, time.Minute) }()
+	var want string
+	if err := waitUntil(20*time.Second, func() bool {
+		b, err := os.ReadFile(holderOut)
+		want = string(b)
+		return err == nil
+	}); err != nil {
+		t.Fatalf("the first --sharens launch did not start: %v", err)
+	}
+	second := make(chan result, 1)
+	go func() {
+		second <- launchWith(t, runOpts{Env: env}, "exec", "--sharens", img, "sh", "-c", "readlink /proc/self/ns/user; readlink /proc/self/ns/mnt; sleep 2; exit 3")
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// The option's variable (APPTAINER_SHARENS, LAUNCH_SHARENS) does the
+	// same, while the holder is still there (the second keeps it).
+	r := launchWith(t, runOpts{Env: append([]string{"APPTAINER_SHARENS=1"}, env...)}, "exec", img, "sh", "-c", "readlink /proc/self/ns/user; readlink /proc/self/ns/mnt")
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("APPTAINER_SHARENS=1: status %d, namespaces %q, want 0 and the first's %q; stderr %q", r.Code, r.Stdout, want, r.Stderr)
+	}
+	if r := <-second; r.Code != 3 || r.Stdout != want {
+		t.Errorf("a second --sharens launch: status %d, namespaces %q, want 3 and the first's %q; stderr %q", r.Code, r.Stdout, want, r.Stderr)
+	}
+	r = launchWith(t, runOpts{Env: env}, "exec", img, "readlink", "/proc/self/ns/user")
+	wantOK(t, r)
+	if strings.HasPrefix(want, r.Stdout) {
+		t.Errorf("a launch without --sharens is in the shared user namespace %s", r.Stdout)
+	}
+	if h := <-done; h.Code != 0 {
+		t.Errorf("the first --sharens launch: status %d, stderr %q", h.Code, h.Stderr)
+	}
+	wantFatal(t, launchWith(t, runOpts{Env: env}, "exec", "--sharens", "--pid", img, "true"), "--sharens cannot be used with")
+}
+
+// TestMPISharens: `mpirun -n 4 launch exec --sharens IMAGE` puts the four
+// ranks in one user and mount namespace, so OpenMPI's single-copy
+// mechanism (CMA) works between them: vader is not told to do without it,
+// and OpenMPI says nothing.
+func TestMPISharens(t *testing.T) {
+	_, mpirun := needMPI(t)
+	dir := t.TempDir()
+	img := mpiImage(t, dir)
+	env := instanceEnv(t)
+	argv := []string{"-n", "4", "--oversubscribe"}
+	if isRoot() {
+		argv = append(argv, "--allow-run-as-root")
+	}
+	mpi := func(flags ...string) result {
+		a := append(append(append([]string{}, argv...), launchBin(t), "exec"), flags...)
+		a = append(a, img, "sh", "-c", `echo "userns $(readlink /proc/self/ns/user)"; exec /opt/hello`)
+		cmd := exec.Command(mpirun, a...)
+		cmd.Env = append(append(os.Environ(), env...), "OMPI_MCA_pml=ob1", "OMPI_MCA_btl=self,vader", "OMPI_MCA_btl_vader_single_copy_mechanism=cma")
+		return runProcess(t, cmd, 2*time.Minute)
+	}
+	// Without --sharens, for contrast: four user namespaces, where CMA
+	// cannot work (OpenMPI complains or fails).
+	c := mpi()
+	t.Logf("without --sharens, CMA forced: exit %d, OpenMPI complained: %v", c.Code,
+		strings.Contains(c.Stderr, "help-") || strings.Contains(c.Stderr, "WARNING"))
+	r := mpi("--sharens")
+	if r.Code != 0 {
+		t.Fatalf("mpirun exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	users := map[string]int{}
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if u, ok := strings.CutPrefix(l, "userns "); ok {
+			users[u]++
+		}
+	}
+	if len(users) != 1 {
+		t.Errorf("the ranks are in %d user namespaces, want one: %v\n%s", len(users), users, r.Stdout)
+	}
+	mnts := map[string]bool{}
+	for _, m := range rankLine.FindAllStringSubmatch(r.Stdout, -1) {
+		mnts[m[4]] = true
+	}
+	if len(mnts) != 1 || !strings.Contains(r.Stdout, "ring ok\n") {
+		t.Errorf("want the four ranks in one mount namespace and the ring done:\n%s", r.Stdout)
+	}
+	noMPIWarnings(t, r.Stderr)
+
+	// Under Slurm (root runs the cluster; the job runs as the test user):
+	// srun --mpi=pmix, the four tasks of one step.
+	if !isRoot() {
+		return
+	}
+	t.Run("srun-pmix", func(t *testing.T) {
+		c := slurm(t)
+		jdir := c.jobDir(t)
+		jimg := c.image(t, img, jdir)
+		script := c.writeScript(t, jdir, "mpi.sh", fmt.Sprintf(`#!/bin/sh
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=cma
+srun --mpi=pmix launch exec --sharens %s sh -c 'echo "userns $(readlink /proc/self/ns/user)"; exec /opt/hello' > srun.out 2> srun.err
+echo "srun=$?" > status.txt
+`, jimg))
+		id, code := c.sbatchWait(t, jdir, script, "-n", "4", "-t", "5")
+		if code != 0 || readFile(t, jdir, "status.txt") != "srun=0\n" {
+			t.Fatalf("job %d: exit %d, %s; stderr:\n%s", id, code, readFile(t, jdir, "status.txt"), readFile(t, jdir, "srun.err"))
+		}
+		out := readFile(t, jdir, "srun.out")
+		users := map[string]bool{}
+		for _, l := range strings.Split(out, "\n") {
+			if u, ok := strings.CutPrefix(l, "userns "); ok {
+				users[u] = true
+			}
+		}
+		if len(users) != 1 || !strings.Contains(out, "ring ok\n") {
+			t.Errorf("srun --mpi=pmix: want the four tasks in one user namespace and the ring done:\n%s", out)
+		}
+		noMPIWarnings(t, readFile(t, jdir, "srun.err"))
+	})
+}
+
+// TestInstanceNamespaces: an instance started with --net, --ipc and
+// --hostname has those namespaces, and a join enters them too.
+func TestInstanceNamespaces(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	img := instanceImage(t, "")
+	wantOK(t, launchWith(t, o, "instance", "start", "--net", "--ipc", "--hostname", "inst-host", img, "ns"))
+	pid, _ := instanceProcs(t, env, "ns")
+	r := launchWith(t, o, "exec", "instance://ns", "sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname")
+	wantOK(t, r)
+	want := fmt.Sprintf("%s\n%s\n%s\ninst-host\n", nsOf(t, pid, "net"), nsOf(t, pid, "ipc"), nsOf(t, pid, "uts"))
+	if r.Stdout != want {
+		t.Errorf("exec instance://ns sees %q, want the init's %q", r.Stdout, want)
+	}
+	if nsOf(t, pid, "net") == nsOf(t, os.Getpid(), "net") {
+		t.Errorf("the instance started with --net is in the host's network namespace")
+	}
+	wantOK(t, launchWith(t, o, "instance", "stop", "ns"))
+}

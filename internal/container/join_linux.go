@@ -1,0 +1,284 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/instance"
+	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/preinit"
+	"github.com/launch-hpc/launch/internal/reap"
+	"github.com/launch-hpc/launch/internal/runspec"
+)
+
+// InstanceScheme prefixes the image argument that names a running
+// instance (`launch exec instance://NAME ...`).
+const InstanceScheme = "instance://"
+
+// maxJoinConfig bounds the Config a joining launch reads.
+const maxJoinConfig = 16 << 20
+
+// joinInstance runs spec's payload in the running instance name: it finds
+// the user's instance (internal/instance: the record checked, its init
+// held by a pidfd that is checked against the recorded start time and the
+// user's uid), makes the payload's Config from the instance's and this
+// command line's (mode, command, environment, working directory), and
+// re-executes launch as JoinArg's command line, whose constructor enters
+// the init's namespaces by that pidfd before the Go runtime starts
+// (JoinMain goes on). Options that change the container itself (binds,
+// namespaces, layers…) are refused: the instance's are fixed at its start.
+func joinInstance(spec *runspec.Spec, name string, pre preinit.Result) (int, error) {
+	if err := refuseForJoin(spec); err != nil {
+		return 0, err
+	}
+	if pre.Done {
+		return 0, fmt.Errorf("instance %s: this launch already runs in namespaces of its own and cannot join it", name)
+	}
+	if err := instance.CheckName(name); err != nil {
+		return 0, err
+	}
+	user := CurrentUser()
+	store, err := instance.Open(os.Getuid(), user.Home, os.Getenv)
+	if err != nil {
+		return 0, err
+	}
+	defer store.Close()
+	rec, proc, err := store.Lookup(name)
+	switch {
+	case errors.Is(err, instance.ErrNotFound):
+		return 0, fmt.Errorf("no instance %s is running (see launch instance list)", name)
+	case errors.Is(err, instance.ErrGone):
+		return 0, fmt.Errorf("instance %s is no longer running (its stale record is removed)", name)
+	case err != nil:
+		return 0, err
+	}
+	defer proc.Close()
+	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS
+	ns := rec.Namespaces
+	for _, n := range []struct {
+		on   bool
+		flag int
+	}{{ns.PID, unix.CLONE_NEWPID}, {ns.IPC, unix.CLONE_NEWIPC}, {ns.Net, unix.CLONE_NEWNET}, {ns.UTS, unix.CLONE_NEWUTS}} {
+		if n.on {
+			flags |= n.flag
+		}
+	}
+	return execJoin(spec, rec.Join, proc.FD(), flags, InstanceScheme+name, -1)
+}
+
+// execJoin re-executes launch as preinit.JoinArg's command line, to run
+// spec's payload in the namespaces (flags) of the process that pidfd
+// holds: the payload's Config is base (the JSON of that process's Config)
+// with this command line's mode, command, environment and working
+// directory. what names the target in messages; keep, when not -1, is a
+// descriptor the joined launch holds until it exits.
+func execJoin(spec *runspec.Spec, base []byte, pidfd, flags int, what string, keep int) (int, error) {
+	cfg := &Config{}
+	if err := json.Unmarshal(base, cfg); err != nil {
+		return 0, fmt.Errorf("%s: decoding what to join: %w", what, err)
+	}
+	env, err := environment(spec.Env, spec.Site)
+	if err != nil {
+		return 0, err
+	}
+	cfg.Env, cfg.EnvOverrides = env.Base, env.Overrides
+	cfg.Mode, cfg.Args, cfg.Shell = spec.Mode, spec.Args, spec.Shell
+	cfg.Cwd, cfg.Pwd, cfg.QuietCwd = spec.Cwd, spec.Pwd, false
+	cfg.LogLevel, cfg.Instance, cfg.ShareNS = spec.LogLevel, nil, nil
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("encoding the payload's config: %w", err)
+	}
+	mfd, err := unix.MemfdCreate("launch-join", 0) // inherited by the exec below
+	if err != nil {
+		return 0, fmt.Errorf("passing the payload's config: %w", err)
+	}
+	f := os.NewFile(uintptr(mfd), "launch-join")
+	if _, err := f.Write(data); err != nil {
+		return 0, fmt.Errorf("passing the payload's config: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("passing the payload's config: %w", err)
+	}
+	inherit := []int{pidfd}
+	if keep >= 0 {
+		inherit = append(inherit, keep)
+	}
+	for _, fd := range inherit {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return 0, fmt.Errorf("joining %s: passing descriptor %d: %w", what, fd, err)
+		}
+	}
+	argv := []string{os.Args[0], preinit.JoinArg, strconv.Itoa(pidfd), strconv.Itoa(flags),
+		strconv.Itoa(mfd), what}
+	if keep >= 0 {
+		argv = append(argv, strconv.Itoa(keep))
+	}
+	err = unix.Exec("/proc/self/exe", argv, os.Environ())
+	return 0, fmt.Errorf("joining %s: re-executing launch: %w", what, err)
+}
+
+// refuseForJoin refuses the options that would change the container: a
+// join gets the instance's.
+func refuseForJoin(s *runspec.Spec) error {
+	for _, o := range []struct {
+		set  bool
+		flag string
+	}{
+		{len(s.Binds) > 0, "--bind/--mount (or LAUNCH_BIND)"}, {s.Home != nil, "--home"}, {s.NoHome, "--no-home"},
+		{s.Contain, "--contain"}, {s.Namespaces.Extra(), "--pid/--ipc/--net/--uts/--hostname"},
+		{s.Writable, "--writable"}, {s.WritableTmpfs, "--writable-tmpfs"}, {len(s.Overlays) > 0, "--overlay"},
+		{len(s.Scratch) > 0, "--scratch"}, {s.Workdir != "", "--workdir"}, {s.Fakeroot, "--fakeroot"},
+	} {
+		if o.set {
+			return fmt.Errorf("%s cannot be used with %sNAME: a running instance keeps the mounts and namespaces it started with", o.flag, InstanceScheme)
+		}
+	}
+	return nil
+}
+
+// JoinMain is a launch that has joined an instance's namespaces
+// (preinit.JoinArg's command line; args are those after it). It reads the
+// payload's Config, runs the payload there as the stage would (no
+// privileges, parent-death SIGKILL), passes signals on, and returns its
+// exit status. Processes the payload leaves behind belong to the instance
+// (its PID namespace) and end with it.
+func JoinMain(args []string, pre preinit.Result) int {
+	code, err := joinMain(args, pre)
+	if err != nil {
+		msg.Fatal(os.Stderr, err)
+		return 255
+	}
+	return code
+}
+
+func joinMain(args []string, pre preinit.Result) (int, error) {
+	runtime.LockOSThread() // the payload's parent-death signal, the dropped privileges
+	what, shared := "instance", false
+	if len(args) > 3 {
+		if n, ok := strings.CutPrefix(args[3], InstanceScheme); ok {
+			what = "instance " + n
+		} else {
+			what, shared = "the shared namespaces of "+strings.TrimPrefix(args[3], SharensScheme), true
+		}
+	}
+	if len(args) > 4 { // held until this process exits: not the payload's
+		if fd, err := strconv.Atoi(args[4]); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	if !pre.Joined {
+		if pre.Err != nil {
+			if errors.Is(pre.Err, unix.ESRCH) || errors.Is(pre.Err, unix.EINVAL) {
+				return 0, fmt.Errorf("cannot join %s: %w (it ended)", what, pre.Err)
+			}
+			return 0, fmt.Errorf("cannot join %s: %w", what, pre.Err)
+		}
+		return 0, fmt.Errorf("cannot join %s: launch was built without its constructor (cgo)", what)
+	}
+	if len(args) < 3 {
+		return 0, errors.New("joining an instance: missing arguments (run launch exec instance://NAME, not this directly)")
+	}
+	cfd, err := strconv.Atoi(args[2])
+	if err != nil || cfd < 3 {
+		return 0, fmt.Errorf("joining %s: bad config descriptor %q", what, args[2])
+	}
+	f := os.NewFile(uintptr(cfd), "launch-join")
+	data, err := io.ReadAll(io.LimitReader(f, maxJoinConfig+1))
+	f.Close()
+	if err != nil || len(data) > maxJoinConfig {
+		return 0, fmt.Errorf("joining %s: reading the payload's config: %v", what, err)
+	}
+	cfg := &Config{}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return 0, fmt.Errorf("joining %s: decoding the payload's config: %w", what, err)
+	}
+	log := msg.Stderr(msg.Level(cfg.LogLevel))
+	var proc *os.File
+	if shared { // no PID namespace holds the payload's leftovers: this process does
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return 0, fmt.Errorf("becoming child subreaper: %w", err)
+		}
+		if proc, err = os.Open("/proc"); err != nil {
+			return 0, fmt.Errorf("opening /proc: %w", err)
+		}
+		defer killLeftovers(proc)
+	}
+	if err := enterWorkdir(cfg, log); err != nil {
+		return 0, err
+	}
+	sigs := make(chan os.Signal, 32)
+	notify(sigs, keepIgnored())
+	rp := reap.New()
+	// With a PID namespace the constructor waits outside it; its death
+	// (SIGKILL) ends the payload too.
+	gone := make(chan struct{})
+	if pre.Parent != nil {
+		go watchLauncher(pre.Parent, gone)
+	}
+	argv0, argv, env, err := payloadCommand(cfg, readEnvScripts(), log)
+	if errors.Is(err, errNoTest) { // `launch test` of an instance without one: said, status 0
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	log.Debugf("joined %s; running %q", what, argv)
+	if err := dropPrivileges(cfg.Fakeroot != nil); err != nil {
+		return 0, err
+	}
+	wd, _ := os.Getwd()
+	pid, err := rp.ForkExec(argv0, argv, &syscall.ProcAttr{
+		Dir:   wd,
+		Env:   env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		if errors.Is(err, syscall.ENOMEM) {
+			return 0, fmt.Errorf("starting %s in %s: %w (the instance is ending)", argv0, what, err)
+		}
+		return 0, fmt.Errorf("starting %s in %s: %w", argv0, what, err)
+	}
+	for {
+		select {
+		case s := <-sigs:
+			if fromTerminal(s) {
+				continue
+			}
+			_ = syscall.Kill(pid, s.(syscall.Signal))
+		case ev := <-rp.Exits():
+			if ev.Pid == pid {
+				return reap.Status(ev.Status), nil
+			}
+		case <-gone:
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			return reap.Signalled(syscall.SIGKILL), nil
+		}
+	}
+}
+
+// killLeftovers kills every process below this one (a --sharens join's
+// payload's leftovers), repeatedly, until none is left.
+func killLeftovers(proc *os.File) {
+	for i := 0; i < 100; i++ {
+		pids := reap.Descendants(proc, os.Getpid())
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
