@@ -13,11 +13,5 @@ import (
 )
 
 func main() {
-	os.Exit(cli.MainWith(os.Args[1:], cli.OCICommands{
-		Pull:     ocicli.NewPullCmd,
-		Cache:    ocicli.NewCacheCmd,
-		Build:    ocicli.BuildOCI,
-		Push:     ocicli.NewPushCmd,
-		Registry: ocicli.NewRegistryCmd,
-	}))
+	os.Exit(cli.MainWith(os.Args[1:], ocicli.Commands()))
 }

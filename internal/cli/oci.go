@@ -25,8 +25,7 @@ type OCICommands struct {
 	Pull  func(g cliutil.Globals) *cobra.Command
 	Cache func(g cliutil.Globals) *cobra.Command
 	Build func(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, force bool, out, source string) error
-	// Push and Registry are `launch push` and `launch registry` (nil: not
-	// offered).
+	// Push and Registry are `launch push` and `launch registry`.
 	Push, Registry func(g cliutil.Globals) *cobra.Command
 }
 

@@ -37,7 +37,7 @@ func main() {
 
 // generate writes the pages and scripts under out.
 func generate(out, version string) error {
-	root := cli.CommandTree(cli.OCICommands{Pull: ocicli.NewPullCmd, Cache: ocicli.NewCacheCmd, Build: ocicli.BuildOCI})
+	root := cli.CommandTree(ocicli.Commands())
 	man := filepath.Join(out, "man1")
 	comp := filepath.Join(out, "completion")
 	for _, d := range []string{man, comp} {
