@@ -29,10 +29,6 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Writable && img.Format != image.FormatDir {
-		return nil, fmt.Errorf("--writable needs a sandbox (directory) image, and %s is a %s image: "+
-			"use --writable-tmpfs or --overlay DIR for a writable layer over it", img.Path, img.Format)
-	}
 	user := CurrentUser()
 	host := user // who owns what prepare makes on the host
 	for _, b := range s.Binds {
@@ -47,7 +43,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	lay, err := checkLayers(s)
+	lay, err := checkLayers(s, img, user.UID, msg.Stderr(msg.Level(s.LogLevel)))
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +102,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Namespaces:   s.Namespaces,
 		Squashfuse:   conf.Tools.Squashfuse,
 		Layers:       lay.layers,
-		Writable:     s.Writable,
+		Writable:     s.Writable && img.Format == image.FormatDir,
 		// A shared mount belongs to the user's own namespace: none with
 		// --fakeroot.
 		Share:    conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,

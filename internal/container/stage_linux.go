@@ -89,7 +89,7 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 	}
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl,
-		holdOK: report != nil && cfg.Layers == nil, inherited: inh}
+		holdOK: report != nil && cfg.Layers == nil, inherited: inh, imgLayers: &imageLayers{}}
 	code, err := sv.run(cfg)
 	// The status goes to the launcher once the payload's leftovers are
 	// killed, before the FUSE server is reaped. Not with layers: an

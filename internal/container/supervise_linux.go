@@ -35,6 +35,10 @@ type supervisor struct {
 	holdOK bool
 
 	inherited inherited // the caller's descriptors, for the payload only
+
+	// imgLayers are the servers of overlay images, which the assembly
+	// adds to (overlayimg_linux.go).
+	imgLayers *imageLayers
 }
 
 // serverWarnDelay is how long the payload may outlive the FUSE server
@@ -54,7 +58,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	endWatch := sv.watchSetup()
 	defer endWatch()
 	t0 := time.Now()
-	root, res, err := assembleRoot(cfg, deps{log: sv.log, tl: sv.tl, fork: sv.reaper, holdOK: sv.holdOK})
+	root, res, err := assembleRoot(cfg, deps{log: sv.log, tl: sv.tl, fork: sv.reaper, holdOK: sv.holdOK, imgLayers: sv.imgLayers})
 	sv.res = res // ours from now on, also when the assembly failed
 	if err != nil {
 		return 0, err
@@ -194,10 +198,13 @@ func (sv *supervisor) abort(code int) {
 				break
 			}
 			for _, pid := range pids {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				if !sv.imgLayers.spared(pid) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
 			}
 		}
 	}
+	sv.imgLayers.abortStop()
 	os.Exit(code)
 }
 
@@ -251,6 +258,8 @@ func (sv *supervisor) wait() int {
 				return reap.Status(ev.Status)
 			case sv.res.server.Exited(ev):
 				warn = time.After(serverWarnDelay)
+			default:
+				sv.imgLayers.exited(ev)
 			}
 		case <-warn:
 			why := reap.Describe(sv.res.server.Status())
@@ -285,7 +294,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		for i := 0; i < 200; i++ {
 			left := 0
 			for _, pid := range reap.Descendants(sv.proc, self) {
-				if pid == sv.res.server.LivePid() {
+				if pid == sv.res.server.LivePid() || sv.imgLayers.spared(pid) {
 					continue
 				}
 				left++
@@ -298,6 +307,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
+	sv.imgLayers.stop(sv.reaper.Exits(), func(ev reap.Exit) { sv.res.server.Exited(ev) }, sv.log)
 	sv.res.client.Close()
 	if afterTree != nil {
 		afterTree()
@@ -330,6 +340,7 @@ func (sv *supervisor) linger() {
 			return
 		case ev := <-sv.reaper.Exits():
 			sv.res.server.Exited(ev)
+			sv.imgLayers.exited(ev)
 		}
 	}
 }
@@ -342,6 +353,7 @@ func (sv *supervisor) drainExits(d time.Duration) {
 		select {
 		case ev := <-sv.reaper.Exits():
 			sv.res.server.Exited(ev)
+			sv.imgLayers.exited(ev)
 		case <-t.C:
 			return
 		}
