@@ -172,6 +172,7 @@ func commands(g *globals) []command {
 		{[]string{"cache"}, func(g *globals) *cobra.Command { return g.oci.Cache(g) }},
 		{[]string{"inspect"}, newInspectCmd},
 		{[]string{"sif"}, newSifCmd},
+		{[]string{"overlay"}, newOverlayCmd},
 		{[]string{"exec"}, newExecCmd},
 		{[]string{"run"}, newRunCmd},
 		{[]string{"shell"}, newShellCmd},
