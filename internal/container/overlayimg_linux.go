@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,7 +99,7 @@ func checkOverlayImage(path string, ro bool, offset int64, kind string, uid int,
 	if err := takeLock(fd, o); err != nil {
 		return Overlay{}, err
 	}
-	if err := preen(f, offset); err != nil {
+	if err := preen(f, offset, path); err != nil {
 		return Overlay{}, err
 	}
 	log.Warnf("overlay image %s was not cleanly unmounted; e2fsck -p checked and repaired it", path)
@@ -122,8 +123,8 @@ func imageKind(f *os.File) (string, error) {
 }
 
 // preen runs e2fsck -p on the ext3 filesystem at offset in f (reading the
-// descriptor, never the path).
-func preen(f *os.File, offset int64) error {
+// descriptor, never the path, which names it in messages).
+func preen(f *os.File, offset int64, path string) error {
 	dev := "/dev/fd/3"
 	if offset > 0 {
 		dev += "?offset=" + strconv.FormatInt(offset, 10)
@@ -137,7 +138,8 @@ func preen(f *os.File, offset int64) error {
 		return nil // 1, 2: errors corrected
 	}
 	if err != nil {
-		return fmt.Errorf("corrupt ext3 filesystem, which e2fsck -p cannot repair (%s); repair it with e2fsck -f", msg.OneLine(string(out)))
+		said := strings.ReplaceAll(msg.OneLine(string(out)), dev, path)
+		return fmt.Errorf("corrupt ext3 filesystem, which e2fsck -p cannot repair (%s); repair it with e2fsck -f %s", said, path)
 	}
 	return nil
 }
@@ -210,15 +212,19 @@ func (a *assembler) mountOverlayImage(i int, o Overlay, dir string) error {
 		a.imgLayers.add(srv, true)
 	}
 	if err != nil {
-		return fmt.Errorf("overlay image %s: %w", o.Dir, err)
+		// fuse2fs names the image as it got it.
+		return errors.New(strings.ReplaceAll(fmt.Sprintf("overlay image %s: %v", o.Dir, err), "/dev/fd/3", o.Dir))
 	}
 	if o.ReadOnly {
+		if _, err := os.ReadDir(dir); err != nil {
+			return ext3Error(o, srv, fmt.Errorf("reading it: %w", unwrapPath(err)))
+		}
 		return nil
 	}
 	for _, sub := range []string{OverlayUpper, OverlayWork} {
 		p := filepath.Join(dir, sub)
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("overlay image %s: creating /%s in it: %w", o.Dir, sub, unwrapPath(err))
+			return ext3Error(o, srv, fmt.Errorf("creating /%s in it: %w", sub, unwrapPath(err)))
 		}
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
@@ -226,6 +232,16 @@ func (a *assembler) mountOverlayImage(i int, o Overlay, dir string) error {
 		}
 	}
 	return nil
+}
+
+// ext3Error is err on the ext3 image of o, with what its fuse2fs srv said
+// and the advice to check it.
+func ext3Error(o Overlay, srv *fuse.Server, err error) error {
+	said := strings.ReplaceAll(msg.OneLine(srv.Stderr()), "/dev/fd/3", o.Dir)
+	if said != "" {
+		said = " (" + said + ")"
+	}
+	return fmt.Errorf("overlay image %s: %w%s: the filesystem may be corrupt, check it with e2fsck -f %s", o.Dir, err, said, o.Dir)
 }
 
 // imageLayers are the FUSE servers of overlay images. The supervisor makes
