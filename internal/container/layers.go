@@ -68,3 +68,13 @@ const (
 	OverlayWork  = "work"
 	OverlayLock  = "launch.lock"
 )
+
+// hasImage reports whether an overlay is an image of the filesystem kind.
+func (l *Layers) hasImage(kind string) bool {
+	for _, o := range l.Overlays {
+		if o.Image == kind {
+			return true
+		}
+	}
+	return false
+}

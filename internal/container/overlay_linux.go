@@ -193,6 +193,10 @@ func (a *assembler) mountLayers() error {
 // kernel overlayfs cannot, with an identity map.
 func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 	useFuse := upper != "" && a.cfg.User.UID != 0 && !ownedBy(a.image, a.cfg.User.UID)
+	// Where fuse-overlayfs could not make whiteout devices (on fuse2fs),
+	// it made .wh. files, which only it reads.
+	imageLayers := a.cfg.Layers.hasImage(ImageExt3)
+	useFuse = useFuse || imageLayers
 	var bin string
 	if useFuse {
 		var err error
