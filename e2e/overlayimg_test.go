@@ -191,36 +191,60 @@ func TestOverlayImageInUse(t *testing.T) {
 	e2fsckClean(t, ov)
 }
 
-// TestOverlayImageKilledWriter: SIGKILL of the launcher while the payload
-// writes leaves nothing running and an image e2fsck finds clean, which the
-// next run reads.
+// TestOverlayImageKilledWriter: SIGKILL or SIGTERM of the launcher, or
+// SIGKILL of the container's stage (fuse2fs's parent: its parent-death
+// signal), while the payload writes, leaves nothing running and an image
+// e2fsck finds clean, which the next run reads.
 func TestOverlayImageKilledWriter(t *testing.T) {
 	needOverlayImageTools(t)
 	img := layerImage(t)
-	ov := newOverlayImage(t)
-	cmd := exec.Command(launchBin(t), "exec", "--overlay", ov, img, "sh", "-c",
-		`mkdir -p /data; echo ready; i=0; while :; do echo $i > /data/f$i; i=$((i+1)); done`)
-	out, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for _, kill := range []string{"launcher-SIGKILL", "launcher-SIGTERM", "stage-SIGKILL"} {
+		t.Run(kill, func(t *testing.T) {
+			ov := newOverlayImage(t)
+			cmd := exec.Command(launchBin(t), "exec", "--overlay", ov, img, "sh", "-c",
+				`mkdir -p /data; echo ready; i=0; while :; do echo $i > /data/f$i; i=$((i+1)); done`)
+			out, _ := cmd.StdoutPipe()
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+				t.Fatalf("writer did not start: %q %s", line, stderr.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+			procs := descendantsOf(cmd.Process.Pid)
+			switch kill {
+			case "launcher-SIGKILL":
+				_ = cmd.Process.Kill()
+			case "launcher-SIGTERM":
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+			default:
+				stage := 0
+				for pid, cl := range procs {
+					if strings.HasPrefix(cl, launchBin(t)) && (stage == 0 || pid < stage) {
+						stage = pid
+					}
+				}
+				if stage == 0 {
+					t.Fatalf("no stage process below the launcher: %v", procs)
+				}
+				_ = syscall.Kill(stage, syscall.SIGKILL)
+			}
+			_ = cmd.Wait()
+			waitGone(t, procs, 10*time.Second, kill)
+			e2fsckClean(t, ov)
+			r := launch(t, "exec", "--overlay", ov, img, "sh", "-c", "ls /data | wc -l; cat /data/f0")
+			wantOK(t, r)
+			if f := strings.Fields(r.Stdout); len(f) != 2 || f[0] == "0" || f[1] != "0" {
+				t.Errorf("after %s: %q, want the files written", kill, r.Stdout)
+			}
+			if strings.Contains(r.Stderr, "not cleanly unmounted") {
+				t.Errorf("after %s the image needed e2fsck: %s", kill, r.Stderr)
+			}
+			e2fsckClean(t, ov)
+		})
 	}
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("writer did not start: %q %s", line, stderr.String())
-	}
-	time.Sleep(300 * time.Millisecond)
-	procs := descendantsOf(cmd.Process.Pid)
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	waitGone(t, procs, 10*time.Second, "SIGKILL of the launcher")
-	e2fsckClean(t, ov)
-	r := launch(t, "exec", "--overlay", ov, img, "sh", "-c", "ls /data | wc -l; cat /data/f0")
-	wantOK(t, r)
-	if f := strings.Fields(r.Stdout); len(f) != 2 || f[0] == "0" || f[1] != "0" {
-		t.Errorf("after the kill: %q, want the files written", r.Stdout)
-	}
-	e2fsckClean(t, ov)
 }
 
 // TestOverlayImageBadInput: one FATAL line each, and a full image reports

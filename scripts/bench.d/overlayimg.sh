@@ -2,7 +2,8 @@
 # scripts/bench.d/overlayimg.sh — many small files in an overlay image
 # (docs/performance.md, "Overlay images"). A benchmark, not a test.
 #
-#   scripts/bench.d/overlayimg.sh [N]     (N files, default 50000)
+#   scripts/bench.d/overlayimg.sh [N [DIRS]]   (N files in DIRS directories,
+#                                              default 50000 in 100)
 #
 # Builds nothing: uses builddir/launch and a busybox-static SquashFS image it
 # makes. For each of three places, in one run so that load hits them alike:
@@ -15,6 +16,7 @@
 # fuse-overlayfs too: kernel overlayfs cannot take a FUSE upper layer).
 set -euo pipefail
 N=${1:-50000}
+DIRS=${2:-100}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 L=$here/builddir/launch
 work=$(mktemp -d "${TMPDIR:-/tmp}/launch-bench-ovimg.XXXXXX")
@@ -26,7 +28,7 @@ mksquashfs "$work/tree" "$work/img.sqfs" -quiet -no-progress -noappend -all-root
 size=$(( (N * 5 / 1024) + 128 )) # MiB: a 1 KiB block and an inode per file, and room
 "$L" overlay create --size "$size" "$work/ov.img"
 mkdir -p "$work/hostdir" "$work/ovdir"
-create='mkdir -p /data; i=0; while [ $i -lt '"$N"' ]; do echo $i > /data/f$i; i=$((i+1)); done'
+create='d=0; while [ $d -lt '"$DIRS"' ]; do mkdir -p /data/d$d; i=0; while [ $i -lt '"$((N / DIRS))"' ]; do echo $i > /data/d$d/f$i; i=$((i+1)); done; d=$((d+1)); done'
 read='ls /data | wc -l >/dev/null; find /data -type f | xargs cat | wc -l'
 now() { date +%s.%N; }
 declare -A t
@@ -41,11 +43,11 @@ for case in image dir host; do
 	t1=$(now)
 	got=$("$L" exec "${args[@]}" "$work/img.sqfs" sh -c "$read")
 	t2=$(now)
-	[ "$got" = "$N" ] || { echo "overlayimg bench: $case read $got files, want $N" >&2; exit 1; }
+	[ "$got" = "$((N / DIRS * DIRS))" ] || { echo "overlayimg bench: $case read $got files, want $N" >&2; exit 1; }
 	t[$case.create]=$(echo "$t1 - $t0" | bc)
 	t[$case.read]=$(echo "$t2 - $t1" | bc)
 done
-echo "| $N small files ($(id -un)) | create (s) | list + read (s) | create vs host | read vs host |"
+echo "| $N small files in $DIRS directories ($(id -un)) | create (s) | list + read (s) | create vs host | read vs host |"
 echo "|---|---|---|---|---|"
 for case in image dir host; do
 	printf '| %s | %.2f | %.2f | %.2fx | %.2fx |\n' "$case" "${t[$case.create]}" "${t[$case.read]}" \
