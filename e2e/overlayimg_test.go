@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,13 +27,22 @@ func needOverlayImageTools(t *testing.T) {
 	}
 }
 
-// e2fsckClean fails the test unless e2fsck -fn finds the ext3 image clean.
+// e2fsckClean fails the test unless e2fsck -fn finds the ext3 image
+// consistent and its superblock says it was cleanly unmounted (fuse2fs
+// marks it so only once it has written everything back).
 func e2fsckClean(t *testing.T, img string) {
 	t.Helper()
+	env := append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	cmd := exec.Command("e2fsck", "-fn", img)
-	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("e2fsck -fn %s: %v\n%s", img, err, out)
+	}
+	cmd = exec.Command("dumpe2fs", "-h", img)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil || !regexp.MustCompile(`(?m)^Filesystem state:\s+clean$`).Match(out) {
+		t.Errorf("dumpe2fs -h %s: %v; the image is not marked cleanly unmounted:\n%s", img, err, out)
 	}
 }
 

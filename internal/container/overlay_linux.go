@@ -129,7 +129,8 @@ func (a *assembler) mountLayers() error {
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
 		if o.Image != "" {
-			if err := a.mountOverlayImage(i, o, dir); err != nil {
+			var err error
+			if dir, err = a.mountOverlayImage(i, o, dir); err != nil {
 				return err
 			}
 		} else if err := bind(fdPath(a.layerFDs[i]), dir, false); err != nil {

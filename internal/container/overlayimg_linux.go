@@ -176,62 +176,78 @@ func openOverlayImage(o Overlay) (*os.File, int, error) {
 	return f, lock, nil
 }
 
-// mountOverlayImage mounts the image of layer i on dir (an empty
-// directory of the staging area). fuse2fs mounts ext3 itself, in a mount
-// namespace of its own (where the root never moves: the pivot does not
-// reach it, so it never runs anything of the container's): dir is first
-// made a shared tmpfs, so that its mount shows here too.
-func (a *assembler) mountOverlayImage(i int, o Overlay, dir string) error {
+// mountOverlayImage mounts the image of layer i below dir (an empty
+// directory of the staging area) and returns where its filesystem is.
+//
+// fuse2fs mounts ext3 itself, in a mount namespace of its own (where the
+// root never moves: the pivot does not reach it, so it never runs anything
+// of the container's): dir is first made a shared tmpfs, so that its mount
+// on dir/fs shows here too; then dir is made private again. That matters:
+// while they are peers, the pivot's detaching of the old root would
+// unmount fuse2fs's own copy too, and fuse2fs would see its connection end
+// (once fuse-overlayfs is gone) and tear down by itself, removing its
+// SIGHUP handler as it writes the image back: a SIGHUP then (ours, or its
+// parent-death signal) would kill it half-way. Private, fuse2fs's mount
+// lives as long as it does, and only SIGHUP ends it, while its handler is
+// in place.
+func (a *assembler) mountOverlayImage(i int, o Overlay, dir string) (string, error) {
 	f := a.layerFDs[i]
 	if o.Image == ImageSquashFS {
 		bin, err := a.squashfuse()
 		if err != nil {
-			return err
+			return "", err
 		}
 		srv, err := fuse.Mount(fuse.MountOptions{Image: f, Offset: o.Offset, Target: dir,
 			UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Fork: a.fork})
 		if err != nil {
-			return fmt.Errorf("overlay image %s: %w", o.Dir, err)
+			return "", fmt.Errorf("overlay image %s: %w", o.Dir, err)
 		}
 		a.imgLayers.add(srv, false)
-		return nil
+		return dir, nil
 	}
 	bin, err := fuse.FindFuse2fs("")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := unix.Mount("ovlimg", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16k"); err != nil {
-		return fmt.Errorf("overlay image %s: mounting its mount point: %w", o.Dir, err)
+		return "", fmt.Errorf("overlay image %s: mounting its mount point: %w", o.Dir, err)
 	}
 	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
-		return fmt.Errorf("overlay image %s: sharing its mount point: %w", o.Dir, err)
+		return "", fmt.Errorf("overlay image %s: sharing its mount point: %w", o.Dir, err)
 	}
-	srv, err := fuse.MountExt3(fuse.Ext3Options{Image: f, Offset: o.Offset, Target: dir,
+	fs := filepath.Join(dir, "fs")
+	if err := os.Mkdir(fs, 0o755); err != nil {
+		return "", fmt.Errorf("overlay image %s: creating its mount point: %w", o.Dir, err)
+	}
+	srv, err := fuse.MountExt3(fuse.Ext3Options{Image: f, Offset: o.Offset, Target: fs,
 		ReadOnly: o.ReadOnly, Binary: bin, Fork: a.fork})
 	if srv != nil {
 		a.imgLayers.add(srv, true)
 	}
 	if err != nil {
 		// fuse2fs names the image as it got it.
-		return errors.New(strings.ReplaceAll(fmt.Sprintf("overlay image %s: %v", o.Dir, err), "/dev/fd/3", o.Dir))
+		return "", errors.New(strings.ReplaceAll(fmt.Sprintf("overlay image %s: %v", o.Dir, err), "/dev/fd/3", o.Dir))
+	}
+	if err := unix.Mount("", dir, "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return "", fmt.Errorf("overlay image %s: making its mount private: %w", o.Dir, err)
 	}
 	if o.ReadOnly {
-		if _, err := os.ReadDir(dir); err != nil {
-			return ext3Error(o, srv, fmt.Errorf("reading it: %w", unwrapPath(err)))
+		if _, err := os.ReadDir(fs); err != nil {
+			return "", ext3Error(o, srv, fmt.Errorf("reading it: %w", unwrapPath(err)))
 		}
-		return nil
+		return fs, nil
 	}
 	for _, sub := range []string{OverlayUpper, OverlayWork} {
-		p := filepath.Join(dir, sub)
+		p := filepath.Join(fs, sub)
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return ext3Error(o, srv, fmt.Errorf("creating /%s in it: %w", sub, unwrapPath(err)))
+			return "", ext3Error(o, srv, fmt.Errorf("creating /%s in it: %w", sub, unwrapPath(err)))
 		}
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return fmt.Errorf("overlay image %s: /%s in it is not a directory", o.Dir, sub)
+			return "", fmt.Errorf("overlay image %s: /%s in it is not a directory", o.Dir, sub)
 		}
 	}
-	return nil
+	return fs, nil
 }
 
 // ext3Error is err on the ext3 image of o, with what its fuse2fs srv said
@@ -323,6 +339,7 @@ func (l *imageLayers) stop(exits <-chan reap.Exit, also func(reap.Exit), log *ms
 				s.Stop()
 			}
 		}
+		log.Debugf("%s (pid %d) ended: %s %s", s.Binary, s.Pid, reap.Describe(s.Status()), msg.OneLine(s.Stderr()))
 	}
 }
 
