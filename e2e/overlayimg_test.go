@@ -287,17 +287,18 @@ func TestOverlayImageBadInput(t *testing.T) {
 	_ = os.WriteFile(raw, make([]byte, 4096), 0o644)
 	wantOK(t, launch(t, "sif", "add", "--datatype", "4", "--parttype", "4", "--partfs", "4", sif, raw))
 	wantFatal(t, launch(t, "exec", sif, "true"), "overlay partition", "of type Raw")
-	// Full: ENOSPC reaches the payload; the image stays clean and usable.
+	// Full: ENOSPC reaches the payload; the image stays clean and usable,
+	// in the same run and the next.
 	r := launch(t, "exec", "--overlay", ov, img, "sh", "-c",
-		`dd if=/dev/zero of=/big bs=1M count=100 2>&1 | grep -o "No space left on device"; rm -f /big; echo again > /etc/again`)
-	wantOK(t, r)
-	if r.Stdout != "No space left on device\n" {
-		t.Errorf("writing past the image's size: %q", r.Stdout)
+		`dd if=/dev/zero of=/big bs=1M count=100 2>&1 | grep -o "No space left on device"; echo full > /etc/full`)
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "No space left on device\n") {
+		t.Errorf("writing past the image's size: %q, %q", r.Stdout, r.Stderr)
 	}
 	e2fsckClean(t, ov)
-	r = launch(t, "exec", "--overlay", ov, img, "cat", "/etc/again")
+	r = launch(t, "exec", "--overlay", ov, img, "sh", "-c", "test -s /big && rm /big && echo again > /etc/again && cat /etc/again")
 	wantOK(t, r)
 	if r.Stdout != "again\n" {
 		t.Errorf("after filling it: %q", r.Stdout)
 	}
+	e2fsckClean(t, ov)
 }

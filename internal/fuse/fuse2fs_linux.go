@@ -75,12 +75,10 @@ func MountExt3(o Ext3Options) (*Server, error) {
 	if bytes.ContainsAny([]byte(o.Target), ",") {
 		return nil, fmt.Errorf("fuse2fs mount point %q contains ','", o.Target)
 	}
-	// fuse2fs's defaults but attr_timeout=0: nothing changes the image
-	// but this mount (its writer holds the lock), so the kernel may keep
-	// what it was told, sparing fuse-overlayfs's stat calls a round trip
-	// each.
-	opts := "no_default_opts,use_ino,kernel_cache,subtype=ext4,fsname=launch-overlay," +
-		"attr_timeout=30,entry_timeout=30,negative_timeout=30"
+	// fuse2fs's own defaults (attr_timeout=0 among them: with longer
+	// attribute and entry timeouts, a full image could not even delete a
+	// file through fuse-overlayfs, which then failed with ENOSPC).
+	opts := "fsname=launch-overlay"
 	if o.Offset > 0 {
 		opts += ",offset=" + strconv.FormatInt(o.Offset, 10)
 	}
