@@ -182,14 +182,13 @@ func openOverlayImage(o Overlay) (*os.File, int, error) {
 // fuse2fs mounts ext3 itself, in a mount namespace of its own (where the
 // root never moves: the pivot does not reach it, so it never runs anything
 // of the container's): dir is first made a shared tmpfs, so that its mount
-// on dir/fs shows here too; then dir is made private again. That matters:
-// while they are peers, the pivot's detaching of the old root would
-// unmount fuse2fs's own copy too, and fuse2fs would see its connection end
-// (once fuse-overlayfs is gone) and tear down by itself, removing its
-// SIGHUP handler as it writes the image back: a SIGHUP then (ours, or its
-// parent-death signal) would kill it half-way. Private, fuse2fs's mount
-// lives as long as it does, and only SIGHUP ends it, while its handler is
-// in place.
+// on dir/fs shows here too, as a peer of fuse2fs's own. They stay peers:
+// the pivot's detaching of the old root then unmounts fuse2fs's own copy
+// too, and from then on only fuse-overlayfs (which holds the layer open in
+// its own namespace) keeps the filesystem mounted. When fuse-overlayfs is
+// gone, killed with the payload's leftovers or by its parent-death signal
+// when the stage is killed, fuse2fs's connection ends and it writes the
+// image back and exits by itself, no signal needed (imageLayers.stop).
 func (a *assembler) mountOverlayImage(i int, o Overlay, dir string) (string, error) {
 	f := a.layerFDs[i]
 	if o.Image == ImageSquashFS {
@@ -227,9 +226,6 @@ func (a *assembler) mountOverlayImage(i int, o Overlay, dir string) (string, err
 	if err != nil {
 		// fuse2fs names the image as it got it.
 		return "", errors.New(strings.ReplaceAll(fmt.Sprintf("overlay image %s: %v", o.Dir, err), "/dev/fd/3", o.Dir))
-	}
-	if err := unix.Mount("", dir, "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return "", fmt.Errorf("overlay image %s: making its mount private: %w", o.Dir, err)
 	}
 	if o.ReadOnly {
 		if _, err := os.ReadDir(fs); err != nil {
@@ -309,23 +305,33 @@ func (l *imageLayers) exited(ev reap.Exit) {
 	}
 }
 
-// stop stops every server: the others with SIGKILL, the graceful ones
-// with SIGHUP, and waits (reading exits, each passed on to also) until
-// they are reaped; one that takes longer than ext3Stop is killed, with a
-// warning.
-func (l *imageLayers) stop(exits <-chan reap.Exit, also func(reap.Exit), log *msg.Logger) {
+// ext3Natural is how long a fuse2fs is given to end by itself once
+// fuse-overlayfs is gone, before it is asked to (SIGHUP): when its mount
+// is still held elsewhere (kernel overlayfs, with no fuse-overlayfs
+// installed; fuse-overlayfs alive in a PID namespace).
+const ext3Natural = 2 * time.Second
+
+// stop stops every server and waits (reading exits, each passed on to
+// also) until they are reaped: the others with SIGKILL; the graceful ones
+// are waited for, once overlay (fuse-overlayfs, or nil) is stopped, to end
+// by themselves (see mountOverlayImage), and after ext3Natural asked to
+// with SIGHUP when their handler is in place (proc: a /proc to read that
+// in). One that takes longer than ext3Stop is killed, with a warning.
+func (l *imageLayers) stop(overlay *fuse.Server, proc *os.File, exits <-chan reap.Exit, also func(reap.Exit), log *msg.Logger) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	ext3, other := l.ext3, l.other
 	l.mu.Unlock()
+	if len(ext3) > 0 {
+		overlay.Stop()
+	}
 	for _, s := range other {
 		s.Stop()
 	}
-	for _, s := range ext3 {
-		s.Hangup()
-	}
+	natural := time.NewTimer(ext3Natural)
+	defer natural.Stop()
 	deadline := time.NewTimer(ext3Stop)
 	defer deadline.Stop()
 	for _, s := range append(append([]*fuse.Server{}, ext3...), other...) {
@@ -334,6 +340,13 @@ func (l *imageLayers) stop(exits <-chan reap.Exit, also func(reap.Exit), log *ms
 			case ev := <-exits:
 				l.exited(ev)
 				also(ev)
+			case <-natural.C:
+				for _, e := range ext3 {
+					if e.HangupReady(proc) {
+						log.Debugf("%s (pid %d) still serving after %v: asking it to stop", e.Binary, e.Pid, ext3Natural)
+						e.Hangup()
+					}
+				}
 			case <-deadline.C:
 				log.Warnf("%s (pid %d) did not write its overlay image back within %v; killing it: the image may need e2fsck", s.Binary, s.Pid, ext3Stop)
 				s.Stop()
@@ -343,21 +356,29 @@ func (l *imageLayers) stop(exits <-chan reap.Exit, also func(reap.Exit), log *ms
 	}
 }
 
-// abortStop, for an abort during set-up (no reaping then), asks the
-// graceful servers to stop and waits a little for them to exit: with a PID
+// abortStop, for an abort during set-up (no reaping then; everything else
+// below the stage killed already), waits for the graceful servers to end
+// as in stop, asking them with SIGHUP after ext3Natural: with a PID
 // namespace the kernel kills them outright when the stage exits.
-func (l *imageLayers) abortStop() {
+func (l *imageLayers) abortStop(proc *os.File) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	ext3 := l.ext3
 	l.mu.Unlock()
+	start := time.Now()
+	asked := false
 	for _, s := range ext3 {
-		s.Hangup()
-	}
-	for _, s := range ext3 {
-		for i := 0; i < 500 && s.Running(); i++ {
+		for s.Running() && time.Since(start) < ext3Natural+5*time.Second {
+			if !asked && time.Since(start) > ext3Natural {
+				for _, e := range ext3 {
+					if e.HangupReady(proc) {
+						e.Hangup()
+					}
+				}
+				asked = true
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}

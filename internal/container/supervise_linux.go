@@ -204,7 +204,7 @@ func (sv *supervisor) abort(code int) {
 			}
 		}
 	}
-	sv.imgLayers.abortStop()
+	sv.imgLayers.abortStop(sv.proc)
 	os.Exit(code)
 }
 
@@ -307,7 +307,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
-	sv.imgLayers.stop(sv.reaper.Exits(), func(ev reap.Exit) { sv.res.server.Exited(ev) }, sv.log)
+	sv.imgLayers.stop(sv.res.overlay, sv.proc, sv.reaper.Exits(), func(ev reap.Exit) { sv.res.server.Exited(ev) }, sv.log)
 	sv.res.client.Close()
 	if afterTree != nil {
 		afterTree()

@@ -61,16 +61,24 @@ var ext3Caps = append([]uintptr{unix.CAP_SYS_ADMIN}, ServerCaps...)
 const fuseSuperMagic = 0x65735546
 
 // MountExt3 starts fuse2fs serving the ext3 filesystem of o.Image (as
-// /dev/fd/3: the image is never opened again by path) on o.Target, and
-// waits for the mount. Unlike the other servers, fuse2fs keeps data of its
-// own (the block and inode bitmaps, the superblock) that it writes back
-// only when it stops, and it keeps no journal: a SIGKILL would leave the
-// image inconsistent. So it is stopped with SIGHUP (Hangup), on which
-// libfuse ends its loop and fuse2fs flushes and closes the filesystem,
-// and SIGHUP is also its parent-death signal: if the stage is killed,
-// fuse2fs still flushes. It runs in a session of its own, so no terminal
-// sends it SIGHUP; batch systems send TERM, INT and the USR signals, which
-// it has blocked.
+// /dev/fd/3: the image is never opened again by path) on o.Target, in a
+// mount namespace of its own, and waits for the mount to show in the
+// caller's (o.Target must be a shared mount point, or below one).
+//
+// Unlike the other servers, fuse2fs keeps data of its own (the block and
+// inode bitmaps, the superblock) that it writes back only when it stops,
+// and it keeps no journal: a SIGKILL would leave the image inconsistent.
+// It stops by itself, writing everything back, when its filesystem is
+// unmounted everywhere (libfuse's loop then ends): the caller arranges
+// that (see internal/container, overlayimg_linux.go). It has no
+// parent-death signal: the kernel sends that again each time a thread of
+// a multi-threaded parent exits, and a second SIGHUP, arriving once libfuse
+// has put the default action back as it tears down, kills fuse2fs half-way
+// through writing the image. SIGHUP (Hangup) asks it to stop while its
+// filesystem is still mounted (HangupReady says whether it would be
+// handled). It runs in a session of its own, so no terminal sends it
+// SIGHUP; batch systems send TERM, INT and the USR signals, which it has
+// blocked.
 func MountExt3(o Ext3Options) (*Server, error) {
 	if bytes.ContainsAny([]byte(o.Target), ",") {
 		return nil, fmt.Errorf("fuse2fs mount point %q contains ','", o.Target)
@@ -87,7 +95,7 @@ func MountExt3(o Ext3Options) (*Server, error) {
 	}
 	argv := []string{o.Binary, "/dev/fd/3", o.Target, "-f", "-o", opts}
 	s, err := startWith(o.Fork, argv, []*os.File{o.Image}, startOpts{blocked: ext3Blocked,
-		pdeathsig: syscall.SIGHUP, caps: ext3Caps, setsid: true, exactMask: true, cloneflags: unix.CLONE_NEWNS})
+		caps: ext3Caps, setsid: true, exactMask: true, cloneflags: unix.CLONE_NEWNS})
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +141,30 @@ func (s *Server) Running() bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// HangupReady reports whether the server, read through proc (a /proc
+// directory), has a SIGHUP handler in place: libfuse's, which ends its
+// loop, and is removed as it tears down. False when unknown.
+func (s *Server) HangupReady(proc *os.File) bool {
+	if !s.Live() || proc == nil {
+		return false
+	}
+	fd, err := unix.Openat(int(proc.Fd()), strconv.Itoa(s.Pid)+"/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "status")
+	defer f.Close()
+	b := make([]byte, 4096)
+	n, _ := f.Read(b)
+	for _, l := range bytes.Split(b[:n], []byte("\n")) {
+		if v, ok := bytes.CutPrefix(l, []byte("SigCgt:")); ok {
+			m, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
+			return err == nil && m&1 != 0 // bit 0: SIGHUP
+		}
+	}
+	return false
 }
 
 // Hangup asks the server to stop (SIGHUP) unless it has been reaped: for
