@@ -327,7 +327,7 @@ func TestLayersBadInput(t *testing.T) {
 		{"--writable on a squashfs", []string{"--writable", img}, []string{"--writable needs a sandbox"}},
 		{"overlay not owned", []string{"--overlay", notMine, img}, []string{"--overlay " + notMine, "not by you"}},
 		{"overlay on a read-only filesystem", []string{"--overlay", "RO", img}, []string{"cannot hold a writable layer"}},
-		{"overlay is a file", []string{"--overlay", file, img}, []string{file, "not a directory"}},
+		{"overlay is a file", []string{"--overlay", file, img}, []string{file, "not an ext3 or SquashFS overlay image, nor a directory"}},
 		{"overlay bad option", []string{"--overlay", ov + ":rx", img}, []string{"unknown option", "rx"}},
 		{"read-only overlay missing", []string{"--overlay", filepath.Join(tmp, "none") + ":ro", img}, []string{"none", "no such file"}},
 		{"same overlay twice", []string{"--overlay", ov, "--overlay", ov + ":ro", img}, []string{ov, "twice"}},

@@ -178,6 +178,7 @@ func commands(g *globals) []command {
 		{[]string{"registry"}, func(g *globals) *cobra.Command { return g.oci.Registry(g) }},
 		{[]string{"inspect"}, newInspectCmd},
 		{[]string{"sif"}, newSifCmd},
+		{[]string{"overlay"}, newOverlayCmd},
 		{[]string{"exec"}, newExecCmd},
 		{[]string{"run"}, newRunCmd},
 		{[]string{"shell"}, newShellCmd},

@@ -20,10 +20,11 @@ subcommands.`,
 		Example: `  launch sif list app.sif
   launch sif info 2 app.sif
   launch sif header app.sif`,
-		Args: cliutil.ExactArgs(0, "a subcommand (list, info, header)"),
+		Args: cliutil.ExactArgs(0, "a subcommand (list, info, header, add, del, setprim)"),
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	c.AddCommand(newSifListCmd(g), newSifInfoCmd(g), newSifHeaderCmd(g))
+	c.AddCommand(newSifAddCmd(g), newSifDelCmd(g), newSifSetprimCmd(g))
 	return c
 }
 

@@ -19,6 +19,8 @@ type deps struct {
 	tl     *timeline.T // nil unless LAUNCH_TIMELINE is set
 	fork   fuse.Forker
 	holdOK bool
+	// imgLayers collects the servers of overlay images (overlayimg_linux.go).
+	imgLayers *imageLayers
 }
 
 // started is what assembling the root started or holds and the stage must

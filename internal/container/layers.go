@@ -29,7 +29,21 @@ type Overlay struct {
 	Dir string `json:"dir"`
 	// ReadOnly stacks the directory below the writable layer, unchanged.
 	ReadOnly bool `json:"ro,omitempty"`
+	// Image is set when Dir is an overlay image file rather than a
+	// directory: the filesystem in it (ImageExt3, ImageSquashFS), which
+	// lies at Offset (a SIF's overlay partition). Dev and Ino identify the
+	// file the launcher checked (overlayimg_linux.go).
+	Image  string `json:"image,omitempty"`
+	Offset int64  `json:"offset,omitempty"`
+	Dev    uint64 `json:"dev,omitempty"`
+	Ino    uint64 `json:"ino,omitempty"`
 }
+
+// The filesystems of overlay images (Overlay.Image).
+const (
+	ImageExt3     = "ext3"
+	ImageSquashFS = "squashfs"
+)
 
 // Writable reports whether the layers include a writable one.
 func (l *Layers) Writable() bool {
@@ -54,3 +68,13 @@ const (
 	OverlayWork  = "work"
 	OverlayLock  = "launch.lock"
 )
+
+// hasImage reports whether an overlay is an image of the filesystem kind.
+func (l *Layers) hasImage(kind string) bool {
+	for _, o := range l.Overlays {
+		if o.Image == kind {
+			return true
+		}
+	}
+	return false
+}

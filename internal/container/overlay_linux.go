@@ -29,6 +29,16 @@ func (a *assembler) openLayers() error {
 		return nil
 	}
 	for _, o := range l.Overlays {
+		if o.Image != "" {
+			f, lock, err := openOverlayImage(o)
+			if err != nil {
+				return err
+			}
+			a.layerFDs = append(a.layerFDs, f)
+			a.res.held = append(a.res.held, f)
+			a.res.locks = append(a.res.locks, lock)
+			continue
+		}
 		fd, err := unix.Open(o.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("overlay %s: %w", o.Dir, err)
@@ -50,9 +60,9 @@ func (a *assembler) openLayers() error {
 // locked descriptor (-1 when a read-only overlay has no lock to take).
 func lockOverlay(o Overlay) (int, error) {
 	lock := filepath.Join(o.Dir, OverlayLock)
-	flags, how := unix.O_RDWR|unix.O_CREAT, unix.LOCK_EX
+	flags := unix.O_RDWR | unix.O_CREAT
 	if o.ReadOnly {
-		flags, how = unix.O_RDONLY, unix.LOCK_SH
+		flags = unix.O_RDONLY
 	}
 	fd, err := unix.Open(lock, flags|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
@@ -64,19 +74,32 @@ func lockOverlay(o Overlay) (int, error) {
 		}
 		return -1, fmt.Errorf("overlay %s: opening lock file: %w", o.Dir, err)
 	}
-	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
+	if err := takeLock(fd, o); err != nil {
 		unix.Close(fd)
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			if o.ReadOnly {
-				return -1, fmt.Errorf("overlay %s is in use read-write by another running container; "+
-					"a read-only overlay must not change under a container", o.Dir)
-			}
-			return -1, fmt.Errorf("overlay %s is in use by another running container; "+
-				"a writable overlay can serve one container at a time", o.Dir)
-		}
-		return -1, fmt.Errorf("overlay %s: locking %s: %w", o.Dir, lock, err)
+		return -1, err
 	}
 	return fd, nil
+}
+
+// takeLock takes the lock of the overlay o on fd, without waiting:
+// exclusive for a writable one, shared for a read-only one.
+func takeLock(fd int, o Overlay) error {
+	how := unix.LOCK_EX
+	if o.ReadOnly {
+		how = unix.LOCK_SH
+	}
+	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			if o.ReadOnly {
+				return fmt.Errorf("overlay %s is in use read-write by another running container; "+
+					"a read-only overlay must not change under a container", o.Dir)
+			}
+			return fmt.Errorf("overlay %s is in use by another running container; "+
+				"a writable overlay can serve one container at a time", o.Dir)
+		}
+		return fmt.Errorf("overlay %s: locking it: %w", o.Dir, err)
+	}
+	return nil
 }
 
 // mountLayers makes the container's root at a.root an overlay of the layers
@@ -105,15 +128,24 @@ func (a *assembler) mountLayers() error {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
-		if err := bind(fdPath(a.layerFDs[i]), dir, false); err != nil {
+		if o.Image != "" {
+			var err error
+			if dir, err = a.mountOverlayImage(i, o, dir); err != nil {
+				return err
+			}
+		} else if err := bind(fdPath(a.layerFDs[i]), dir, false); err != nil {
 			return fmt.Errorf("overlay %s: %w", o.Dir, err)
 		}
 		if !o.ReadOnly {
 			upper, work = filepath.Join(dir, OverlayUpper), filepath.Join(dir, OverlayWork)
 			what = "overlay directory " + o.Dir
+			if o.Image != "" {
+				what = "overlay image " + o.Dir
+			}
 			continue
 		}
-		if fi, err := os.Stat(filepath.Join(dir, OverlayUpper)); err == nil && fi.IsDir() {
+		// Not through a link: an image's upper could point anywhere.
+		if fi, err := os.Lstat(filepath.Join(dir, OverlayUpper)); err == nil && fi.IsDir() {
 			dir = filepath.Join(dir, OverlayUpper)
 		}
 		lower = append(lower, dir)
@@ -162,6 +194,10 @@ func (a *assembler) mountLayers() error {
 // kernel overlayfs cannot, with an identity map.
 func (a *assembler) mountOverlay(lower []string, upper, work string) error {
 	useFuse := upper != "" && a.cfg.User.UID != 0 && !ownedBy(a.image, a.cfg.User.UID)
+	// Where fuse-overlayfs could not make whiteout devices (on fuse2fs),
+	// it made .wh. files, which only it reads.
+	imageLayers := a.cfg.Layers.hasImage(ImageExt3)
+	useFuse = useFuse || imageLayers
 	var bin string
 	if useFuse {
 		var err error

@@ -8,7 +8,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/mountplan"
+	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
@@ -80,24 +82,53 @@ type layerPlan struct {
 	rw     string  // the writable --overlay directory, "" for none
 }
 
-// checkLayers checks the --overlay directories on the host and returns the
-// layers over the image (--writable-tmpfs, --overlay; none with
-// --writable): the writable one on top of every read-only one. A writable
-// directory's upper and work directories are made by make.
-func checkLayers(s *runspec.Spec) (layerPlan, error) {
-	if s.Writable || !s.WritableTmpfs && len(s.Overlays) == 0 {
+// checkLayers checks the --overlay directories and image files on the
+// host and returns the layers over the image img (--writable-tmpfs,
+// --overlay, a SIF's overlay partition; none with --writable on a
+// sandbox): the writable one on top of every read-only one, a SIF's
+// read-only partition lowest. A writable directory's upper and work
+// directories are made by make.
+func checkLayers(s *runspec.Spec, img *image.Image, uid int, log *msg.Logger) (layerPlan, error) {
+	if s.Writable && img.Format == image.FormatDir {
+		return layerPlan{}, nil
+	}
+	sif, err := sifOverlay(img, s.Writable, uid, log)
+	if err != nil {
+		return layerPlan{}, err
+	}
+	if sif == nil && !s.WritableTmpfs && len(s.Overlays) == 0 {
 		return layerPlan{}, nil
 	}
 	conf := s.Site
 	l := &Layers{Tmpfs: s.WritableTmpfs, TmpfsSize: conf.Tmpfs.Writable, FuseOverlayfs: conf.Tools.FuseOverlayfs}
+	if sif != nil {
+		l.Overlays = append(l.Overlays, *sif)
+	}
 	// Checked in full before anything is made.
-	for _, o := range s.Overlays {
+	images := map[int]Overlay{}
+	for i, o := range s.Overlays {
+		fi, err := os.Lstat(o.Dir)
+		if err == nil && !fi.IsDir() && !(fi.Mode()&os.ModeSymlink != 0 && isDirPath(o.Dir)) {
+			if images[i], err = overlayImage(o, uid, log); err != nil {
+				return layerPlan{}, err
+			}
+			continue
+		}
 		if err := checkOverlayDir(o); err != nil {
 			return layerPlan{}, fmt.Errorf("--overlay %s: %w", o.Dir, err)
 		}
 	}
 	p := layerPlan{layers: l}
-	for _, o := range s.Overlays {
+	var rwImage *Overlay
+	for i, o := range s.Overlays {
+		if im, ok := images[i]; ok {
+			if o.ReadOnly {
+				l.Overlays = append(l.Overlays, im)
+			} else {
+				rwImage = &im
+			}
+			continue
+		}
 		if !o.ReadOnly {
 			p.rw = o.Dir
 			continue
@@ -109,6 +140,9 @@ func checkLayers(s *runspec.Spec) (layerPlan, error) {
 	}
 	if p.rw != "" {
 		l.Overlays = append(l.Overlays, Overlay{Dir: p.rw})
+	}
+	if rwImage != nil {
+		l.Overlays = append(l.Overlays, *rwImage)
 	}
 	return p, nil
 }
@@ -130,7 +164,7 @@ func checkOverlayDir(o runspec.Overlay) error {
 	fi, err := os.Stat(o.Dir)
 	switch {
 	case err == nil && !fi.IsDir():
-		return errors.New("not a directory (only overlay directories are supported, not image files)")
+		return errors.New("not a directory, an ext3 or a SquashFS image file")
 	case errors.Is(err, os.ErrNotExist) && !o.ReadOnly:
 		return nil
 	case err != nil:
@@ -197,4 +231,10 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// isDirPath reports whether path (a symbolic link) leads to a directory.
+func isDirPath(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

@@ -34,10 +34,6 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err := imagetrust.Check(conf.Images, img.Path, img.Format == image.FormatSIF, msg.Stderr(msg.Level(s.LogLevel))); err != nil {
 		return nil, err
 	}
-	if s.Writable && img.Format != image.FormatDir {
-		return nil, fmt.Errorf("--writable needs a sandbox (directory) image, and %s is a %s image: "+
-			"use --writable-tmpfs or --overlay DIR for a writable layer over it", img.Path, img.Format)
-	}
 	user := CurrentUser()
 	host := user // who owns what prepare makes on the host
 	for _, b := range s.Binds {
@@ -52,7 +48,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	lay, err := checkLayers(s)
+	lay, err := checkLayers(s, img, user.UID, msg.Stderr(msg.Level(s.LogLevel)))
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +118,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Namespaces:   s.Namespaces,
 		Squashfuse:   conf.Tools.Squashfuse,
 		Layers:       lay.layers,
-		Writable:     s.Writable,
+		Writable:     s.Writable && img.Format == image.FormatDir,
 		// A shared mount belongs to the user's own namespace: none with
 		// --fakeroot.
 		Share:    conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,

@@ -93,7 +93,7 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 	}
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl,
-		holdOK: report != nil && cfg.Layers == nil, inherited: inh}
+		holdOK: report != nil && cfg.Layers == nil, inherited: inh, imgLayers: &imageLayers{}}
 	switch {
 	case cfg.Instance != nil:
 		sv.role = instanceRole{}

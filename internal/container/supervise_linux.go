@@ -46,6 +46,9 @@ type supervisor struct {
 	// payloadCommand and wait (an instance's init: instance_linux.go;
 	// runContainer sets it).
 	role payloadRole
+	// imgLayers are the servers of overlay images, which the assembly
+	// adds to (overlayimg_linux.go).
+	imgLayers *imageLayers
 }
 
 // payloadRole is another way for a stage to choose its payload (no program:
@@ -73,7 +76,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	endWatch := sv.watchSetup()
 	defer endWatch()
 	t0 := time.Now()
-	root, res, err := assembleRoot(cfg, deps{log: sv.log, tl: sv.tl, fork: sv.reaper, holdOK: sv.holdOK})
+	root, res, err := assembleRoot(cfg, deps{log: sv.log, tl: sv.tl, fork: sv.reaper, holdOK: sv.holdOK, imgLayers: sv.imgLayers})
 	sv.res = res // ours from now on, also when the assembly failed
 	if err != nil {
 		return 0, err
@@ -228,10 +231,13 @@ func (sv *supervisor) abort(code int) {
 				break
 			}
 			for _, pid := range pids {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				if !sv.imgLayers.spared(pid) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
 			}
 		}
 	}
+	sv.imgLayers.abortStop(sv.proc)
 	os.Exit(code)
 }
 
@@ -288,6 +294,8 @@ func (sv *supervisor) wait() int {
 				return reap.Status(ev.Status)
 			case sv.res.server.Exited(ev):
 				warn = time.After(serverWarnDelay)
+			default:
+				sv.imgLayers.exited(ev)
 			}
 		case <-warn:
 			why := reap.Describe(sv.res.server.Status())
@@ -339,7 +347,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		for i := 0; i < 200; i++ {
 			left := 0
 			for _, pid := range reap.Descendants(sv.proc, self) {
-				if pid == sv.res.server.LivePid() {
+				if pid == sv.res.server.LivePid() || sv.imgLayers.spared(pid) {
 					continue
 				}
 				left++
@@ -352,6 +360,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 		}
 	}
 	sv.tl.Mark("payload-tree-killed")
+	sv.imgLayers.stop(sv.res.overlay, sv.proc, sv.reaper.Exits(), func(ev reap.Exit) { sv.res.server.Exited(ev) }, sv.log)
 	sv.res.client.Close()
 	if afterTree != nil {
 		afterTree()
@@ -403,6 +412,7 @@ func (sv *supervisor) linger(window time.Duration, stepQuit <-chan struct{}) {
 			if sv.res.server.Exited(ev) {
 				sv.res.holder.Abandon()
 			}
+			sv.imgLayers.exited(ev)
 		}
 	}
 }
@@ -415,6 +425,7 @@ func (sv *supervisor) drainExits(d time.Duration) {
 		select {
 		case ev := <-sv.reaper.Exits():
 			sv.res.server.Exited(ev)
+			sv.imgLayers.exited(ev)
 		case <-t.C:
 			return
 		}

@@ -47,7 +47,7 @@ type OverlayOptions struct {
 // first access to Target waits until the server has opened its layers.
 func MountOverlay(o OverlayOptions) (*Server, error) {
 	for _, p := range append(append([]string{}, o.Lower...), o.Upper, o.Work) {
-		if strings.ContainsAny(p, ",:") {
+		if strings.ContainsAny(p, ",:") && p != "" {
 			return nil, fmt.Errorf("fuse-overlayfs layer path %q contains ',' or ':'", p)
 		}
 	}
@@ -61,8 +61,11 @@ func MountOverlay(o OverlayOptions) (*Server, error) {
 	if err := unix.Mount("fuse-overlayfs", o.Target, "fuse.fuse-overlayfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 		return nil, fmt.Errorf("mounting FUSE on %s: %w", o.Target, err)
 	}
-	opts := "lowerdir=" + strings.Join(o.Lower, ":") + ",upperdir=" + o.Upper + ",workdir=" + o.Work +
-		",squash_to_uid=" + strconv.Itoa(o.UID) + ",squash_to_gid=" + strconv.Itoa(o.GID)
+	opts := "lowerdir=" + strings.Join(o.Lower, ":")
+	if o.Upper != "" { // none: a read-only overlay
+		opts += ",upperdir=" + o.Upper + ",workdir=" + o.Work
+	}
+	opts += ",squash_to_uid=" + strconv.Itoa(o.UID) + ",squash_to_gid=" + strconv.Itoa(o.GID)
 	argv := []string{o.Binary, "-f", "-o", opts, "/dev/fd/3"}
 	// In a copy of the caller's mount namespace: pivot_root moves the root
 	// of every process of the namespace that shares the old one;

@@ -81,6 +81,26 @@ type Server struct {
 // the owner ends the server with SIGKILL (Stop); its parent-death signal is
 // SIGKILL too.
 func start(fork Forker, argv []string, files []*os.File, cloneflags uintptr) (*Server, error) {
+	return startWith(fork, argv, files, startOpts{cloneflags: cloneflags, blocked: serverBlocked,
+		pdeathsig: syscall.SIGKILL, caps: ServerCaps})
+}
+
+// startOpts are how start runs a server: see start; fuse2fs gets other
+// ones (fuse2fs_linux.go).
+type startOpts struct {
+	cloneflags uintptr
+	blocked    []syscall.Signal
+	pdeathsig  syscall.Signal
+	caps       []uintptr
+	setsid     bool
+	// exactMask gives the server exactly the blocked signals, not those
+	// and the forking thread's (which blocks the forwarded ones while the
+	// stage sets up).
+	exactMask bool
+}
+
+// startWith is start with the given options.
+func startWith(fork Forker, argv []string, files []*os.File, so startOpts) (*Server, error) {
 	null, err := os.Open("/dev/null")
 	if err != nil {
 		return nil, fmt.Errorf("opening /dev/null: %w", err)
@@ -96,10 +116,14 @@ func start(fork Forker, argv []string, files []*os.File, cloneflags uintptr) (*S
 		fds = append(fds, f.Fd())
 	}
 	var block, old unix.Sigset_t
-	for _, s := range serverBlocked {
+	for _, s := range so.blocked {
 		block.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
 	}
-	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &block, &old); err != nil {
+	how := unix.SIG_BLOCK
+	if so.exactMask {
+		how = unix.SIG_SETMASK
+	}
+	if err := unix.PthreadSigmask(how, &block, &old); err != nil {
 		pr.Close()
 		return nil, fmt.Errorf("blocking signals for the FUSE server: %w", err)
 	}
@@ -107,7 +131,7 @@ func start(fork Forker, argv []string, files []*os.File, cloneflags uintptr) (*S
 		Dir:   "/",
 		Env:   serverEnv,
 		Files: fds,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags, AmbientCaps: ServerCaps},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: so.pdeathsig, Cloneflags: so.cloneflags, AmbientCaps: so.caps, Setsid: so.setsid},
 	})
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	if err != nil {

@@ -50,6 +50,18 @@ type Image struct {
 	Offset, Size int64
 	// Arch is the image's architecture in GOARCH terms ("" when unknown).
 	Arch string
+	// Overlay is a SIF's overlay partition (the first), nil when none.
+	Overlay *Partition `json:",omitempty"`
+}
+
+// Partition is a partition of a SIF other than its root filesystem.
+type Partition struct {
+	// ID is its descriptor's ID.
+	ID uint32
+	// FS is its filesystem type as SIF names it ("Ext3", "Squashfs", …).
+	FS string
+	// Offset and Size locate it in the file.
+	Offset, Size int64
 }
 
 // squashMagic is the little-endian SquashFS superblock magic "hsqs".
@@ -127,7 +139,13 @@ func openSIF(path string, f sif.ReadWriter, fileSize int64, head []byte) (*Image
 	if _, err := f.ReadAt(magic, d.Offset()); err != nil || !bytes.Equal(magic, squashMagic) {
 		return nil, fmt.Errorf("SIF %s: root filesystem partition is not valid SquashFS", path)
 	}
-	return &Image{Path: path, Format: FormatSIF, Offset: d.Offset(), Size: d.Size(), Arch: normArch(arch)}, nil
+	img := &Image{Path: path, Format: FormatSIF, Offset: d.Offset(), Size: d.Size(), Arch: normArch(arch)}
+	if ds, err := fimg.GetDescriptors(sif.WithPartitionType(sif.PartOverlay)); err == nil && len(ds) > 0 {
+		o := ds[0]
+		ofs, _, _, _ := o.PartitionMetadata()
+		img.Overlay = &Partition{ID: o.ID(), FS: ofs.String(), Offset: o.Offset(), Size: o.Size()}
+	}
+	return img, nil
 }
 
 // normArch maps SIF's "unknown" to "".
