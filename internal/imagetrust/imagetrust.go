@@ -15,15 +15,19 @@ package imagetrust
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/launch-hpc/launch/internal/capwriter"
+	"github.com/launch-hpc/launch/internal/subproc"
 
 	"golang.org/x/sys/unix"
 
@@ -47,6 +51,12 @@ const recordVersion = "launch-verdict/1\n"
 
 // sifHeaderSize is the size of the SIF global header.
 const sifHeaderSize = 128
+
+// helperTimeout bounds one signature check by the helper: it reads the
+// signed objects of the image (the whole SquashFS of a signed image, to
+// hash it), so it is generous, but a helper stuck on a file system or a
+// pipe does not hold the launch for ever.
+const helperTimeout = 10 * time.Minute
 
 // maxLine bounds what is read of the helper's verdict.
 const maxLine = 2048
@@ -224,11 +234,16 @@ func runHelper(f *os.File, p config.Images, path string) (string, error) {
 		args = append(args, "--certificate-roots", p.TrustedRoots, "--certificate", p.TrustedCertificates)
 	}
 	args = append(args, path)
-	cmd := exec.Command(prog, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.ExtraFiles = []*os.File{f}
-	var out, errb capped
+	out, errb := capwriter.Buffer{Max: maxLine}, capwriter.Buffer{Max: maxLine}
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if err := subproc.Run(cmd); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("%s did not finish checking the image within %v", prog, helperTimeout)
+		}
 		if m := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(errb.String()), "FATAL:")); m != "" {
 			return "", errors.New(m)
 		}
@@ -240,15 +255,3 @@ func runHelper(f *os.File, p config.Images, path string) (string, error) {
 	}
 	return line, nil
 }
-
-// capped keeps the first maxLine bytes written to it.
-type capped struct{ bytes.Buffer }
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := maxLine - c.Len(); room > 0 {
-		c.Buffer.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-var _ io.Writer = (*capped)(nil)
