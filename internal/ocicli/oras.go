@@ -1,7 +1,6 @@
 package ocicli
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,7 +22,7 @@ import (
 )
 
 // sifHead is what every SIF file starts with at offset 32.
-var sifHead = []byte("SIF_MAGIC")
+const sifHead = "SIF_MAGIC"
 
 // orasPull fetches the SIF artifact source into out (a SIF file, or with
 // f.Sandbox a directory). The SIF goes through the cache as a blob, by the
@@ -246,7 +245,7 @@ func (s *sifReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if s.seen < 64 {
 		s.head = append(s.head, p[:min(n, 64-int(s.seen))]...)
-		if len(s.head) >= 32+len(sifHead) && !bytes.Equal(s.head[32:32+len(sifHead)], sifHead) {
+		if len(s.head) >= 32+len(sifHead) && string(s.head[32:32+len(sifHead)]) != sifHead {
 			return 0, fmt.Errorf("%s: the artifact's layer is not a SIF file", s.src)
 		}
 	}
@@ -263,7 +262,7 @@ func (s *sifReader) Close() error { s.bar.Done(); return s.rc.Close() }
 // checkSIFHead checks that f starts as a SIF file.
 func checkSIFHead(f *os.File, src string) error {
 	b := make([]byte, len(sifHead))
-	if _, err := f.ReadAt(b, 32); err != nil || !bytes.Equal(b, sifHead) {
+	if _, err := f.ReadAt(b, 32); err != nil || string(b) != sifHead {
 		return fmt.Errorf("%s: the artifact's layer is not a SIF file", src)
 	}
 	return nil
