@@ -31,7 +31,8 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := imagetrust.Check(conf.Images, img.Path, img.Format == image.FormatSIF, msg.Stderr(msg.Level(s.LogLevel))); err != nil {
+	imageID, err := imagetrust.Check(conf.Images, img.Path, img.Format == image.FormatSIF, msg.Stderr(msg.Level(s.LogLevel)))
+	if err != nil {
 		return nil, err
 	}
 	if s.Writable && img.Format != image.FormatDir {
@@ -107,6 +108,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		return nil, err
 	}
 	cfg := &Config{
+		ImageID: imageID,
 		Image:        *img,
 		Plan:         plan,
 		User:         user,
