@@ -63,15 +63,15 @@ type Namespaces = runspec.Namespaces
 // Config is everything the stage needs, as plain data.
 type Config struct {
 	Image image.Image    `json:"image"`
-	// ImageID is the identity (imagetrust.FileID) of the image file whose
-	// signatures images.verify = require checked, "" when none was: the
-	// stage refuses an image file it opens that is not that one.
-	ImageID string `json:"image_id,omitempty"`
 	Plan  mountplan.Plan `json:"plan"`
 	User  User           `json:"user"`
 	Cwd   string         `json:"cwd"`
 	// Pwd is the working directory asked for with --pwd: it must exist.
 	Pwd string `json:"pwd,omitempty"`
+	// ImageID is the identity (imagetrust.FileID) of the image file whose
+	// signatures images.verify = require checked, "" when none was: the
+	// stage refuses an image file it opens that is not that one.
+	ImageID string `json:"image_id,omitempty"`
 	// QuietCwd falls back from a Cwd missing inside to home without a
 	// warning (--contain binds no working directory).
 	QuietCwd bool `json:"quiet_cwd,omitempty"`

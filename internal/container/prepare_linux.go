@@ -108,7 +108,6 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		return nil, err
 	}
 	cfg := &Config{
-		ImageID: imageID,
 		Image:        *img,
 		Plan:         plan,
 		User:         user,
@@ -134,6 +133,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		LogLevel: s.LogLevel,
 		Instance: s.Instance,
 	}
+	cfg.ImageID = imageID
 	logConfig(cfg)
 	return cfg, nil
 }
