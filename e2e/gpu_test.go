@@ -349,5 +349,19 @@ func TestGPUCDI(t *testing.T) {
 		gone := cdiSpec(t, "gone.json", `{"cdiVersion": "0.6.0", "kind": "example.com/gone", "devices": [{"name": "x",
  "containerEdits": {"mounts": [{"hostPath": "/no/such/dir", "containerPath": "/opt/x"}]}}]}`)
 		wantFatal(t, launch(t, "exec", "--cdi-dirs", gone, "--device", "example.com/gone=x", tree, "true"), "/no/such/dir")
+		// A device node of a user's spec is the node itself, never a link
+		// to one, and is a source like any bind's (binds.allowed_paths).
+		links := t.TempDir()
+		if err := os.Symlink("/dev/null", filepath.Join(links, "null")); err != nil {
+			t.Fatal(err)
+		}
+		linked := cdiSpec(t, "linked.json", fmt.Sprintf(`{"cdiVersion": "0.6.0", "kind": "example.com/linked", "devices": [{"name": "x",
+ "containerEdits": {"deviceNodes": [{"path": "/dev/linked0", "hostPath": %q}]}}]}`, filepath.Join(links, "null")))
+		wantFatal(t, launch(t, "exec", "-c", "--cdi-dirs", linked, "--device", "example.com/linked=x", tree, "true"),
+			"example.com/linked=x", filepath.Join(links, "null"), "not a device node", "symbolic link")
+		conf := filepath.Join(t.TempDir(), "launch.conf")
+		write(t, conf, fmt.Sprintf("[binds]\nallowed_paths = [%q]\n", share), 0o644)
+		wantFatal(t, launchWith(t, runOpts{Env: []string{"LAUNCH_CONF=" + conf}}, "exec", "-c", "--cdi-dirs", dir, "--device", "example.com/fakegpu=gpu0", tree, "true"),
+			"example.com/fakegpu=gpu0", "--cdi-dirs", "/dev/null", "allowed_paths")
 	})
 }

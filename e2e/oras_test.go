@@ -219,6 +219,18 @@ func TestOrasBad(t *testing.T) {
 			}
 		})
 	}
+	// The site's build.max_unpacked_size bounds an oras:// SIF as it does
+	// the layers of a docker:// image: refused before it is fetched.
+	conf := filepath.Join(dir, "small.conf")
+	write(t, conf, "[build]\nmax_unpacked_size = \"100\"\n", 0o644)
+	small := runOpts{Env: e.env("LAUNCH_CONF=" + conf), Timeout: 5 * time.Minute}
+	gsrc := "oras://" + reg.Host + "/test/garbage:v1"
+	for _, args := range [][]string{{"pull", out, gsrc}, {"pull", "--disable-cache", out, gsrc}, {"exec", gsrc, "true"}} {
+		wantFatal(t, launchWith(t, small, append([]string{"-q"}, args...)...), "build.max_unpacked_size", "200 B")
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v over the limit left %s", args, out)
+		}
+	}
 	if r := e.launch(t, "cache", "list"); !strings.Contains(r.Stdout, "0 entries") {
 		t.Errorf("failed pulls left cache entries: %s", r.Stdout)
 	}

@@ -210,6 +210,21 @@ func TestSignPolicy(t *testing.T) {
 		t.Errorf("config show lacks the policy:\n%s", r.Stdout)
 	}
 
+	// The verified image's path given an unsigned file (renamed over it):
+	// another identity, checked again, and refused.
+	swapped := filepath.Join(t.TempDir(), "swapped.sif")
+	if err := copyFile(signed, swapped, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantOK(t, h.run(t, req, "exec", swapped, "true"))
+	if err := copyFile(unsigned, swapped+".new", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(swapped+".new", swapped); err != nil {
+		t.Fatal(err)
+	}
+	wantFatal(t, h.run(t, req, "exec", swapped, "true"), swapped, "not signed", "images.verify = require")
+
 	// A changed image is a new identity: checked again, and refused.
 	tamper(t, signed)
 	wantFatal(t, h.run(t, req, "exec", signed, "true"), "object 3", fp, "changed after signing", "images.verify = require")

@@ -36,9 +36,13 @@ type dirFrame struct {
 // descriptor of dir.
 func openTrusted(dir string, uid int) (*os.File, error) { return openTrustedRoot(dir, uid, 0) }
 
-// openTrustedRoot is openTrusted where root's directories and links show
-// as owned by the uid root (the overflow uid, in a user namespace that
-// does not map root: see OpenVerdicts).
+// openTrustedRoot is openTrusted where root's directories show as owned
+// by the uid root (the overflow uid, in a user namespace that does not map
+// root: see OpenVerdicts). There (root != 0) that uid stands for every
+// user the namespace does not map, so a link of root's is refused: another
+// user's link would look the same, and could lead anywhere. A directory
+// of that uid is still taken for root's, under the rule of every directory
+// above the cache (writable by nobody else unless sticky).
 func openTrustedRoot(dir string, uid, root int) (*os.File, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("cache directory %s: not an absolute path", dir)
@@ -91,6 +95,9 @@ func openTrustedRoot(dir string, uid, root int) (*os.File, error) {
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFLNK:
 			unix.Close(fd)
+			if int(st.Uid) != uid && root != 0 {
+				return nil, fmt.Errorf("cache directory %s: %s is a symbolic link of uid %d, which in this user namespace stands for root and every other user alike: it could be anyone's and lead anywhere (%s)", dir, p, st.Uid, fix)
+			}
 			if int(st.Uid) != uid && int(st.Uid) != root {
 				return nil, fmt.Errorf("cache directory %s: %s is a symbolic link of uid %d, neither yours nor root's: it could lead anywhere (%s)", dir, p, st.Uid, fix)
 			}

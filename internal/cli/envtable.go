@@ -110,6 +110,9 @@ var compatKeys = []compatKey{
 	{flag: "rocm", group: groupAction, keys: []string{"ROCM"}},
 	{flag: "nohttps", group: groupAction, keys: []string{"NOHTTPS", "NO_HTTPS"}},
 
+	{flag: "app", group: groupAction, keys: []string{"APP", "APPNAME"}},
+	{flag: "sharens", group: groupAction, keys: []string{"SHARENS"}},
+
 	// exec, run, shell: what launch already does without the flag.
 	{flag: "userns", group: groupAction, keys: []string{"USERNS", "UNSHARE_USERNS"}, quiet: true},
 	{flag: "no-privs", group: groupAction, keys: []string{"NO_PRIVS"}, quiet: true},
@@ -123,7 +126,6 @@ var compatKeys = []compatKey{
 	{flag: "disable-cache", group: groupAction, keys: []string{"DISABLE_CACHE"}, quiet: true},
 
 	// exec, run, shell: what launch does not have (a warning).
-	{flag: "app", group: groupAction, keys: []string{"APP", "APPNAME"}},
 	{flag: "intel-hpu", group: groupAction, keys: []string{"INTEL_HPU"}},
 	{flag: "compat32", group: groupAction, keys: []string{"COMPAT32"}},
 	{flag: "compat", group: groupAction, keys: []string{"COMPAT"}},
@@ -143,7 +145,6 @@ var compatKeys = []compatKey{
 	{flag: "no-env", group: groupAction, keys: []string{"NOENV"}},
 	{flag: "no-umask", group: groupAction, keys: []string{"NO_UMASK"}},
 	{flag: "no-eval", group: groupAction, keys: []string{"NO_EVAL"}},
-	{flag: "sharens", group: groupAction, keys: []string{"SHARENS"}},
 	{flag: "underlay", group: groupAction, keys: []string{"UNDERLAY"}},
 	{flag: "runscript-timeout", group: groupAction, keys: []string{"RUNSCRIPT_TIMEOUT"}},
 	{flag: "dmtcp-launch", group: groupAction, keys: []string{"DMTCP_LAUNCH"}},

@@ -12,25 +12,12 @@ import (
 	"github.com/launch-hpc/launch/internal/transport"
 )
 
-// runSource reports whether exec, run and shell take the transport name in
-// place of an image file: the image is converted into the cache once (per
-// manifest digest; an oras:// SIF is cached by its digest) by the
-// launch-oci helper and the cached SIF is run, as Apptainer does.
-// (docker-archive: is refused by the helper, with what to do.)
-func runSource(name string) bool {
-	switch name {
-	case "docker", "oci", "oci-archive", "docker-archive", "oras":
-		return true
-	}
-	return false
-}
-
 // isRunSource reports whether image names an OCI source rather than a
 // file: a known transport prefix and no file of that name. It costs no
 // system call for an image path without a transport prefix.
 func isRunSource(image string) bool {
 	name, _, ok := transport.Split(image)
-	if !ok || !runSource(name) {
+	if !ok || !transport.Runs(name) {
 		return false
 	}
 	_, err := os.Lstat(image)

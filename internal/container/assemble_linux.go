@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/imagetrust"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/rootplan"
 )
@@ -55,6 +56,12 @@ func newAssembler(cfg *Config, d deps) (*assembler, error) {
 	}
 	a.imgF = f
 	a.res.held = append(a.res.held, f)
+	if cfg.ImageID != "" {
+		// The file mounted is the one whose signatures were checked.
+		if err := imagetrust.SameFile(int(f.Fd()), cfg.ImageID); err != nil {
+			return a, fmt.Errorf("image %s: %w", cfg.Image.Path, err)
+		}
+	}
 	if cfg.Image.Format != image.FormatDir && !a.claimShare(a.holdOK) {
 		if err := a.startImage(""); err != nil {
 			return a, err

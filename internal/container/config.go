@@ -68,6 +68,10 @@ type Config struct {
 	Cwd   string         `json:"cwd"`
 	// Pwd is the working directory asked for with --pwd: it must exist.
 	Pwd string `json:"pwd,omitempty"`
+	// ImageID is the identity (imagetrust.FileID) of the image file whose
+	// signatures images.verify = require checked, "" when none was: the
+	// stage refuses an image file it opens that is not that one.
+	ImageID string `json:"image_id,omitempty"`
 	// QuietCwd falls back from a Cwd missing inside to home without a
 	// warning (--contain binds no working directory).
 	QuietCwd bool `json:"quiet_cwd,omitempty"`

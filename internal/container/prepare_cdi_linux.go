@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/launch-hpc/launch/internal/filekind"
+
 	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/gpu"
 	"github.com/launch-hpc/launch/internal/mountplan"
@@ -41,12 +43,19 @@ func (p *devicesPlan) addCDI(s *runspec.Spec, devices []string, bindNodes bool, 
 		if !filepath.IsAbs(n.Path) || !filepath.IsAbs(n.HostPath) {
 			return fmt.Errorf("CDI device %s: device node %s (host %s) is not an absolute path", n.Device, n.Path, n.HostPath)
 		}
-		fi, err := os.Stat(n.HostPath)
+		// Lstat: the node itself, never what a link in its place leads to.
+		fi, err := os.Lstat(n.HostPath)
 		if err != nil {
 			return fmt.Errorf("CDI device %s: device node %s: %w", n.Device, n.HostPath, unwrapPath(err))
 		}
 		if fi.Mode()&os.ModeDevice == 0 {
-			return fmt.Errorf("CDI device %s: %s is not a device node", n.Device, n.HostPath)
+			return fmt.Errorf("CDI device %s: %s is not a device node (%s)", n.Device, n.HostPath, filekind.Name(fi.Mode()))
+		}
+		// Specs in directories the user named are the user's binds.
+		if s.Devices.CDIDirsGiven {
+			if err := checkSource(n.HostPath, s.Site); err != nil {
+				return fmt.Errorf("CDI device %s (--cdi-dirs): device node %w", n.Device, err)
+			}
 		}
 		if bindNodes || filepath.Clean(n.Path) != filepath.Clean(n.HostPath) {
 			if !bindNodes && paths.Within(filepath.Clean(n.Path), hostDev) {

@@ -19,11 +19,14 @@ import (
 // hostDev is the host's device directory.
 const hostDev = "/dev"
 
-// visibleDevices are the host variables that say which GPUs a job was
+// visibleDevices returns the host variables that say which GPUs a job was
 // given (Slurm's --gres sets CUDA_VISIBLE_DEVICES): they pass into the
-// container with --nv or --rocm even under --cleanenv.
-var visibleDevices = []string{"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES",
-	"ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL"}
+// container with --nv or --rocm even under --cleanenv. A new slice each
+// time: the caller may append to it.
+func visibleDevices() []string {
+	return []string{"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES",
+		"ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL"}
+}
 
 // devicesPlan is what the GPU and device options add to the container.
 type devicesPlan struct {
@@ -31,7 +34,7 @@ type devicesPlan struct {
 	mounts []mountplan.DeviceMount
 	// env are the CDI specs' variables, applied before the user's --env.
 	env []environ.Var
-	// pass are the visibleDevices passed in under --cleanenv.
+	// pass are the visibleDevices() passed in under --cleanenv.
 	pass []string
 	// libPath are the directories for LD_LIBRARY_PATH (Config.LibPath).
 	libPath []string
@@ -83,7 +86,7 @@ func prepareDevices(s *runspec.Spec) (devicesPlan, error) {
 		}
 	}
 	if nv || d.ROCm {
-		p.pass = visibleDevices
+		p.pass = visibleDevices()
 	}
 	if len(cdiDevices) > 0 {
 		if err := p.addCDI(s, cdiDevices, bindNodes, log); err != nil {
@@ -141,7 +144,7 @@ func (p *devicesPlan) addDriver(flag, vendor, key string, req gpu.Request, bindN
 
 // environment adds the devices' variables to env: the CDI specs' before
 // the user's --env and --env-file settings (which win), and under
-// --cleanenv the host's visibleDevices.
+// --cleanenv the host's visibleDevices().
 func (p devicesPlan) environment(env environ.Result, e runspec.Env) environ.Result {
 	if len(p.env) > 0 {
 		env.Overrides = append(slices.Clone(p.env), env.Overrides...)

@@ -31,7 +31,8 @@ func prepare(s *runspec.Spec) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := imagetrust.Check(conf.Images, img.Path, img.Format == image.FormatSIF, msg.Stderr(msg.Level(s.LogLevel))); err != nil {
+	imageID, err := imagetrust.Check(conf.Images, img.Path, img.Format == image.FormatSIF, msg.Stderr(msg.Level(s.LogLevel)))
+	if err != nil {
 		return nil, err
 	}
 	user := CurrentUser()
@@ -128,6 +129,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		LogLevel: s.LogLevel,
 		Instance: s.Instance,
 	}
+	cfg.ImageID = imageID
 	logConfig(cfg)
 	return cfg, nil
 }

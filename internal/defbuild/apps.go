@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/launch-hpc/launch/internal/baseenv"
@@ -102,9 +101,17 @@ func appFiles(a *deffile.App) ([]file, error) {
 	return append(fs, file{path.Join(r, layout.AppLabels), lj, 0o644}), nil
 }
 
-// notName is what Apptainer replaces in an app's name to make the names
-// of its variables in 94-appsbase.sh.
-var notName = regexp.MustCompile(`[^a-zA-Z0-9_]`)
+// varName is the app's name as Apptainer puts it in the names of its
+// variables in 94-appsbase.sh: each character other than a letter, digit
+// or '_' replaced by '_'.
+func varName(app string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, app)
+}
 
 // appsBaseEnv is layout.AppsBaseEnv for the stage's apps: for each app, the
 // SCIF_APPDATA_N, SCIF_APPMETA_N, SCIF_APPROOT_N, SCIF_APPBIN_N and
@@ -114,7 +121,7 @@ func appsBaseEnv(apps []deffile.App) string {
 	var b strings.Builder
 	for i := range apps {
 		a := &apps[i]
-		n, r := notName.ReplaceAllString(a.Name, "_"), appRoot(a)
+		n, r := varName(a.Name), appRoot(a)
 		fmt.Fprintf(&b, "## The SCIF app %s\n\n", n)
 		vars := []string{"SCIF_APPDATA_" + n, "SCIF_APPMETA_" + n, "SCIF_APPROOT_" + n, "SCIF_APPBIN_" + n, "SCIF_APPLIB_" + n}
 		vals := []string{appData(a), path.Join(r, layout.AppMeta), r, path.Join(r, layout.AppBin), path.Join(r, layout.AppLib)}

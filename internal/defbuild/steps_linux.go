@@ -18,12 +18,8 @@ import (
 	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/image"
 	"github.com/launch-hpc/launch/internal/layout"
+	"github.com/launch-hpc/launch/internal/transport"
 )
-
-// ociPrefix is the launch source prefix of each OCI bootstrap agent.
-var ociPrefix = map[string]string{
-	"docker": "docker://", "oci": "oci:", "oci-archive": "oci-archive:", "docker-archive": "docker-archive:",
-}
 
 // bootstrap makes the stage's tree from its agent.
 func (b *builder) bootstrap(ctx context.Context, s Step) error {
@@ -42,7 +38,7 @@ func (b *builder) bootstrap(ctx context.Context, s Step) error {
 	case "debootstrap":
 		err = b.debootstrap(ctx, st, tree)
 	default:
-		prefix, ok := ociPrefix[agent]
+		prefix, ok := transport.Bootstrap(agent)
 		if !ok {
 			return b.errorf(s.Line, "Bootstrap: %s is not supported", agent)
 		}

@@ -39,17 +39,15 @@ const (
 	AppendPath  = "APPEND_PATH"
 )
 
-// imageOwned are host variables that never pass in: the image's own PATH
-// and libraries, and the host shell's prompt.
-var imageOwned = map[string]bool{"PATH": true, "LD_LIBRARY_PATH": true, "PS1": true, "PROMPT_COMMAND": true}
-
-// launcherCompat start Apptainer's and Singularity's own settings on the
-// host (APPTAINER_CACHEDIR, SINGULARITY_BIND). Apptainer forwards none of
-// them into the container (the container gets its own APPTAINER_CONTAINER
-// and so on); with compat launch, which reads them as its own, does the
-// same. launch's own LAUNCH_ variables do pass in, as any host variable
-// the user set (job scripts and tests mark their processes with them).
-var launcherCompat = []string{"APPTAINER_", "SINGULARITY_"}
+// imageOwned reports whether the host variable k never passes in: the
+// image's own PATH and libraries, and the host shell's prompt.
+func imageOwned(k string) bool {
+	switch k {
+	case "PATH", "LD_LIBRARY_PATH", "PS1", "PROMPT_COMMAND":
+		return true
+	}
+	return false
+}
 
 // Request is everything Build needs, as plain data.
 type Request struct {
@@ -112,7 +110,7 @@ func Build(r Request) (Result, error) {
 			}
 			continue
 		}
-		if imageOwned[k] || r.Compat && isApptainerVar(k) {
+		if imageOwned(k) || r.Compat && isApptainerVar(k) {
 			continue
 		}
 		if r.Cleanenv && !matchAny(k, r.Keep) {
@@ -157,14 +155,14 @@ func Build(r Request) (Result, error) {
 }
 
 // isApptainerVar reports whether the host variable k is one of Apptainer's
-// or Singularity's settings (launcherCompat).
+// or Singularity's own settings on the host (APPTAINER_CACHEDIR,
+// SINGULARITY_BIND). Apptainer forwards none of them into the container
+// (the container gets its own APPTAINER_CONTAINER and so on); with compat
+// launch, which reads them as its own, does the same. launch's own LAUNCH_
+// variables do pass in, as any host variable the user set (job scripts and
+// tests mark their processes with them).
 func isApptainerVar(k string) bool {
-	for _, p := range launcherCompat {
-		if strings.HasPrefix(k, p) {
-			return true
-		}
-	}
-	return false
+	return strings.HasPrefix(k, "APPTAINER_") || strings.HasPrefix(k, "SINGULARITY_")
 }
 
 func compatPrefix(k string) string {

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/launch-hpc/launch/internal/capwriter"
+	"github.com/launch-hpc/launch/internal/subproc"
+
 	"github.com/launch-hpc/launch/internal/helper"
 )
 
@@ -77,10 +80,9 @@ func ResolveCDI(dirs, devices []string, optional bool) (CDIEdits, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cdiTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prog, args...)
-	var out, errb limitedBuffer
-	out.max, errb.max = maxLdconfigOutput, 4096
+	out, errb := capwriter.Buffer{Max: maxLdconfigOutput}, capwriter.Buffer{Max: 4096}
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if err := subproc.Run(cmd); err != nil {
 		if m := strings.TrimSpace(errb.String()); m != "" {
 			return CDIEdits{}, errors.New(firstLine(m))
 		}

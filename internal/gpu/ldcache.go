@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/launch-hpc/launch/internal/capwriter"
+	"github.com/launch-hpc/launch/internal/subproc"
 )
 
 // CacheEntry is one line of `ldconfig -p`: a library name and the path the
@@ -60,17 +63,16 @@ func ReadCache(prog, path string) ([]CacheEntry, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), ldconfigTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-p")
-	var out, errb limitedBuffer
-	out.max, errb.max = maxLdconfigOutput, 4096
+	out, errb := capwriter.Buffer{Max: maxLdconfigOutput}, capwriter.Buffer{Max: 4096}
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if err := subproc.Run(cmd); err != nil {
 		msg := strings.TrimSpace(errb.String())
 		if msg != "" {
 			return nil, fmt.Errorf("running %s -p: %w: %s", bin, err, firstLine(msg))
 		}
 		return nil, fmt.Errorf("running %s -p: %w", bin, err)
 	}
-	if out.over {
+	if out.Over {
 		return nil, fmt.Errorf("running %s -p: more than %d bytes of output", bin, maxLdconfigOutput)
 	}
 	return ParseLdconfig(out.Bytes()), nil
@@ -95,24 +97,6 @@ func findProgram(prog, dirs string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found in PATH or %s", prog, sbinPath)
-}
-
-// limitedBuffer keeps at most max bytes and notes whether more came.
-type limitedBuffer struct {
-	bytes.Buffer
-	max  int
-	over bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); len(p) > room {
-		b.over = true
-		if room > 0 {
-			b.Buffer.Write(p[:room])
-		}
-		return len(p), nil
-	}
-	return b.Buffer.Write(p)
 }
 
 func firstLine(s string) string {

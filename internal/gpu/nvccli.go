@@ -6,6 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/launch-hpc/launch/internal/capwriter"
+	"github.com/launch-hpc/launch/internal/subproc"
 )
 
 // nvccliList runs `nvidia-container-cli list --binaries --libraries` and
@@ -21,10 +24,9 @@ func nvccliList(prog, path string) (List, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), ldconfigTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "list", "--binaries", "--libraries")
-	var out, errb limitedBuffer
-	out.max, errb.max = maxLdconfigOutput, 4096
+	out, errb := capwriter.Buffer{Max: maxLdconfigOutput}, capwriter.Buffer{Max: 4096}
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if err := subproc.Run(cmd); err != nil {
 		return List{}, fmt.Errorf("running %s list: %w: %s", bin, err, firstLine(strings.TrimSpace(errb.String())))
 	}
 	var l List
@@ -48,6 +50,14 @@ func nvccliList(prog, path string) (List, error) {
 // when the cache has none. Files that are not 64-bit builds for this
 // machine are left out.
 func libsOfPaths(paths []string, cache []CacheEntry) []Lib {
+	// The cache's names by the file they resolve to, in the cache's order:
+	// each entry is resolved once, not once per listed library.
+	byReal := map[string][]string{}
+	for _, e := range cache {
+		if r, err := filepath.EvalSymlinks(e.Path); err == nil {
+			byReal[r] = append(byReal[r], e.Name)
+		}
+	}
 	var libs []Lib
 	taken := map[string]bool{}
 	for _, p := range paths {
@@ -56,13 +66,10 @@ func libsOfPaths(paths []string, cache []CacheEntry) []Lib {
 			continue
 		}
 		named := false
-		for _, e := range cache {
-			if taken[e.Name] {
-				continue
-			}
-			if r, err := filepath.EvalSymlinks(e.Path); err == nil && r == real {
-				taken[e.Name], named = true, true
-				libs = append(libs, Lib{Name: e.Name, Path: real})
+		for _, name := range byReal[real] {
+			if !taken[name] {
+				taken[name], named = true, true
+				libs = append(libs, Lib{Name: name, Path: real})
 			}
 		}
 		if !named && !taken[filepath.Base(real)] {

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/launch-hpc/launch/internal/capwriter"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
 
@@ -259,14 +260,14 @@ type squashTree struct {
 func (s squashTree) run(ctx context.Context, args ...string) ([]byte, error) {
 	all := append([]string{"-o", strconv.FormatInt(s.offset, 10)}, args...)
 	cmd := exec.CommandContext(ctx, s.prog, all...)
-	out := &capBuffer{max: maxMetaObject}
-	errb := &capBuffer{max: 64 << 10, clip: true}
+	out := &capwriter.Buffer{Max: maxMetaObject, Fail: true}
+	errb := &capwriter.Buffer{Max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = out, errb
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, fmt.Errorf("%s not found (install squashfs-tools, or set tools.unsquashfs in launch.conf)", s.prog)
 		}
-		if out.over {
+		if out.Over {
 			return nil, fmt.Errorf("%s %s: more than the %d bytes launch reads", s.prog, strings.Join(args, " "), maxMetaObject)
 		}
 		return nil, fmt.Errorf("%s %s: %v: %s", s.prog, strings.Join(args, " "), err,
@@ -292,25 +293,4 @@ func (s squashTree) list(ctx context.Context, dir string) ([]string, error) {
 
 func (s squashTree) read(ctx context.Context, p string) ([]byte, error) {
 	return s.run(ctx, "-cat", s.path, p)
-}
-
-// capBuffer collects up to max bytes. A write past that fails, which makes
-// the writing program get EPIPE and stop, or, with clip, is dropped.
-type capBuffer struct {
-	bytes.Buffer
-	max  int
-	clip bool
-	over bool
-}
-
-func (c *capBuffer) Write(p []byte) (int, error) {
-	if c.Len()+len(p) > c.max {
-		c.over = true
-		if c.clip {
-			c.Buffer.Write(p[:c.max-c.Len()])
-			return len(p), nil
-		}
-		return 0, errors.New("output too long")
-	}
-	return c.Buffer.Write(p)
 }

@@ -15,15 +15,19 @@ package imagetrust
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/launch-hpc/launch/internal/capwriter"
+	"github.com/launch-hpc/launch/internal/subproc"
 
 	"golang.org/x/sys/unix"
 
@@ -48,6 +52,12 @@ const recordVersion = "launch-verdict/1\n"
 // sifHeaderSize is the size of the SIF global header.
 const sifHeaderSize = 128
 
+// helperTimeout bounds one signature check by the helper: it reads the
+// signed objects of the image (the whole SquashFS of a signed image, to
+// hash it), so it is generous, but a helper stuck on a file system or a
+// pipe does not hold the launch for ever.
+const helperTimeout = 10 * time.Minute
+
 // maxLine bounds what is read of the helper's verdict.
 const maxLine = 2048
 
@@ -58,37 +68,76 @@ type Verdict struct {
 	Line string
 	// Cached says the verdict came from the cache.
 	Cached bool
+	// File is the identity (FileID) of the image file the verdict is for.
+	File string
+	// NoCache, when set, says why the verdict could not be kept.
+	NoCache string
 }
 
 // Check applies the policy p to the image at path (isSIF: a SIF file,
 // rather than a bare SquashFS or a directory). Under "warn" a failure is
-// a warning on log; under "require" it is the error returned.
-func Check(p config.Images, path string, isSIF bool, log *msg.Logger) error {
+// a warning on log; under "require" it is the error returned, and an image
+// that passes returns the identity (FileID) of the file that was checked:
+// whoever opens the image later to mount it must refuse another file
+// (SameFile), since the path may have been given another file meanwhile.
+func Check(p config.Images, path string, isSIF bool, log *msg.Logger) (string, error) {
 	if p.Verify == "off" || p.Verify == "" {
-		return nil
+		return "", nil
 	}
 	v, err := Decide(p, path, isSIF)
 	if err != nil {
 		err = fmt.Errorf("checking the signatures of image %s (launch.conf images.verify = %s): %w", path, p.Verify, err)
 		if p.Verify == "require" {
-			return err
+			return "", err
 		}
 		log.Warnf("%v", err)
-		return nil
+		return "", nil
 	}
 	if v.OK {
 		log.Verbosef("image %s: %s (cached: %v)", path, v.Line, v.Cached)
-		return nil
+		if v.NoCache != "" {
+			log.Verbosef("the verdict on image %s is not kept: %s", path, v.NoCache)
+		}
+		if p.Verify == "require" {
+			return v.File, nil
+		}
+		return "", nil
 	}
 	if p.Verify == "require" {
-		return fmt.Errorf("%s (launch.conf images.verify = require)", v.Line)
+		return "", fmt.Errorf("%s (launch.conf images.verify = require)", v.Line)
 	}
 	log.Warnf("%s (launch.conf images.verify = warn: running it anyway)", v.Line)
+	return "", nil
+}
+
+// FileID is the identity of the open file fd that a verdict is for: its
+// device, inode, size, modification and change times.
+func FileID(fd int) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", fmt.Errorf("reading: %w", err)
+	}
+	return statID(&st), nil
+}
+
+// SameFile checks that the open file fd is the file whose identity
+// (FileID) verified is: the one whose signatures were checked, not one put
+// in its place since (or changed since: its size and times would differ).
+func SameFile(fd int, verified string) error {
+	id, err := FileID(fd)
+	if err != nil {
+		return err
+	}
+	if id != verified {
+		return fmt.Errorf("the file is not the one whose signatures were checked (it was replaced or changed since: %s, checked %s): refusing it (launch.conf images.verify = require)", id, verified)
+	}
 	return nil
 }
 
 // Decide returns the policy's verdict on the image at path, from the
-// cache or, on a miss, from the helper (recording it).
+// cache or, on a miss, from the helper (recording it). Where the verdict
+// cache cannot be used (it breaks the cache's rules), the helper checks the
+// image each time, and NoCache says why.
 func Decide(p config.Images, path string, isSIF bool) (Verdict, error) {
 	if !isSIF {
 		return Verdict{Line: fmt.Sprintf("image %s is not a SIF file: it cannot carry signatures", path)}, nil
@@ -101,20 +150,24 @@ func Decide(p config.Images, path string, isSIF bool) (Verdict, error) {
 		return Verdict{}, fmt.Errorf("opening: %w", err)
 	}
 	defer f.Close()
-	key, err := identity(f, p)
+	key, file, err := identity(f, p)
 	if err != nil {
 		return Verdict{}, err
 	}
-	dir, err := cache.DefaultDir()
+	vs, err := openVerdicts()
 	if err != nil {
-		return Verdict{}, err
-	}
-	vs, err := cache.OpenVerdicts(dir)
-	if err != nil {
-		return Verdict{}, err
+		line, herr := runHelper(f, p, path)
+		if herr != nil {
+			return Verdict{}, herr
+		}
+		v, _ := parseLine([]byte(line))
+		v.File, v.NoCache = file, err.Error()
+		return v, nil
 	}
 	defer vs.Close()
-	if v, ok := lookup(vs, key); ok {
+	secret := verdictSecret()
+	if v, ok := lookup(vs, key, secret); ok {
+		v.File = file
 		return v, nil
 	}
 	unlock, err := vs.Lock(key)
@@ -122,27 +175,39 @@ func Decide(p config.Images, path string, isSIF bool) (Verdict, error) {
 		return Verdict{}, err
 	}
 	defer unlock()
-	if v, ok := lookup(vs, key); ok { // another launch checked it meanwhile
+	if v, ok := lookup(vs, key, secret); ok { // another launch checked it meanwhile
+		v.File = file
 		return v, nil
 	}
 	line, err := runHelper(f, p, path)
 	if err != nil {
 		return Verdict{}, err
 	}
-	if err := vs.Write(key, []byte(recordVersion+line+"\n")); err != nil {
+	rec := record(key, line, secret)
+	if err := vs.Write(key, rec); err != nil {
 		return Verdict{}, err
 	}
-	v, _ := parse([]byte(recordVersion + line + "\n"))
-	return v, nil
+	v, err := parse(rec, key, secret)
+	v.File = file
+	return v, err
+}
+
+// openVerdicts opens the verdict directory of the user's cache.
+func openVerdicts() (*cache.Verdicts, error) {
+	dir, err := cache.DefaultDir()
+	if err != nil {
+		return nil, err
+	}
+	return cache.OpenVerdicts(dir)
 }
 
 // lookup reads the verdict key; ok is false when there is none to use.
-func lookup(vs *cache.Verdicts, key string) (Verdict, bool) {
+func lookup(vs *cache.Verdicts, key string, secret []byte) (Verdict, bool) {
 	b, err := vs.Read(key)
 	if err != nil || b == nil {
 		return Verdict{}, false
 	}
-	v, err := parse(b)
+	v, err := parse(b, key, secret)
 	if err != nil {
 		return Verdict{}, false
 	}
@@ -150,13 +215,8 @@ func lookup(vs *cache.Verdicts, key string) (Verdict, bool) {
 	return v, true
 }
 
-// parse reads a record: the version line, then "ok WHO" or "fail WHY".
-func parse(b []byte) (Verdict, error) {
-	rest, ok := bytes.CutPrefix(b, []byte(recordVersion))
-	line, _, nl := bytes.Cut(rest, []byte("\n"))
-	if !ok || !nl {
-		return Verdict{}, errors.New("malformed verdict")
-	}
+// parseLine reads a verdict line: "ok WHO" or "fail WHY".
+func parseLine(line []byte) (Verdict, error) {
 	switch {
 	case bytes.HasPrefix(line, []byte("ok ")):
 		return Verdict{OK: true, Line: string(line[3:])}, nil
@@ -169,29 +229,29 @@ func parse(b []byte) (Verdict, error) {
 // identity is the verdict's name: the SHA-256 of the image file's
 // identity and header and of the policy with the identities of the files
 // it reads.
-func identity(f *os.File, p config.Images) (string, error) {
+func identity(f *os.File, p config.Images) (key, file string, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return "", fmt.Errorf("reading: %w", err)
+		return "", "", fmt.Errorf("reading: %w", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return "", errors.New("not a regular file")
+		return "", "", errors.New("not a regular file")
 	}
 	head := make([]byte, sifHeaderSize)
 	if _, err := f.ReadAt(head, 0); err != nil {
-		return "", fmt.Errorf("reading its SIF header: %w", err)
+		return "", "", fmt.Errorf("reading its SIF header: %w", err)
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%sfile %s\nheader %x\n", recordVersion, statID(&st), head)
 	fmt.Fprintf(h, "keys %s\n", strings.ToUpper(strings.Join(p.TrustedKeys, ",")))
 	keys, err := keypaths.Dir()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	for _, q := range []string{filepath.Join(keys, keypaths.PublicFile), keypaths.Global(), p.TrustedRoots, p.TrustedCertificates} {
 		fmt.Fprintf(h, "%q %s\n", q, fileID(q))
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), statID(&st), nil
 }
 
 func statID(st *unix.Stat_t) string {
@@ -224,11 +284,16 @@ func runHelper(f *os.File, p config.Images, path string) (string, error) {
 		args = append(args, "--certificate-roots", p.TrustedRoots, "--certificate", p.TrustedCertificates)
 	}
 	args = append(args, path)
-	cmd := exec.Command(prog, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.ExtraFiles = []*os.File{f}
-	var out, errb capped
+	out, errb := capwriter.Buffer{Max: maxLine}, capwriter.Buffer{Max: maxLine}
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if err := subproc.Run(cmd); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("%s did not finish checking the image within %v", prog, helperTimeout)
+		}
 		if m := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(errb.String()), "FATAL:")); m != "" {
 			return "", errors.New(m)
 		}
@@ -240,15 +305,3 @@ func runHelper(f *os.File, p config.Images, path string) (string, error) {
 	}
 	return line, nil
 }
-
-// capped keeps the first maxLine bytes written to it.
-type capped struct{ bytes.Buffer }
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := maxLine - c.Len(); room > 0 {
-		c.Buffer.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-var _ io.Writer = (*capped)(nil)

@@ -30,12 +30,15 @@ func setup(t testing.TB, p string, pol config.Images, line string) {
 	d := t.TempDir()
 	t.Setenv("LAUNCH_CACHEDIR", filepath.Join(d, "cache"))
 	t.Setenv("LAUNCH_KEYSDIR", filepath.Join(d, "keys"))
+	if os.Getenv("XDG_RUNTIME_DIR") != "" && !strings.HasPrefix(os.Getenv("XDG_RUNTIME_DIR"), os.TempDir()) {
+		t.Setenv("XDG_RUNTIME_DIR", "") // no secret unless the test made one
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	key, err := identity(f, pol)
+	key, _, err := identity(f, pol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +47,7 @@ func setup(t testing.TB, p string, pol config.Images, line string) {
 		t.Fatal(err)
 	}
 	defer vs.Close()
-	if err := vs.Write(key, []byte(recordVersion+line+"\n")); err != nil {
+	if err := vs.Write(key, record(key, line, verdictSecret())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -82,7 +85,7 @@ func TestDecideUsesTheVerdict(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	for _, b := range []string{"", "launch-verdict/1\n", "launch-verdict/1\nmaybe\n", "launch-verdict/2\nok x\n", "launch-verdict/1\nok x"} {
-		if _, err := parse([]byte(b)); err == nil {
+		if _, err := parse([]byte(b), "name", nil); err == nil {
 			t.Errorf("parse(%q) accepted", b)
 		}
 	}

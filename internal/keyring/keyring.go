@@ -152,6 +152,46 @@ func ReadBounded(p string, anyOwner bool) ([]byte, error) {
 			return nil, fmt.Errorf("keyring %s is writable by other users (mode %04o): refusing it (chmod 0600 it)", p, st.Mode&0o7777)
 		}
 	}
+	return readAll(f, p)
+}
+
+// ReadTrusted reads the regular file p that decides what is trusted (the
+// site's global keyring, its trusted roots and certificates), following
+// links, bounded as ReadBounded: refusing one that belongs to a user other
+// than root or the caller, or that its group or other users can write
+// (they could make any key trusted).
+func ReadTrusted(p string) ([]byte, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "opening", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if err := trustedMode(p, &st, os.Geteuid()); err != nil {
+		return nil, err
+	}
+	return readAll(f, p)
+}
+
+// trustedMode checks the status st of the trust file p for ReadTrusted.
+func trustedMode(p string, st *unix.Stat_t, uid int) error {
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("%s is not a regular file", p)
+	case st.Uid != 0 && int(st.Uid) != uid:
+		return fmt.Errorf("%s belongs to uid %d, neither root nor you: refusing to trust what it holds", p, st.Uid)
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("%s is writable by its group or other users (mode %04o): refusing to trust what it holds (chmod go-w it)", p, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// readAll reads f (path p) whole, up to maxKeyring bytes.
+func readAll(f *os.File, p string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyring+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)

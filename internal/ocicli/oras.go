@@ -1,7 +1,6 @@
 package ocicli
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,7 +22,7 @@ import (
 )
 
 // sifHead is what every SIF file starts with at offset 32.
-var sifHead = []byte("SIF_MAGIC")
+const sifHead = "SIF_MAGIC"
 
 // orasPull fetches the SIF artifact source into out (a SIF file, or with
 // f.Sandbox a directory). The SIF goes through the cache as a blob, by the
@@ -46,7 +45,7 @@ func orasPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, sourc
 	pr := orasProgress(g)
 	tmpDir := build.TmpDir()
 	build.SweepStale(tmpDir, out, log)
-	a, d, fetch, err := orasResolve(ctx, f, ref, pr)
+	a, d, fetch, err := orasResolve(ctx, f, ref, pr, conf.Build.MaxUnpackedBytes())
 	if err != nil {
 		return err
 	}
@@ -100,8 +99,10 @@ func orasProgress(g cliutil.Globals) *progress.Reporter {
 
 // orasResolve asks the registry for the SIF artifact ref: its layer's
 // digest, and a fetch of the SIF that shows a progress bar and reads no more
-// than the manifest says.
-func orasResolve(ctx context.Context, f *cliutil.OCIFlags, ref oras.Ref, pr *progress.Reporter) (*oras.Artifact, v1.Hash, func() (io.ReadCloser, error), error) {
+// than the manifest says. A SIF larger than max bytes (the site's
+// build.max_unpacked_size, as for the layers of a docker:// image; 0: no
+// limit) is refused before anything of it is fetched.
+func orasResolve(ctx context.Context, f *cliutil.OCIFlags, ref oras.Ref, pr *progress.Reporter, max int64) (*oras.Artifact, v1.Hash, func() (io.ReadCloser, error), error) {
 	cr, err := credentials(f, ref.String())
 	if err != nil {
 		return nil, v1.Hash{}, nil, err
@@ -115,6 +116,10 @@ func orasResolve(ctx context.Context, f *cliutil.OCIFlags, ref oras.Ref, pr *pro
 	d, err := v1.NewHash(string(a.Layer.Digest))
 	if err != nil {
 		return nil, v1.Hash{}, nil, fmt.Errorf("%s: the SIF layer's digest %q: %w", ref, a.Layer.Digest, err)
+	}
+	if max > 0 && a.Layer.Size > max {
+		return nil, v1.Hash{}, nil, fmt.Errorf("%s: the SIF is %s, more than the %s this site allows (launch.conf build.max_unpacked_size)",
+			ref, progress.Size(a.Layer.Size), progress.Size(max))
 	}
 	pr.Step("SIF %s (%s)", a.Layer.Digest, progress.Size(a.Layer.Size))
 	fetch := func() (io.ReadCloser, error) {
@@ -151,8 +156,12 @@ func orasCachedSIF(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, 
 	if err != nil {
 		return "", err
 	}
+	conf, err := config.LoadSite()
+	if err != nil {
+		return "", err
+	}
 	pr := orasProgress(g)
-	a, d, fetch, err := orasResolve(ctx, f, ref, pr)
+	a, d, fetch, err := orasResolve(ctx, f, ref, pr, conf.Build.MaxUnpackedBytes())
 	if err != nil {
 		return "", err
 	}
@@ -236,7 +245,7 @@ func (s *sifReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if s.seen < 64 {
 		s.head = append(s.head, p[:min(n, 64-int(s.seen))]...)
-		if len(s.head) >= 32+len(sifHead) && !bytes.Equal(s.head[32:32+len(sifHead)], sifHead) {
+		if len(s.head) >= 32+len(sifHead) && string(s.head[32:32+len(sifHead)]) != sifHead {
 			return 0, fmt.Errorf("%s: the artifact's layer is not a SIF file", s.src)
 		}
 	}
@@ -253,7 +262,7 @@ func (s *sifReader) Close() error { s.bar.Done(); return s.rc.Close() }
 // checkSIFHead checks that f starts as a SIF file.
 func checkSIFHead(f *os.File, src string) error {
 	b := make([]byte, len(sifHead))
-	if _, err := f.ReadAt(b, 32); err != nil || !bytes.Equal(b, sifHead) {
+	if _, err := f.ReadAt(b, 32); err != nil || string(b) != sifHead {
 		return fmt.Errorf("%s: the artifact's layer is not a SIF file", src)
 	}
 	return nil

@@ -100,7 +100,7 @@ or ~/.docker/config.json. Blobs the registry already has are not sent again.`,
 	fl.StringVar(&f.DockerUser, "docker-username", "", "registry user name ($LAUNCH_DOCKER_USERNAME; default: launch registry login, ~/.docker/config.json)")
 	fl.StringVar(&f.DockerPass, "docker-password", "", "registry password or token ($LAUNCH_DOCKER_PASSWORD)")
 	fl.BoolVar(&f.DockerLogin, "docker-login", false, "ask for the registry user name and password on the terminal")
-	fl.BoolVarP(&allowUnsigned, "allow-unsigned", "U", false, "accepted for Apptainer compatibility (launch does not sign images)")
+	fl.BoolVarP(&allowUnsigned, "allow-unsigned", "U", false, "accepted for Apptainer compatibility (push does not require a signed image)")
 	return c
 }
 

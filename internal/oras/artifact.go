@@ -135,9 +135,9 @@ func Push(ctx context.Context, f *os.File, ref Ref, o PushOptions) (ocispec.Desc
 	}
 	config := ocispec.Descriptor{
 		MediaType: ConfigMediaType,
-		Digest:    digest.FromBytes(emptyConfig),
+		Digest:    digest.FromString(emptyConfig),
 		Size:      int64(len(emptyConfig)),
-		Data:      emptyConfig,
+		Data:      []byte(emptyConfig),
 	}
 	man, err := manifestJSON(config, layer, o.Created)
 	if err != nil {
@@ -157,7 +157,7 @@ func Push(ctx context.Context, f *os.File, ref Ref, o PushOptions) (ocispec.Desc
 		}
 		return nil
 	}
-	if err := push(config, bytes.NewReader(emptyConfig)); err != nil {
+	if err := push(config, strings.NewReader(emptyConfig)); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	var r io.Reader = io.NewSectionReader(f, 0, size)

@@ -41,7 +41,7 @@ const (
 )
 
 // emptyConfig is the config blob: the empty JSON object.
-var emptyConfig = []byte("{}")
+const emptyConfig = "{}"
 
 // Options say how to reach the registry.
 type Options struct {

@@ -47,7 +47,7 @@ func TestParseRef(t *testing.T) {
 // TestManifestForm: the manifest has Apptainer's form (see its
 // internal/pkg/client/oras/image.go): the empty config inline, one layer.
 func TestManifestForm(t *testing.T) {
-	cfg := ocispec.Descriptor{MediaType: ConfigMediaType, Digest: digest.FromBytes(emptyConfig), Size: 2, Data: emptyConfig}
+	cfg := ocispec.Descriptor{MediaType: ConfigMediaType, Digest: digest.FromString(emptyConfig), Size: 2, Data: []byte(emptyConfig)}
 	l := ocispec.Descriptor{MediaType: LayerMediaType, Digest: digest.FromString("sif"), Size: 3,
 		Annotations: map[string]string{TitleAnnotation: "a.sif"}}
 	b, err := manifestJSON(cfg, l, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))

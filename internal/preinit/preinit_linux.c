@@ -120,7 +120,9 @@ static int is_run_verb(int argc, char **argv) {
 }
 
 // names_oci_source reports whether an argument may be an OCI IMAGE
-// (docker://, oci:, oci-archive:, docker-archive:, oras://): the Go side first has
+// (docker://, oci:, oci-archive:, docker-archive:, oras://: exactly the
+// transports of internal/transport's Runs, which its TestPreinitList checks
+// against the strings below): the Go side first has
 // the launch-oci helper convert it into the cache, outside any namespace
 // (internal/cli, source.go), so this constructor leaves such a command line
 // alone too (leave_to_go). A false match (the payload's argument) only

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,26 @@ func readNoEcho(tty *os.File, r *bufio.Reader) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the password: %w", err)
 	}
+	// Ctrl-C (or a TERM) while echo is off would leave the terminal
+	// without echo: restore it first, then end as the signal would have.
+	// The handler is in place before echo goes off.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	done := make(chan struct{})
+	defer func() {
+		signal.Stop(sigs)
+		close(done)
+	}()
+	go func() {
+		select {
+		case sig := <-sigs:
+			unix.IoctlSetTermios(fd, unix.TCSETS, old) //nolint:errcheck
+			fmt.Fprintln(tty)
+			fmt.Fprintf(os.Stderr, "FATAL: %s\n", interrupted(sig))
+			os.Exit(exitCode(sig))
+		case <-done:
+		}
+	}()
 	t := *old
 	t.Lflag &^= unix.ECHO
 	t.Lflag |= unix.ICANON | unix.ISIG
@@ -59,6 +80,20 @@ func readNoEcho(tty *os.File, r *bufio.Reader) (string, error) {
 	}
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old) //nolint:errcheck
 	return readLine(r)
+}
+
+// interrupted says which signal ended the password prompt.
+func interrupted(sig os.Signal) string {
+	return fmt.Sprintf("interrupted (%v) while reading the password: nothing was saved", sig)
+}
+
+// exitCode is the status of a process ended by sig, as a shell shows it
+// (128 + the signal's number: 130 for SIGINT, 143 for SIGTERM).
+func exitCode(sig os.Signal) int {
+	if s, ok := sig.(unix.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
 }
 
 // ReadSecret reads a password from r (--password-stdin): its first line,

@@ -184,7 +184,7 @@ func userKeys(trusted []string) (openpgp.EntityList, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(keyring.GlobalPath()); err == nil {
-		gb, err := keyring.ReadBounded(keyring.GlobalPath(), true)
+		gb, err := keyring.ReadTrusted(keyring.GlobalPath())
 		if err != nil {
 			return nil, err
 		}

@@ -147,7 +147,7 @@ func LoadCertificates(certPath, rootsPath string) ([]Verifier, error) {
 }
 
 func readCerts(path string) ([]*x509.Certificate, error) {
-	b, err := keyring.ReadBounded(path, true)
+	b, err := keyring.ReadTrusted(path)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,40 @@ const (
 // Known lists the transports launch reads, for messages.
 const Known = "docker://, oci:, oci-archive:, docker-archive:, oras://"
 
+// Prefix is how a source of the transport name begins: "docker://" and
+// "oras://" (registries), "NAME:" for the others.
+func Prefix(name string) string {
+	switch name {
+	case Docker, Oras:
+		return name + "://"
+	}
+	return name + ":"
+}
+
+// Runs reports whether exec, run, shell, test and inspect take a source of
+// the transport name in place of an image file (converted into the cache
+// by the launch-oci helper; docker-archive: is refused there, with what to
+// do). The C constructor (internal/preinit, names_oci_source) leaves
+// exactly these to Go: a unit test holds the two lists together.
+func Runs(name string) bool {
+	switch name {
+	case Docker, Layout, Archive, DockerArchive, Oras:
+		return true
+	}
+	return false
+}
+
+// Bootstrap returns the source prefix of a definition file's OCI
+// bootstrap agent (Bootstrap: docker, oci, oci-archive, docker-archive),
+// and false for any other agent.
+func Bootstrap(agent string) (string, bool) {
+	switch agent {
+	case Docker, Layout, Archive, DockerArchive:
+		return Prefix(agent), true
+	}
+	return "", false
+}
+
 // unsupported says, for a transport Apptainer has and launch does not,
 // what to use instead ("" for any other). A switch, not a map: nothing to
 // initialise at start-up.
