@@ -196,8 +196,11 @@ func joinMain(args []string, pre preinit.Result) (int, error) {
 	f := os.NewFile(uintptr(cfd), "launch-join")
 	data, err := io.ReadAll(io.LimitReader(f, maxJoinConfig+1))
 	f.Close()
-	if err != nil || len(data) > maxJoinConfig {
-		return 0, fmt.Errorf("joining %s: reading the payload's config: %v", what, err)
+	if err != nil {
+		return 0, fmt.Errorf("joining %s: reading the payload's config: %w", what, err)
+	}
+	if len(data) > maxJoinConfig {
+		return 0, fmt.Errorf("joining %s: the payload's config is larger than %d bytes", what, maxJoinConfig)
 	}
 	cfg := &Config{}
 	if err := json.Unmarshal(data, cfg); err != nil {
