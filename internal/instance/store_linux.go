@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // Version is the format of the records this launch writes.
@@ -110,7 +112,7 @@ func Open(uid int, home string, getenv func(string) string) (*Store, error) {
 	if !filepath.IsAbs(home) {
 		return nil, fmt.Errorf("instances: home directory %q is not an absolute path", home)
 	}
-	s := &Store{uid: uid, host: host, Logs: filepath.Join(home, ".launch", "instances", "logs", host)}
+	s := &Store{uid: uid, host: host, Logs: paths.UserDir(home, "instances", "logs", host)}
 	var why []string
 	if rd := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rd) {
 		d, err := openChain(rd, []string{"launch", "instances", host}, uid, true)
@@ -120,12 +122,12 @@ func Open(uid int, home string, getenv func(string) string) (*Store, error) {
 		}
 		why = append(why, err.Error())
 	}
-	d, err := openChain(home, []string{".launch", "instances", "state", host}, uid, false)
+	d, err := openChain(home, []string{paths.UserDirName, "instances", "state", host}, uid, false)
 	if err != nil {
 		why = append(why, err.Error())
 		return nil, fmt.Errorf("instances: no usable state directory: %s", strings.Join(why, "; "))
 	}
-	s.dir, s.path = d, filepath.Join(home, ".launch", "instances", "state", host)
+	s.dir, s.path = d, paths.UserDir(home, "instances", "state", host)
 	return s, nil
 }
 
