@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -137,4 +139,67 @@ echo "srun=$?" > status.txt
 		}
 		noMPIWarnings(t, readFile(t, jdir, "srun.err"))
 	})
+}
+
+// TestShareNSJoinerKilled: a --sharens launch that joined another's
+// namespaces (no PID namespace of its own) and is SIGKILLed takes its
+// payload along, the processes the payload left in the background too
+// (before, they were left running in the holder's namespaces).
+func TestShareNSJoinerKilled(t *testing.T) {
+	env := instanceEnv(t)
+	img := instanceImage(t, "")
+	dir := t.TempDir()
+	up, stop, bg := filepath.Join(dir, "up"), filepath.Join(dir, "stop"), filepath.Join(dir, "bg")
+	holder := exec.Command(launchBin(t), "exec", "--sharens", img, "sh", "-c",
+		"readlink /proc/self/ns/mnt > "+up+".tmp; mv "+up+".tmp "+up+"; while [ ! -e "+stop+" ]; do sleep 0.1; done")
+	holder.Env = append(os.Environ(), env...)
+	done := make(chan result, 1)
+	go func() { done <- runProcess(t, holder, time.Minute) }()
+	defer func() {
+		_ = os.WriteFile(stop, nil, 0o644)
+		if h := <-done; h.Code != 0 {
+			t.Errorf("the holding --sharens launch: status %d, stderr %q", h.Code, h.Stderr)
+		}
+	}()
+	var mnt []byte
+	if err := waitUntil(20*time.Second, func() bool {
+		var err error
+		mnt, err = os.ReadFile(up)
+		return err == nil
+	}); err != nil {
+		t.Fatalf("the first --sharens launch did not start: %v", err)
+	}
+	joiner := exec.Command(launchBin(t), "exec", "--sharens", img, "sh", "-c",
+		"sleep 311 & echo $! > "+bg+".tmp; readlink /proc/self/ns/mnt >> "+bg+".tmp; mv "+bg+".tmp "+bg+"; wait")
+	joiner.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	joiner.Stderr = &stderr
+	if err := joiner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	if err := waitUntil(20*time.Second, func() bool {
+		b, err := os.ReadFile(bg)
+		lines = strings.Fields(string(b))
+		return err == nil
+	}); err != nil {
+		_ = joiner.Process.Kill()
+		_ = joiner.Wait()
+		t.Fatalf("the joining launch did not start its payload: %v; stderr %q", err, stderr.String())
+	}
+	if len(lines) != 2 || lines[1] != strings.TrimSpace(string(mnt)) {
+		t.Errorf("the second launch wrote %q: want a pid and the holder's mount namespace %s", lines, mnt)
+	}
+	pid, err := strconv.Atoi(lines[0])
+	if err != nil {
+		t.Fatalf("the payload's background pid %q: %v", lines[0], err)
+	}
+	if !alive(pid, "sleep 311") {
+		t.Fatalf("the payload's background process %d is not running before the kill", pid)
+	}
+	if err := joiner.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = joiner.Wait()
+	wantGone(t, map[int]string{pid: "sleep 311"}, 10*time.Second)
 }
