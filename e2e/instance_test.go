@@ -433,3 +433,19 @@ func TestInstanceNamespaces(t *testing.T) {
 	}
 	wantOK(t, launchWith(t, o, "instance", "stop", "ns"))
 }
+
+// TestInstanceUnwatchedJob: inside a job of a batch system whose end launch
+// cannot watch (PBS, LSF, Flux, Grid Engine), instance start refuses, for
+// the instance would outlive the job (under Slurm it is anchored to the
+// job: TestInstanceSlurm).
+func TestInstanceUnwatchedJob(t *testing.T) {
+	env := instanceEnv(t)
+	img := instanceImage(t, "")
+	for _, v := range []string{"PBS_JOBID=12.server", "LSB_JOBID=7", "FLUX_JOB_ID=f2", "JOB_ID=9"} {
+		r := launchWith(t, runOpts{Env: append([]string{v}, env...)}, "instance", "start", img, "job")
+		wantFatal(t, r, "not started inside this batch job ("+strings.SplitN(v, "=", 2)[0]+" is set)")
+	}
+	if got := listInstances(t, env); len(got) != 0 {
+		t.Errorf("instances after the refused starts: %v", got)
+	}
+}

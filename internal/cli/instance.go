@@ -17,6 +17,7 @@ import (
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/instance"
+	"github.com/launch-hpc/launch/internal/jobenv"
 	"github.com/launch-hpc/launch/internal/runspec"
 	"github.com/launch-hpc/launch/internal/transport"
 )
@@ -114,6 +115,10 @@ func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool
 	}
 	if strings.HasPrefix(image, container.InstanceScheme) {
 		return fmt.Errorf("%s: an instance cannot be started from another instance", image)
+	}
+	if v := jobenv.Unwatched(os.Getenv); v != "" { // only a Slurm job's end is watched (instance.JobAnchor)
+		return fmt.Errorf("instance %s: not started inside this batch job (%s is set): launch cannot watch "+
+			"that batch system's job end, and an instance must not outlive its job (see docs/instances.md)", name, v)
 	}
 	conf, err := g.siteConfig()
 	if err != nil {
