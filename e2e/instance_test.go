@@ -449,3 +449,25 @@ func TestInstanceUnwatchedJob(t *testing.T) {
 		t.Errorf("instances after the refused starts: %v", got)
 	}
 }
+
+// TestInstanceDashArgs: `instance start IMAGE NAME -- -x` passes -x to the
+// startscript, and the options before IMAGE still count (before, the "--"
+// that the option parser drops made IMAGE itself pass for an option).
+func TestInstanceDashArgs(t *testing.T) {
+	env := instanceEnv(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "args")
+	img := instanceImage(t, "#!/bin/sh\necho \"$MARK:$*\" > "+out+".tmp; mv "+out+".tmp "+out+"\nexec sleep 300\n")
+	o := runOpts{Env: env}
+	wantOK(t, launchWith(t, o, "instance", "start", "--env", "MARK=m1", img, "dash", "--", "-x", "--y"))
+	defer launchWith(t, o, "instance", "stop", "dash")
+	if err := waitUntil(20*time.Second, func() bool { _, err := os.Stat(out); return err == nil }); err != nil {
+		t.Fatalf("the startscript did not run: %v", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "m1:-x --y\n" {
+		t.Errorf("the startscript got %q, want %q", b, "m1:-x --y\n")
+	}
+	if got := listInstances(t, env)["dash"].Image; got != img {
+		t.Errorf("instance list says image %q, want %q", got, img)
+	}
+}
