@@ -450,9 +450,10 @@ func TestInstanceUnwatchedJob(t *testing.T) {
 	}
 }
 
-// TestInstanceDashArgs: `instance start IMAGE NAME -- -x` passes -x to the
-// startscript, and the options before IMAGE still count (before, the "--"
-// that the option parser drops made IMAGE itself pass for an option).
+// TestInstanceDashArgs: `instance start [opts] IMAGE NAME -- -x` starts
+// IMAGE with the options given (IMAGE is not taken for one of them), and
+// everything after NAME goes to the startscript as it is, "--" included,
+// as after IMAGE with exec (option parsing stops at the first argument).
 func TestInstanceDashArgs(t *testing.T) {
 	env := instanceEnv(t)
 	dir := t.TempDir()
@@ -464,8 +465,8 @@ func TestInstanceDashArgs(t *testing.T) {
 	if err := waitUntil(20*time.Second, func() bool { _, err := os.Stat(out); return err == nil }); err != nil {
 		t.Fatalf("the startscript did not run: %v", err)
 	}
-	if b, _ := os.ReadFile(out); string(b) != "m1:-x --y\n" {
-		t.Errorf("the startscript got %q, want %q", b, "m1:-x --y\n")
+	if b, _ := os.ReadFile(out); string(b) != "m1:-- -x --y\n" {
+		t.Errorf("the startscript got %q, want %q", b, "m1:-- -x --y\n")
 	}
 	if got := listInstances(t, env)["dash"].Image; got != img {
 		t.Errorf("instance list says image %q, want %q", got, img)
