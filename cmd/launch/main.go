@@ -23,6 +23,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == container.ReexecArg {
 		os.Exit(container.StageMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == container.JoinStageArg {
+		os.Exit(container.JoinStageMain(os.Args[2:]))
+	}
 	pre := preinit.Get()
 	if len(os.Args) > 1 && os.Args[1] == preinit.JoinArg {
 		os.Exit(container.JoinMain(os.Args[2:], pre))

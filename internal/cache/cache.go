@@ -43,6 +43,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // EnvDir is the environment variable that moves the cache.
@@ -79,7 +81,7 @@ func DefaultDir() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("finding the cache directory: %w (set %s)", err, EnvDir)
 	}
-	return filepath.Join(home, ".launch", "cache"), nil
+	return paths.UserDir(home, "cache"), nil
 }
 
 // Open opens (creating it, mode 0700) the cache directory dir. It refuses

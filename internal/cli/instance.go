@@ -17,7 +17,9 @@ import (
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/instance"
+	"github.com/launch-hpc/launch/internal/jobenv"
 	"github.com/launch-hpc/launch/internal/runspec"
+	"github.com/launch-hpc/launch/internal/transport"
 )
 
 // instanceInitFlag is the hidden option of `launch run` with which
@@ -95,7 +97,7 @@ its own; the options are those of exec.`,
   launch instance stop db`,
 		Args: cliutil.MinArgs(2, "an image and an instance name"),
 		RunE: func(c *cobra.Command, args []string) error {
-			return startInstance(g, f, start, args)
+			return startInstance(g, f, start, args, c.ArgsLenAtDash() >= 0)
 		},
 	}
 	f.register(c)
@@ -104,14 +106,19 @@ its own; the options are those of exec.`,
 
 // startInstance starts the instance args[1] of image args[0]: a `launch
 // run --instance-init` command line, with the flags as given, run
-// detached by internal/instance.
-func startInstance(g *globals, f *runFlags, start bool, args []string) error {
+// detached by internal/instance. dash: the command line had a "--" among
+// or before the positional arguments (pflag drops it from args).
+func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool) error {
 	image, name, rest := args[0], args[1], args[2:]
 	if err := instance.CheckName(name); err != nil {
 		return err
 	}
 	if strings.HasPrefix(image, container.InstanceScheme) {
 		return fmt.Errorf("%s: an instance cannot be started from another instance", image)
+	}
+	if v := jobenv.Unwatched(os.Getenv); v != "" { // only a Slurm job's end is watched (instance.JobAnchor)
+		return fmt.Errorf("instance %s: not started inside this batch job (%s is set): launch cannot watch "+
+			"that batch system's job end, and an instance must not outlive its job (see docs/instances.md)", name, v)
 	}
 	conf, err := g.siteConfig()
 	if err != nil {
@@ -126,7 +133,7 @@ func startInstance(g *globals, f *runFlags, start bool, args []string) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	flags, err := rawFlags(g.args, args)
+	flags, err := rawFlags(g.args, args, dash)
 	if err != nil {
 		return err
 	}
@@ -147,6 +154,9 @@ func startInstance(g *globals, f *runFlags, start bool, args []string) error {
 	}
 	argv = append(argv, "run", "--"+instanceInitFlag+"="+init)
 	argv = append(argv, flags...)
+	if dash { // what follows is the image and its arguments, whatever they look like
+		argv = append(argv, "--")
+	}
 	argv = append(argv, image)
 	argv = append(argv, rest...)
 	home := userHome()
@@ -155,9 +165,11 @@ func startInstance(g *globals, f *runFlags, start bool, args []string) error {
 		return err
 	}
 	defer store.Close()
-	abs := image
-	if a, err := filepath.Abs(image); err == nil {
-		abs = a
+	abs := image // a local path is recorded absolute; a source (docker://…) as given
+	if !transport.LooksLikeSource(image) {
+		if a, err := filepath.Abs(image); err == nil {
+			abs = a
+		}
 	}
 	rec, err := store.Start(name, abs, argv, os.Environ(), home)
 	if err != nil {
@@ -169,8 +181,14 @@ func startInstance(g *globals, f *runFlags, start bool, args []string) error {
 
 // rawFlags is the part of the command line (all, without the program
 // name) that held the options of `instance start|run`: what follows the
-// subcommand, less the positional arguments cobra found (pos).
-func rawFlags(all, pos []string) ([]string, error) {
+// subcommand, less the positional arguments cobra found (pos) and, with
+// dash, the "--" that pflag dropped from them (the caller puts it back
+// before the image).
+func rawFlags(all, pos []string, dash bool) ([]string, error) {
+	n := len(pos)
+	if dash {
+		n++
+	}
 	seen := 0
 	for i, a := range all {
 		if strings.HasPrefix(a, "-") {
@@ -179,10 +197,10 @@ func rawFlags(all, pos []string) ([]string, error) {
 		seen++
 		if seen == 2 { // instance, then start or run
 			tail := all[i+1:]
-			if len(tail) < len(pos) {
+			if len(tail) < n {
 				break
 			}
-			return tail[:len(tail)-len(pos)], nil
+			return tail[:len(tail)-n], nil
 		}
 	}
 	return nil, errors.New("instance start: cannot find the options on the command line")

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,7 +153,9 @@ func refuseForJoin(s *runspec.Spec) error {
 // payload's Config, runs the payload there as the stage would (no
 // privileges, parent-death SIGKILL), passes signals on, and returns its
 // exit status. Processes the payload leaves behind belong to the instance
-// (its PID namespace) and end with it.
+// (its PID namespace) and end with it; a --sharens join, which has no PID
+// namespace, runs the payload through a stage of its own
+// (superviseJoinStage) that kills them, even once this launch is SIGKILLed.
 func JoinMain(args []string, pre preinit.Result) int {
 	code, err := joinMain(args, pre)
 	if err != nil {
@@ -196,20 +199,37 @@ func joinMain(args []string, pre preinit.Result) (int, error) {
 	f := os.NewFile(uintptr(cfd), "launch-join")
 	data, err := io.ReadAll(io.LimitReader(f, maxJoinConfig+1))
 	f.Close()
-	if err != nil || len(data) > maxJoinConfig {
-		return 0, fmt.Errorf("joining %s: reading the payload's config: %v", what, err)
+	if err != nil {
+		return 0, fmt.Errorf("joining %s: reading the payload's config: %w", what, err)
+	}
+	if len(data) > maxJoinConfig {
+		return 0, fmt.Errorf("joining %s: the payload's config is larger than %d bytes", what, maxJoinConfig)
 	}
 	cfg := &Config{}
 	if err := json.Unmarshal(data, cfg); err != nil {
 		return 0, fmt.Errorf("joining %s: decoding the payload's config: %w", what, err)
 	}
+	if shared {
+		return superviseJoinStage(cfg, what)
+	}
+	return runJoined(cfg, what, pre.Parent, false)
+}
+
+// runJoined runs cfg's payload in this process's namespaces (an instance's
+// or, shared, those of a --sharens holder) and returns its exit status.
+// parent, when not nil, reads end-of-file once the launcher that waits for
+// this process is gone: the payload is killed then. shared: no PID
+// namespace holds the payload's leftovers, so this process, a child
+// subreaper, kills them when it returns; its privileges are already dropped
+// (by the launcher before it started this process).
+func runJoined(cfg *Config, what string, parent *os.File, shared bool) (int, error) {
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
-	var proc *os.File
-	if shared { // no PID namespace holds the payload's leftovers: this process does
+	if shared {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return 0, fmt.Errorf("becoming child subreaper: %w", err)
 		}
-		if proc, err = os.Open("/proc"); err != nil {
+		proc, err := os.Open("/proc")
+		if err != nil {
 			return 0, fmt.Errorf("opening /proc: %w", err)
 		}
 		defer killLeftovers(proc)
@@ -220,11 +240,12 @@ func joinMain(args []string, pre preinit.Result) (int, error) {
 	sigs := make(chan os.Signal, 32)
 	notify(sigs, keepIgnored())
 	rp := reap.New()
-	// With a PID namespace the constructor waits outside it; its death
-	// (SIGKILL) ends the payload too.
+	// With a PID namespace the constructor waits outside it, and a
+	// --sharens join's launcher waits for this process: the death
+	// (SIGKILL) of either ends the payload too.
 	gone := make(chan struct{})
-	if pre.Parent != nil {
-		go watchLauncher(pre.Parent, gone)
+	if parent != nil {
+		go watchLauncher(parent, gone)
 	}
 	argv0, argv, env, err := payloadCommand(cfg, readEnvScripts(), log)
 	if errors.Is(err, errNoTest) { // `launch test` of an instance without one: said, status 0
@@ -234,8 +255,10 @@ func joinMain(args []string, pre preinit.Result) (int, error) {
 		return 0, err
 	}
 	log.Debugf("joined %s; running %q", what, argv)
-	if err := dropPrivileges(cfg.Fakeroot != nil); err != nil {
-		return 0, err
+	if !shared {
+		if err := dropPrivileges(cfg.Fakeroot != nil); err != nil {
+			return 0, err
+		}
 	}
 	wd, _ := os.Getwd()
 	pid, err := rp.ForkExec(argv0, argv, &syscall.ProcAttr{
@@ -281,4 +304,101 @@ func killLeftovers(proc *os.File) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// JoinStageArg is the hidden first argument of a --sharens join's stage:
+// `launch __launch_join_stage WHAT`, started by the joined launch (in the
+// holder's namespaces, which it inherits) with its Config on descriptor 3
+// (stagePipeFD), which then reads end-of-file once that launch is gone.
+const JoinStageArg = "__launch_join_stage"
+
+// superviseJoinStage runs a --sharens join's payload through a stage of its
+// own (JoinStageMain) and waits for it, passing signals on. No PID
+// namespace ends what the payload leaves behind when this launch is
+// SIGKILLed: the stage, a child subreaper that outlives this process, kills
+// it then (it hears of the death on its pipe). This process is a child
+// subreaper too, and kills whatever the stage left when it ends (the stage
+// SIGKILLed). Privileges are dropped here, before the stage is started: a
+// process without capabilities cannot drop them from its bounding set.
+func superviseJoinStage(cfg *Config, what string) (int, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 0, fmt.Errorf("becoming child subreaper: %w", err)
+	}
+	proc, err := os.Open("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("opening /proc: %w", err)
+	}
+	defer killLeftovers(proc)
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("joining %s: encoding the payload's config: %w", what, err)
+	}
+	if err := dropPrivileges(false); err != nil {
+		return 0, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("joining %s: creating the stage's pipe: %w", what, err)
+	}
+	defer pw.Close()
+	sigs := make(chan os.Signal, 16)
+	notify(sigs, keepIgnored())
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], JoinStageArg, what}, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2, pr.Fd()},
+	})
+	pr.Close()
+	if err != nil {
+		return 0, fmt.Errorf("joining %s: starting its stage: %w", what, err)
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
+	if _, err := pw.Write(append(hdr[:], data...)); err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_, _ = reapStage(pid)
+		return 0, fmt.Errorf("joining %s: sending the config to its stage: %w", what, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		waitExited(pid) // unreaped: a signal never reaches a recycled pid
+		close(exited)
+	}()
+	for {
+		select {
+		case s := <-sigs:
+			if fromTerminal(s) {
+				continue // the terminal already sent it to the whole process group
+			}
+			_ = syscall.Kill(pid, s.(syscall.Signal))
+		case <-exited:
+			ws, err := reapStage(pid)
+			if err != nil {
+				return 0, fmt.Errorf("joining %s: waiting for its stage: %w", what, err)
+			}
+			return reap.Status(ws), nil
+		}
+	}
+}
+
+// JoinStageMain is a --sharens join's stage (JoinStageArg's command line;
+// args are those after it): it runs the payload of the Config read from
+// stagePipeFD and returns its exit status, killing it and what it left
+// once the launcher that started it is gone.
+func JoinStageMain(args []string) int {
+	runtime.LockOSThread() // the payload's parent-death signal
+	what := "the shared namespaces"
+	if len(args) > 0 {
+		what = args[0]
+	}
+	pipe := os.NewFile(stagePipeFD, "join-stage-pipe")
+	syscall.CloseOnExec(stagePipeFD)
+	cfg, err := readConfig(pipe)
+	if err == nil {
+		var code int
+		if code, err = runJoined(cfg, what, pipe, true); err == nil {
+			return code
+		}
+	}
+	msg.Fatal(os.Stderr, err)
+	return 255
 }

@@ -82,9 +82,14 @@ func sharensKey(cfg *Config) (string, []byte, error) {
 	}
 	cg, err := readFile("/proc/self/cgroup")
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("reading this launch's cgroup (its kill domain): %w", err)
 	}
-	secret, _ := share.UserKey(cfg.User.UID, os.Getenv("HOME"), os.Getenv)
+	// Without the user's secret anyone could compute the rendezvous name
+	// and bind it first: no sharing then.
+	secret, err := share.UserKey(cfg.User.UID, cfg.User.Home, os.Getenv)
+	if err != nil {
+		return "", nil, fmt.Errorf("the user's share secret: %w", err)
+	}
 	id := share.Identity{
 		UID: cfg.User.UID, GID: cfg.User.GID,
 		Dev: st.Dev, Ino: st.Ino, Size: st.Size,
@@ -97,7 +102,7 @@ func sharensKey(cfg *Config) (string, []byte, error) {
 		Cwd  string
 	}{cfg.Plan, cfg.User, cfg.Cwd})
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("encoding the mount plan for the rendezvous key: %w", err)
 	}
 	return share.NSKey(id, string(plan)), secret, nil
 }

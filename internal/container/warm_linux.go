@@ -1,16 +1,15 @@
 package container
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/jobenv"
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
@@ -36,11 +35,6 @@ func lingerOf(s *runspec.Spec, conf *config.Config) (time.Duration, error) {
 	return d, nil
 }
 
-// otherJobVars are the job variables of the batch systems whose job end a
-// holder cannot watch: under them no mount is kept warm (a holder must not
-// outlive the job that started it).
-var otherJobVars = []string{"PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID", "JOB_ID"}
-
 // warmBound decides, as the payload is done and before the launcher exits,
 // whether a holder's mount may be kept warm, and returns what ends the
 // window early besides the timer: under Slurm, a pidfd of the job step's
@@ -52,16 +46,14 @@ func warmBound(window time.Duration, proc *os.File) (stepFd int, ok bool, why st
 	if window <= 0 {
 		return -1, false, ""
 	}
-	if os.Getenv("SLURM_JOB_ID") == "" {
-		for _, v := range otherJobVars {
-			if os.Getenv(v) != "" {
-				return -1, false, v + " is set, and launch cannot watch that batch system's job end"
-			}
+	if os.Getenv(jobenv.SlurmJob) == "" {
+		if v := jobenv.Unwatched(os.Getenv); v != "" {
+			return -1, false, v + " is set, and launch cannot watch that batch system's job end"
 		}
 		return -1, true, ""
 	}
-	pid := ancestorNamed(proc, os.Getppid(), "slurmstepd")
-	if pid <= 0 {
+	pid, _, ok := jobenv.StepAncestor(int(proc.Fd()), os.Getppid())
+	if !ok {
 		return -1, false, "no slurmstepd among this launch's ancestors, whose end would end it"
 	}
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
@@ -69,54 +61,6 @@ func warmBound(window time.Duration, proc *os.File) (stepFd int, ok bool, why st
 		return -1, false, fmt.Sprintf("watching slurmstepd pid %d: %v", pid, err)
 	}
 	return fd, true, ""
-}
-
-// ancestorNamed walks up from pid (at most 32 generations) through
-// /proc/PID/stat and returns the first process whose command name is comm,
-// or 0.
-func ancestorNamed(proc *os.File, pid int, comm string) int {
-	for i := 0; i < 32 && pid > 1; i++ {
-		name, ppid, ok := statOf(proc, pid)
-		if !ok {
-			return 0
-		}
-		if name == comm {
-			return pid
-		}
-		pid = ppid
-	}
-	return 0
-}
-
-// statOf reads the command name and parent of pid from /proc/PID/stat
-// (relative to the host's /proc, opened before the pivot).
-func statOf(proc *os.File, pid int) (comm string, ppid int, ok bool) {
-	fd, err := unix.Openat(int(proc.Fd()), strconv.Itoa(pid)+"/stat", unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return "", 0, false
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 512)
-	n, err := unix.Read(fd, buf)
-	if err != nil || n <= 0 {
-		return "", 0, false
-	}
-	return parseStat(buf[:n])
-}
-
-// parseStat takes the command name and parent out of a /proc/PID/stat
-// line: "pid (comm) state ppid …", where comm may hold spaces and
-// parentheses.
-func parseStat(b []byte) (comm string, ppid int, ok bool) {
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return "", 0, false
-	}
-	var state byte
-	if _, err := fmt.Sscanf(string(b[end+1:]), " %c %d", &state, &ppid); err != nil {
-		return "", 0, false
-	}
-	return string(b[open+1 : end]), ppid, true
 }
 
 // lingerQuit returns a channel closed when an idle warm mount should end

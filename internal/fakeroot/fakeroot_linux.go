@@ -223,7 +223,7 @@ func (m *Maps) Run(cmd *exec.Cmd, cloneflags uintptr) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
-		return err
+		return fmt.Errorf("starting %s in a new user namespace: %w", cmd.Path, err)
 	}
 	pr.Close()
 	if err := m.WriteMaps(cmd.Process.Pid); err != nil {

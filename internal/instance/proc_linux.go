@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/jobenv"
 )
 
 // Proc is a process held by a pidfd: it can be signalled and waited for
@@ -67,32 +69,15 @@ func OpenAnyProc(pid int, startTime uint64) (*Proc, error) {
 // set), the job step's slurmstepd among its ancestors: its pid and start
 // time. ok is false outside a job, or when there is none.
 func JobAnchor(getenv func(string) string) (pid int, start uint64, ok bool) {
-	if getenv("SLURM_JOB_ID") == "" {
+	if getenv(jobenv.SlurmJob) == "" {
 		return 0, 0, false
 	}
-	p := os.Getppid()
-	for i := 0; i < 64 && p > 1; i++ {
-		stat, err := readSmall("/proc/" + strconv.Itoa(p) + "/stat")
-		if err != nil {
-			return 0, 0, false
-		}
-		open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
-		if open < 0 || end < open {
-			return 0, 0, false
-		}
-		f := strings.Fields(stat[end+1:])
-		if len(f) < 20 {
-			return 0, 0, false
-		}
-		if stat[open+1:end] == "slurmstepd" {
-			st, err := strconv.ParseUint(f[19], 10, 64)
-			return p, st, err == nil
-		}
-		if p, err = strconv.Atoi(f[1]); err != nil {
-			return 0, 0, false
-		}
+	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	defer unix.Close(proc)
+	return jobenv.StepAncestor(proc, os.Getppid())
 }
 
 // ProcFromFD takes a pidfd received from elsewhere (the instance's
@@ -133,22 +118,16 @@ func Self() (int, uint64, error) {
 // procInfo reads pid's start time and real uid from /proc (bounded).
 func procInfo(pid int) (start uint64, uid int, err error) {
 	base := "/proc/" + strconv.Itoa(pid)
-	stat, err := readSmall(base + "/stat")
+	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("opening /proc: %w", err)
+	}
+	st, err := jobenv.ReadStat(proc, pid)
+	unix.Close(proc)
 	if err != nil {
 		return 0, 0, err
 	}
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("%s/stat: unexpected format", base)
-	}
-	f := strings.Fields(stat[i+1:])
-	if len(f) < 20 { // field 3 (state) is f[0]; field 22 is f[19]
-		return 0, 0, fmt.Errorf("%s/stat: unexpected format", base)
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%s/stat: %w", base, err)
-	}
+	start = st.Start
 	status, err := readSmall(base + "/status")
 	if err != nil {
 		return 0, 0, err

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // StartTimeout is how long Start waits for an instance to be up.
@@ -146,7 +148,7 @@ func (s *Store) unreserve(name string) {
 
 // openLogs opens (truncated) the log files of name under Logs.
 func (s *Store) openLogs(home, name string) (out, errf *os.File, err error) {
-	dir, err := openChain(home, []string{".launch", "instances", "logs", s.host}, s.uid, false)
+	dir, err := openChain(home, []string{paths.UserDirName, "instances", "logs", s.host}, s.uid, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("instance logs: %w", err)
 	}

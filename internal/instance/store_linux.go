@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // Version is the format of the records this launch writes.
@@ -99,7 +101,8 @@ type Store struct {
 
 // Open opens (making it if missing) the store of uid on this host:
 // $XDG_RUNTIME_DIR/launch/instances/HOST when XDG_RUNTIME_DIR is a
-// directory of uid's nobody else can write, else
+// directory of uid's nobody else can write, else the same under
+// /run/user/UID when that exists and is such a directory, else
 // ~/.launch/instances/state/HOST; the logs go to
 // ~/.launch/instances/logs/HOST (made when a log is opened).
 func Open(uid int, home string, getenv func(string) string) (*Store, error) {
@@ -110,9 +113,21 @@ func Open(uid int, home string, getenv func(string) string) (*Store, error) {
 	if !filepath.IsAbs(home) {
 		return nil, fmt.Errorf("instances: home directory %q is not an absolute path", home)
 	}
-	s := &Store{uid: uid, host: host, Logs: filepath.Join(home, ".launch", "instances", "logs", host)}
+	s := &Store{uid: uid, host: host, Logs: paths.UserDir(home, "instances", "logs", host)}
 	var why []string
-	if rd := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rd) {
+	// A runtime directory is the user's alone; in home, the fallback, a
+	// container's payload (home is bound) can write records too (see
+	// docs/instances.md, "Where records live").
+	runDirs := []string{getenv("XDG_RUNTIME_DIR"), "/run/user/" + strconv.Itoa(uid)}
+	for i, rd := range runDirs {
+		if !filepath.IsAbs(rd) || i == 1 && rd == runDirs[0] {
+			continue
+		}
+		if i == 1 { // not named by XDG_RUNTIME_DIR: used only when there already
+			if fi, err := os.Lstat(rd); err != nil || !fi.IsDir() {
+				continue
+			}
+		}
 		d, err := openChain(rd, []string{"launch", "instances", host}, uid, true)
 		if err == nil {
 			s.dir, s.path = d, filepath.Join(rd, "launch", "instances", host)
@@ -120,12 +135,12 @@ func Open(uid int, home string, getenv func(string) string) (*Store, error) {
 		}
 		why = append(why, err.Error())
 	}
-	d, err := openChain(home, []string{".launch", "instances", "state", host}, uid, false)
+	d, err := openChain(home, []string{paths.UserDirName, "instances", "state", host}, uid, false)
 	if err != nil {
 		why = append(why, err.Error())
 		return nil, fmt.Errorf("instances: no usable state directory: %s", strings.Join(why, "; "))
 	}
-	s.dir, s.path = d, filepath.Join(home, ".launch", "instances", "state", host)
+	s.dir, s.path = d, paths.UserDir(home, "instances", "state", host)
 	return s, nil
 }
 
@@ -204,7 +219,34 @@ func (s *Store) Lock() (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", s.path, err)
 	}
+	s.sweepTemps()
 	return func() { _ = unix.Flock(fd, unix.LOCK_UN) }, nil
+}
+
+// sweepTemps removes the temporary files (.NAME.tmp.PID) that a Write
+// killed before it renamed left, those of a pid that no longer runs.
+// Called under the lock; a failure only leaves a file behind.
+func (s *Store) sweepTemps() {
+	names, err := s.dirNames()
+	if err != nil {
+		return
+	}
+	for _, e := range names {
+		pid, ok := tempPid(e)
+		if ok && unix.Kill(pid, 0) == unix.ESRCH {
+			_ = unix.Unlinkat(int(s.dir.Fd()), e, 0)
+		}
+	}
+}
+
+// tempPid is the writer's pid of a temporary file's name .NAME.tmp.PID.
+func tempPid(e string) (int, bool) {
+	i := strings.LastIndex(e, ".tmp.")
+	if !strings.HasPrefix(e, ".") || i < 1 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(e[i+len(".tmp."):])
+	return pid, err == nil && pid > 0 && CheckName(e[1:i]) == nil
 }
 
 // Read reads the record of name, checked: a regular file of the store's
@@ -324,6 +366,22 @@ func (s *Store) Remove(name string) error {
 
 // Names lists the names of the store's records, sorted.
 func (s *Store) Names() ([]string, error) {
+	ents, err := s.dirNames()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e, recordSuffix); ok && CheckName(n) == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// dirNames lists the store's directory.
+func (s *Store) dirNames() ([]string, error) {
 	fd, err := unix.Openat(int(s.dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", s.path, err)
@@ -334,14 +392,7 @@ func (s *Store) Names() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", s.path, err)
 	}
-	var out []string
-	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e, recordSuffix); ok && CheckName(n) == nil {
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return ents, nil
 }
 
 // Entry is one live instance, as Live finds it.

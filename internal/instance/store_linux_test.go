@@ -2,7 +2,9 @@ package instance
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -98,5 +100,45 @@ func TestOpenRefusesOthersRuntimeDir(t *testing.T) {
 	defer s.Close()
 	if !strings.HasPrefix(s.Path(), filepath.Join(home, ".launch", "instances", "state")) {
 		t.Errorf("records in %s: a runtime directory others can write must be passed over for ~/.launch", s.Path())
+	}
+}
+
+// TestStoreSweepsTemps: the temporary file of a Write whose process was
+// killed before its rename is removed under the lock; a live writer's,
+// and files that are no such temporary, stay.
+func TestStoreSweepsTemps(t *testing.T) {
+	xdg := t.TempDir()
+	if err := os.Chmod(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(os.Getuid(), t.TempDir(), func(k string) string { return map[string]string{"XDG_RUNTIME_DIR": xdg}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{ // name: kept
+		".db.tmp." + strconv.Itoa(dead.Process.Pid): false,
+		".db.tmp." + strconv.Itoa(os.Getpid()):      true,
+		".db.tmp.x":                                 true,
+		"db.tmp.1":                                  true,
+	}
+	for n := range files {
+		if err := os.WriteFile(filepath.Join(s.Path(), n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlock, err := s.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	for n, kept := range files {
+		if _, err := os.Lstat(filepath.Join(s.Path(), n)); (err == nil) != kept {
+			t.Errorf("%s: present %v after the lock, want %v", n, err == nil, kept)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/launch-hpc/launch/internal/buildinfo"
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // File names in the keys directory, as Apptainer's in ~/.apptainer/keys.
@@ -32,7 +33,7 @@ func Dir() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("finding the keys directory: %w (set %s)", err, EnvDir)
 	}
-	return filepath.Join(home, ".launch", "keys"), nil
+	return paths.UserDir(home, "keys"), nil
 }
 
 // Global is the site's public keyring: SYSCONFDIR/launch/global-pgp-public.

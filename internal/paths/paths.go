@@ -27,3 +27,14 @@ func Within(p, dir string) bool {
 func Below(p, dir string) bool {
 	return filepath.Clean(p) != filepath.Clean(dir) && Within(p, dir)
 }
+
+// UserDirName is the name of launch's per-user directory in the user's
+// home (~/.launch): the cache, keys, registry logins, share key, instance
+// records and logs live below it.
+const UserDirName = ".launch"
+
+// UserDir is launch's per-user directory under home, joined with elem:
+// UserDir("/home/u", "cache") is /home/u/.launch/cache.
+func UserDir(home string, elem ...string) string {
+	return filepath.Join(append([]string{home, UserDirName}, elem...)...)
+}

@@ -40,3 +40,19 @@ func TestWithinBelow(t *testing.T) {
 		}
 	}
 }
+
+func TestUserDir(t *testing.T) {
+	for _, c := range []struct {
+		home string
+		elem []string
+		want string
+	}{
+		{"/home/u", nil, "/home/u/.launch"},
+		{"/home/u/", []string{"cache"}, "/home/u/.launch/cache"},
+		{"/home/u", []string{"instances", "logs", "h"}, "/home/u/.launch/instances/logs/h"},
+	} {
+		if got := UserDir(c.home, c.elem...); got != c.want {
+			t.Errorf("UserDir(%q, %q) = %q, want %q", c.home, c.elem, got, c.want)
+		}
+	}
+}

@@ -17,9 +17,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // FileName is the credentials file's name in the user's launch directory.
@@ -49,7 +50,7 @@ func DefaultPath() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("finding your home directory for the registry credentials: %w", err)
 	}
-	return filepath.Join(home, ".launch", FileName), nil
+	return paths.UserDir(home, FileName), nil
 }
 
 // Key is the key a registry's credentials are stored under: HOST[:PORT],

@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/paths"
 )
 
 // KeyLen is the size of a user's share key.
@@ -37,7 +39,7 @@ func UserKey(uid int, home string, getenv func(string) string) ([]byte, error) {
 	if filepath.IsAbs(home) {
 		hfd, err := unix.Open(home, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err == nil {
-			k, err := keyIn(hfd, ".launch", filepath.Join(home, ".launch"), true, uid)
+			k, err := keyIn(hfd, paths.UserDirName, paths.UserDir(home), true, uid)
 			unix.Close(hfd)
 			if err == nil {
 				return k, nil

@@ -61,15 +61,19 @@ func ListenNS(name string) (int, error) {
 		if errors.Is(err, unix.EADDRINUSE) {
 			return -1, unix.EADDRINUSE
 		}
-		return -1, err
+		return -1, fmt.Errorf("binding the rendezvous %s: %w", name, err)
 	}
 	defer l.Close()
 	f, err := l.File() // a dup
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("taking the rendezvous socket %s: %w", name, err)
 	}
 	defer f.Close()
-	return unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return -1, fmt.Errorf("duplicating the rendezvous socket %s: %w", name, err)
+	}
+	return fd, nil
 }
 
 // NSJoin is what a client received: a pidfd of the holder's stage, what

@@ -33,6 +33,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/launch-hpc/launch/internal/jobenv"
 )
 
 // Version is the protocol version carried in every request; a holder that
@@ -87,10 +89,6 @@ func (id Identity) Name(gen int) string {
 	return fmt.Sprintf("@launch/share/%d/%s", id.UID, hex.EncodeToString(m.Sum(nil)[:16]))
 }
 
-// jobVars are the batch systems' job (and step) variables that go into
-// the scope: Slurm, PBS/Torque, LSF, Flux, Grid Engine.
-var jobVars = []string{"SLURM_JOB_ID", "SLURM_STEP_ID", "PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID", "JOB_ID"}
-
 // Scope names the kill domain of the calling process: the cgroups it is in
 // (what systemd and Slurm's cgroup plugins kill as one), with the tasks of
 // one Slurm step taken together, and the batch system's job (and Slurm
@@ -107,7 +105,7 @@ func Scope(cgroup string, getenv func(string) string) string {
 		b.WriteString(line)
 		b.WriteByte(';')
 	}
-	for _, v := range jobVars {
+	for _, v := range jobenv.ScopeVars() {
 		if s := getenv(v); s != "" {
 			b.WriteString(v + "=" + s + ";")
 		}
