@@ -201,6 +201,15 @@ func TestInstanceService(t *testing.T) {
 		t.Errorf("shell instance://web: %q", r.Stdout)
 	}
 
+	// test, inspect and run-help of the instance: its image's.
+	r = launchWith(t, o, "test", "instance://web")
+	if wantOK(t, r); !strings.Contains(r.Stderr, "No test script found") {
+		t.Errorf("test instance://web: %q", r.Stderr)
+	}
+	wantOK(t, launchWith(t, o, "inspect", "instance://web"))
+	wantOK(t, launchWith(t, o, "run-help", "instance://web"))
+	wantFatal(t, launchWith(t, o, "inspect", "instance://no-such"), "instance://no-such", "no instance")
+
 	r = launchWith(t, o, "instance", "list", "--logs")
 	wantOK(t, r)
 	out := listInstances(t, env)["web"].LogOut

@@ -59,7 +59,11 @@ Apptainer's run-help does.`,
 			if err != nil {
 				return err
 			}
-			img, err := image.Open(args[0])
+			path, err := imageToRead(g, args[0])
+			if err != nil {
+				return err
+			}
+			img, err := image.Open(path)
 			if err != nil {
 				return err
 			}

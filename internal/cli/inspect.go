@@ -50,7 +50,7 @@ as "oci-config".
 			if err != nil {
 				return err
 			}
-			path, err := resolveImage(g, args[0], false) // a docker://, oras://… source: its cached SIF
+			path, err := imageToRead(g, args[0]) // a docker://, oras://… source: its cached SIF; instance://NAME: its image
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/launch-hpc/launch/internal/container"
+	"github.com/launch-hpc/launch/internal/instance"
 	"github.com/launch-hpc/launch/internal/transport"
 )
 
@@ -70,4 +72,40 @@ func resolveImage(g *globals, image string, noHTTPS bool) (string, error) {
 		return "", errors.New(image + ": the helper " + HelperName + " named no cached image")
 	}
 	return p, nil
+}
+
+// imageToRead is the image file that inspect and run-help read for their
+// IMAGE argument: for instance://NAME the image the user's running instance
+// NAME was started from (its record; a stale one is an error), otherwise
+// what resolveImage gives.
+func imageToRead(g *globals, image string) (string, error) {
+	name, ok := strings.CutPrefix(image, container.InstanceScheme)
+	if !ok {
+		return resolveImage(g, image, false)
+	}
+	if err := instance.CheckName(name); err != nil {
+		return "", err
+	}
+	store, err := instance.Open(os.Getuid(), userHome(), os.Getenv)
+	if err != nil {
+		return "", err
+	}
+	defer store.Close()
+	live, _, err := store.Live()
+	if err != nil {
+		return "", err
+	}
+	found := ""
+	for _, e := range live {
+		if e.Name == name {
+			found = e.Image
+		}
+		if e.Proc != nil {
+			e.Proc.Close()
+		}
+	}
+	if found != "" {
+		return resolveImage(g, found, false)
+	}
+	return "", fmt.Errorf("%s: no instance %s of yours is running on this host (launch instance list)", image, name)
 }
