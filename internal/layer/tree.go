@@ -322,12 +322,28 @@ func (t *Tree) whiteout(dir, base string) error {
 	if victim == "" || victim == "." || victim == ".." {
 		return fmt.Errorf("%w: whiteout %s/%s names no file", ErrHostile, dir, base)
 	}
-	pd, err := t.walk(dir, false)
+	// Apply opens dir inside the root: a missing component, or one
+	// before the last that is not a directory, is nothing to hide; dir
+	// itself not a directory is an error (Apply's, through the fallback).
+	up, last := split(dir)
+	pd, err := t.walk(up, false)
 	if errors.Is(err, errNotDir) {
 		return nil
 	}
 	if err != nil || pd == nil {
 		return err
+	}
+	if last != "" {
+		k := pd.kids[last]
+		switch {
+		case k == nil:
+			return nil
+		case k.dir == nil && k.ino.Type == tar.TypeSymlink:
+			return notStreamable("whiteout %s/%s is reached through the symbolic link %s", dir, base, last)
+		case k.dir == nil:
+			return notStreamable("whiteout %s/%s is below a file", dir, base)
+		}
+		pd = k
 	}
 	t.remove(pd, victim)
 	return nil
