@@ -229,4 +229,3 @@ func FuzzTree(f *testing.F) {
 		}
 	})
 }
-
