@@ -323,6 +323,24 @@ func TestPullStream(t *testing.T) {
 		t.Errorf("inspect --labels of the streamed image: %s", r.Stdout)
 	}
 
+	t.Run("tar2sqfs fails", func(t *testing.T) {
+		// A tar2sqfs that fails on its own: the extraction path makes the
+		// image, with a warning saying so.
+		bad := filepath.Join(t.TempDir(), "failing-tar2sqfs")
+		if err := os.WriteFile(bad, []byte("#!/bin/sh\ncat >/dev/null\necho 'cannot pack this' >&2\nexit 3\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "f.sif")
+		r := launchWith(t, runOpts{Env: append(withConf(t, fmt.Sprintf("[tools]\ntar2sqfs = %q\n", bad)), e.env()...), Timeout: 5 * time.Minute},
+			"pull", "-q", out, "oci:"+lay+":v1")
+		wantOK(t, r)
+		if !strings.Contains(r.Stderr, "tar2sqfs failed (exit status 3): cannot pack this; extracting the layers") {
+			t.Errorf("a warning should say tar2sqfs failed and the layers are extracted: %q", r.Stderr)
+		}
+		diffLists(t, "unsquashfs -lln (tar2sqfs failed)", normList(t, out), xl)
+		noTempLeft(t, e.tmp)
+	})
+
 	t.Run("not streamable", func(t *testing.T) {
 		// A layer entry below a symbolic link of a lower layer is put where
 		// the link leads: the tree on disk does that, the stream does not.

@@ -141,8 +141,13 @@ func tar2sqfs(ctx context.Context, prog, comp string, s Stream, out *tempFile, v
 	if isFull(err, buf.String()) {
 		return errDiskFull
 	}
-	return fmt.Errorf("tar2sqfs failed (%v): %s", err, lastLines(buf.String(), 3))
+	return fmt.Errorf("%w (%v): %s", ErrTar2sqfs, err, lastLines(buf.String(), 3))
 }
+
+// ErrTar2sqfs is wrapped by the error of a tar2sqfs that failed on its own
+// (not for a full disk, a signal or a broken stream): its caller may pack
+// the tree another way.
+var ErrTar2sqfs = errors.New("tar2sqfs failed")
 
 // isPipe reports whether err is a write to a pipe whose reader has gone.
 func isPipe(err error) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 )
@@ -67,11 +68,9 @@ func (t *Tree) Plan() *Plan {
 	return p
 }
 
+// sec is t in whole seconds, within what SquashFS can hold (0 to 2^32-1).
 func sec(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Unix(0, 0)
-	}
-	return time.Unix(t.Unix(), 0)
+	return time.Unix(min(max(t.Unix(), 0), math.MaxUint32), 0)
 }
 
 // Needs reports whether layer index holds content of the tree.

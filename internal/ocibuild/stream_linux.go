@@ -34,8 +34,13 @@ func tryStream(ctx context.Context, im *oci.Image, o OCIOptions) (done bool, err
 		return false, nil
 	}
 	err = stream(ctx, im, o, prog)
-	if errors.Is(err, layer.ErrNotStreamable) && ctx.Err() == nil {
+	switch {
+	case ctx.Err() != nil:
+	case errors.Is(err, layer.ErrNotStreamable):
 		o.Log.Verbosef("Not streaming the layers (%v): extracting them to a temporary tree for mksquashfs", streamReason(err))
+		return false, nil
+	case errors.Is(err, build.ErrTar2sqfs):
+		o.Log.Warnf("%v; extracting the layers to a temporary tree for mksquashfs instead", err)
 		return false, nil
 	}
 	return true, err
