@@ -56,6 +56,7 @@ const maxCaptureTotal = 16 << 20
 // hard links only to what the tree holds, Options.MaxSize per layer.
 type Tree struct {
 	o        TreeOptions
+	out      *online // set while StreamLayer runs
 	root     *node
 	layer    int // the layer being applied
 	entry    int // number of the entry being applied in it
@@ -67,9 +68,10 @@ type Tree struct {
 
 // node is one name in the tree: a directory (dir set) or a name of an inode.
 type node struct {
-	kids map[string]*node // a directory's entries
-	dir  *attr            // a directory's attributes
-	ino  *Inode           // otherwise
+	kids    map[string]*node // a directory's entries
+	dir     *attr            // a directory's attributes
+	ino     *Inode           // otherwise
+	emitted bool             // written by StreamLayer already
 }
 
 type attr struct {
@@ -140,7 +142,13 @@ func (t *Tree) walk(dir string, mk bool) (*node, error) {
 	if dir == "" {
 		return n, nil
 	}
+	prefix := ""
 	for _, c := range strings.Split(dir, "/") {
+		if prefix == "" {
+			prefix = c
+		} else {
+			prefix += "/" + c
+		}
 		k := n.kids[c]
 		switch {
 		case k == nil && !mk:
@@ -148,6 +156,9 @@ func (t *Tree) walk(dir string, mk bool) (*node, error) {
 		case k == nil:
 			k = &node{kids: map[string]*node{}, dir: &attr{mode: 0o755 &^ t.o.Umask, mtime: t.o.Now}}
 			n.kids[c] = k
+			if err := t.emitDir(prefix, k); err != nil {
+				return nil, err
+			}
 		case k.dir == nil && k.ino.Type == tar.TypeSymlink:
 			return nil, notStreamable("/%s is reached through the symbolic link %s", dir, c)
 		case k.dir == nil:
@@ -208,7 +219,6 @@ func (t *Tree) add(hdr *tar.Header, r io.Reader, maxSize int64) error {
 		t.stats.Skipped++
 		return nil
 	}
-	var target *Inode
 	if hdr.Typeflag == tar.TypeLink {
 		tn, err := cleanName(hdr.Linkname)
 		if err != nil {
@@ -227,7 +237,9 @@ func (t *Tree) add(hdr *tar.Header, r io.Reader, maxSize int64) error {
 			return err
 		}
 		t.markWritten(name)
-		t.remove(pd, base)
+		if err := t.remove(pd, base); err != nil {
+			return err
+		}
 		tdir, tbase := split(tn)
 		td, err := t.walk(tdir, false)
 		if err != nil {
@@ -240,9 +252,9 @@ func (t *Tree) add(hdr *tar.Header, r io.Reader, maxSize int64) error {
 		if tk.dir != nil {
 			return notStreamable("hard link /%s to the directory /%s", name, tn)
 		}
-		target = tk.ino
-		pd.kids[base] = &node{ino: target}
-		return nil
+		k := &node{ino: tk.ino}
+		pd.kids[base] = k
+		return t.emitLink(name, tn, k, tk)
 	}
 	pd, err := t.walk(dir, true)
 	if err != nil {
@@ -252,16 +264,25 @@ func (t *Tree) add(hdr *tar.Header, r io.Reader, maxSize int64) error {
 	uid, gid := t.owner(hdr)
 	if hdr.Typeflag == tar.TypeDir {
 		if k := pd.kids[base]; k != nil && k.dir != nil {
+			if k.emitted && (k.dir.mode != dirMode(hdr) || t.o.KeepOwner && (k.dir.uid != uid || k.dir.gid != gid)) {
+				return fmt.Errorf("%w: /%s is changed by a later entry", ErrRestart, name)
+			}
 			k.dir.mode = dirMode(hdr)
 			if t.o.KeepOwner {
 				k.dir.uid, k.dir.gid = uid, gid
 			}
 			return nil
 		}
-		pd.kids[base] = &node{kids: map[string]*node{}, dir: &attr{mode: dirMode(hdr), uid: uid, gid: gid, mtime: hdr.ModTime}}
-		return nil
+		if err := t.remove(pd, base); err != nil {
+			return err
+		}
+		k := &node{kids: map[string]*node{}, dir: &attr{mode: dirMode(hdr), uid: uid, gid: gid, mtime: hdr.ModTime}}
+		pd.kids[base] = k
+		return t.emitDir(name, k)
 	}
-	t.remove(pd, base)
+	if err := t.remove(pd, base); err != nil {
+		return err
+	}
 	ino := &Inode{Type: hdr.Typeflag, Mode: fileMode(hdr), UID: uid, GID: gid, ModTime: hdr.ModTime, Layer: t.layer, Entry: t.entry}
 	switch hdr.Typeflag {
 	case tar.TypeSymlink:
@@ -277,8 +298,9 @@ func (t *Tree) add(hdr *tar.Header, r io.Reader, maxSize int64) error {
 			}
 		}
 	}
-	pd.kids[base] = &node{ino: ino}
-	return nil
+	k := &node{ino: ino}
+	pd.kids[base] = k
+	return t.emitInode(name, k, r)
 }
 
 // capture keeps the content of a metadata file.
@@ -296,8 +318,13 @@ func (t *Tree) capture(ino *Inode, name string, r io.Reader) error {
 }
 
 // remove removes base from the directory pd (with everything below it).
-func (t *Tree) remove(pd *node, base string) {
+// What StreamLayer wrote already cannot be removed (ErrRestart).
+func (t *Tree) remove(pd *node, base string) error {
+	if k := pd.kids[base]; k != nil && k.emitted {
+		return fmt.Errorf("%w: %s is removed or replaced by a later entry", ErrRestart, base)
+	}
 	delete(pd.kids, base)
+	return nil
 }
 
 func (t *Tree) markWritten(p string) {
@@ -345,8 +372,7 @@ func (t *Tree) whiteout(dir, base string) error {
 		}
 		pd = k
 	}
-	t.remove(pd, victim)
-	return nil
+	return t.remove(pd, victim)
 }
 
 // pruneOpaque is applier.pruneOpaque.
@@ -355,22 +381,26 @@ func (t *Tree) pruneOpaque(dir string) error {
 	if err != nil || pd == nil {
 		return err
 	}
-	t.prune(pd, dir)
-	return nil
+	return t.prune(pd, dir)
 }
 
-func (t *Tree) prune(d *node, rel string) {
+func (t *Tree) prune(d *node, rel string) error {
 	for n, k := range d.kids {
 		p := n
 		if rel != "" {
 			p = rel + "/" + n
 		}
 		if !t.written[p] {
-			delete(d.kids, n)
+			if err := t.remove(d, n); err != nil {
+				return err
+			}
 		} else if k.dir != nil {
-			t.prune(k, p)
+			if err := t.prune(k, p); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }
 
 // Lookup finds the clean relative path p without following any link: ok
@@ -429,6 +459,9 @@ func (t *Tree) WriteFile(p string, data []byte, mode uint32) error {
 	}
 	if k := d.kids[base]; k != nil && k.dir != nil {
 		return notStreamable("/%s is a directory", p)
+	}
+	if err := t.remove(d, base); err != nil {
+		return err
 	}
 	d.kids[base] = &node{ino: &Inode{Type: tar.TypeReg, Mode: mode, ModTime: t.o.Now, Size: int64(len(data)), Layer: -1, Data: data}}
 	return nil

@@ -42,6 +42,28 @@ func treeTar(t testing.TB, layers [][]byte, o TreeOptions) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// onlineTar is treeTar through StreamLayer, for one layer.
+func onlineTar(t testing.TB, layer []byte, o TreeOptions) ([]byte, error) {
+	t.Helper()
+	tr := NewTree(o)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if _, err := tr.StreamLayer(bytes.NewReader(layer), 0, tw, make([]byte, 4096)); err != nil {
+		return nil, err
+	}
+	p := tr.Plan()
+	if p.Needs(0) {
+		t.Fatal("after StreamLayer, the plan needs the layer again")
+	}
+	if err := p.WriteStatic(tw); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes(), nil
+}
+
 // linkListing is listing with the number of names of each regular file.
 func linkListing(t *testing.T, root string) []string {
 	t.Helper()
@@ -54,6 +76,11 @@ func linkListing(t *testing.T, root string) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// testTreeOptions capture /.singularity.d, as launch pull does.
+func testTreeOptions() TreeOptions {
+	return TreeOptions{Umask: umask(), Now: time.Now(), Capture: func(p string) bool { return strings.HasPrefix(p, ".singularity.d/") }}
 }
 
 func umask() uint32 {
@@ -71,6 +98,7 @@ func TestTreeSameAsApply(t *testing.T) {
 		layers     [][]ent
 		notStream  string // the reason, when not streamable
 		wantErrStr string
+		restart    bool // StreamLayer must read the (single) layer again
 	}{
 		{name: "basic", layers: [][]ent{{
 			dir("bin/"), file("bin/sh", "shell"), symlink("bin/ash", "sh"), hardlink("bin/hl", "bin/sh"),
@@ -84,7 +112,8 @@ func TestTreeSameAsApply(t *testing.T) {
 			{dir("a/"), file("a/b", "1"), file("a/c", "2"), dir("a/sub/"), file("a/sub/x", "3")},
 			{file("a/.wh.b", ""), file("a/.wh.sub", ""), file(".wh.nothing", ""), file("nodir/x/.wh.y", "")},
 		}},
-		{name: "whiteout in the same layer", layers: [][]ent{{file("a", "1"), file(".wh.a", ""), file("b", "2")}}},
+		{name: "whiteout in the same layer", layers: [][]ent{{file("a", "1"), file(".wh.a", ""), file("b", "2")}}, restart: true},
+		{name: "whiteout of nothing", layers: [][]ent{{file(".wh.a", ""), file("b", "2"), dir("c/"), file("c/.wh..wh..opq", "")}}},
 		{name: "opaque directory", layers: [][]ent{
 			{dir("d/"), file("d/old", "1"), dir("d/sub/"), file("d/sub/old", "2"), file("keep", "k")},
 			{dir("d/"), file("d/new", "n"), file("d/.wh..wh..opq", ""), dir("d/sub/"), file("d/sub/new", "m"), file("e/.wh..wh..opq", "")},
@@ -93,12 +122,15 @@ func TestTreeSameAsApply(t *testing.T) {
 			{dir("x/"), file("x/in", "1"), file("y", "file"), symlink("z", "y")},
 			{file("x", "now a file"), dir("y/"), file("z", "not through the link")},
 		}},
-		{name: "duplicates in a layer", layers: [][]ent{{file("a", "1"), file("a", "2"), withMode(dir("d/"), 0o700), withMode(dir("d/"), 0o755)}}},
+		{name: "duplicates in a layer", layers: [][]ent{{file("a", "1"), file("a", "2"), withMode(dir("d/"), 0o700), withMode(dir("d/"), 0o755)}}, restart: true},
+		{name: "same directory twice", layers: [][]ent{{dir("d/"), file("d/x", "1"), dir("d/")}}},
+		{name: "metadata held back", layers: [][]ent{{dir(".singularity.d/"), file(".singularity.d/runscript", "r"), hardlink(".singularity.d/r2", ".singularity.d/runscript"), file("x", "1")}}},
+		{name: "metadata linked from outside", layers: [][]ent{{file("x", "1"), hardlink(".singularity.d/x", "x")}}, restart: true},
 		{name: "hard links across layers", layers: [][]ent{
 			{file("a", "lower"), hardlink("b", "a")},
 			{file("a", "upper"), hardlink("c", "b"), file(".wh.b", "")},
 		}},
-		{name: "hard link replacing its target's other name", layers: [][]ent{{file("a", "x"), hardlink("b", "a"), hardlink("a", "b")}}},
+		{name: "hard link replacing its target's other name", layers: [][]ent{{file("a", "x"), hardlink("b", "a"), hardlink("a", "b")}}, restart: true},
 		{name: "hard link to itself", layers: [][]ent{{file("a", "x"), hardlink("a", "a")}}},
 		{name: "symlinked parent", layers: [][]ent{
 			{symlink("up", "../../../../.."), dir("etc/")},
@@ -122,7 +154,7 @@ func TestTreeSameAsApply(t *testing.T) {
 			}
 			direct := newSandbox(t)
 			aerr := applyAll(t, direct.root, layers...)
-			out, terr := treeTar(t, layers, TreeOptions{Umask: umask(), Now: time.Now()})
+			out, terr := treeTar(t, layers, testTreeOptions())
 			switch {
 			case tt.notStream != "":
 				if !errors.Is(terr, ErrNotStreamable) || !strings.Contains(terr.Error(), tt.notStream) {
@@ -144,6 +176,26 @@ func TestTreeSameAsApply(t *testing.T) {
 			want, got := linkListing(t, direct.root), linkListing(t, streamed.root)
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("tree:\n got %q\nwant %q", got, want)
+			}
+			if len(layers) != 1 {
+				return
+			}
+			out, err := onlineTar(t, layers[0], testTreeOptions())
+			if errors.Is(err, ErrRestart) {
+				if !tt.restart {
+					t.Fatalf("StreamLayer: %v", err)
+				}
+				return
+			}
+			if err != nil || tt.restart {
+				t.Fatalf("StreamLayer: %v (restart expected: %v)", err, tt.restart)
+			}
+			online := newSandbox(t)
+			if _, err := Apply(online.root, bytes.NewReader(out), Options{}); err != nil {
+				t.Fatalf("extracting StreamLayer's tar: %v", err)
+			}
+			if got := linkListing(t, online.root); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("StreamLayer's tree:\n got %q\nwant %q", got, want)
 			}
 		})
 	}
@@ -199,7 +251,8 @@ func TestTreeCapture(t *testing.T) {
 }
 
 // FuzzTree: for any layer, a Tree either says it is not streamable, fails
-// as Apply fails, or writes a tar that extracts to the tree Apply makes.
+// as Apply fails, or writes a tar that extracts to the tree Apply makes;
+// and so does StreamLayer, unless it asks for a second read.
 func FuzzTree(f *testing.F) {
 	f.Add(mkTar(f, file("a", "1"), hardlink("b", "a"), file("a", "2"), file(".wh.b", "")))
 	f.Add(mkTar(f, dir("d/"), file("d/x", "1"), file("d/.wh..wh..opq", ""), symlink("s", "d")))
@@ -209,7 +262,7 @@ func FuzzTree(f *testing.F) {
 		}
 		direct := newSandbox(t)
 		_, aerr := Apply(direct.root, bytes.NewReader(data), Options{})
-		out, terr := treeTar(t, [][]byte{data}, TreeOptions{Umask: umask(), Now: time.Now()})
+		out, terr := treeTar(t, [][]byte{data}, testTreeOptions())
 		if errors.Is(terr, ErrNotStreamable) {
 			return
 		}
@@ -226,6 +279,20 @@ func FuzzTree(f *testing.F) {
 		want, got := linkListing(t, direct.root), linkListing(t, streamed.root)
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("tree:\n got %q\nwant %q", got, want)
+		}
+		out, err := onlineTar(t, data, testTreeOptions())
+		if errors.Is(err, ErrRestart) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("StreamLayer: %v (Layer: ok)", err)
+		}
+		online := newSandbox(t)
+		if _, err := Apply(online.root, bytes.NewReader(out), Options{}); err != nil {
+			t.Fatalf("extracting StreamLayer's tar: %v", err)
+		}
+		if got := linkListing(t, online.root); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("StreamLayer's tree:\n got %q\nwant %q", got, want)
 		}
 	})
 }

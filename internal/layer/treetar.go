@@ -18,7 +18,7 @@ import (
 // are relative to the root ("./" is the root itself), owners numeric, times
 // in whole seconds, no extended attributes.
 type Plan struct {
-	root    *attr
+	root    *attr // nil when written already (StreamLayer)
 	static  []*tar.Header
 	data    map[[2]int]*Inode // regular files by [layer, entry]
 	layers  map[int]bool
@@ -27,7 +27,11 @@ type Plan struct {
 
 // Plan lists the tree as it is now; it must not change afterwards.
 func (t *Tree) Plan() *Plan {
-	p := &Plan{root: t.root.dir, data: map[[2]int]*Inode{}, layers: map[int]bool{}}
+	root := t.root.dir
+	if t.root.emitted {
+		root = nil
+	}
+	p := &Plan{root: root, data: map[[2]int]*Inode{}, layers: map[int]bool{}}
 	var inos []*Inode
 	seen := map[*Inode]bool{}
 	var walk func(n *node, rel string)
@@ -43,10 +47,15 @@ func (t *Tree) Plan() *Plan {
 				pth = rel + "/" + k
 			}
 			if c.dir != nil {
-				p.static = append(p.static, &tar.Header{Typeflag: tar.TypeDir, Name: pth, Mode: int64(c.dir.mode),
-					Uid: c.dir.uid, Gid: c.dir.gid, ModTime: sec(c.dir.mtime)})
+				if !c.emitted {
+					p.static = append(p.static, &tar.Header{Typeflag: tar.TypeDir, Name: pth, Mode: int64(c.dir.mode),
+						Uid: c.dir.uid, Gid: c.dir.gid, ModTime: sec(c.dir.mtime)})
+				}
 				walk(c, pth)
 				continue
+			}
+			if c.emitted {
+				continue // written by StreamLayer, with every name of its inode
 			}
 			if !seen[c.ino] {
 				seen[c.ino] = true
@@ -98,9 +107,10 @@ func links(tw *tar.Writer, ino *Inode) error {
 // WriteStatic writes the root, the directories, the links and fifos, and
 // the files held in memory.
 func (p *Plan) WriteStatic(tw *tar.Writer) error {
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "./", Mode: int64(p.root.mode),
-		Uid: p.root.uid, Gid: p.root.gid, ModTime: sec(p.root.mtime)}); err != nil {
-		return err
+	if p.root != nil {
+		if err := tw.WriteHeader(rootHeader(p.root)); err != nil {
+			return err
+		}
 	}
 	for _, h := range p.static {
 		if err := tw.WriteHeader(h); err != nil {
