@@ -108,12 +108,48 @@ func streamImage(t *testing.T) v1.Image {
 		tent{name: "lnk2", typ: tar.TypeSymlink, link: "bin/suid"},
 		tent{name: "dev/blk", typ: tar.TypeBlock, mode: 0o660},
 	)
-	return mkImage(t, imageConfig{
-		Env:        []string{"PATH=/bin", "FROM_IMAGE=image"},
-		Cmd:        []string{"/bin/true"},
-		WorkingDir: "/work/dir",
-		Labels:     map[string]string{"org.example.test": "yes"},
-	}, layerOf(t, l1), layerOf(t, l2))
+	return mkImage(t, streamConfig, layerOf(t, l1), layerOf(t, l2))
+}
+
+var streamConfig = imageConfig{
+	Env:        []string{"PATH=/bin", "FROM_IMAGE=image"},
+	Cmd:        []string{"/bin/true"},
+	WorkingDir: "/work/dir",
+	Labels:     map[string]string{"org.example.test": "yes"},
+}
+
+// pullBoth pulls the image of the layout lay streamed and extracted (without
+// tar2sqfs), checks that -v says which path was taken (and that stream has
+// in it), compares the two trees and returns the SIFs and the listing and
+// contents of the streamed one.
+func pullBoth(t *testing.T, e ociEnv, lay, stream string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	streamed, extracted := filepath.Join(dir, "s.sif"), filepath.Join(dir, "x.sif")
+	r := e.launch(t, "-v", "pull", streamed, "oci:"+lay+":v1")
+	wantOK(t, r)
+	if !strings.Contains(r.Stderr, "Streaming the layers into") || !strings.Contains(r.Stderr, stream) || strings.Contains(r.Stderr, "temporary tree for mksquashfs") {
+		t.Errorf("-v should say the layers were streamed (%s): %s", stream, r.Stderr)
+	}
+	r = launchWith(t, runOpts{Env: append(noTar2sqfs(t), e.env()...), Timeout: 5 * time.Minute}, "-v", "pull", extracted, "oci:"+lay+":v1")
+	wantOK(t, r)
+	if !strings.Contains(r.Stderr, "/nonexistent/tar2sqfs not found") || !strings.Contains(r.Stderr, "extracting the layers to a temporary tree") {
+		t.Errorf("-v should say tar2sqfs is missing and the layers are extracted: %s", r.Stderr)
+	}
+	noTempLeft(t, e.tmp)
+	diffLists(t, "unsquashfs -lln", normList(t, streamed), normList(t, extracted))
+	sc, xc := contents(t, extract(t, streamed)), contents(t, extract(t, extracted))
+	var sk, xk []string
+	for k, v := range sc {
+		sk = append(sk, fmt.Sprintf("%s=%q", k, v))
+	}
+	for k, v := range xc {
+		xk = append(xk, fmt.Sprintf("%s=%q", k, v))
+	}
+	sort.Strings(sk)
+	sort.Strings(xk)
+	diffLists(t, "file contents and hard links", sk, xk)
+	return streamed, extracted
 }
 
 // noTar2sqfs is the environment that makes launch go without tar2sqfs.
@@ -248,34 +284,9 @@ func TestPullStream(t *testing.T) {
 	lay := filepath.Join(t.TempDir(), "layout")
 	writeLayout(t, lay, "v1", streamImage(t))
 	e := newOCIEnv(t)
-	dir := t.TempDir()
-	streamed, extracted := filepath.Join(dir, "s.sif"), filepath.Join(dir, "x.sif")
-
-	r := e.launch(t, "-v", "pull", streamed, "oci:"+lay+":v1")
-	wantOK(t, r)
-	if !strings.Contains(r.Stderr, "Streaming the layers into") || strings.Contains(r.Stderr, "temporary tree for mksquashfs") {
-		t.Errorf("-v should say the layers were streamed: %s", r.Stderr)
-	}
-	r = launchWith(t, runOpts{Env: append(noTar2sqfs(t), e.env()...), Timeout: 5 * time.Minute}, "-v", "pull", extracted, "oci:"+lay+":v1")
-	wantOK(t, r)
-	if !strings.Contains(r.Stderr, "/nonexistent/tar2sqfs not found") || !strings.Contains(r.Stderr, "extracting the layers to a temporary tree") {
-		t.Errorf("-v should say tar2sqfs is missing and the layers are extracted: %s", r.Stderr)
-	}
-	noTempLeft(t, e.tmp)
-
-	sl, xl := normList(t, streamed), normList(t, extracted)
-	diffLists(t, "unsquashfs -lln", sl, xl)
-	sc, xc := contents(t, extract(t, streamed)), contents(t, extract(t, extracted))
-	var sk, xk []string
-	for k, v := range sc {
-		sk = append(sk, fmt.Sprintf("%s=%q", k, v))
-	}
-	for k, v := range xc {
-		xk = append(xk, fmt.Sprintf("%s=%q", k, v))
-	}
-	sort.Strings(sk)
-	sort.Strings(xk)
-	diffLists(t, "file contents and hard links", sk, xk)
+	streamed, extracted := pullBoth(t, e, lay, "(no temporary tree)")
+	xl := normList(t, extracted)
+	sc := contents(t, extract(t, streamed))
 
 	// And the tree is the right one, not only the same.
 	var fields []string
@@ -318,7 +329,7 @@ func TestPullStream(t *testing.T) {
 	if !strings.Contains(sc[".singularity.d/env/10-docker2singularity.sh"], "FROM_IMAGE") {
 		t.Errorf("the image environment script is missing: %q", sc[".singularity.d/env/10-docker2singularity.sh"])
 	}
-	r = launch(t, "inspect", "--labels", streamed)
+	r := launch(t, "inspect", "--labels", streamed)
 	if wantOK(t, r); !strings.Contains(r.Stdout, "org.example.test") || !strings.Contains(r.Stdout, "org.label-schema.build-arch") {
 		t.Errorf("inspect --labels of the streamed image: %s", r.Stdout)
 	}
@@ -332,12 +343,54 @@ func TestPullStream(t *testing.T) {
 		}
 		out := filepath.Join(t.TempDir(), "f.sif")
 		r := launchWith(t, runOpts{Env: append(withConf(t, fmt.Sprintf("[tools]\ntar2sqfs = %q\n", bad)), e.env()...), Timeout: 5 * time.Minute},
-			"pull", "-q", out, "oci:"+lay+":v1")
+			"pull", out, "oci:"+lay+":v1")
 		wantOK(t, r)
 		if !strings.Contains(r.Stderr, "tar2sqfs failed (exit status 3): cannot pack this; extracting the layers") {
 			t.Errorf("a warning should say tar2sqfs failed and the layers are extracted: %q", r.Stderr)
 		}
 		diffLists(t, "unsquashfs -lln (tar2sqfs failed)", normList(t, out), xl)
+		noTempLeft(t, e.tmp)
+	})
+
+	t.Run("one layer", func(t *testing.T) {
+		// One layer is read once, streamed as it is applied.
+		lay := filepath.Join(t.TempDir(), "layout")
+		writeLayout(t, lay, "v1", mkImage(t, streamConfig, layerOf(t, rawTar(t,
+			tent{name: "etc/", typ: tar.TypeDir},
+			tent{name: "etc/keep", data: "keep\n", uid: 1234, gid: 5678},
+			tent{name: "bin/suid", data: "#!/bin/sh\n", mode: 0o4755},
+			tent{name: "data/a", data: "hardlinked\n", mode: 0o640},
+			tent{name: "data/b", typ: tar.TypeLink, link: "data/a"},
+			tent{name: "data/fifo", typ: tar.TypeFifo, mode: 0o600},
+			tent{name: "lnk", typ: tar.TypeSymlink, link: "../../etc/keep"},
+			tent{name: "dev/mydev", typ: tar.TypeChar, mode: 0o666},
+			tent{name: ".singularity.d/", typ: tar.TypeDir},
+			tent{name: ".singularity.d/runscript", data: "#!/bin/sh\necho image's own\n", mode: 0o755},
+			tent{name: ".singularity.d/labels.json", data: `{"from.layer": "yes"}`},
+		))))
+		streamed, _ := pullBoth(t, e, lay, ", one read of the layer)")
+		list := strings.Join(squashList(t, streamed), "\n")
+		if !strings.Contains(list, "squashfs-root/data/b") || strings.Contains(list, "mydev") || len(privilegedLines(squashList(t, streamed))) > 0 {
+			t.Errorf("streamed one-layer image:\n%s", list)
+		}
+	})
+
+	t.Run("one layer read twice", func(t *testing.T) {
+		// A name given twice in the layer: what was streamed first is
+		// not the file; the layer is read again, in two passes.
+		lay := filepath.Join(t.TempDir(), "layout")
+		writeLayout(t, lay, "v1", mkImage(t, streamConfig, layerOf(t, rawTar(t,
+			tent{name: "f", data: "first\n"}, tent{name: "g", data: "g\n"}, tent{name: "f", data: "second\n"}))))
+		e := newOCIEnv(t)
+		out := filepath.Join(t.TempDir(), "t.sif")
+		r := e.launch(t, "-v", "pull", out, "oci:"+lay+":v1")
+		wantOK(t, r)
+		if !strings.Contains(r.Stderr, "Reading the layer again (f is removed or replaced by a later entry)") {
+			t.Errorf("-v should say the layer is read again: %s", r.Stderr)
+		}
+		if c := contents(t, extract(t, out)); c["f"] != "second\n" {
+			t.Errorf("f: %q, want the second", c["f"])
+		}
 		noTempLeft(t, e.tmp)
 	})
 

@@ -24,8 +24,10 @@ type Stream interface {
 	// path, a directory or link is added where nothing is.
 	Add(e Entry) error
 	// WriteTar writes the whole tree as tar entries: names relative to
-	// the root, numeric owners, no extended attributes.
-	WriteTar(ctx context.Context, tw *tar.Writer) error
+	// the root, numeric owners, no extended attributes. It calls meta,
+	// which adds the image metadata (Add), once the tree is complete but
+	// for it, and writes what meta added.
+	WriteTar(ctx context.Context, tw *tar.Writer, meta func() error) error
 }
 
 // LookTar2sqfs returns the path of the tar2sqfs program (configured, or
@@ -55,17 +57,26 @@ func BuildStream(ctx context.Context, o Options, prog string, s Stream) error {
 	if o.Origin == "" {
 		o.Origin = o.Source
 	}
-	meta, err := planMetaOf(o, s, false)
-	if err != nil {
-		return fmt.Errorf("adding the image metadata to %s: %w", o.Out, err)
-	}
-	for _, e := range meta.entries {
-		if err := s.Add(e); err != nil {
-			return fmt.Errorf("adding the image metadata to %s: %s: %w", o.Out, e.Path, err)
+	var meta *metaPlan
+	addMeta := func() error {
+		m, err := planMetaOf(o, s, false)
+		if err != nil {
+			return fmt.Errorf("adding the image metadata to %s: %w", o.Out, err)
 		}
+		for _, e := range m.entries {
+			if err := s.Add(e); err != nil {
+				return fmt.Errorf("adding the image metadata to %s: %s: %w", o.Out, e.Path, err)
+			}
+		}
+		meta = m
+		return nil
 	}
-	if err := tar2sqfs(ctx, prog, o.Compression, s, sq, o.ToolOutput); err != nil {
+	write := func(ctx context.Context, tw *tar.Writer) error { return s.WriteTar(ctx, tw, addMeta) }
+	if err := tar2sqfs(ctx, prog, o.Compression, write, sq, o.ToolOutput); err != nil {
 		return wrapWrite(ctx, o.Out, "packing the image", err)
+	}
+	if meta == nil {
+		return fmt.Errorf("packing the image: the image metadata was not added")
 	}
 	return writeSIF(ctx, o, sq, meta)
 }
@@ -81,8 +92,9 @@ func tar2sqfsArgs(dst, comp string) []string {
 		"--block-size", "131072", "--defaults", "uid=0,gid=0,mode=0755", dst}
 }
 
-// tar2sqfs writes s into the temporary file out through the program prog.
-func tar2sqfs(ctx context.Context, prog, comp string, s Stream, out *tempFile, verbose io.Writer) error {
+// tar2sqfs packs what write writes into the temporary file out through the
+// program prog.
+func tar2sqfs(ctx context.Context, prog, comp string, write func(context.Context, *tar.Writer) error, out *tempFile, verbose io.Writer) error {
 	path := out.procPath()
 	var extra []*os.File
 	if out.named == "" {
@@ -108,7 +120,7 @@ func tar2sqfs(ctx context.Context, prog, comp string, s Stream, out *tempFile, v
 	go func() {
 		bw := bufio.NewWriterSize(pw, 1<<20)
 		tw := tar.NewWriter(bw)
-		err := s.WriteTar(wctx, tw)
+		err := write(wctx, tw)
 		if err == nil {
 			err = tw.Close()
 		}

@@ -33,11 +33,11 @@ func tryStream(ctx context.Context, im *oci.Image, o OCIOptions) (done bool, err
 		o.Log.Verbosef("%v: extracting the layers to a temporary tree for mksquashfs", err)
 		return false, nil
 	}
-	err = stream(ctx, im, o, prog)
+	err = stream(ctx, im, o, prog, false)
 	switch {
 	case ctx.Err() != nil:
 	case errors.Is(err, layer.ErrNotStreamable):
-		o.Log.Verbosef("Not streaming the layers (%v): extracting them to a temporary tree for mksquashfs", streamReason(err))
+		o.Log.Verbosef("Not streaming the layers (%v): extracting them to a temporary tree for mksquashfs", streamReason(err, layer.ErrNotStreamable))
 		return false, nil
 	case errors.Is(err, build.ErrTar2sqfs):
 		o.Log.Warnf("%v; extracting the layers to a temporary tree for mksquashfs instead", err)
@@ -46,17 +46,19 @@ func tryStream(ctx context.Context, im *oci.Image, o OCIOptions) (done bool, err
 	return true, err
 }
 
-// streamReason is the reason in a not-streamable error.
-func streamReason(err error) string {
+// streamReason is the reason in an error wrapping kind.
+func streamReason(err, kind error) string {
 	s := err.Error()
-	if i := strings.Index(s, layer.ErrNotStreamable.Error()+": "); i >= 0 {
-		return s[i+len(layer.ErrNotStreamable.Error())+2:]
+	if i := strings.Index(s, kind.Error()+": "); i >= 0 {
+		return s[i+len(kind.Error())+2:]
 	}
 	return s
 }
 
-// stream is tryStream once tar2sqfs is found.
-func stream(ctx context.Context, im *oci.Image, o OCIOptions, prog string) error {
+// stream is tryStream once tar2sqfs is found. An image of one layer is
+// read once (layer.Tree.StreamLayer) unless twice, or that asks to read it
+// again (layer.ErrRestart).
+func stream(ctx context.Context, im *oci.Image, o OCIOptions, prog string, twice bool) error {
 	layers, err := im.Layers()
 	if err != nil {
 		return err
@@ -70,34 +72,21 @@ func stream(ctx context.Context, im *oci.Image, o OCIOptions, prog string) error
 		PathSlack: len(o.TmpDir) + 40,
 		Now:       time.Now(),
 	})
-	var total layer.Stats
-	for _, l := range layers {
-		if err := scanLayer(ctx, t, l, len(layers), o, &total); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("building %s: interrupted, temporary files removed", o.Out)
+	s := &treeStream{t: t, im: im, layers: layers, o: o, once: len(layers) == 1 && !twice}
+	if !s.once {
+		for _, l := range layers {
+			if err := scanLayer(ctx, t, l, len(layers), o, &s.total); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("building %s: interrupted, temporary files removed", o.Out)
+				}
+				return err
 			}
+		}
+		if err := s.scanned(); err != nil {
 			return err
 		}
 	}
-	if total.Devices > 0 {
-		o.Log.Verbosef("left out %d device node(s) (an unprivileged image cannot have them)", total.Devices)
-	}
-	files, err := ociMetaFiles(im, o, false)
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if err := t.WriteFile(f.path, f.data, f.mode); err != nil {
-			return fmt.Errorf("writing %s into the image: %w", f.path, err)
-		}
-	}
-	if wd := im.Config.Config.WorkingDir; wd != "" {
-		if err := t.Mkdir(path.Clean("/"+wd), 0o755, false); err != nil {
-			return fmt.Errorf("making the working directory %s in the image: %w", wd, err)
-		}
-	}
-	_, _ = ociMetaFiles(im, o, true) // its warnings, once streaming is sure
-	o.Log.Verbosef("Streaming the layers into %s (no temporary tree)", prog)
+	o.Log.Verbosef("Streaming the layers into %s (no temporary tree%s)", prog, map[bool]string{true: ", one read of the layer", false: ""}[s.once])
 	o.Origin = im.Source.String()
 	o.Header = build.SourceHeader(o.Origin)
 	o.Arch = im.Config.Architecture
@@ -105,11 +94,19 @@ func stream(ctx context.Context, im *oci.Image, o OCIOptions, prog string) error
 		{Name: OCIConfigObject, Data: configSection(im.RawConfig)},
 		{Name: OCIImageConfigObject, Data: im.RawConfig},
 	}
-	o.Progress.Step("Packing the root filesystem into SquashFS")
+	if !s.once {
+		o.Progress.Step("Packing the root filesystem into SquashFS")
+	}
 	o.Options.NoSteps = true
-	err = build.BuildStream(ctx, o.Options, prog, &treeStream{t: t, layers: layers, o: o})
-	if err != nil && ctx.Err() != nil {
+	err = build.BuildStream(ctx, o.Options, prog, s)
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("building %s: interrupted, temporary files removed", o.Out)
+	case errors.Is(err, layer.ErrRestart) && s.once:
+		o.Log.Verbosef("Reading the layer again (%s)", streamReason(err, layer.ErrRestart))
+		return stream(ctx, im, o, prog, true)
+	case err == nil:
+		_, _ = ociMetaFiles(im, o, true) // its warnings, now that it is done
 	}
 	return err
 }
@@ -161,9 +158,73 @@ func layerID(l oci.Layer) v1.Hash {
 // layers again for the content of their files.
 type treeStream struct {
 	t      *layer.Tree
+	im     *oci.Image
 	layers []oci.Layer
 	o      OCIOptions
+	once   bool        // the only layer is applied and written in one read, by WriteTar
+	total  layer.Stats // what the layers did
 }
+
+// scanned finishes the tree once the layers are applied: the devices left
+// out, and the metadata for the image's configuration.
+func (s *treeStream) scanned() error {
+	if s.total.Devices > 0 {
+		s.o.Log.Verbosef("left out %d device node(s) (an unprivileged image cannot have them)", s.total.Devices)
+	}
+	files, err := ociMetaFiles(s.im, s.o, false)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := s.t.WriteFile(f.path, f.data, f.mode); err != nil {
+			return fmt.Errorf("writing %s into the image: %w", f.path, err)
+		}
+	}
+	if wd := s.im.Config.Config.WorkingDir; wd != "" {
+		if err := s.t.Mkdir(path.Clean("/"+wd), 0o755, false); err != nil {
+			return fmt.Errorf("making the working directory %s in the image: %w", wd, err)
+		}
+	}
+	return nil
+}
+
+// streamLayer applies the only layer and writes it to tw in one read.
+func (s *treeStream) streamLayer(ctx context.Context, tw *tar.Writer, buf []byte) error {
+	l, o := s.layers[0], s.o
+	id := layerID(l)
+	label := "Layer 1/1"
+	if l.Size >= 0 {
+		o.Progress.Step("%s %s (%s), packing it into SquashFS", label, short(id), progress.Size(l.Size))
+	} else {
+		o.Progress.Step("%s %s, packing it into SquashFS", label, short(id))
+	}
+	bar := o.Progress.Bar(label, l.Size)
+	rc, err := l.Open(ctx, bar.Add)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var maxSize int64
+	if o.MaxUnpacked > 0 {
+		maxSize = o.MaxUnpacked
+	}
+	st, err := s.t.StreamLayer(rc, maxSize, tw, buf)
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc) // the rest, so that the digests are checked
+	}
+	bar.Done()
+	if err != nil {
+		if errors.Is(err, layer.ErrNotStreamable) || errors.Is(err, layer.ErrRestart) || isPipe(err) {
+			return err
+		}
+		return layerErr(l, id, err, o)
+	}
+	s.total = st
+	return s.scanned()
+}
+
+// isPipe reports whether err is a write to tar2sqfs after it ended.
+func isPipe(err error) bool { return errors.Is(err, unix.EPIPE) }
 
 func (s *treeStream) Exists(rel string) (bool, error) {
 	ok, _, _, err := s.t.Lookup(rel)
@@ -228,12 +289,20 @@ func (s *treeStream) Add(e build.Entry) error {
 	return s.t.WriteFile(e.Path, []byte(e.Data), e.Mode)
 }
 
-func (s *treeStream) WriteTar(ctx context.Context, tw *tar.Writer) error {
+func (s *treeStream) WriteTar(ctx context.Context, tw *tar.Writer, meta func() error) error {
+	buf := make([]byte, 1<<20)
+	if s.once {
+		if err := s.streamLayer(ctx, tw, buf); err != nil {
+			return err
+		}
+	}
+	if err := meta(); err != nil {
+		return err
+	}
 	p := s.t.Plan()
 	if err := p.WriteStatic(tw); err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
 	for _, l := range s.layers {
 		if !p.Needs(l.Index) {
 			continue
