@@ -54,8 +54,8 @@ func BuildStream(ctx context.Context, o Options, prog string, s Stream) error {
 		return fmt.Errorf("writing %s: %w", o.Out, err)
 	}
 	defer sq.discard()
-	if o.Origin == "" {
-		o.Origin = o.Source
+	if o.Source == "" {
+		o.Source = o.Origin // for the messages
 	}
 	var meta *metaPlan
 	addMeta := func() error {
