@@ -1,7 +1,6 @@
 package build
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -23,11 +22,12 @@ type Stream interface {
 	// the definition file) into the tree: a file replaces what is at its
 	// path, a directory or link is added where nothing is.
 	Add(e Entry) error
-	// WriteTar writes the whole tree as tar entries: names relative to
-	// the root, numeric owners, no extended attributes. It calls meta,
-	// which adds the image metadata (Add), once the tree is complete but
-	// for it, and writes what meta added.
-	WriteTar(ctx context.Context, tw *tar.Writer, meta func() error) error
+	// WriteTar writes the whole tree to w as one tar archive (its end
+	// included): names relative to the root, numeric owners, no extended
+	// attributes. It calls meta, which adds the image metadata (Add), once
+	// the tree is complete but for it, and writes what meta added. (The
+	// tar writer is the caller's: archive/tar stays out of launch itself.)
+	WriteTar(ctx context.Context, w io.Writer, meta func() error) error
 }
 
 // LookTar2sqfs returns the path of the tar2sqfs program (configured, or
@@ -71,7 +71,7 @@ func BuildStream(ctx context.Context, o Options, prog string, s Stream) error {
 		meta = m
 		return nil
 	}
-	write := func(ctx context.Context, tw *tar.Writer) error { return s.WriteTar(ctx, tw, addMeta) }
+	write := func(ctx context.Context, w io.Writer) error { return s.WriteTar(ctx, w, addMeta) }
 	if err := tar2sqfs(ctx, prog, o.Compression, write, sq, o.ToolOutput); err != nil {
 		return wrapWrite(ctx, o.Out, "packing the image", err)
 	}
@@ -94,7 +94,7 @@ func tar2sqfsArgs(dst, comp string) []string {
 
 // tar2sqfs packs what write writes into the temporary file out through the
 // program prog.
-func tar2sqfs(ctx context.Context, prog, comp string, write func(context.Context, *tar.Writer) error, out *tempFile, verbose io.Writer) error {
+func tar2sqfs(ctx context.Context, prog, comp string, write func(context.Context, io.Writer) error, out *tempFile, verbose io.Writer) error {
 	path := out.procPath()
 	var extra []*os.File
 	if out.named == "" {
@@ -119,11 +119,7 @@ func tar2sqfs(ctx context.Context, prog, comp string, write func(context.Context
 	werr := make(chan error, 1)
 	go func() {
 		bw := bufio.NewWriterSize(pw, 1<<20)
-		tw := tar.NewWriter(bw)
-		err := write(wctx, tw)
-		if err == nil {
-			err = tw.Close()
-		}
+		err := write(wctx, bw)
 		if err == nil {
 			err = bw.Flush()
 		}

@@ -289,7 +289,15 @@ func (s *treeStream) Add(e build.Entry) error {
 	return s.t.WriteFile(e.Path, []byte(e.Data), e.Mode)
 }
 
-func (s *treeStream) WriteTar(ctx context.Context, tw *tar.Writer, meta func() error) error {
+func (s *treeStream) WriteTar(ctx context.Context, w io.Writer, meta func() error) error {
+	tw := tar.NewWriter(w)
+	if err := s.writeTar(ctx, tw, meta); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func (s *treeStream) writeTar(ctx context.Context, tw *tar.Writer, meta func() error) error {
 	buf := make([]byte, 1<<20)
 	if s.once {
 		if err := s.streamLayer(ctx, tw, buf); err != nil {
