@@ -457,7 +457,9 @@ func TestAttackBuildKilled(t *testing.T) {
 		archive := filepath.Join(t.TempDir(), "image.oci.tar")
 		tarDir(t, lay, archive)
 		tool, mark := gatedTool(t, "mksquashfs")
-		conf := withConf(t, fmt.Sprintf("[tools]\nmksquashfs = %q\n", tool))
+		// Without tar2sqfs: the extraction path (the streaming one is in
+		// TestPullStreamKilled).
+		conf := withConf(t, fmt.Sprintf("[tools]\nmksquashfs = %q\ntar2sqfs = \"/nonexistent/tar2sqfs\"\n", tool))
 		e := newOCIEnv(t)
 		dir := t.TempDir()
 		cmd, helper := startGated(t, append(conf, e.env()...), mark, "build", "-q", filepath.Join(dir, "out.sif"), "oci-archive:"+archive)

@@ -48,6 +48,9 @@ type Options struct {
 	// Mksquashfs and Unsquashfs are the programs to run (launch.conf
 	// [tools]); "" means the name looked up in PATH.
 	Mksquashfs, Unsquashfs string
+	// Tar2sqfs is the tar2sqfs program of BuildStream's callers ("":
+	// looked up in PATH).
+	Tar2sqfs string
 
 	// KeepPrivileged keeps, when unpacking an image (Sandbox, and the
 	// unpacking half of FromImage), its set-uid/set-gid bits, device nodes
@@ -123,7 +126,12 @@ func Build(ctx context.Context, o Options) error {
 		return wrapWrite(ctx, o.Out, "packing "+o.Source, err)
 	}
 	meta.remove()
+	return writeSIF(ctx, o, sq, meta)
+}
 
+// writeSIF writes the SIF o.Out around the packed SquashFS sq.
+func writeSIF(ctx context.Context, o Options, sq *tempFile, meta *metaPlan) error {
+	dir, base := filepath.Dir(o.Out), filepath.Base(o.Out)
 	if !o.NoSteps {
 		o.Log.Infof("Writing SIF %s", o.Out)
 	}

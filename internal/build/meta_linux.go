@@ -116,6 +116,7 @@ func WriteBase(root string) error {
 type metaPlan struct {
 	pseudo   string   // mksquashfs -pf file ("" when nothing is added)
 	exclude  []string // source paths replaced by a pseudo file (-e)
+	entries  []Entry  // what the pseudo definitions add, in order
 	deffile  []byte
 	metadata []byte
 	staging  *tmptree.Dir
@@ -134,19 +135,33 @@ func (p *metaPlan) remove() {
 // contents go to files in a private staging directory beside the output
 // that mksquashfs pseudo-file definitions copy into the image.
 func planMeta(o Options) (*metaPlan, error) {
-	root := o.Source
+	return planMetaOf(o, dirView(o.Source), true)
+}
+
+// planMetaOf is planMeta for the tree view reads (a directory, or a tree
+// streamed to the SquashFS writer).
+// Without stage it lists the entries only (metaPlan.entries): no staging
+// directory, no pseudo-file definitions.
+func planMetaOf(o Options, view TreeView, stage bool) (*metaPlan, error) {
 	p := &metaPlan{}
-	// Beside the output, as the output's own temporary file is: that
-	// directory is writable (TMPDIR need not be), and a killed build's
-	// staging directory is swept there (SweepHidden) by the next build.
-	st, err := tmptree.MkdirTemp(filepath.Dir(o.Out), tmptree.Hidden(filepath.Base(o.Out)))
-	if err != nil {
-		return nil, err
+	var st *tmptree.Dir
+	var err error
+	if stage {
+		// Beside the output, as the output's own temporary file is: that
+		// directory is writable (TMPDIR need not be), and a killed build's
+		// staging directory is swept there (SweepHidden) by the next build.
+		if st, err = tmptree.MkdirTemp(filepath.Dir(o.Out), tmptree.Hidden(filepath.Base(o.Out))); err != nil {
+			return nil, err
+		}
+		p.staging = st
 	}
-	p.staging = st
 	var defs strings.Builder
 	n := 0
 	add := func(path string, data []byte, mode uint32, replace bool) error {
+		p.entries = append(p.entries, Entry{Path: path, Kind: KindFile, Mode: mode, Data: string(data)})
+		if st == nil {
+			return nil
+		}
 		n++
 		f := filepath.Join(st.Path, fmt.Sprintf("%d", n))
 		if err := os.WriteFile(f, data, 0o600); err != nil {
@@ -160,13 +175,16 @@ func planMeta(o Options) (*metaPlan, error) {
 	}
 	added := map[string]string{} // files the tree lacks, by path in the image
 	for _, e := range BaseLayout() {
-		ok, err := lstatIn(root, e.Path)
+		ok, err := view.Exists(e.Path)
 		if err != nil {
 			p.remove()
 			return nil, err
 		}
 		if ok {
 			continue
+		}
+		if e.Kind != KindFile {
+			p.entries = append(p.entries, e)
 		}
 		switch e.Kind {
 		case KindDir:
@@ -185,7 +203,7 @@ func planMeta(o Options) (*metaPlan, error) {
 		if d, ok := added[path]; ok {
 			return d, nil
 		}
-		b, err := ReadInRoot(root, path)
+		b, err := view.ReadFile(path)
 		return string(b), err
 	}
 	files := ImageFiles{Environment: map[string]string{}}
@@ -199,11 +217,16 @@ func planMeta(o Options) (*metaPlan, error) {
 			return nil, err
 		}
 	}
-	if err := envFiles(root, added, files.Environment); err != nil {
+	for path, data := range added {
+		if filepath.Dir(path) == layout.EnvDir && InspectEnv(filepath.Base(path)) {
+			files.Environment[path] = data
+		}
+	}
+	if err := view.EnvFiles(files.Environment); err != nil {
 		p.remove()
 		return nil, err
 	}
-	if files.Apps, err = readApps(root); err != nil {
+	if files.Apps, err = view.Apps(); err != nil {
 		p.remove()
 		return nil, err
 	}
@@ -214,14 +237,14 @@ func planMeta(o Options) (*metaPlan, error) {
 	if files.Deffile == "" {
 		def := HeaderDeffile(header)
 		files.Deffile = string(def)
-		hadDef, _ := lstatIn(root, layout.Deffile)
+		hadDef, _ := view.Exists(layout.Deffile)
 		if err := add(layout.Deffile, def, 0o644, hadDef); err != nil {
 			p.remove()
 			return nil, err
 		}
 	}
 	p.deffile = []byte(files.Deffile)
-	old, err := ReadInRoot(root, layout.Labels)
+	old, err := view.ReadFile(layout.Labels)
 	if err != nil {
 		p.remove()
 		return nil, err
@@ -241,7 +264,7 @@ func planMeta(o Options) (*metaPlan, error) {
 		p.remove()
 		return nil, err
 	}
-	hadLabels, _ := lstatIn(root, layout.Labels)
+	hadLabels, _ := view.Exists(layout.Labels)
 	if err := add(layout.Labels, lj, 0o644, hadLabels); err != nil {
 		p.remove()
 		return nil, err
@@ -249,6 +272,9 @@ func planMeta(o Options) (*metaPlan, error) {
 	if p.metadata, err = InspectMetadata(files); err != nil {
 		p.remove()
 		return nil, err
+	}
+	if st == nil {
+		return p, nil
 	}
 	pf := filepath.Join(st.Path, "pseudo")
 	if err := os.WriteFile(pf, []byte(defs.String()), 0o600); err != nil {
@@ -259,14 +285,31 @@ func planMeta(o Options) (*metaPlan, error) {
 	return p, nil
 }
 
-// envFiles adds to env the environment scripts of root (or added) that
-// inspect shows.
-func envFiles(root string, added map[string]string, env map[string]string) error {
-	for path, data := range added {
-		if filepath.Dir(path) == layout.EnvDir && InspectEnv(filepath.Base(path)) {
-			env[path] = data
-		}
-	}
+// TreeView is what the metadata plan reads of the tree it packs.
+type TreeView interface {
+	// Exists reports whether rel (a path in the image) exists, not
+	// following any link; a parent that is not a directory is an error.
+	Exists(rel string) (bool, error)
+	// ReadFile reads the regular file rel (nil when absent or not a
+	// regular file), resolved inside the tree, at most 1 MiB.
+	ReadFile(rel string) ([]byte, error)
+	// EnvFiles adds to env the environment scripts of the tree that
+	// inspect shows (InspectEnv), by path in the image.
+	EnvFiles(env map[string]string) error
+	// Apps reads the metadata of the SCIF apps (readApps).
+	Apps() (map[string]AppFiles, error)
+}
+
+// dirView is the TreeView of a directory tree.
+type dirView string
+
+func (d dirView) Exists(rel string) (bool, error)      { return lstatIn(string(d), rel) }
+func (d dirView) ReadFile(rel string) ([]byte, error)  { return ReadInRoot(string(d), rel) }
+func (d dirView) EnvFiles(env map[string]string) error { return envFiles(string(d), env) }
+func (d dirView) Apps() (map[string]AppFiles, error)   { return readApps(string(d)) }
+
+// envFiles adds to env the environment scripts of root that inspect shows.
+func envFiles(root string, env map[string]string) error {
 	if ok, err := lstatIn(root, layout.EnvDir); err != nil || !ok {
 		return err
 	}

@@ -155,6 +155,10 @@ type Tools struct {
 	Squashfuse []string `toml:"squashfuse"`
 	Mksquashfs string   `toml:"mksquashfs"`
 	Unsquashfs string   `toml:"unsquashfs"`
+	// Tar2sqfs (squashfs-tools-ng) packs `launch pull`'s layers into
+	// SquashFS as a stream, with no temporary tree; without it the layers
+	// are extracted to a tree that mksquashfs packs.
+	Tar2sqfs string `toml:"tar2sqfs"`
 	// FuseOverlayfs serves writable layers for users other than root
 	// (--writable-tmpfs, --overlay DIR), where kernel overlayfs cannot copy
 	// up the image's root-owned files.
@@ -243,6 +247,7 @@ func Defaults() Config {
 				"/usr/local/bin/squashfuse_ll", "/usr/local/bin/squashfuse"},
 			Mksquashfs:    "mksquashfs",
 			Unsquashfs:    "unsquashfs",
+			Tar2sqfs:      "tar2sqfs",
 			FuseOverlayfs: "fuse-overlayfs",
 			NewUIDMap:     "newuidmap",
 			NewGIDMap:     "newgidmap",

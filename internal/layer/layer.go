@@ -20,6 +20,13 @@
 // made it. Ownership is kept only when running as root; otherwise files
 // belong to the caller.
 //
+// Tree applies layers by the same rules in memory, names and attributes
+// only, and writes the flattened tree as one tar stream (Plan, or
+// StreamLayer for an image of one layer), so that launch pull packs it with
+// no tree on disk; what only a tree on disk reproduces exactly (a parent
+// reached through a symbolic link, ...) is ErrNotStreamable, and the
+// caller then uses Apply.
+//
 // The package never mounts, never runs anything from the image and owns no
 // temporary files: the caller gives it a root and removes it.
 package layer

@@ -110,9 +110,19 @@ func cachedSIF(ctx context.Context, im *oci.Image, o OCIOptions) (*os.File, erro
 	return f, nil
 }
 
-// convert unpacks im's layers into a temporary tree, adds the Apptainer
-// metadata for its configuration and packs it into o.Out.
+// convert makes o.Out from im: streamed into tar2sqfs (stream_linux.go)
+// when it is there and the layers allow, else by unpacking the layers into
+// a temporary tree (convertTree).
 func convert(ctx context.Context, im *oci.Image, o OCIOptions) error {
+	if done, err := tryStream(ctx, im, o); done {
+		return err
+	}
+	return convertTree(ctx, im, o)
+}
+
+// convertTree unpacks im's layers into a temporary tree, adds the Apptainer
+// metadata for its configuration and packs it into o.Out.
+func convertTree(ctx context.Context, im *oci.Image, o OCIOptions) error {
 	tmp, err := tmptree.MkdirTemp(o.TmpDir, tmptree.KindBuild)
 	if err != nil {
 		return fmt.Errorf("%w (set LAUNCH_TMPDIR)", err)
@@ -183,6 +193,17 @@ func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptio
 	}
 	bar.Done()
 	if err != nil {
+		return layerErr(l, id, err, o)
+	}
+	total.Devices += st.Devices
+	total.Bytes += st.Bytes
+	return nil
+}
+
+// layerErr is err, from applying the layer l (id: its digest), as a user
+// sees it.
+func layerErr(l oci.Layer, id v1.Hash, err error, o OCIOptions) error {
+	{
 		if errors.Is(err, layer.ErrHostile) {
 			return fmt.Errorf("%s: layer %d (%s) is refused: %w", l.Source(), l.Index+1, short(id), err)
 		}
@@ -194,9 +215,6 @@ func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptio
 		}
 		return fmt.Errorf("%s: layer %d (%s): %w", l.Source(), l.Index+1, short(id), err)
 	}
-	total.Devices += st.Devices
-	total.Bytes += st.Bytes
-	return nil
 }
 
 // tooLarge adds to err, when it is the unpacked size passing limit, which
@@ -222,23 +240,11 @@ func short(h v1.Hash) string {
 // a symlink cannot make it write elsewhere.
 func writeOCIMeta(root string, im *oci.Image, o OCIOptions) error {
 	c := im.Config.Config
-	env, bad := envScript(c.Env)
-	if len(bad) > 0 {
-		o.Log.Warnf("image environment variables with names a shell cannot set were left out: %s", strings.Join(bad, ", "))
-	}
-	labels, err := labelsJSON(c.Labels)
+	files, err := ociMetaFiles(im, o, true)
 	if err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode uint32
-	}{
-		{layout.OCIEnv, []byte(env), 0o755},
-		{layout.Runscript, []byte(runscript(c)), 0o755},
-		{layout.Labels, labels, 0o644},
-	} {
+	for _, f := range files {
 		if err := writeInRoot(root, f.path, f.data, f.mode); err != nil {
 			return fmt.Errorf("writing %s into the image: %w", f.path, inRoot(err, root))
 		}
@@ -256,6 +262,33 @@ func writeOCIMeta(root string, im *oci.Image, o OCIOptions) error {
 		d.Close()
 	}
 	return nil
+}
+
+// metaFile is a file of the Apptainer metadata for an image's configuration.
+type metaFile struct {
+	path string
+	data []byte
+	mode uint32
+}
+
+// ociMetaFiles are the metadata files for im's configuration: environment
+// script, runscript, labels; with warn, the environment variables left out
+// are said.
+func ociMetaFiles(im *oci.Image, o OCIOptions, warn bool) ([]metaFile, error) {
+	c := im.Config.Config
+	env, bad := envScript(c.Env)
+	if len(bad) > 0 && warn {
+		o.Log.Warnf("image environment variables with names a shell cannot set were left out: %s", strings.Join(bad, ", "))
+	}
+	labels, err := labelsJSON(c.Labels)
+	if err != nil {
+		return nil, err
+	}
+	return []metaFile{
+		{layout.OCIEnv, []byte(env), 0o755},
+		{layout.Runscript, []byte(runscript(c)), 0o755},
+		{layout.Labels, labels, 0o644},
+	}, nil
 }
 
 // inRoot is err with the temporary root's path left out of the paths it

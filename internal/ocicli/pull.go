@@ -52,7 +52,7 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 	}
 	o := ocibuild.OCIOptions{
 		Options: build.Options{Out: out, Force: force, Log: g.Log(), Compression: comp,
-			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs},
+			Mksquashfs: conf.Tools.Mksquashfs, Unsquashfs: conf.Tools.Unsquashfs, Tar2sqfs: conf.Tools.Tar2sqfs},
 		Fetch:       oci.Options{Arch: f.Arch, Username: cr.user, Password: cr.pass, Insecure: f.NoHTTPS, Stored: cr.stored},
 		MaxUnpacked: conf.Build.MaxUnpackedBytes(),
 	}
