@@ -380,8 +380,12 @@ func startGated(t *testing.T, env []string, mark string, args ...string) (*exec.
 func killAndCheck(t *testing.T, cmd *exec.Cmd, helper int) {
 	t.Helper()
 	cl, _ := os.ReadFile("/proc/" + strconv.Itoa(helper) + "/cmdline")
+	// All of launch's processes (launch-oci, which holds the temporary
+	// trees' locks, too) must be gone before the next build sweeps.
+	procs := descendantsOf(cmd.Process.Pid)
+	procs[helper] = strings.ReplaceAll(string(cl), "\x00", " ")
 	_ = cmd.Process.Kill()
-	waitGone(t, map[int]string{helper: strings.ReplaceAll(string(cl), "\x00", " ")}, 10*time.Second, "SIGKILL of launch (the helper)")
+	waitGone(t, procs, 10*time.Second, "SIGKILL of launch (the helper and launch's other processes)")
 }
 
 // stale lists the names in dir that have prefix.
