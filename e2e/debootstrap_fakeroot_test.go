@@ -149,3 +149,66 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(l, "\n")
 }
+
+// TestBuildBind: `launch build --bind SRC:DST[:ro]` binds a host directory
+// into the containers of %post and %test (as Apptainer's build --bind), and
+// bad values are one FATAL line each, naming the culprit, leaving nothing.
+func TestBuildBind(t *testing.T) {
+	base := buildSIF(t, busyboxTree(t))
+	dir, tmp, src := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "pkg.txt"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	def := writeDef(t, dir, "Bootstrap: localimage\nFrom: "+base+`
+
+%post
+    cp /mnt/pkg.txt /copied.txt
+
+%test
+    grep -q "from the host" /mnt/pkg.txt
+`)
+	out := filepath.Join(dir, "b.sif")
+	r := defLaunch(t, dir, tmp, "build", "-q", "--bind", src+":/mnt:ro", out, def)
+	if r.Code != 0 {
+		t.Fatalf("build --bind: exit %d: %s", r.Code, r.Stderr)
+	}
+	wantEntries(t, tmp)
+	r = launch(t, "exec", out, "cat", "/copied.txt")
+	if wantOK(t, r); r.Stdout != "from the host\n" {
+		t.Errorf("the file %%post copied from the bind: %q", r.Stdout)
+	}
+	r = launch(t, "exec", out, "ls", "/mnt")
+	if wantOK(t, r); r.Stdout != "" {
+		t.Errorf("the bind's files are in the image: /mnt holds %q", r.Stdout)
+	}
+	// Without the bind, %test fails the build.
+	r = defLaunch(t, dir, tmp, "build", "-q", "--force", out, def)
+	if r.Code == 0 {
+		t.Errorf("build without the bind passed; %%post should fail to copy /mnt/pkg.txt")
+	}
+	wantEntries(t, tmp)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing source", []string{"--bind", filepath.Join(src, "nope") + ":/mnt"}, []string{"--bind", "nope"}},
+		{"bad option", []string{"--bind", src + ":/mnt:bogus"}, []string{"--bind", "bogus"}},
+		{"forbidden dest", []string{"--bind", src + ":/proc"}, []string{"--bind", "/proc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, "bad.sif")
+			r := defLaunch(t, dir, tmp, append(append([]string{"build"}, tc.args...), out, def)...)
+			wantFatal(t, r, tc.want...)
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s exists after a failed build", out)
+			}
+			wantEntries(t, tmp)
+		})
+	}
+	t.Run("not a definition file", func(t *testing.T) {
+		r := defLaunch(t, dir, tmp, "build", "--bind", src, filepath.Join(dir, "x.sif"), busyboxTree(t))
+		wantFatal(t, r, "--bind", "definition file")
+	})
+}
