@@ -127,6 +127,10 @@ func buildBinds(values []string) ([]string, error) {
 		}
 		for _, b := range bs {
 			if _, err := os.Stat(b.Source); err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the message names the path already
+				}
 				return nil, fmt.Errorf("--bind %s: %w", b, err)
 			}
 			out = append(out, b.String())
