@@ -35,7 +35,8 @@ func newBuildCmd(g *globals) *cobra.Command {
                              (see 'launch pull --help' for the flags)
   oras://REF                 a SIF file stored in a registry (launch push)
   FILE.def                   an Apptainer definition file (docs/deffile.md):
-                             --build-arg, --build-arg-file, --notest apply
+                             --build-arg, --build-arg-file, --notest,
+                             --fakeroot and --bind apply
 
 From a directory, build packs the tree SOURCE into OUT: its
 SquashFS root filesystem becomes the primary system partition, and the
@@ -86,6 +87,9 @@ with --force.`,
 			if f.def.fakeroot {
 				return errors.New("--fakeroot is for building from a definition file (its %post); this source runs nothing")
 			}
+			if len(f.def.binds) > 0 {
+				return errors.New("--bind is for building from a definition file (its %post and %test); this source runs nothing")
+			}
 			if looksLikeOCISource(o.Source) {
 				f.oci.Sandbox, f.oci.KeepPrivileged = f.sandbox, f.keepPrivileged
 				return g.oci.Build(ctx, g, &f.oci, f.force, o.Out, o.Source)
@@ -112,6 +116,7 @@ with --force.`,
 	c.Flags().StringVar(&f.def.buildArgFile, "build-arg-file", "", "definition file: read KEY=VALUE build arguments from a file")
 	c.Flags().BoolVar(&f.def.warnUnused, "warn-unused-build-args", false, "definition file: only warn about build arguments it does not use")
 	c.Flags().BoolVarP(&f.def.fakeroot, "fakeroot", "f", false, "definition file: run %post as uid 0 in a user namespace mapped onto your ids and subordinate ranges")
+	c.Flags().StringArrayVarP(&f.def.binds, "bind", "B", nil, "definition file: bind SRC[:DST[:ro|rw]] into the image for %post and %test (comma list, repeatable)")
 	f.oci.Register(c)
 	wrapBuildSign(c, g, &f.sandbox)
 	return c

@@ -16,6 +16,7 @@ import (
 	"github.com/launch-hpc/launch/internal/deffile"
 	"github.com/launch-hpc/launch/internal/fakeroot"
 	"github.com/launch-hpc/launch/internal/image"
+	"github.com/launch-hpc/launch/internal/mountplan"
 )
 
 // defFlags are the options of `launch build` for a definition file.
@@ -23,6 +24,7 @@ type defFlags struct {
 	noTest, fakeroot, warnUnused bool
 	buildArgs                    []string
 	buildArgFile                 string
+	binds                        []string // --bind, for %post and %test
 }
 
 // isDeffile reports whether a build SOURCE is a definition file: a regular
@@ -93,12 +95,48 @@ func buildDeffile(ctx context.Context, g *globals, f *buildFlags, o build.Option
 	if err != nil {
 		return err
 	}
+	binds, err := buildBinds(f.def.binds)
+	if err != nil {
+		return err
+	}
 	return defbuild.Build(ctx, defbuild.Options{
-		Def: d, Out: o.Out, Sandbox: f.sandbox, Force: f.force, NoTest: f.def.noTest, Fakeroot: f.def.fakeroot,
+		Def: d, Out: o.Out, Sandbox: f.sandbox, Force: f.force, NoTest: f.def.noTest, Fakeroot: f.def.fakeroot, Binds: binds,
 		FakerootTools: fakeroot.Tools{NewUIDMap: conf.Tools.NewUIDMap, NewGIDMap: conf.Tools.NewGIDMap},
 		Pack:          o, Launch: self, Stdout: g.stdout, Stderr: g.stderr,
 		OCI: func(ctx context.Context, out, source string) error { return ociToSIF(ctx, g, f, out, source) },
 	})
+}
+
+// buildBinds checks the --bind values of a definition-file build (parsed
+// as `launch exec` parses them, the sources existing on the host) and
+// gives them back one bind each, SRC:DST[:ro] with SRC absolute, for the
+// `launch exec` of %post and %test.
+func buildBinds(values []string) ([]string, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("finding the working directory for --bind: %w", err)
+	}
+	var out []string
+	for _, v := range values {
+		bs, err := mountplan.ParseBinds(v, cwd, "--bind")
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bs {
+			if _, err := os.Stat(b.Source); err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the message names the path already
+				}
+				return nil, fmt.Errorf("--bind %s: %w", b, err)
+			}
+			out = append(out, b.String())
+		}
+	}
+	return out, nil
 }
 
 // ociToSIF converts an OCI source to the SIF out with the launch-oci

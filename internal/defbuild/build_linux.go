@@ -32,6 +32,9 @@ type Options struct {
 	// Fakeroot runs %post as uid 0 (`launch exec --fakeroot`): the
 	// tree's files, the user's on the host, are root's inside.
 	Fakeroot bool
+	// Binds are `launch exec --bind` values (SRC:DST[:ro]) for the
+	// containers of %post and %test (`launch build --bind`).
+	Binds []string
 	// FakerootTools are the helpers of Fakeroot (launch.conf tools).
 	FakerootTools fakeroot.Tools
 	// Pack are the options of the packing (and unpacking) steps: Log,

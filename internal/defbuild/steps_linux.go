@@ -236,6 +236,9 @@ func (b *builder) launchExec(ctx context.Context, tree string, writable bool, en
 	for _, e := range env {
 		args = append(args, "--env", e)
 	}
+	for _, bind := range b.o.Binds {
+		args = append(args, "--bind", bind)
+	}
 	args = append(append(args, tree), argv...)
 	return exec.CommandContext(ctx, b.o.Launch, args...)
 }
