@@ -116,6 +116,11 @@ func TestRegistryLogin(t *testing.T) {
 	if wantOK(t, r); !strings.Contains(r.Stdout, host) || !strings.Contains(r.Stdout, " u ") {
 		t.Errorf("registry list: %q", r.Stdout)
 	}
+	// APPTAINER_LOGIN_USERNAME/PASSWORD stand for -u/-p, as in Apptainer.
+	wantFatal(t, launchWith(t, runOpts{Env: append(env, "APPTAINER_LOGIN_USERNAME=u", "APPTAINER_LOGIN_PASSWORD=wrong")},
+		"registry", "login", "oras://"+host), "authentication", host)
+	wantOK(t, launchWith(t, runOpts{Env: append(env, "APPTAINER_LOGIN_USERNAME=u", "APPTAINER_LOGIN_PASSWORD=p")},
+		"registry", "login", "oras://"+host))
 	// pull, push and build of both kinds use it (without the cache, which
 	// is checked to stay empty after the failures).
 	wantOK(t, run("", "push", "-q", sif, oref))

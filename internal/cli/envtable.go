@@ -39,6 +39,7 @@ const (
 	groupBuild  = "build"
 	groupPull   = "pull"
 	groupOCI    = "pull build push"
+	groupLogin  = "login"
 	groupAll    = "*"
 )
 
@@ -189,6 +190,10 @@ var compatKeys = []compatKey{
 	{flag: "mksquashfs-args", group: groupBuild, keys: []string{"MKSQUASHFS_ARGS"}},
 	{flag: "buildkit-host", group: groupBuild, keys: []string{"BUILDKIT_HOST"}},
 	{flag: "userns", group: groupBuild, keys: []string{"USERNS"}, quiet: true},
+
+	// registry login.
+	{flag: "username", group: groupLogin, keys: []string{"LOGIN_USERNAME"}},
+	{flag: "password", group: groupLogin, keys: []string{"LOGIN_PASSWORD"}},
 }
 
 // inGroup reports whether the command named cmd is one of group's.

@@ -44,7 +44,7 @@ func registryHost(uri string) (string, error) {
 		switch name {
 		case transport.Docker, transport.Oras:
 		case "http", "https":
-			return "", fmt.Errorf("%s: keyservers are not supported by launch (it does not sign or verify images); log in to registries as docker://HOST or oras://HOST", uri)
+			return "", fmt.Errorf("%s: keyserver logins are not supported by launch (its keys live in local keyrings: launch key import); log in to registries as docker://HOST or oras://HOST", uri)
 		default:
 			return "", fmt.Errorf("%s: log in to a registry as docker://HOST[:PORT] or oras://HOST[:PORT]", uri)
 		}
