@@ -93,6 +93,25 @@ func TestRegistryLogin(t *testing.T) {
 	if _, err := os.Stat(cfg); err == nil {
 		t.Fatalf("a push with flags wrote %s", cfg)
 	}
+	// --authfile: a login kept in a file of the user's choosing, used by
+	// pull with --authfile or APPTAINER_AUTH_FILE, and by nothing else.
+	af := filepath.Join(t.TempDir(), "auth.json")
+	wantOK(t, run("p\n", "registry", "login", "--authfile", af, "-u", "u", "--password-stdin", "docker://"+host))
+	if fi, err := os.Stat(af); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("--authfile %s: %v %v, want mode 0600", af, fi, err)
+	}
+	if _, err := os.Stat(cfg); err == nil {
+		t.Fatalf("a login with --authfile wrote %s", cfg)
+	}
+	if r := run("", "registry", "list", "--authfile", af); !strings.Contains(r.Stdout, host) {
+		t.Errorf("registry list --authfile: %q", r.Stdout)
+	}
+	af1 := filepath.Join(t.TempDir(), "af1.sif")
+	wantOK(t, run("", "pull", "-q", "--disable-cache", "--authfile", af, af1, oref))
+	af2 := filepath.Join(t.TempDir(), "af2.sif")
+	wantOK(t, launchWith(t, runOpts{Env: append(env, "APPTAINER_AUTH_FILE="+af)}, "pull", "-q", "--disable-cache", af2, oref))
+	wantFatal(t, run("", "pull", "-q", "--disable-cache", filepath.Join(t.TempDir(), "no.sif"), oref), "authentication", host)
+	wantOK(t, run("", "registry", "logout", "--authfile", af, "docker://"+host))
 
 	// login: a wrong password is refused and nothing is stored.
 	wantFatal(t, run("wrong\n", "registry", "login", "-u", "u", "--password-stdin", "oras://"+host), "authentication", host)

@@ -19,6 +19,9 @@ type OCIFlags struct {
 	// DockerLogin (--docker-login) asks for the registry credentials on
 	// the terminal.
 	DockerLogin bool
+	// AuthFile (--authfile) is the registry credentials file to use in
+	// place of the one `launch registry login` keeps.
+	AuthFile string
 	// Sandbox and KeepPrivileged are set by build --sandbox (not flags of
 	// their own here): unpack into a directory, keeping set-id bits and
 	// device nodes or not.
@@ -48,6 +51,7 @@ func (f *OCIFlags) Register(c *cobra.Command) {
 	fl.StringVar(&f.DockerUser, "docker-username", "", "registry user name ($LAUNCH_DOCKER_USERNAME; default: launch registry login, ~/.docker/config.json)")
 	fl.StringVar(&f.DockerPass, "docker-password", "", "registry password or token ($LAUNCH_DOCKER_PASSWORD)")
 	fl.BoolVar(&f.DockerLogin, "docker-login", false, "ask for the registry user name and password on the terminal")
+	fl.StringVar(&f.AuthFile, "authfile", "", "registry credentials file (Docker config.json form) in place of ~/.launch's, as `registry login --authfile` writes it")
 	fl.StringVar(&f.Compression, "compression", "", "SquashFS compression of the new image: "+
 		strings.Join(config.Compressions(), ", ")+" (default: launch.conf build.compression, gzip)")
 	_ = fl.MarkHidden("no-https")

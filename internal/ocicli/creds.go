@@ -34,7 +34,7 @@ func credentials(f *cliutil.OCIFlags, what string) (creds, error) {
 	if c.user != "" {
 		return c, nil
 	}
-	s, err := regauth.Default()
+	s, err := regauth.Open(f.AuthFile)
 	if err != nil {
 		return creds{}, err
 	}

@@ -60,7 +60,7 @@ func registryHost(uri string) (string, error) {
 }
 
 func newLoginCmd(g cliutil.Globals) *cobra.Command {
-	var user, pass string
+	var user, pass, authFile string
 	var passStdin, noHTTPS bool
 	c := &cobra.Command{
 		Use:   "login [--username USER] [--password PASS | --password-stdin] URI",
@@ -92,7 +92,7 @@ accepts them, stores them in ~/.launch/` + regauth.FileName + `.`,
 				}
 				user, pass = cr.Username, cr.Password
 			}
-			s, err := regauth.Default()
+			s, err := regauth.Open(authFile)
 			if err != nil {
 				return err
 			}
@@ -113,11 +113,13 @@ accepts them, stores them in ~/.launch/` + regauth.FileName + `.`,
 	fl.StringVarP(&pass, "password", "p", "", "password or token (visible to other users in ps: prefer --password-stdin)")
 	fl.BoolVar(&passStdin, "password-stdin", false, "read the password or token from standard input")
 	fl.BoolVar(&noHTTPS, "nohttps", false, "talk plain HTTP to the registry (a local test registry)")
+	authFileFlag(c, &authFile)
 	return c
 }
 
 func newLogoutCmd(g cliutil.Globals) *cobra.Command {
-	return &cobra.Command{
+	var authFile string
+	c := &cobra.Command{
 		Use:   "logout URI",
 		Short: "Forget the stored credentials of a registry",
 		Args:  cliutil.ExactArgs(1, "the registry URI"),
@@ -126,7 +128,7 @@ func newLogoutCmd(g cliutil.Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := regauth.Default()
+			s, err := regauth.Open(authFile)
 			if err != nil {
 				return err
 			}
@@ -141,15 +143,18 @@ func newLogoutCmd(g cliutil.Globals) *cobra.Command {
 			return nil
 		},
 	}
+	authFileFlag(c, &authFile)
+	return c
 }
 
 func newRegistryListCmd(g cliutil.Globals) *cobra.Command {
-	return &cobra.Command{
+	var authFile string
+	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the registries you are logged in to",
 		Args:  cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := regauth.Default()
+			s, err := regauth.Open(authFile)
 			if err != nil {
 				return err
 			}
@@ -165,4 +170,12 @@ func newRegistryListCmd(g cliutil.Globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	authFileFlag(c, &authFile)
+	return c
+}
+
+// authFileFlag registers --authfile: the credentials file to use in place
+// of ~/.launch's.
+func authFileFlag(c *cobra.Command, p *string) {
+	c.Flags().StringVar(p, "authfile", "", "credentials file (Docker config.json form) to use in place of ~/.launch/"+regauth.FileName)
 }

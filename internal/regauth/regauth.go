@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -176,6 +177,20 @@ func (c *config) find(k string) (string, authEntry, bool) {
 type Store struct {
 	// Path is the file (its directory is created, mode 0700, if missing).
 	Path string
+}
+
+// Open is the store at authFile (--authfile, as Apptainer names it; made
+// absolute), or with "" the one at DefaultPath. The file is read and
+// written under the same rules either way.
+func Open(authFile string) (*Store, error) {
+	if authFile == "" {
+		return Default()
+	}
+	p, err := filepath.Abs(authFile)
+	if err != nil {
+		return nil, fmt.Errorf("--authfile %s: %w", authFile, err)
+	}
+	return &Store{Path: p}, nil
 }
 
 // Default is the store at DefaultPath.
