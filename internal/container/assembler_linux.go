@@ -2,6 +2,7 @@ package container
 
 import (
 	"os"
+	"sync"
 
 	"github.com/launch-hpc/launch/internal/fuse"
 	"github.com/launch-hpc/launch/internal/msg"
@@ -72,4 +73,14 @@ func (a *assembler) squashfuse() (string, error) {
 		a.bin = bin
 	}
 	return a.bin, nil
+}
+
+// imageLayers are the FUSE servers of overlay images. The supervisor makes
+// it and the assembler adds to it, so that an abort during the set-up
+// knows them too: the fuse2fs ones (graceful) must never be killed
+// outright, but stopped with Hangup and waited for.
+type imageLayers struct {
+	mu    sync.Mutex
+	ext3  []*fuse.Server
+	other []*fuse.Server
 }

@@ -125,3 +125,24 @@ func (fd fdReaderAt) ReadAt(b []byte, off int64) (int, error) {
 	}
 	return done, nil
 }
+
+// explainAccess turns a failed access(2) into words.
+func explainAccess(dir string, err error) error {
+	switch {
+	case errors.Is(err, unix.EROFS):
+		return errors.New("on a read-only filesystem, which cannot hold a writable layer")
+	case errors.Is(err, unix.EACCES):
+		return errors.New("permission denied (you need read, write and search permission on it)")
+	}
+	return err
+}
+
+// unwrapPath drops the path from an *os.PathError, whose message the
+// caller already names.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

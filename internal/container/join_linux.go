@@ -77,58 +77,6 @@ func joinInstance(spec *runspec.Spec, name string, pre preinit.Result) (int, err
 	return execJoin(spec, rec.Join, proc.FD(), flags, InstanceScheme+name, -1)
 }
 
-// execJoin re-executes launch as preinit.JoinArg's command line, to run
-// spec's payload in the namespaces (flags) of the process that pidfd
-// holds: the payload's Config is base (the JSON of that process's Config)
-// with this command line's mode, command, environment and working
-// directory. what names the target in messages; keep, when not -1, is a
-// descriptor the joined launch holds until it exits.
-func execJoin(spec *runspec.Spec, base []byte, pidfd, flags int, what string, keep int) (int, error) {
-	cfg := &Config{}
-	if err := json.Unmarshal(base, cfg); err != nil {
-		return 0, fmt.Errorf("%s: decoding what to join: %w", what, err)
-	}
-	env, err := environment(spec.Env, spec.Site)
-	if err != nil {
-		return 0, err
-	}
-	cfg.Env, cfg.EnvOverrides = env.Base, env.Overrides
-	cfg.Mode, cfg.Args, cfg.Shell = spec.Mode, spec.Args, spec.Shell
-	cfg.Cwd, cfg.Pwd, cfg.QuietCwd = spec.Cwd, spec.Pwd, false
-	cfg.LogLevel, cfg.Instance, cfg.ShareNS = spec.LogLevel, nil, nil
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		return 0, fmt.Errorf("encoding the payload's config: %w", err)
-	}
-	mfd, err := unix.MemfdCreate("launch-join", 0) // inherited by the exec below
-	if err != nil {
-		return 0, fmt.Errorf("passing the payload's config: %w", err)
-	}
-	f := os.NewFile(uintptr(mfd), "launch-join")
-	if _, err := f.Write(data); err != nil {
-		return 0, fmt.Errorf("passing the payload's config: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("passing the payload's config: %w", err)
-	}
-	inherit := []int{pidfd}
-	if keep >= 0 {
-		inherit = append(inherit, keep)
-	}
-	for _, fd := range inherit {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-			return 0, fmt.Errorf("joining %s: passing descriptor %d: %w", what, fd, err)
-		}
-	}
-	argv := []string{os.Args[0], preinit.JoinArg, strconv.Itoa(pidfd), strconv.Itoa(flags),
-		strconv.Itoa(mfd), what}
-	if keep >= 0 {
-		argv = append(argv, strconv.Itoa(keep))
-	}
-	err = unix.Exec("/proc/self/exe", argv, os.Environ())
-	return 0, fmt.Errorf("joining %s: re-executing launch: %w", what, err)
-}
-
 // refuseForJoin refuses the options that would change the container: a
 // join gets the instance's.
 func refuseForJoin(s *runspec.Spec) error {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -254,16 +253,6 @@ func ext3Error(o Overlay, srv *fuse.Server, err error) error {
 		said = " (" + said + ")"
 	}
 	return fmt.Errorf("overlay image %s: %w%s: the filesystem may be corrupt, check it with e2fsck -f %s", o.Dir, err, said, o.Dir)
-}
-
-// imageLayers are the FUSE servers of overlay images. The supervisor makes
-// it and the assembler adds to it, so that an abort during the set-up
-// knows them too: the fuse2fs ones (graceful) must never be killed
-// outright, but stopped with Hangup and waited for.
-type imageLayers struct {
-	mu    sync.Mutex
-	ext3  []*fuse.Server
-	other []*fuse.Server
 }
 
 // add records a server.

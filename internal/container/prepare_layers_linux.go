@@ -212,27 +212,6 @@ func prepareOverlay(dir string, uid int) error {
 	return nil
 }
 
-// explainAccess turns a failed access(2) into words.
-func explainAccess(dir string, err error) error {
-	switch {
-	case errors.Is(err, unix.EROFS):
-		return errors.New("on a read-only filesystem, which cannot hold a writable layer")
-	case errors.Is(err, unix.EACCES):
-		return errors.New("permission denied (you need read, write and search permission on it)")
-	}
-	return err
-}
-
-// unwrapPath drops the path from an *os.PathError, whose message the
-// caller already names.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // isDirPath reports whether path (a symbolic link) leads to a directory.
 func isDirPath(path string) bool {
 	fi, err := os.Stat(path)

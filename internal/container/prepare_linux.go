@@ -13,7 +13,6 @@ import (
 	"github.com/launch-hpc/launch/internal/imagetrust"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/msg"
-	"github.com/launch-hpc/launch/internal/paths"
 	"github.com/launch-hpc/launch/internal/runspec"
 )
 
@@ -179,27 +178,6 @@ func openImage(conf *config.Config, path string) (*image.Image, error) {
 	return img, nil
 }
 
-// checkSource checks that a user-given host path exists and is allowed.
-func checkSource(src string, conf *config.Config) error {
-	if _, err := os.Stat(src); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("source %s does not exist", src)
-		}
-		return fmt.Errorf("source %s: %w", src, unwrapPath(err))
-	}
-	if len(conf.Binds.AllowedPaths) > 0 {
-		real, err := filepath.EvalSymlinks(src)
-		if err != nil {
-			return fmt.Errorf("resolving source %s: %w", src, err)
-		}
-		if !under(real, conf.Binds.AllowedPaths) {
-			return fmt.Errorf("source %s is outside the directories this site allows binding (launch.conf binds.allowed_paths = %q)",
-				real, conf.Binds.AllowedPaths)
-		}
-	}
-	return nil
-}
-
 // checkHome checks the host directory of -H: it exists, is allowed and is a
 // directory.
 func checkHome(h *runspec.Home, conf *config.Config) error {
@@ -230,19 +208,4 @@ func environment(e runspec.Env, conf *config.Config) (environ.Result, error) {
 		Host: e.Host, Cleanenv: e.Cleanenv, Keep: conf.Env.CleanenvKeep, Compat: conf.Env.Apptainer,
 		Files: files, Flags: e.Flags,
 	})
-}
-
-// under reports whether path (symlinks resolved) is one of dirs or below
-// one of them; dirs are resolved too, as sites often have /home or /scratch
-// as symlinks.
-func under(path string, dirs []string) bool {
-	for _, d := range dirs {
-		if real, err := filepath.EvalSymlinks(d); err == nil {
-			d = real
-		}
-		if paths.Within(path, d) {
-			return true
-		}
-	}
-	return false
 }

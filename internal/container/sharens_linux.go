@@ -15,10 +15,6 @@ import (
 	"github.com/launch-hpc/launch/internal/share"
 )
 
-// SharensScheme names the shared namespaces in a joined launch's command
-// line (for ps and messages).
-const SharensScheme = "sharens://"
-
 // sharensWait is how long a launch waits for the holder of the shared
 // namespaces (which serves once its own payload has started).
 const sharensWait = 10 * time.Second

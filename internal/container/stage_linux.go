@@ -1,11 +1,7 @@
 package container
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"syscall"
@@ -17,10 +13,6 @@ import (
 	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
-
-// stagePipeFD is the descriptor on which the stage receives its Config and
-// then watches for the launcher's death.
-const stagePipeFD = 3
 
 // StageMain is the container stage, run as "launch __launch_stage" inside the
 // new namespaces. It returns the exit status for the stage process.
@@ -147,25 +139,4 @@ func reportStatus(parent *os.File, code int, keepStderr bool) {
 		_ = unix.Close(null)
 	}
 	_, _ = parent.Write([]byte{byte(code)})
-}
-
-// readConfig reads the length-prefixed JSON Config from the launcher.
-func readConfig(r io.Reader) (*Config, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, fmt.Errorf("reading container config: %w (run launch exec, not the stage directly)", err)
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > 16<<20 {
-		return nil, errors.New("reading container config: too large")
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("reading container config: %w", err)
-	}
-	cfg := &Config{}
-	if err := json.Unmarshal(buf, cfg); err != nil {
-		return nil, fmt.Errorf("decoding container config: %w", err)
-	}
-	return cfg, nil
 }

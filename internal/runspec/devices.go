@@ -6,7 +6,7 @@ import (
 )
 
 // Devices are the GPUs and devices asked for: --nv, --nvccli, --rocm,
-// --device and --cdi-dirs (internal/container's prepare_gpu_linux.go finds
+// --device and --cdi-dirs (internal/container's prepare_devices_linux.go finds
 // them on the host).
 type Devices struct {
 	// NV is --nv (or launch.conf gpu.always_nv): the NVIDIA driver's
