@@ -149,37 +149,9 @@ func (a *applier) cause(err error) error {
 }
 
 func (a *applier) apply(hdr *tar.Header, name, dir, base string, r io.Reader) error {
-	switch hdr.Typeflag {
-	case tar.TypeChar, tar.TypeBlock:
-		a.stats.Devices++
-		if len(a.stats.SkippedDevices) < 10 {
-			a.stats.SkippedDevices = append(a.stats.SkippedDevices, "/"+name)
-		}
-		return nil
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		// archive/tar reads a GNU sparse entry as its full content, holes
-		// as zeros: it is a regular file.
-		if err := a.budget(hdr, name); err != nil {
-			return err
-		}
-	case tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
-	default:
-		a.stats.Skipped++
-		return nil
-	}
-	var target string
-	if hdr.Typeflag == tar.TypeLink {
-		t, err := cleanName(hdr.Linkname)
-		if err != nil {
-			return fmt.Errorf("hard link %s: %w", name, err)
-		}
-		if t == "" {
-			return fmt.Errorf("%w: hard link %s points to the root directory", ErrHostile, name)
-		}
-		if t == name {
-			return nil
-		}
-		target = t
+	keep, target, err := admit(hdr, name, &a.stats, a.o.MaxSize)
+	if !keep || err != nil {
+		return err
 	}
 	pd, err := a.parent(dir)
 	if err != nil {
@@ -213,19 +185,6 @@ func (a *applier) apply(hdr *tar.Header, name, dir, base string, r io.Reader) er
 		a.chownAt(fd, base, hdr)
 		return nil
 	}
-	return nil
-}
-
-// budget counts a regular file's size (its full size, holes included, for a
-// sparse one) against Options.MaxSize before anything is written.
-func (a *applier) budget(hdr *tar.Header, name string) error {
-	if hdr.Size < 0 {
-		return fmt.Errorf("extracting /%s: negative size %d", name, hdr.Size)
-	}
-	if a.o.MaxSize > 0 && hdr.Size > a.o.MaxSize-a.stats.Bytes {
-		return fmt.Errorf("extracting /%s (%d bytes): %w", name, hdr.Size, ErrTooLarge)
-	}
-	a.stats.Bytes += hdr.Size
 	return nil
 }
 

@@ -32,6 +32,7 @@
 package layer
 
 import (
+	"archive/tar"
 	"errors"
 	"fmt"
 	"path"
@@ -111,4 +112,48 @@ func split(p string) (string, string) {
 		return "", p
 	}
 	return p[:i], p[i+1:]
+}
+
+// admit is the one rule, for the extraction (applier) and the streamed Tree
+// alike, of which entries of a layer are applied: device nodes are counted
+// in st and left out, entries of other unknown types are skipped, regular
+// files are charged to the size budget (maxSize, 0 for none), and a hard
+// link's target is cleaned and checked. keep false leaves the entry out;
+// target is a hard link's cleaned target ("" for other entries).
+func admit(hdr *tar.Header, name string, st *Stats, maxSize int64) (keep bool, target string, err error) {
+	switch hdr.Typeflag {
+	case tar.TypeChar, tar.TypeBlock:
+		st.Devices++
+		if len(st.SkippedDevices) < 10 {
+			st.SkippedDevices = append(st.SkippedDevices, "/"+name)
+		}
+		return false, "", nil
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		// archive/tar reads a GNU sparse entry as its full content, holes
+		// as zeros: it is a regular file.
+		if hdr.Size < 0 {
+			return false, "", fmt.Errorf("extracting /%s: negative size %d", name, hdr.Size)
+		}
+		if maxSize > 0 && hdr.Size > maxSize-st.Bytes {
+			return false, "", fmt.Errorf("extracting /%s (%d bytes): %w", name, hdr.Size, ErrTooLarge)
+		}
+		st.Bytes += hdr.Size
+	case tar.TypeDir, tar.TypeSymlink, tar.TypeFifo:
+	case tar.TypeLink:
+		t, err := cleanName(hdr.Linkname)
+		if err != nil {
+			return false, "", fmt.Errorf("hard link %s: %w", name, err)
+		}
+		if t == "" {
+			return false, "", fmt.Errorf("%w: hard link %s points to the root directory", ErrHostile, name)
+		}
+		if t == name { // a link to itself: nothing to do
+			return false, "", nil
+		}
+		return true, t, nil
+	default:
+		st.Skipped++
+		return false, "", nil
+	}
+	return true, "", nil
 }

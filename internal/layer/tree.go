@@ -198,37 +198,11 @@ func (t *Tree) add(hdr *tar.Header, r io.Reader, maxSize int64) error {
 	if strings.HasPrefix(base, whiteoutPrefix) {
 		return t.whiteout(dir, base)
 	}
-	switch hdr.Typeflag {
-	case tar.TypeChar, tar.TypeBlock:
-		t.stats.Devices++
-		if len(t.stats.SkippedDevices) < 10 {
-			t.stats.SkippedDevices = append(t.stats.SkippedDevices, "/"+name)
-		}
-		return nil
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		if hdr.Size < 0 {
-			return fmt.Errorf("extracting /%s: negative size %d", name, hdr.Size)
-		}
-		if maxSize > 0 && hdr.Size > maxSize-t.stats.Bytes {
-			return fmt.Errorf("extracting /%s (%d bytes): %w", name, hdr.Size, ErrTooLarge)
-		}
-		t.stats.Bytes += hdr.Size
-	case tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
-	default:
-		t.stats.Skipped++
-		return nil
+	keep, tn, err := admit(hdr, name, &t.stats, maxSize)
+	if !keep || err != nil {
+		return err
 	}
 	if hdr.Typeflag == tar.TypeLink {
-		tn, err := cleanName(hdr.Linkname)
-		if err != nil {
-			return fmt.Errorf("hard link %s: %w", name, err)
-		}
-		if tn == "" {
-			return fmt.Errorf("%w: hard link %s points to the root directory", ErrHostile, name)
-		}
-		if tn == name {
-			return nil
-		}
 		// Apply removes what is at name first, then links: the target
 		// is looked up after the removal below.
 		pd, err := t.walk(dir, true)
