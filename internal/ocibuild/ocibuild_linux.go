@@ -167,22 +167,10 @@ func convertTree(ctx context.Context, im *oci.Image, o OCIOptions) error {
 // digests are checked, and adds what it did to total, whose Bytes count
 // against o.MaxUnpacked.
 func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptions, total *layer.Stats) error {
-	label := fmt.Sprintf("Layer %d/%d", l.Index+1, n)
-	id := l.Digest
-	if id == (v1.Hash{}) {
-		id = l.DiffID
-	}
-	if l.Size >= 0 {
-		o.Progress.Step("%s %s (%s)", label, short(id), progress.Size(l.Size))
-	} else {
-		o.Progress.Step("%s %s", label, short(id))
-	}
-	bar := o.Progress.Bar(label, l.Size)
-	rc, err := l.Open(ctx, bar.Add)
+	rc, err := openLayer(ctx, l, n, o)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
 	lo := layer.Options{KeepOwner: os.Geteuid() == 0}
 	if o.MaxUnpacked > 0 {
 		lo.MaxSize = max(o.MaxUnpacked-total.Bytes, 1)
@@ -191,9 +179,9 @@ func applyLayer(ctx context.Context, root string, l oci.Layer, n int, o OCIOptio
 	if err == nil {
 		_, err = io.Copy(io.Discard, rc) // the rest, so that the digests are checked
 	}
-	bar.Done()
+	rc.Close()
 	if err != nil {
-		return layerErr(l, id, err, o)
+		return layerErr(l, layerID(l), err, o)
 	}
 	total.Devices += st.Devices
 	total.Bytes += st.Bytes

@@ -113,6 +113,33 @@ func stream(ctx context.Context, im *oci.Image, o OCIOptions, prog string, twice
 
 // scanLayer applies one layer to t, as applyLayer does to a directory.
 func scanLayer(ctx context.Context, t *layer.Tree, l oci.Layer, n int, o OCIOptions, total *layer.Stats) error {
+	rc, err := openLayer(ctx, l, n, o)
+	if err != nil {
+		return err
+	}
+	var maxSize int64
+	if o.MaxUnpacked > 0 {
+		maxSize = max(o.MaxUnpacked-total.Bytes, 1)
+	}
+	st, err := t.Layer(l.Index, rc, maxSize)
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc) // the rest, so that the digests are checked
+	}
+	rc.Close()
+	if err != nil {
+		if errors.Is(err, layer.ErrNotStreamable) {
+			return err
+		}
+		return layerErr(l, layerID(l), err, o)
+	}
+	total.Devices += st.Devices
+	total.Bytes += st.Bytes
+	return nil
+}
+
+// openLayer opens layer l of n for reading, saying so with its digest and
+// size, its progress bar fed by the read and ended by Close.
+func openLayer(ctx context.Context, l oci.Layer, n int, o OCIOptions) (io.ReadCloser, error) {
 	label := fmt.Sprintf("Layer %d/%d", l.Index+1, n)
 	id := layerID(l)
 	if l.Size >= 0 {
@@ -123,29 +150,20 @@ func scanLayer(ctx context.Context, t *layer.Tree, l oci.Layer, n int, o OCIOpti
 	bar := o.Progress.Bar(label, l.Size)
 	rc, err := l.Open(ctx, bar.Add)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rc.Close()
-	var maxSize int64
-	if o.MaxUnpacked > 0 {
-		maxSize = max(o.MaxUnpacked-total.Bytes, 1)
-	}
-	st, err := t.Layer(l.Index, rc, maxSize)
-	if err == nil {
-		_, err = io.Copy(io.Discard, rc) // the rest, so that the digests are checked
-	}
-	bar.Done()
-	if err != nil {
-		if errors.Is(err, layer.ErrNotStreamable) {
-			return err
-		}
-		return layerErr(l, id, err, o)
-	}
-	total.Devices += st.Devices
-	total.Bytes += st.Bytes
-	return nil
+	return barCloser{rc, bar.Done}, nil
 }
 
+// barCloser ends a progress bar when its reader is closed.
+type barCloser struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b barCloser) Close() error { b.done(); return b.ReadCloser.Close() }
+
+// layerID is the digest that names l: its blob's, else its diff ID.
 func layerID(l oci.Layer) v1.Hash {
 	if l.Digest == (v1.Hash{}) {
 		return l.DiffID
