@@ -57,18 +57,18 @@ type assembler struct {
 	isDir      map[int]bool     // whether each bind source is a directory
 
 	filesDir *os.File // the tmpfs at files, once mounted (O_PATH)
-	bin      string   // the squashfuse program, once found
+	bin      fuse.Squashfuse // the squashfuse program, once found
 
 	layerFDs    []*os.File // the --overlay directories, in order
 	layerEngine string     // what serves the overlay root, for -v
 }
 
 // squashfuse finds the squashfuse program (once).
-func (a *assembler) squashfuse() (string, error) {
-	if a.bin == "" {
+func (a *assembler) squashfuse() (fuse.Squashfuse, error) {
+	if a.bin.Binary == "" {
 		bin, err := fuse.FindSquashfuse(a.cfg.Squashfuse)
 		if err != nil {
-			return "", err
+			return bin, err
 		}
 		a.bin = bin
 	}

@@ -55,7 +55,7 @@ func (a *assembler) startImage(target string) error {
 	}
 	srv, err := fuse.Mount(fuse.MountOptions{
 		Image: a.imgF, Offset: img.Offset, Target: target,
-		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin,
+		UID: a.cfg.User.UID, GID: a.cfg.User.GID, Program: bin,
 		Fork: a.fork,
 	})
 	if target == "" && errors.Is(err, fuse.ErrNoDetached) {

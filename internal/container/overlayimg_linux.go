@@ -196,7 +196,7 @@ func (a *assembler) mountOverlayImage(i int, o Overlay, dir string) (string, err
 			return "", err
 		}
 		srv, err := fuse.Mount(fuse.MountOptions{Image: f, Offset: o.Offset, Target: dir,
-			UID: a.cfg.User.UID, GID: a.cfg.User.GID, Binary: bin, Fork: a.fork})
+			UID: a.cfg.User.UID, GID: a.cfg.User.GID, Program: bin, Fork: a.fork})
 		if err != nil {
 			return "", fmt.Errorf("overlay image %s: %w", o.Dir, err)
 		}

@@ -37,7 +37,7 @@ func (a *assembler) claimShare(holdOK bool) bool {
 	if err != nil {
 		return false // startImage reports it
 	}
-	id, err := a.shareIdentity(bin)
+	id, err := a.shareIdentity(bin.Binary)
 	if err != nil {
 		a.log.Debugf("not sharing the image mount: %v", err)
 		return false

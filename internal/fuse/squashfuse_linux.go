@@ -20,17 +20,54 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/launch-hpc/launch/internal/helper"
 )
 
-// FindSquashfuse returns the first usable squashfuse binary: each candidate
-// is an absolute path or a name looked up in PATH.
-func FindSquashfuse(candidates []string) (string, error) {
-	for _, c := range candidates {
-		if p, err := exec.LookPath(c); err == nil {
-			return p, nil
+// OwnServer is the name of launch's own SquashFS server (cmd/launch-squashfs),
+// a helper program found next to launch (internal/helper) when it is named
+// among the candidates.
+const OwnServer = "launch-squashfs"
+
+// Squashfuse is the program that serves SquashFS images.
+type Squashfuse struct {
+	// Binary is the program's path.
+	Binary string
+	// Fallback, for OwnServer, is the next usable candidate: OwnServer
+	// execs it in its place for an image it cannot read (a compression it
+	// does not decompress), with the same descriptors.
+	Fallback string
+}
+
+// FindSquashfuse returns the first usable squashfuse program: each
+// candidate is an absolute path, a name looked up in PATH, or OwnServer.
+func FindSquashfuse(candidates []string) (Squashfuse, error) {
+	var found Squashfuse
+	for i, c := range candidates {
+		p, err := lookSquashfuse(c)
+		if err != nil {
+			continue
 		}
+		found.Binary = p
+		if c == OwnServer {
+			for _, next := range candidates[i+1:] {
+				if fb, err := lookSquashfuse(next); err == nil && next != OwnServer {
+					found.Fallback = fb
+					break
+				}
+			}
+		}
+		return found, nil
 	}
-	return "", fmt.Errorf("no squashfuse program found (looked for %s); install the squashfuse package or set tools.squashfuse in launch.conf", strings.Join(candidates, ", "))
+	return found, fmt.Errorf("no squashfuse program found (looked for %s); install the squashfuse package or set tools.squashfuse in launch.conf", strings.Join(candidates, ", "))
+}
+
+// lookSquashfuse finds one candidate.
+func lookSquashfuse(c string) (string, error) {
+	if c == OwnServer {
+		return helper.Find(OwnServer)
+	}
+	return exec.LookPath(c)
 }
 
 // MountOptions describe one SquashFS mount.
@@ -47,8 +84,8 @@ type MountOptions struct {
 	Target string
 	// UID and GID own the mount (the calling user).
 	UID, GID int
-	// Binary is the squashfuse program to run.
-	Binary string
+	// Program is the squashfuse program to run.
+	Program Squashfuse
 	// Fork forks the server; the caller supplies it so the server is
 	// created on the thread and under the reaper it controls.
 	Fork Forker
@@ -86,7 +123,11 @@ func Mount(o MountOptions) (*Server, error) {
 		}
 	}
 	// Inside the server: fd 3 = image, fd 4 = /dev/fuse.
-	argv := []string{o.Binary, "-f", "-o", "offset=" + strconv.FormatInt(o.Offset, 10), "/dev/fd/3", "/dev/fd/4"}
+	argv := []string{o.Program.Binary, "-f", "-o", "offset=" + strconv.FormatInt(o.Offset, 10)}
+	if o.Program.Fallback != "" {
+		argv = append(argv, "--fallback", o.Program.Fallback)
+	}
+	argv = append(argv, "/dev/fd/3", "/dev/fd/4")
 	s, err := start(o.Fork, argv, []*os.File{o.Image, dev}, 0)
 	if err != nil {
 		undo()

@@ -51,7 +51,7 @@ func TestMount(t *testing.T) {
 	if out, err := exec.Command("mksquashfs", tree, sqfs, "-noappend", "-no-progress", "-quiet").CombinedOutput(); err != nil {
 		t.Fatalf("mksquashfs: %v\n%s", err, out)
 	}
-	bin, err := FindSquashfuse([]string{"squashfuse_ll"})
+	prog, err := FindSquashfuse([]string{"squashfuse_ll"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestMount(t *testing.T) {
 		if err := os.Mkdir(target, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		o := MountOptions{Image: img, Target: target, UID: os.Getuid(), GID: os.Getgid(), Binary: bin, Fork: plainFork{}}
+		o := MountOptions{Image: img, Target: target, UID: os.Getuid(), GID: os.Getgid(), Program: prog, Fork: plainFork{}}
 		if detached {
 			o.Target = ""
 		}

@@ -1,0 +1,153 @@
+package sqfsfuse
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/launch-hpc/launch/internal/squashfs"
+)
+
+// typeBits are the S_IFMT bits of each inode type, for directory entries.
+var typeBits = map[squashfs.Type]uint32{
+	squashfs.Dir:      syscall.S_IFDIR,
+	squashfs.File:     syscall.S_IFREG,
+	squashfs.Symlink:  syscall.S_IFLNK,
+	squashfs.BlockDev: syscall.S_IFBLK,
+	squashfs.CharDev:  syscall.S_IFCHR,
+	squashfs.Fifo:     syscall.S_IFIFO,
+	squashfs.Socket:   syscall.S_IFSOCK,
+}
+
+// OpenDir reads a directory's entries into a handle; the kernel may keep
+// what it reads of it for the mount's life.
+func (f *FS) OpenDir(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	dir, st := f.inode(in.NodeId)
+	if !st.Ok() {
+		return st
+	}
+	if dir.Type != squashfs.Dir {
+		return fuse.ENOTDIR
+	}
+	entries, err := f.im.ReadDir(dir)
+	if err != nil {
+		return f.status(fmt.Sprintf("reading directory inode %d", dir.Number), err)
+	}
+	out.Fh = f.dirs.open(entries)
+	out.OpenFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_CACHE_DIR
+	return fuse.OK
+}
+
+// ReleaseDir forgets a directory handle.
+func (f *FS) ReleaseDir(in *fuse.ReleaseIn) { f.dirs.release(in.Fh) }
+
+// ReadDir lists a directory from in.Offset: offset 0 is ".", 1 "..", and
+// k+2 the image's k-th entry.
+func (f *FS) ReadDir(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return f.readDir(in, out, false)
+}
+
+// ReadDirPlus is ReadDir with each entry's attributes, which the kernel
+// counts as a lookup of it.
+func (f *FS) ReadDirPlus(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return f.readDir(in, out, true)
+}
+
+func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
+	dir, st := f.inode(in.NodeId)
+	if !st.Ok() {
+		return st
+	}
+	entries, ok := f.dirs.get(in.Fh)
+	if !ok {
+		return fuse.EBADF
+	}
+	for off := in.Offset; off < uint64(len(entries))+2; off++ {
+		e := fuse.DirEntry{Off: off + 1, Mode: syscall.S_IFDIR, Ino: uint64(dir.Number)}
+		var ent *squashfs.DirEntry
+		switch off {
+		case 0:
+			e.Name = "."
+		case 1:
+			e.Name = ".."
+		default:
+			ent = &entries[off-2]
+			e.Name, e.Ino, e.Mode = ent.Name, uint64(ent.Number), typeBits[ent.Type]
+		}
+		if !plus {
+			if !out.AddDirEntry(e) {
+				break
+			}
+			continue
+		}
+		if ent == nil {
+			// "." and "..": the kernel looks them up by itself (node id 0).
+			if out.AddDirLookupEntry(e) == nil {
+				break
+			}
+			continue
+		}
+		// Decode the inode before taking the slot: an entry whose inode is
+		// unreadable is left out of a listing that goes on.
+		ino, err := f.im.Inode(ent.Ref)
+		if err != nil {
+			f.status(fmt.Sprintf("reading inode %d of %q", ent.Number, ent.Name), err)
+			continue
+		}
+		eo := out.AddDirLookupEntry(e)
+		if eo == nil {
+			break
+		}
+		f.entry(ino, eo)
+	}
+	return fuse.OK
+}
+
+// GetXAttr returns one extended attribute.
+func (f *FS) GetXAttr(_ <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
+	ino, st := f.inode(h.NodeId)
+	if !st.Ok() {
+		return 0, st
+	}
+	xs, err := f.im.Xattrs(ino)
+	if err != nil {
+		return 0, f.status(fmt.Sprintf("reading the xattrs of inode %d", ino.Number), err)
+	}
+	for _, x := range xs {
+		if x.Name != attr {
+			continue
+		}
+		if len(dest) == 0 {
+			return uint32(len(x.Value)), fuse.OK
+		}
+		if len(dest) < len(x.Value) {
+			return uint32(len(x.Value)), fuse.ERANGE
+		}
+		return uint32(copy(dest, x.Value)), fuse.OK
+	}
+	return 0, fuse.ENOATTR
+}
+
+// ListXAttr lists the extended attributes' names, each ended by a NUL.
+func (f *FS) ListXAttr(_ <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
+	ino, st := f.inode(h.NodeId)
+	if !st.Ok() {
+		return 0, st
+	}
+	xs, err := f.im.Xattrs(ino)
+	if err != nil {
+		return 0, f.status(fmt.Sprintf("reading the xattrs of inode %d", ino.Number), err)
+	}
+	var names []byte
+	for _, x := range xs {
+		names = append(append(names, x.Name...), 0)
+	}
+	if len(dest) == 0 {
+		return uint32(len(names)), fuse.OK
+	}
+	if len(dest) < len(names) {
+		return uint32(len(names)), fuse.ERANGE
+	}
+	return uint32(copy(dest, names)), fuse.OK
+}
