@@ -243,7 +243,7 @@ func Defaults() Config {
 			Apptainer:    true,
 		},
 		Tools: Tools{
-			Squashfuse: []string{"squashfuse_ll", "squashfuse", "/usr/bin/squashfuse_ll", "/usr/bin/squashfuse",
+			Squashfuse: []string{"launch-squashfs", "squashfuse_ll", "squashfuse", "/usr/bin/squashfuse_ll", "/usr/bin/squashfuse",
 				"/usr/local/bin/squashfuse_ll", "/usr/local/bin/squashfuse"},
 			Mksquashfs:    "mksquashfs",
 			Unsquashfs:    "unsquashfs",

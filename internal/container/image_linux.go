@@ -71,7 +71,11 @@ func (a *assembler) startImage(target string) error {
 	if where == "" {
 		where = "a detached mount"
 	}
-	a.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, where, bin, srv.Pid)
+	fallback := ""
+	if bin.Fallback != "" {
+		fallback = " (" + bin.Fallback + " for what it cannot read)"
+	}
+	a.log.Debugf("mounted %s (offset %d) on %s with %s%s, pid %d", img.Path, img.Offset, where, bin.Binary, fallback, srv.Pid)
 	return nil
 }
 
