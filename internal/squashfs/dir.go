@@ -1,0 +1,235 @@
+package squashfs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+)
+
+// dirDataOffset is what a directory's stored size counts beyond its
+// listing: the "." and ".." entries the listing does not hold.
+const dirDataOffset = 3
+
+// Sizes of the parts of a directory listing and index.
+const (
+	dirHeaderSize = 12
+	dirEntrySize  = 8
+	dirIndexSize  = 12
+)
+
+// DirEntry is one entry of a directory listing.
+type DirEntry struct {
+	// Name is the entry's name.
+	Name string
+	// Ref is where the entry's inode is stored.
+	Ref Ref
+	// Number is the entry's inode number.
+	Number uint32
+	// Type is the entry's inode type.
+	Type Type
+}
+
+// dirReader walks a directory listing: headers (a count, the metadata
+// block of the inodes that follow and an inode number base), each followed
+// by up to 256 entries.
+type dirReader struct {
+	c       cursor
+	left    uint64 // listing bytes not read yet
+	count   int    // entries left under the current header
+	inoBlk  uint32 // the current header's inode block
+	inoBase uint32 // the current header's inode number base
+}
+
+// openDir sets r at the start of d's listing.
+func (im *Image) openDir(r *dirReader, d *Inode) error {
+	if d.Type != Dir {
+		return fmt.Errorf("inode %d is a %s, not a directory", d.Number, d.Type)
+	}
+	*r = dirReader{c: im.cursor(im.sb.dirTable+d.start, int(d.dirOff), im.dirEnd)}
+	if d.Size > dirDataOffset {
+		r.left = d.Size - dirDataOffset
+	}
+	return nil
+}
+
+// seek moves r to byte off of the listing, where a header starts, stored
+// in the metadata block at blk (relative to the directory table): a jump
+// the directory index gives.
+func (r *dirReader) seek(d *Inode, blk, off uint32) error {
+	if uint64(off) > r.left {
+		return corrupt("directory index points to %d past the %d-byte listing", off, r.left)
+	}
+	im := r.c.im
+	if uint64(blk) >= im.dirEnd-im.sb.dirTable {
+		return corrupt("directory index block %d outside the directory table", blk)
+	}
+	r.c.close()
+	r.c.pos = im.sb.dirTable + uint64(blk)
+	r.c.off = int((uint64(d.dirOff) + uint64(off)) % metaSize)
+	r.left -= uint64(off)
+	r.count = 0
+	return nil
+}
+
+// next returns the next entry's name (valid until the next call) and the
+// rest of the entry; ok is false at the end of the listing.
+func (r *dirReader) next() (name []byte, e DirEntry, ok bool, err error) {
+	le := binary.LittleEndian
+	for r.count == 0 {
+		if r.left == 0 {
+			return nil, e, false, nil
+		}
+		if r.left < dirHeaderSize {
+			return nil, e, false, corrupt("directory listing ends inside a header")
+		}
+		h, err := r.c.read(dirHeaderSize)
+		if err != nil {
+			return nil, e, false, err
+		}
+		r.left -= dirHeaderSize
+		n := le.Uint32(h[0:]) + 1
+		if n == 0 || n > maxDirCount {
+			return nil, e, false, corrupt("directory header of %d entries", n)
+		}
+		r.count, r.inoBlk, r.inoBase = int(n), le.Uint32(h[4:]), le.Uint32(h[8:])
+	}
+	b, err := r.c.read(dirEntrySize)
+	if err != nil {
+		return nil, e, false, err
+	}
+	off, delta := le.Uint16(b[0:]), int16(le.Uint16(b[2:]))
+	t, size := le.Uint16(b[4:]), int(le.Uint16(b[6:]))+1
+	if size > maxNameLen {
+		return nil, e, false, corrupt("directory entry name of %d bytes", size)
+	}
+	if t == 0 || t > uint16(Socket) {
+		return nil, e, false, corrupt("directory entry type %d", t)
+	}
+	if off >= metaSize {
+		return nil, e, false, corrupt("directory entry inode offset %d", off)
+	}
+	if name, err = r.c.read(size); err != nil {
+		return nil, e, false, err
+	}
+	if !validName(name) {
+		return nil, e, false, corrupt("directory entry name %q", name)
+	}
+	// The kernel reads the entries a header announces even past the
+	// stored size; so does this, but the listing ends after them.
+	r.left -= min(r.left, uint64(dirEntrySize+size))
+	r.count--
+	e = DirEntry{
+		Ref:    Ref(r.inoBlk)<<16 | Ref(off),
+		Number: r.inoBase + uint32(int32(delta)),
+		Type:   Type(t),
+	}
+	return name, e, true, nil
+}
+
+// validName reports whether a name can name a directory entry: not empty,
+// not "." or "..", without '/' or NUL.
+func validName[T string | []byte](s T) bool {
+	if len(s) == 0 || s[0] == '.' && (len(s) == 1 || len(s) == 2 && s[1] == '.') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' || s[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadDir returns the entries of dir in the order they are stored (sorted
+// by name), without "." and "..".
+func (im *Image) ReadDir(dir *Inode) ([]DirEntry, error) {
+	var r dirReader
+	if err := im.openDir(&r, dir); err != nil {
+		return nil, fmt.Errorf("listing a directory: %w", err)
+	}
+	defer r.c.close()
+	var out []DirEntry
+	for {
+		name, e, ok, err := r.next()
+		if err != nil {
+			return nil, fmt.Errorf("listing directory %d: %w", dir.Number, err)
+		}
+		if !ok {
+			return out, nil
+		}
+		e.Name = string(name)
+		out = append(out, e)
+	}
+}
+
+// Lookup returns the inode of the entry name of dir. It jumps ahead
+// through the directory index when there is one and stops at the first
+// name sorting after name.
+func (im *Image) Lookup(dir *Inode, name string) (*Inode, error) {
+	var r dirReader
+	if err := im.openDir(&r, dir); err != nil {
+		return nil, fmt.Errorf("looking up %q: %w", name, err)
+	}
+	defer r.c.close()
+	if len(name) > maxNameLen || !validName(name) {
+		return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, fs.ErrNotExist)
+	}
+	if dir.idxLen > 0 {
+		if err := im.useIndex(&r, dir, name); err != nil {
+			return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, err)
+		}
+	}
+	for {
+		entry, e, ok, err := r.next()
+		if err != nil {
+			return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, err)
+		}
+		if !ok || string(entry) > name {
+			return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, fs.ErrNotExist)
+		}
+		if string(entry) != name {
+			continue
+		}
+		ino, err := im.Inode(e.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, err)
+		}
+		if ino.Type != e.Type {
+			return nil, corrupt("looking up %q in directory %d: entry of type %s names a %s", name, dir.Number, e.Type, ino.Type)
+		}
+		return ino, nil
+	}
+}
+
+// useIndex moves r to the last header the index of dir says starts with a
+// name sorting before or at name. Each index entry holds the listing
+// offset of a header, its metadata block and the header's first name.
+func (im *Image) useIndex(r *dirReader, dir *Inode, name string) error {
+	c := im.cursor(dir.tailPos, int(dir.tailOff), im.inodeEnd)
+	defer c.close()
+	le := binary.LittleEndian
+	var found bool
+	var off, blk uint32
+	for i := 0; i < int(dir.idxLen); i++ {
+		b, err := c.read(dirIndexSize)
+		if err != nil {
+			return fmt.Errorf("reading the directory index: %w", err)
+		}
+		o, k, size := le.Uint32(b[0:]), le.Uint32(b[4:]), uint64(le.Uint32(b[8:]))+1
+		if size > maxNameLen {
+			return corrupt("directory index name of %d bytes", size)
+		}
+		n, err := c.read(int(size))
+		if err != nil {
+			return fmt.Errorf("reading the directory index: %w", err)
+		}
+		if string(n) > name {
+			break
+		}
+		found, off, blk = true, o, k
+	}
+	if !found {
+		return nil
+	}
+	return r.seek(dir, blk, off)
+}
