@@ -20,27 +20,13 @@ var typeBits = map[squashfs.Type]uint32{
 	squashfs.Socket:   syscall.S_IFSOCK,
 }
 
-// OpenDir reads a directory's entries into a handle; the kernel may keep
-// what it reads of it for the mount's life.
-func (f *FS) OpenDir(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	dir, st := f.inode(in.NodeId)
-	if !st.Ok() {
-		return st
-	}
-	if dir.Type != squashfs.Dir {
-		return fuse.ENOTDIR
-	}
-	entries, err := f.im.ReadDir(dir)
-	if err != nil {
-		return f.status(fmt.Sprintf("reading directory inode %d", dir.Number), err)
-	}
-	out.Fh = f.dirs.open(entries)
-	out.OpenFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_CACHE_DIR
-	return fuse.OK
+// OpenDir answers ENOSYS, as Open does: the kernel then opens
+// directories without asking and keeps what it reads of them for the
+// mount's life (FOPEN_CACHE_DIR, its default without opendir), and
+// readdir comes with no handle.
+func (f *FS) OpenDir(_ <-chan struct{}, _ *fuse.OpenIn, _ *fuse.OpenOut) fuse.Status {
+	return fuse.ENOSYS
 }
-
-// ReleaseDir forgets a directory handle.
-func (f *FS) ReleaseDir(in *fuse.ReleaseIn) { f.dirs.release(in.Fh) }
 
 // ReadDir lists a directory from in.Offset: offset 0 is ".", 1 "..", and
 // k+2 the image's k-th entry.
@@ -59,9 +45,16 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	if !st.Ok() {
 		return st
 	}
-	entries, ok := f.dirs.get(in.Fh)
+	if dir.Type != squashfs.Dir {
+		return fuse.ENOTDIR
+	}
+	entries, ok := f.dirs.get(in.NodeId)
 	if !ok {
-		return fuse.EBADF
+		var err error
+		if entries, err = f.im.ReadDir(dir); err != nil {
+			return f.status(fmt.Sprintf("reading directory inode %d", dir.Number), err)
+		}
+		f.dirs.put(in.NodeId, entries)
 	}
 	for off := in.Offset; off < uint64(len(entries))+2; off++ {
 		e := fuse.DirEntry{Off: off + 1, Mode: syscall.S_IFDIR, Ino: uint64(dir.Number)}

@@ -17,7 +17,6 @@ import (
 	"io/fs"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -36,10 +35,9 @@ const maxLoggedErrors = 10
 type FS struct {
 	fuse.RawFileSystem // ENOSYS (or EROFS) for everything an image does not do
 
-	im    *squashfs.Image
-	root  *squashfs.Inode
-	nodes nodeTable
-	dirs  dirTable
+	im   *squashfs.Image
+	root *squashfs.Inode
+	dirs listings
 
 	errs   atomic.Int32 // errors logged so far
 	logMu  sync.Mutex
@@ -60,8 +58,6 @@ func New(im *squashfs.Image, stderr io.Writer) (*FS, error) {
 		RawFileSystem: fuse.NewDefaultRawFileSystem(),
 		im:            im,
 		root:          root,
-		nodes:         nodeTable{m: make(map[uint64]*node)},
-		dirs:          dirTable{m: make(map[uint64][]squashfs.DirEntry)},
 		stderr:        stderr,
 	}, nil
 }
@@ -91,10 +87,6 @@ func (f *FS) inode(nodeid uint64) (*squashfs.Inode, fuse.Status) {
 	if nodeid == fuse.FUSE_ROOT_ID {
 		return f.root, fuse.OK
 	}
-	if ino := f.nodes.get(nodeid); ino != nil {
-		return ino, fuse.OK
-	}
-	// Not one the kernel was given (or forgotten): decode it again.
 	ino, err := f.im.Inode(refOf(nodeid))
 	if err != nil {
 		return nil, f.status(fmt.Sprintf("reading inode %d", nodeid), err)
@@ -125,17 +117,17 @@ func (f *FS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.
 	return fuse.OK
 }
 
-// entry fills out for ino and counts the kernel's new reference to it.
+// entry fills out for ino.
 func (f *FS) entry(ino *squashfs.Inode, out *fuse.EntryOut) {
-	out.NodeId = f.nodes.add(f.root, ino)
+	out.NodeId = nodeID(f.root, ino.Ref)
 	out.Generation = 1
 	out.SetEntryTimeout(forever)
 	out.SetAttrTimeout(forever)
 	f.attr(ino, &out.Attr)
 }
 
-// Forget drops n of the kernel's references to nodeid.
-func (f *FS) Forget(nodeid, n uint64) { f.nodes.forget(nodeid, n) }
+// Forget is nothing to do: no node is kept for the kernel's references.
+func (f *FS) Forget(nodeid, n uint64) {}
 
 // GetAttr returns the attributes of in.NodeId.
 func (f *FS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
@@ -164,21 +156,13 @@ func (f *FS) attr(ino *squashfs.Inode, a *fuse.Attr) {
 	a.Blksize = f.im.BlockSize()
 }
 
-// Open opens a regular file: nothing to keep but the node, and the kernel
-// may keep its pages across opens.
-func (f *FS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	ino, st := f.inode(in.NodeId)
-	if !st.Ok() {
-		return st
-	}
-	if ino.Type != squashfs.File {
-		return fuse.EINVAL
-	}
-	if in.Flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC) != 0 {
-		return fuse.EROFS
-	}
-	out.OpenFlags = fuse.FOPEN_KEEP_CACHE
-	return fuse.OK
+// Open answers ENOSYS, the first time and so the only time: the kernel
+// then opens files without asking (no OPEN, no RELEASE: two requests of
+// every open fewer) and keeps their pages across opens (FOPEN_KEEP_CACHE,
+// its default without opens). The mount is read-only, so the kernel
+// refuses opens for writing itself, and nothing is kept per open file.
+func (f *FS) Open(_ <-chan struct{}, _ *fuse.OpenIn, _ *fuse.OpenOut) fuse.Status {
+	return fuse.ENOSYS
 }
 
 // Read reads a file's data.
