@@ -52,10 +52,10 @@ func TestAttackProcPtrace(t *testing.T) {
 		args    []string
 		servers []string // FUSE servers that must be attacked
 	}{
-		{"default", nil, nil, []string{"squashfuse_ll"}},
-		{"re-executed stage", []string{"LAUNCH_PREINIT=0"}, nil, []string{"squashfuse_ll"}},
-		{"--ipc", nil, []string{"--ipc"}, []string{"squashfuse_ll"}},
-		{"--writable-tmpfs", nil, []string{"--writable-tmpfs"}, []string{"squashfuse_ll", "fuse-overlayfs"}},
+		{"default", nil, nil, []string{"launch-squashfs"}},
+		{"re-executed stage", []string{"LAUNCH_PREINIT=0"}, nil, []string{"launch-squashfs"}},
+		{"--ipc", nil, []string{"--ipc"}, []string{"launch-squashfs"}},
+		{"--writable-tmpfs", nil, []string{"--writable-tmpfs"}, []string{"launch-squashfs", "fuse-overlayfs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "--writable-tmpfs" && isRoot() {
@@ -251,7 +251,7 @@ func TestAttackProcInheritedFDs(t *testing.T) {
 					continue
 				}
 				stage = stage || strings.HasPrefix(cl, launchBin(t)) || strings.Contains(cl, "__launch_stage")
-				server = server || strings.Contains(cl, "squashfuse")
+				server = server || isImageServer(cl)
 				fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 				for _, fd := range fds {
 					link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))

@@ -176,7 +176,7 @@ func (c *nodeCluster) squashfuses(t *testing.T, i int) int {
 	t.Helper()
 	n := 0
 	for _, cl := range c.onNode(t, i) {
-		if strings.Contains(cl, "squashfuse") {
+		if isImageServer(cl) {
 			n++
 		}
 	}

@@ -29,7 +29,7 @@ func TestConfigShow(t *testing.T) {
 		"home = false  # " + conf + ":3",
 		`contain = "1g"  # ` + conf + ":6",
 		"proc = true  # built-in default",
-		`squashfuse = ["squashfuse_ll", `,
+		`squashfuse = ["launch-squashfs", "squashfuse_ll", `,
 	} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("config show lacks %q:\n%s", want, r.Stdout)

@@ -236,7 +236,7 @@ func TestNothingLeftBehind(t *testing.T) {
 			procs := descendantsOf(cmd.Process.Pid)
 			fuse := 0
 			for _, cl := range procs {
-				if strings.Contains(cl, "squashfuse") {
+				if isImageServer(cl) {
 					fuse++
 				}
 			}

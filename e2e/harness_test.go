@@ -211,5 +211,11 @@ func buildSIF(t testing.TB, tree string) string {
 	return out
 }
 
+// isImageServer reports whether a process's command line is that of a
+// FUSE server of an image: launch's own or a squashfuse.
+func isImageServer(cmdline string) bool {
+	return strings.Contains(cmdline, "launch-squashfs") || strings.Contains(cmdline, "squashfuse")
+}
+
 // isRoot reports whether the tests run as root.
 func isRoot() bool { return os.Geteuid() == 0 }

@@ -244,7 +244,7 @@ func markedProcs(mark string) []string {
 		if pid == os.Getpid() || p.Cmdline == "" || p.Zombie() {
 			continue
 		}
-		if environHas(pid, mark) || strings.Contains(p.Cmdline, "squashfuse") && environHas(p.PPid, mark) {
+		if environHas(pid, mark) || isImageServer(p.Cmdline) && environHas(p.PPid, mark) {
 			left = append(left, fmt.Sprintf("%d %s", pid, p.Cmdline))
 		}
 	}

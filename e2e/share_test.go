@@ -140,7 +140,7 @@ func needSharing(t *testing.T) {
 func fuseServers(procs map[int]string) int {
 	n := 0
 	for _, cl := range procs {
-		if strings.Contains(cl, "squashfuse") {
+		if isImageServer(cl) {
 			n++
 		}
 	}
@@ -152,7 +152,7 @@ func fuseServers(procs map[int]string) int {
 func stageOf(t *testing.T, launcher int) int {
 	t.Helper()
 	for pid, cl := range descendantsOf(launcher) {
-		if procParent(pid) == launcher && strings.Contains(cl, "exec ") && !strings.Contains(cl, "squashfuse") {
+		if procParent(pid) == launcher && strings.Contains(cl, "exec ") && !isImageServer(cl) {
 			return pid
 		}
 	}

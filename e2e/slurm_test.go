@@ -311,7 +311,7 @@ func containerProcs(t *testing.T, pid int) map[int]string {
 		procs[launcher] = cl
 		var fuse, sleeps int
 		for _, c := range procs {
-			if strings.Contains(c, "squashfuse") {
+			if isImageServer(c) {
 				fuse++
 			}
 			if strings.HasPrefix(c, "sleep 1000") || strings.HasPrefix(c, "sleep 2001") {

@@ -124,7 +124,7 @@ func heldBy(r result) map[int]string {
 	}
 	fuse, _ := strconv.Atoi(m[1])
 	stage := procParent(fuse)
-	if stage <= 1 || !strings.Contains(procCmdline(stage), "exec") || !strings.Contains(procCmdline(fuse), "squashfuse") {
+	if stage <= 1 || !strings.Contains(procCmdline(stage), "exec") || !isImageServer(procCmdline(fuse)) {
 		return nil
 	}
 	return map[int]string{stage: procCmdline(stage), fuse: procCmdline(fuse)}
@@ -136,7 +136,7 @@ func endWarm(t *testing.T, r result) {
 	t.Helper()
 	procs := heldBy(r)
 	for pid, cl := range procs {
-		if !strings.Contains(cl, "squashfuse") {
+		if !isImageServer(cl) {
 			_ = syscall.Kill(pid, syscall.SIGTERM)
 		}
 	}
@@ -244,7 +244,7 @@ func TestWarmServerKilled(t *testing.T) {
 		t.Errorf("the second launch has %d squashfuse processes of its own, want 0 (it joins the warm mount)", n)
 	}
 	for p, cl := range procs {
-		if strings.Contains(cl, "squashfuse") {
+		if isImageServer(cl) {
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 	}
@@ -357,7 +357,7 @@ exec sleep 300
 		t.Fatalf("no squashfuse pid in the srun step's -d output:\n%s", r.Stderr)
 	}
 	fuse, _ := strconv.Atoi(m[1])
-	if err := waitUntil(2*slurmKillWait, func() bool { return !strings.Contains(procCmdline(fuse), "squashfuse") }); err != nil {
+	if err := waitUntil(2*slurmKillWait, func() bool { return !isImageServer(procCmdline(fuse)) }); err != nil {
 		t.Errorf("the warm mount's squashfuse (pid %d) still runs after its srun step ended (window 60s)", fuse)
 	}
 	noHostMounts(t, dir)

@@ -1,7 +1,7 @@
 // attack_proc: run as a container's payload, try to take over the processes
 // launch runs beside it in the container's user namespace: the stage (the
 // payload's parent) and the FUSE servers (the stage's other children:
-// squashfuse_ll, fuse-overlayfs). For every thread of each it tries
+// launch-squashfs or squashfuse_ll, fuse-overlayfs). For every thread of each it tries
 // PTRACE_ATTACH and opening /proc/PID/task/TID/mem and /proc/PID/mem
 // read-write, and reading /proc/PID/environ and the /proc/PID/root link.
 //
@@ -150,7 +150,8 @@ int main(void) {
 			comm[0] = '\0';
 		fclose(f);
 		comm[strcspn(comm, "\n")] = '\0';
-		if (strncmp(comm, "squashfuse", 10) == 0 || strcmp(comm, "fuse-overlayfs") == 0)
+		if (strncmp(comm, "squashfuse", 10) == 0 || strcmp(comm, "launch-squashfs") == 0 ||
+		    strcmp(comm, "fuse-overlayfs") == 0)
 			attack(comm, kids[i]);
 	}
 	return 0;

@@ -71,11 +71,10 @@ func (a *assembler) startImage(target string) error {
 	if where == "" {
 		where = "a detached mount"
 	}
-	fallback := ""
 	if bin.Fallback != "" {
-		fallback = " (" + bin.Fallback + " for what it cannot read)"
+		a.log.Debugf("%s runs %s in its place for an image it cannot read", bin.Binary, bin.Fallback)
 	}
-	a.log.Debugf("mounted %s (offset %d) on %s with %s%s, pid %d", img.Path, img.Offset, where, bin.Binary, fallback, srv.Pid)
+	a.log.Debugf("mounted %s (offset %d) on %s with %s, pid %d", img.Path, img.Offset, where, bin.Binary, srv.Pid)
 	return nil
 }
 
