@@ -112,7 +112,7 @@ func (r *dirReader) next() (name []byte, e DirEntry, ok bool, err error) {
 		return nil, e, false, err
 	}
 	if !validName(name) {
-		return nil, e, false, corrupt("directory entry name %q", name)
+		return nil, e, false, corrupt("directory entry name %q", string(name))
 	}
 	// The kernel reads the entries a header announces even past the
 	// stored size; so does this, but the listing ends after them.
