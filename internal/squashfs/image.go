@@ -74,7 +74,7 @@ func Open(r io.ReaderAt, off, size int64, o Options) (*Image, error) {
 		return nil, err
 	}
 	if !sb.compression.Supported() {
-		return nil, fmt.Errorf("%w: %s compression", ErrUnsupported, sb.compression)
+		return nil, fmt.Errorf("%w: cannot decompress %s", ErrUnsupported, sb.compression)
 	}
 	if sb.bytesUsed < superblockSize || sb.bytesUsed > uint64(size) {
 		return nil, corrupt("superblock: %d bytes used, but %d available", sb.bytesUsed, size)
