@@ -66,8 +66,8 @@ func Open(r io.ReaderAt, off, size int64, o Options) (*Image, error) {
 	if size < superblockSize {
 		return nil, corrupt("image of %d bytes is shorter than a superblock", size)
 	}
-	if _, err := r.ReadAt(raw[:], off); err != nil && !(errors.Is(err, io.EOF)) {
-		return nil, fmt.Errorf("reading the superblock at %d: %w", off, err)
+	if err := readSuperblock(r, off, raw[:]); err != nil {
+		return nil, err
 	}
 	sb, err := parseSuperblock(raw[:])
 	if err != nil {
