@@ -98,3 +98,20 @@ func benchOpen(b *testing.B, name string, args []string, blocks, readAhead int) 
 	}
 	return im, f
 }
+
+// BenchmarkLookup looks up every name of the 3000-entry directory of the
+// test tree, and stats what it finds (the Inode is decoded).
+func BenchmarkLookup(b *testing.B) {
+	_, raw := sharedImage(b, "-comp", "gzip")
+	im := openAt(b, raw, 0, Options{})
+	big := lookupPath(b, im, "big")
+	ents, err := im.ReadDir(big)
+	must(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := im.Lookup(big, ents[i%len(ents)].Name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

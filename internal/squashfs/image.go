@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 )
@@ -59,7 +60,7 @@ func (im *Image) maxStored() int {
 // available there. It reads the superblock and the id, fragment and xattr
 // lookup tables and checks the root inode.
 func Open(r io.ReaderAt, off, size int64, o Options) (*Image, error) {
-	if off < 0 || size < 0 {
+	if off < 0 || size < 0 || size > math.MaxInt64-off {
 		return nil, fmt.Errorf("opening a squashfs image at %d of %d bytes: bad range", off, size)
 	}
 	var raw [superblockSize]byte

@@ -127,3 +127,21 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionDefaults(t *testing.T) {
+	raw := smallImage(t)
+	for _, tc := range []struct {
+		o                 Options
+		data, meta, ahead int
+	}{
+		{Options{}, 16, 256, 0},
+		{Options{CacheBlocks: -1, MetaBlocks: -5, ReadAhead: -3}, 16, 256, 0},
+		{Options{CacheBlocks: 3, MetaBlocks: 7, ReadAhead: 2}, 3, 7, 2},
+	} {
+		im := openAt(t, raw, 0, tc.o)
+		if im.data.max != tc.data || im.meta.max != tc.meta || im.readAhead != tc.ahead {
+			t.Errorf("%+v: %d data blocks, %d metadata blocks, read-ahead %d; want %d, %d, %d",
+				tc.o, im.data.max, im.meta.max, im.readAhead, tc.data, tc.meta, tc.ahead)
+		}
+	}
+}
