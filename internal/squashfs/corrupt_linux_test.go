@@ -157,6 +157,8 @@ func TestCorruptImages(t *testing.T) {
 		{"metadata block too long", put(raw, int(sb.inodeTable), uint16(0x8000|9000)), 0, ErrCorrupt},
 		{"metadata block not compressed", put(raw, int(sb.inodeTable), uint16(100)), 0, ErrCorrupt},
 		{"directory header count", put(raw, rootDir, uint32(300)), 0, ErrCorrupt},
+		{"directory size short of its listing", put(raw, rootAt+16+8, uint16(20)), 0, ErrCorrupt},
+		{"directory size ends inside an entry", put(raw, rootAt+16+8, uint16(3+12+8+2)), 0, ErrCorrupt},
 		{"directory entry name size", put(raw, rootDir+12+6, uint16(300)), 0, ErrCorrupt},
 		{"directory entry type", put(raw, rootDir+12+4, uint16(9)), 0, ErrCorrupt},
 		{"directory entry name with a slash", put(raw, rootDir+12+8, byte('/')), 0, ErrCorrupt},

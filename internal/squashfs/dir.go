@@ -88,9 +88,9 @@ func (r *dirReader) next() (name []byte, e DirEntry, ok bool, err error) {
 			return nil, e, false, err
 		}
 		r.left -= dirHeaderSize
-		n := le.Uint32(h[0:]) + 1
-		if n == 0 || n > maxDirCount {
-			return nil, e, false, corrupt("directory header of %d entries", n)
+		n := uint64(le.Uint32(h[0:])) + 1
+		if n > maxDirCount || n*(dirEntrySize+1) > r.left {
+			return nil, e, false, corrupt("directory header of %d entries with %d bytes of listing left", n, r.left)
 		}
 		r.count, r.inoBlk, r.inoBase = int(n), le.Uint32(h[4:]), le.Uint32(h[8:])
 	}
@@ -116,9 +116,10 @@ func (r *dirReader) next() (name []byte, e DirEntry, ok bool, err error) {
 			return nil, e, false, err
 		}
 	}
-	// The kernel reads the entries a header announces even past the
-	// stored size; so does this, but the listing ends after them.
-	r.left -= min(r.left, uint64(dirEntrySize+size))
+	if uint64(dirEntrySize+size) > r.left {
+		return nil, e, false, corrupt("directory entry runs past the listing")
+	}
+	r.left -= uint64(dirEntrySize + size)
 	r.count--
 	e = DirEntry{
 		Ref:    Ref(r.inoBlk)<<16 | Ref(off),
