@@ -104,6 +104,9 @@ func TestReadAhead(t *testing.T) {
 // TestAllocs checks that lookups and reads of cached blocks allocate
 // little.
 func TestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
 	_, raw := sharedImage(t, "-comp", "gzip")
 	im := openAt(t, raw, 0, Options{})
 	big := lookupPath(t, im, "big")
