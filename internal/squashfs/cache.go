@@ -48,6 +48,9 @@ type cache struct {
 	loads atomic.Int64 // how many blocks were loaded, for tests
 }
 
+// maxFree bounds how many recycled buffers a cache keeps.
+const maxFree = 64
+
 // newCache returns a cache of at most max blocks of bufSize bytes that
 // loads missing blocks with load.
 func newCache(max, bufSize int, load func(b *block) error) *cache {
@@ -55,8 +58,8 @@ func newCache(max, bufSize int, load func(b *block) error) *cache {
 		load:    load,
 		bufSize: bufSize,
 		max:     max,
-		free:    make(chan []byte, max),
-		m:       make(map[blockKey]*block, max),
+		free:    make(chan []byte, min(max, maxFree)),
+		m:       make(map[blockKey]*block, min(max, 1024)),
 	}
 	c.ring.prev, c.ring.nxt = &c.ring, &c.ring
 	return c

@@ -43,7 +43,7 @@ func newDecompressor(c Compression, opts []byte, maxOut int) (decompressor, erro
 		}
 		return zstdDecompressor{d}, nil
 	}
-	return nil, fmt.Errorf("%w: %s compression", ErrUnsupported, c)
+	return nil, fmt.Errorf("%w: cannot decompress %s", ErrUnsupported, c)
 }
 
 // lz4Decompressor decompresses lz4 blocks (no frame).

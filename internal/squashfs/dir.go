@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+	"strings"
 )
 
 // dirDataOffset is what a directory's stored size counts beyond its
@@ -87,15 +88,17 @@ func (r *dirReader) next() (name []byte, e DirEntry, ok bool, err error) {
 			return nil, e, false, err
 		}
 		r.left -= dirHeaderSize
-		n := le.Uint32(h[0:]) + 1
-		if n == 0 || n > maxDirCount {
-			return nil, e, false, corrupt("directory header of %d entries", n)
+		n := uint64(le.Uint32(h[0:])) + 1
+		if n > maxDirCount || n*(dirEntrySize+1) > r.left {
+			return nil, e, false, corrupt("directory header of %d entries with %d bytes of listing left", n, r.left)
 		}
 		r.count, r.inoBlk, r.inoBase = int(n), le.Uint32(h[4:]), le.Uint32(h[8:])
 	}
-	b, err := r.c.read(dirEntrySize)
-	if err != nil {
-		return nil, e, false, err
+	b, ok := r.c.take(dirEntrySize)
+	if !ok {
+		if b, err = r.c.read(dirEntrySize); err != nil {
+			return nil, e, false, err
+		}
 	}
 	off, delta := le.Uint16(b[0:]), int16(le.Uint16(b[2:]))
 	t, size := le.Uint16(b[4:]), int(le.Uint16(b[6:]))+1
@@ -108,15 +111,15 @@ func (r *dirReader) next() (name []byte, e DirEntry, ok bool, err error) {
 	if off >= metaSize {
 		return nil, e, false, corrupt("directory entry inode offset %d", off)
 	}
-	if name, err = r.c.read(size); err != nil {
-		return nil, e, false, err
+	if name, ok = r.c.take(size); !ok {
+		if name, err = r.c.read(size); err != nil {
+			return nil, e, false, err
+		}
 	}
-	if !validName(name) {
-		return nil, e, false, corrupt("directory entry name %q", name)
+	if uint64(dirEntrySize+size) > r.left {
+		return nil, e, false, corrupt("directory entry runs past the listing")
 	}
-	// The kernel reads the entries a header announces even past the
-	// stored size; so does this, but the listing ends after them.
-	r.left -= min(r.left, uint64(dirEntrySize+size))
+	r.left -= uint64(dirEntrySize + size)
 	r.count--
 	e = DirEntry{
 		Ref:    Ref(r.inoBlk)<<16 | Ref(off),
@@ -128,16 +131,8 @@ func (r *dirReader) next() (name []byte, e DirEntry, ok bool, err error) {
 
 // validName reports whether a name can name a directory entry: not empty,
 // not "." or "..", without '/' or NUL.
-func validName[T string | []byte](s T) bool {
-	if len(s) == 0 || s[0] == '.' && (len(s) == 1 || len(s) == 2 && s[1] == '.') {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' || s[i] == 0 {
-			return false
-		}
-	}
-	return true
+func validName(s string) bool {
+	return s != "" && s != "." && s != ".." && strings.IndexByte(s, '/') < 0 && strings.IndexByte(s, 0) < 0
 }
 
 // ReadDir returns the entries of dir in the order they are stored (sorted
@@ -158,6 +153,9 @@ func (im *Image) ReadDir(dir *Inode) ([]DirEntry, error) {
 			return out, nil
 		}
 		e.Name = string(name)
+		if !validName(e.Name) {
+			return nil, corrupt("listing directory %d: entry name %q", dir.Number, e.Name)
+		}
 		out = append(out, e)
 	}
 }
@@ -184,10 +182,15 @@ func (im *Image) Lookup(dir *Inode, name string) (*Inode, error) {
 		if err != nil {
 			return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, err)
 		}
-		if !ok || string(entry) > name {
+		if !ok {
 			return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, fs.ErrNotExist)
 		}
+		// Names are stored sorted (as strcmp sorts): past name, it is not
+		// there. Names that are not valid cannot equal name, which is.
 		if string(entry) != name {
+			if string(entry) > name {
+				return nil, fmt.Errorf("looking up %q in directory %d: %w", name, dir.Number, fs.ErrNotExist)
+			}
 			continue
 		}
 		ino, err := im.Inode(e.Ref)

@@ -170,15 +170,24 @@ func parseSuperblock(b []byte) (superblock, error) {
 // package does not support (see Compression.Supported).
 func ProbeCompression(r io.ReaderAt, off int64) (Compression, error) {
 	var b [superblockSize]byte
-	if _, err := r.ReadAt(b[:], off); err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, corrupt("superblock at %d: image too short", off)
-		}
-		return 0, fmt.Errorf("reading the superblock at %d: %w", off, err)
+	if err := readSuperblock(r, off, b[:]); err != nil {
+		return 0, err
 	}
 	sb, err := parseSuperblock(b[:])
 	if err != nil {
 		return 0, fmt.Errorf("reading the superblock at %d: %w", off, err)
 	}
 	return sb.compression, nil
+}
+
+// readSuperblock reads the superblock's bytes at off into b.
+func readSuperblock(r io.ReaderAt, off int64, b []byte) error {
+	n, err := r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return corrupt("superblock at %d: image of %d bytes", off, n)
+	}
+	return fmt.Errorf("reading the superblock at %d: %w", off, err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 )
@@ -59,22 +60,22 @@ func (im *Image) maxStored() int {
 // available there. It reads the superblock and the id, fragment and xattr
 // lookup tables and checks the root inode.
 func Open(r io.ReaderAt, off, size int64, o Options) (*Image, error) {
-	if off < 0 || size < 0 {
+	if off < 0 || size < 0 || size > math.MaxInt64-off {
 		return nil, fmt.Errorf("opening a squashfs image at %d of %d bytes: bad range", off, size)
 	}
 	var raw [superblockSize]byte
 	if size < superblockSize {
 		return nil, corrupt("image of %d bytes is shorter than a superblock", size)
 	}
-	if _, err := r.ReadAt(raw[:], off); err != nil && !(errors.Is(err, io.EOF)) {
-		return nil, fmt.Errorf("reading the superblock at %d: %w", off, err)
+	if err := readSuperblock(r, off, raw[:]); err != nil {
+		return nil, err
 	}
 	sb, err := parseSuperblock(raw[:])
 	if err != nil {
 		return nil, err
 	}
 	if !sb.compression.Supported() {
-		return nil, fmt.Errorf("%w: %s compression", ErrUnsupported, sb.compression)
+		return nil, fmt.Errorf("%w: cannot decompress %s", ErrUnsupported, sb.compression)
 	}
 	if sb.bytesUsed < superblockSize || sb.bytesUsed > uint64(size) {
 		return nil, corrupt("superblock: %d bytes used, but %d available", sb.bytesUsed, size)

@@ -103,6 +103,17 @@ func (c *cursor) fill() error {
 	}
 }
 
+// take returns the next n bytes when the current block holds them: the
+// fast path of read, small enough to be inlined.
+func (c *cursor) take(n int) ([]byte, bool) {
+	if c.blk != nil && c.off+n <= len(c.blk.data) {
+		s := c.blk.data[c.off : c.off+n]
+		c.off += n
+		return s, true
+	}
+	return nil, false
+}
+
 // read returns the next n bytes, n <= len(c.buf), valid until the next
 // call on c.
 func (c *cursor) read(n int) ([]byte, error) {

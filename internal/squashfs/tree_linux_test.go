@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -55,6 +56,13 @@ func needMksquashfs(tb testing.TB) {
 func mksquashfs(tb testing.TB, dir string, pseudo []string, args ...string) string {
 	tb.Helper()
 	out := filepath.Join(tb.TempDir(), "image.sqfs")
+	mksquashfsTo(tb, out, dir, pseudo, args...)
+	return out
+}
+
+// mksquashfsTo packs dir (with the pseudo definitions) into the image out.
+func mksquashfsTo(tb testing.TB, out, dir string, pseudo []string, args ...string) {
+	tb.Helper()
 	cmd := []string{dir, out, "-noappend", "-quiet", "-no-progress"}
 	for _, p := range pseudo {
 		cmd = append(cmd, "-p", p)
@@ -63,7 +71,6 @@ func mksquashfs(tb testing.TB, dir string, pseudo []string, args ...string) stri
 	if b, err := exec.Command("mksquashfs", cmd...).CombinedOutput(); err != nil {
 		tb.Fatalf("mksquashfs %s: %v\n%s", strings.Join(args, " "), err, b)
 	}
-	return out
 }
 
 // content returns n bytes mixing random and compressible stretches, so
@@ -102,10 +109,67 @@ var oddNames = []string{
 	"-dash", "a:b", "back\\slash", "#hash", "~tilde", "*?[", "'q\"", strings.Repeat("L", 255),
 }
 
-// buildSource makes the test tree in a temporary directory.
-func buildSource(tb testing.TB) *source {
+// shared holds the test tree and its images, made once for all tests in
+// a directory TestMain removes.
+var shared struct {
+	sync.Mutex
+	dir    string
+	src    *source
+	failed bool
+	images map[string]string // mksquashfs arguments -> image path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedSource returns the test tree, made on first use.
+func sharedSource(tb testing.TB) *source {
 	tb.Helper()
-	root := filepath.Join(tb.TempDir(), "src")
+	needMksquashfs(tb)
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.failed {
+		tb.Fatal("making the test tree failed in an earlier test")
+	}
+	if shared.src == nil {
+		shared.failed = true
+		dir, err := os.MkdirTemp("", "squashfs-test-")
+		must(tb, err)
+		shared.dir = dir
+		shared.images = map[string]string{}
+		shared.src = buildSource(tb, filepath.Join(dir, "src"))
+		shared.failed = false
+	}
+	return shared.src
+}
+
+// sharedImage returns the image of the test tree mksquashfs makes with
+// args, made on first use.
+func sharedImage(tb testing.TB, args ...string) (*source, []byte) {
+	tb.Helper()
+	src := sharedSource(tb)
+	key := strings.Join(args, "\x00")
+	shared.Lock()
+	path, ok := shared.images[key]
+	if !ok {
+		path = filepath.Join(shared.dir, fmt.Sprintf("image-%d.sqfs", len(shared.images)))
+		mksquashfsTo(tb, path, src.dir, src.pseudo, args...)
+		shared.images[key] = path
+	}
+	shared.Unlock()
+	raw, err := os.ReadFile(path)
+	must(tb, err)
+	return src, raw
+}
+
+// buildSource makes the test tree at root.
+func buildSource(tb testing.TB, root string) *source {
+	tb.Helper()
 	s := &source{dir: root, want: map[string]*want{}}
 	must := func(err error) {
 		tb.Helper()
