@@ -17,12 +17,15 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/sqfsfuse"
 	"github.com/launch-hpc/launch/internal/squashfs"
@@ -43,6 +46,23 @@ const memoryLimit = 16 << 20
 // and a read-around window straddle two blocks), 128 metadata blocks, and
 // the next 2 blocks of a file decompressed while the kernel copies one.
 var options = squashfs.Options{CacheBlocks: 16, MetaBlocks: 128, ReadAhead: 2}
+
+// ignored are the signals a job step or a terminal sends to all its
+// processes. launch starts its FUSE servers with them blocked, but the Go
+// runtime unblocks those it would die of (SIGHUP, SIGINT, SIGTERM, SIGQUIT)
+// in every thread it makes: they are ignored instead, so that the mount
+// outlives them as long as the payload does.
+var ignored = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGPIPE}
+
+// init runs before main, on the main thread: the signals first, then the
+// name. launch executes the server through /proc/self/fd/N, which leaves
+// the number as its name (comm, what ps and the kernel's messages show).
+func init() {
+	signal.Ignore(ignored...)
+	name := []byte("launch-squashfs\x00")
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+}
 
 func main() {
 	debug.SetMemoryLimit(memoryLimit)

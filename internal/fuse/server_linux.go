@@ -97,6 +97,9 @@ type startOpts struct {
 	// and the forking thread's (which blocks the forwarded ones while the
 	// stage sets up).
 	exactMask bool
+	// exe, when set, is the program to execute in place of argv[0]'s path
+	// (a /proc/self/fd path: see Squashfuse).
+	exe string
 }
 
 // startWith is start with the given options.
@@ -127,7 +130,11 @@ func startWith(fork Forker, argv []string, files []*os.File, so startOpts) (*Ser
 		pr.Close()
 		return nil, fmt.Errorf("blocking signals for the FUSE server: %w", err)
 	}
-	pid, err := fork.ForkExec(argv[0], argv, &syscall.ProcAttr{
+	exe := argv[0]
+	if so.exe != "" {
+		exe = so.exe
+	}
+	pid, err := fork.ForkExec(exe, argv, &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   serverEnv,
 		Files: fds,

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -37,6 +38,13 @@ type Squashfuse struct {
 	// execs it in its place for an image it cannot read (a compression it
 	// does not decompress), with the same descriptors.
 	Fallback string
+	// exe holds OwnServer open (O_PATH, close-on-exec) from the moment it
+	// was found: it is installed next to launch, which may lie below a
+	// directory the stage covers later (the staging tmpfs on /tmp, where
+	// the tests install it), and servers of overlay images start after
+	// that. It is executed through /proc/self/fd (the kernel resolves the
+	// path before it closes the descriptor).
+	exe *os.File
 }
 
 // FindSquashfuse returns the first usable squashfuse program: each
@@ -50,6 +58,11 @@ func FindSquashfuse(candidates []string) (Squashfuse, error) {
 		}
 		found.Binary = p
 		if c == OwnServer {
+			fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			found.exe = os.NewFile(uintptr(fd), p)
 			for _, next := range candidates[i+1:] {
 				if fb, err := lookSquashfuse(next); err == nil && next != OwnServer {
 					found.Fallback = fb
@@ -128,7 +141,11 @@ func Mount(o MountOptions) (*Server, error) {
 		argv = append(argv, "--fallback", o.Program.Fallback)
 	}
 	argv = append(argv, "/dev/fd/3", "/dev/fd/4")
-	s, err := start(o.Fork, argv, []*os.File{o.Image, dev}, 0)
+	so := startOpts{blocked: serverBlocked, pdeathsig: syscall.SIGKILL, caps: ServerCaps}
+	if o.Program.exe != nil {
+		so.exe = "/proc/self/fd/" + strconv.Itoa(int(o.Program.exe.Fd()))
+	}
+	s, err := startWith(o.Fork, argv, []*os.File{o.Image, dev}, so)
 	if err != nil {
 		undo()
 		return nil, err
