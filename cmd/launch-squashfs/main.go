@@ -34,13 +34,17 @@ import (
 // exitFailure is the exit status of every failure, as launch's own.
 const exitFailure = 255
 
-// memoryLimit bounds the Go heap (runtime/debug.SetMemoryLimit): about
-// 8 MiB are live when the server is busiest (the caches of options below,
-// 3 MiB, and go-fuse's buffers of the requests in flight, 4 MiB: a heap
-// profile of reading every file of a Debian image), and the collector runs
-// before the heap doubles past the limit. At 8 MiB it ran without end
-// (reading every file took 8 s instead of 1.7).
-const memoryLimit = 16 << 20
+// memoryLimit bounds the Go heap (runtime/debug.SetMemoryLimit) for an
+// image of the given block size: go-fuse's buffers of the requests in
+// flight (4 MiB when busiest: a heap profile of reading every file of a
+// Debian image) and the caches of options (their blocks, and as many
+// again being filled or waiting for reuse), so that the collector runs
+// before the heap doubles past it; 16 MiB for 128 KiB blocks. With too low
+// a limit it runs without end (8 MiB: reading every file of that image
+// took 8 s instead of 1.7; 16 MiB and 1 MiB blocks, 3.5 times as long).
+func memoryLimit(blockSize uint32) int64 {
+	return 8<<20 + 2*int64(options.CacheBlocks)*int64(blockSize) + int64(options.MetaBlocks)*8192
+}
 
 // options are the image's caches and read-ahead: 16 data blocks (fragments
 // and a read-around window straddle two blocks), 128 metadata blocks, and
@@ -65,7 +69,6 @@ func init() {
 }
 
 func main() {
-	debug.SetMemoryLimit(memoryLimit)
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -154,6 +157,7 @@ func run(argv []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("%s: %s", a.image, sqfsfuse.Diagnose(err)))
 	}
+	debug.SetMemoryLimit(memoryLimit(im.BlockSize()))
 	fsys, err := sqfsfuse.New(im, stderr)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %s", a.image, sqfsfuse.Diagnose(err)))
@@ -164,7 +168,6 @@ func run(argv []string, stderr io.Writer) int {
 		Options:              []string{"ro"},
 		MaxBackground:        64,
 		EnableSymlinkCaching: true,
-		DisableXAttrs:        !im.HasXattrs(),
 		Debug:                a.debug,
 		Logger:               log.New(stderr, "launch-squashfs: ", 0),
 	})

@@ -56,7 +56,7 @@ type assembler struct {
 	imgF       *os.File         // the image file (SIF/squashfs) or dir
 	isDir      map[int]bool     // whether each bind source is a directory
 
-	filesDir *os.File // the tmpfs at files, once mounted (O_PATH)
+	filesDir *os.File        // the tmpfs at files, once mounted (O_PATH)
 	bin      fuse.Squashfuse // the squashfuse program, once found
 
 	layerFDs    []*os.File // the --overlay directories, in order

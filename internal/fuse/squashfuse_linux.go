@@ -58,11 +58,11 @@ func FindSquashfuse(candidates []string) (Squashfuse, error) {
 		}
 		found.Binary = p
 		if c == OwnServer {
-			fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+			exe, err := openExe(p)
 			if err != nil {
 				continue
 			}
-			found.exe = os.NewFile(uintptr(fd), p)
+			found.exe = exe
 			for _, next := range candidates[i+1:] {
 				if fb, err := lookSquashfuse(next); err == nil && next != OwnServer {
 					found.Fallback = fb
@@ -73,6 +73,26 @@ func FindSquashfuse(candidates []string) (Squashfuse, error) {
 		return found, nil
 	}
 	return found, fmt.Errorf("no squashfuse program found (looked for %s); install the squashfuse package or set tools.squashfuse in launch.conf", strings.Join(candidates, ", "))
+}
+
+// exeFloor is the lowest descriptor number exe may have: above those a
+// server gets (0–2, the image, /dev/fuse), so that in the child, where
+// those are set up before the exec, /proc/self/fd/N is still the program.
+const exeFloor = 10
+
+// openExe opens the program p to execute it later (O_PATH, close-on-exec,
+// at exeFloor or above).
+func openExe(p string) (*os.File, error) {
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, exeFloor)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", p, err)
+	}
+	return os.NewFile(uintptr(high), p), nil
 }
 
 // lookSquashfuse finds one candidate.

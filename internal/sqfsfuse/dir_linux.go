@@ -9,23 +9,18 @@ import (
 	"github.com/launch-hpc/launch/internal/squashfs"
 )
 
-// typeBits are the S_IFMT bits of each inode type, for directory entries.
-var typeBits = map[squashfs.Type]uint32{
-	squashfs.Dir:      syscall.S_IFDIR,
-	squashfs.File:     syscall.S_IFREG,
-	squashfs.Symlink:  syscall.S_IFLNK,
-	squashfs.BlockDev: syscall.S_IFBLK,
-	squashfs.CharDev:  syscall.S_IFCHR,
-	squashfs.Fifo:     syscall.S_IFIFO,
-	squashfs.Socket:   syscall.S_IFSOCK,
-}
-
 // OpenDir answers ENOSYS, as Open does: the kernel then opens
 // directories without asking and keeps what it reads of them for the
 // mount's life (FOPEN_CACHE_DIR, its default without opendir), and
 // readdir comes with no handle.
-func (f *FS) OpenDir(_ <-chan struct{}, _ *fuse.OpenIn, _ *fuse.OpenOut) fuse.Status {
-	return fuse.ENOSYS
+// A kernel that does not know that (before Linux 5.1) would fail the
+// opendir: it is told yes, with the same caching.
+func (f *FS) OpenDir(_ <-chan struct{}, _ *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	if f.noOpenDir {
+		return fuse.ENOSYS
+	}
+	out.OpenFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_CACHE_DIR
+	return fuse.OK
 }
 
 // ReadDir lists a directory from in.Offset: offset 0 is ".", 1 "..", and
@@ -66,7 +61,7 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 			e.Name = ".."
 		default:
 			ent = &entries[off-2]
-			e.Name, e.Ino, e.Mode = ent.Name, uint64(ent.Number), typeBits[ent.Type]
+			e.Name, e.Ino, e.Mode = ent.Name, uint64(ent.Number), ent.Type.Mode()
 		}
 		if !plus {
 			if !out.AddDirEntry(e) {
@@ -99,6 +94,9 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 
 // GetXAttr returns one extended attribute.
 func (f *FS) GetXAttr(_ <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
+	if !f.im.HasXattrs() {
+		return 0, fuse.ENOATTR // as the kernel's driver answers
+	}
 	ino, st := f.inode(h.NodeId)
 	if !st.Ok() {
 		return 0, st
@@ -124,6 +122,9 @@ func (f *FS) GetXAttr(_ <-chan struct{}, h *fuse.InHeader, attr string, dest []b
 
 // ListXAttr lists the extended attributes' names, each ended by a NUL.
 func (f *FS) ListXAttr(_ <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
+	if !f.im.HasXattrs() {
+		return 0, fuse.OK
+	}
 	ino, st := f.inode(h.NodeId)
 	if !st.Ok() {
 		return 0, st

@@ -39,6 +39,10 @@ type FS struct {
 	root *squashfs.Inode
 	dirs listings
 
+	// noOpen and noOpenDir: the kernel opens without asking when told
+	// ENOSYS (CAP_NO_OPEN_SUPPORT, CAP_NO_OPENDIR_SUPPORT); set by Init.
+	noOpen, noOpenDir bool
+
 	errs   atomic.Int32 // errors logged so far
 	logMu  sync.Mutex
 	stderr io.Writer
@@ -50,9 +54,6 @@ func New(im *squashfs.Image, stderr io.Writer) (*FS, error) {
 	root, err := im.Root()
 	if err != nil {
 		return nil, fmt.Errorf("reading the root directory: %w", err)
-	}
-	if root.Type != squashfs.Dir {
-		return nil, fmt.Errorf("the root inode is not a directory: %w", squashfs.ErrCorrupt)
 	}
 	return &FS{
 		RawFileSystem: fuse.NewDefaultRawFileSystem(),
@@ -106,10 +107,11 @@ func (f *FS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.
 	ino, err := f.im.Lookup(dir, name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			// A negative entry the kernel may keep too.
-			out.NodeId = 0
+			// A negative entry (node id 0, answered OK: go-fuse sends no
+			// entry with ENOENT), which the kernel keeps too.
+			*out = fuse.EntryOut{}
 			out.SetEntryTimeout(forever)
-			return fuse.ENOENT
+			return fuse.OK
 		}
 		return f.status(fmt.Sprintf("looking up %q", name), err)
 	}
@@ -119,8 +121,7 @@ func (f *FS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.
 
 // entry fills out for ino.
 func (f *FS) entry(ino *squashfs.Inode, out *fuse.EntryOut) {
-	out.NodeId = nodeID(f.root, ino.Ref)
-	out.Generation = 1
+	out.NodeId = nodeID(ino.Ref)
 	out.SetEntryTimeout(forever)
 	out.SetAttrTimeout(forever)
 	f.attr(ino, &out.Attr)
@@ -161,9 +162,18 @@ func (f *FS) attr(ino *squashfs.Inode, a *fuse.Attr) {
 // every open fewer) and keeps their pages across opens (FOPEN_KEEP_CACHE,
 // its default without opens). The mount is read-only, so the kernel
 // refuses opens for writing itself, and nothing is kept per open file.
-func (f *FS) Open(_ <-chan struct{}, _ *fuse.OpenIn, _ *fuse.OpenOut) fuse.Status {
-	return fuse.ENOSYS
+// A kernel that does not know that is told yes, with the same caching.
+func (f *FS) Open(_ <-chan struct{}, _ *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	if f.noOpen {
+		return fuse.ENOSYS
+	}
+	out.OpenFlags = fuse.FOPEN_KEEP_CACHE
+	return fuse.OK
 }
+
+// Flush answers ENOSYS, the first time and so the only time: nothing is
+// written, and the kernel then stops sending a FLUSH on every close.
+func (f *FS) Flush(_ <-chan struct{}, _ *fuse.FlushIn) fuse.Status { return fuse.ENOSYS }
 
 // Read reads a file's data.
 func (f *FS) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
@@ -204,7 +214,7 @@ func (f *FS) StatFs(_ <-chan struct{}, _ *fuse.InHeader, out *fuse.StatfsOut) fu
 	out.Frsize = uint32(bs)
 	out.Blocks = (f.im.BytesUsed() + bs - 1) / bs
 	out.Files = uint64(f.im.InodeCount())
-	out.NameLen = 256
+	out.NameLen = squashfs.MaxNameLen
 	return fuse.OK
 }
 
@@ -212,8 +222,13 @@ func (f *FS) StatFs(_ <-chan struct{}, _ *fuse.InHeader, out *fuse.StatfsOut) fu
 // answer here would only be a request more.
 func (f *FS) Access(_ <-chan struct{}, _ *fuse.AccessIn) fuse.Status { return fuse.ENOSYS }
 
-// Init is called once the kernel has answered INIT.
-func (f *FS) Init(*fuse.Server) {}
+// Init is called once the kernel's INIT has been answered, before any
+// other request is served: it reads what the kernel can do.
+func (f *FS) Init(s *fuse.Server) {
+	flags := s.KernelSettings().Flags64()
+	f.noOpen = flags&fuse.CAP_NO_OPEN_SUPPORT != 0
+	f.noOpenDir = flags&fuse.CAP_NO_OPENDIR_SUPPORT != 0
+}
 
 // Diagnose describes why the server could not be started, for the error
 // line: the helper prints it and exits.

@@ -6,20 +6,17 @@ import (
 	"github.com/launch-hpc/launch/internal/squashfs"
 )
 
-// Node ids: the root is FUSE's 1; every other inode is its reference in
-// the image plus 2, so the id alone finds the inode again (hard links get
+// Node ids: the root is FUSE's 1; the inodes that lookups and listings
+// return get their reference in the image plus 2 (also an entry that
+// names the root: the kernel refuses id 1 there), so the id alone finds
+// the inode again (hard links get
 // one id) and no table of the kernel's references is kept: a request on
 // an id decodes the inode again, from the metadata cache.
 
-// nodeID is the FUSE node id of the inode at ref.
-func nodeID(root *squashfs.Inode, ref squashfs.Ref) uint64 {
-	if ref == root.Ref {
-		return 1
-	}
-	return uint64(ref) + 2
-}
+// nodeID is the FUSE node id of the inode at ref, as an entry names it.
+func nodeID(ref squashfs.Ref) uint64 { return uint64(ref) + 2 }
 
-// refOf is the inode reference of a node id other than the root's.
+// refOf is the inode reference of a node id other than 1.
 func refOf(nodeid uint64) squashfs.Ref { return squashfs.Ref(nodeid - 2) }
 
 // listings keeps the entries of the directories read last, so that a

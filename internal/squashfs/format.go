@@ -84,7 +84,7 @@ const (
 	metaMaxStored  = metaSize + 2
 	minBlockLog    = 12 // 4 KiB
 	maxBlockLog    = 20 // 1 MiB
-	maxNameLen     = 256
+	maxNameLen     = MaxNameLen
 	maxDirCount    = 256
 	maxSymlinkLen  = 4096
 	invalidBlock   = ^uint64(0)

@@ -10,6 +10,9 @@ import (
 	"sync"
 )
 
+// MaxNameLen is the longest name a directory entry may have.
+const MaxNameLen = 256
+
 // Options tune an Image's caches.
 type Options struct {
 	// CacheBlocks is how many decompressed data and fragment blocks are

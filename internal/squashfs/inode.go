@@ -92,10 +92,15 @@ type Inode struct {
 
 // Mode returns the inode's type and permission bits as stat's st_mode.
 func (i *Inode) Mode() uint32 {
-	if int(i.Type) < len(modeBits) {
-		return modeBits[i.Type] | uint32(i.Perm)
+	return i.Type.Mode() | uint32(i.Perm)
+}
+
+// Mode returns the S_IFxxx bits of the type (0 for an unknown one).
+func (t Type) Mode() uint32 {
+	if int(t) < len(modeBits) {
+		return modeBits[t]
 	}
-	return uint32(i.Perm)
+	return 0
 }
 
 // Inode reads the inode at ref.
