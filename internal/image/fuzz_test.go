@@ -135,6 +135,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte("just text"))
 	const p = "/images/fuzz.img"
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkScanAgrees(t, data)
 		check := func(what string, err error) {
 			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, p) {
 				t.Fatalf("%s: error %q is not one line naming the file", what, msg)

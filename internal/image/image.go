@@ -118,8 +118,24 @@ func openFile(path string, f sif.ReadWriter, size int64, head []byte) (*Image, e
 var ErrNotImage = errors.New("not a SIF, SquashFS or directory image")
 
 // openSIF finds the primary system partition of the SIF f, whose first
-// bytes are head.
+// bytes are head: by scanSIF, or where that declines, through sif/v2.
 func openSIF(path string, f sif.ReadWriter, fileSize int64, head []byte) (*Image, error) {
+	img, ok := scanSIF(path, f, fileSize, head)
+	if !ok {
+		var err error
+		if img, err = loadPartitions(path, f, fileSize, head); err != nil {
+			return nil, err
+		}
+	}
+	magic := make([]byte, 4)
+	if _, err := f.ReadAt(magic, img.Offset); err != nil || !bytes.Equal(magic, squashMagic) {
+		return nil, fmt.Errorf("SIF %s: root filesystem partition is not valid SquashFS", path)
+	}
+	return img, nil
+}
+
+// loadPartitions is openSIF through sif/v2.
+func loadPartitions(path string, f sif.ReadWriter, fileSize int64, head []byte) (*Image, error) {
 	fimg, err := loadSIF(f, path, fileSize, head)
 	if err != nil {
 		return nil, err
@@ -134,10 +150,6 @@ func openSIF(path string, f sif.ReadWriter, fileSize int64, head []byte) (*Image
 	}
 	if fs != sif.FsSquash {
 		return nil, fmt.Errorf("SIF %s: root filesystem is %s, only squashfs can be run", path, fs)
-	}
-	magic := make([]byte, 4)
-	if _, err := f.ReadAt(magic, d.Offset()); err != nil || !bytes.Equal(magic, squashMagic) {
-		return nil, fmt.Errorf("SIF %s: root filesystem partition is not valid SquashFS", path)
 	}
 	img := &Image{Path: path, Format: FormatSIF, Offset: d.Offset(), Size: d.Size(), Arch: normArch(arch)}
 	if ds, err := fimg.GetDescriptors(sif.WithPartitionType(sif.PartOverlay)); err == nil && len(ds) > 0 {
