@@ -68,7 +68,7 @@ func checkScanAgrees(t *testing.T, data []byte) (scanned bool) {
 func TestScanSIFMatchesLibrary(t *testing.T) {
 	prim := part{sif.FsSquash, sif.PartPrimSys, "amd64"}
 	for _, tc := range []struct {
-		name string
+		name  string
 		ps    []part
 		patch func(data []byte) // what sif/v2 will not write
 		scan  bool              // whether the fast path takes it
