@@ -344,7 +344,7 @@ func (sv *supervisor) cleanup(afterTree func()) {
 	}
 	if sv.proc != nil && !sv.pidNS {
 		self := os.Getpid()
-		for i := 0; i < 200; i++ {
+		for i := 0; i < 200 && reap.HasChildren(); i++ {
 			left := 0
 			for _, pid := range reap.Descendants(sv.proc, self) {
 				if pid == sv.res.server.LivePid() || sv.imgLayers.spared(pid) {

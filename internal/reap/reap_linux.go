@@ -115,6 +115,17 @@ func Describe(ws syscall.WaitStatus) string {
 	return "exit status " + strconv.Itoa(ws.ExitStatus())
 }
 
+// HasChildren reports whether this process has a child, exited or not
+// (waitid with WNOWAIT: nothing is reaped). A child subreaper without one
+// has no descendant either, since orphans are reparented to it: that saves
+// Descendants' walk of a task's /proc files (one per thread) when the
+// payload left nothing behind.
+func HasChildren() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err != unix.ECHILD
+}
+
 // Descendants lists every descendant of pid, children before grandchildren,
 // reading the host's /proc through proc (opened before the pivot, so it
 // works whatever the container mounts on /proc).

@@ -2,6 +2,7 @@ package reap
 
 import (
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -63,5 +64,25 @@ func TestReaper(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit reported")
+	}
+}
+
+func TestHasChildren(t *testing.T) {
+	if HasChildren() {
+		t.Skip("the test process already has a child")
+	}
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !HasChildren() {
+		t.Error("HasChildren false with a running child")
+	}
+	// (Not checked with the child exited and unreaped: TestReaper's
+	// Reaper, still running, reaps every child of the test process.)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if HasChildren() {
+		t.Error("HasChildren true once the only child is reaped")
 	}
 }
