@@ -117,7 +117,7 @@ func splitStages(text string) []chunk {
 	var chunks []chunk
 	start, first := 0, 1
 	for _, ln := range splitLines(text, 1, nil) {
-		if ln.off > 0 && stageStart.MatchString(ln.text) {
+		if ln.off > 0 && stageStart().MatchString(ln.text) {
 			chunks = append(chunks, chunk{text[start:ln.off], first})
 			start, first = ln.off, ln.num
 		}
@@ -159,7 +159,7 @@ func (p *parser) parseStage(c chunk, args map[string]string, used map[string]boo
 	for i, ln := range templated {
 		// Apptainer keeps such a line in the stage, but the stored text
 		// would then read back as another stage.
-		if m := stageStart.FindString(ln.text); i > 0 && m != "" {
+		if m := stageStart().FindString(ln.text); i > 0 && m != "" {
 			return nil, p.errorf(ln.num, "templating makes this line start with %q, which would begin a new stage", m)
 		}
 	}

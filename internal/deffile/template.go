@@ -4,16 +4,19 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
 // placeholder is a template variable, as Apptainer matches it: "{{", optional
 // white space (newlines too), a word of [0-9A-Za-z_], optional white space,
 // "}}".
-var placeholder = regexp.MustCompile(`{{\s*(\w+)\s*}}`)
+// Compiled on first use (as the others here): a launch that runs an image
+// must not pay for compiling them at start-up.
+var placeholder = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`{{\s*(\w+)\s*}}`) })
 
 // word is what a build-argument name must be to be usable in a placeholder.
-var word = regexp.MustCompile(`^\w+$`)
+var word = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\w+$`) })
 
 // expansion is the result of templating one stage's text.
 type expansion struct {
@@ -85,7 +88,7 @@ func expand(file, src string, first int, args, defaults map[string]string) (*exp
 	}
 
 	i := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(src, -1) {
+	for _, m := range placeholder().FindAllStringSubmatchIndex(src, -1) {
 		if advance(m[0]); commented {
 			continue
 		}
@@ -124,7 +127,7 @@ func expand(file, src string, first int, args, defaults map[string]string) (*exp
 // which differs only when a value holds placeholder text itself.) It returns
 // false when the result would exceed MaxSize.
 func expandNested(val string, args, defaults map[string]string, used map[string]bool) (string, bool) {
-	ms := placeholder.FindAllStringSubmatchIndex(val, -1)
+	ms := placeholder().FindAllStringSubmatchIndex(val, -1)
 	if len(ms) == 0 {
 		return val, true
 	}
@@ -172,7 +175,7 @@ func ParseBuildArg(s string) (key, value string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("--build-arg %w", err)
 	}
-	if !word.MatchString(k) {
+	if !word().MatchString(k) {
 		return "", "", fmt.Errorf("--build-arg %q: the name %q is not a word of letters, digits and _", s, k)
 	}
 	if !utf8.ValidString(v) {
@@ -201,7 +204,7 @@ func ParseBuildArgFile(file string, data []byte) (map[string]string, []Warning, 
 			warnings = append(warnings, Warning{File: file, Line: ln.num, Msg: "skipped: " + err.Error()})
 			continue
 		}
-		if !word.MatchString(k) {
+		if !word().MatchString(k) {
 			return nil, nil, &Error{File: file, Line: ln.num, Msg: fmt.Sprintf(
 				"build variable name %q is not a word of letters, digits and _", k)}
 		}

@@ -207,7 +207,7 @@ func apptainerExpand(src string, args, defaults map[string]string) (string, erro
 	comment := regexp.MustCompile(`\s*[#][^!]\s*.*`)
 	var out strings.Builder
 	i := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(src, -1) {
+	for _, m := range placeholder().FindAllStringSubmatchIndex(src, -1) {
 		nl := i
 		for p := m[0]; p >= nl; p-- {
 			if src[p] == '\n' {
@@ -228,7 +228,7 @@ func apptainerExpand(src string, args, defaults map[string]string) (string, erro
 			return "", errors.New("undefined " + name)
 		}
 		newVal := val
-		for _, n := range placeholder.FindAllStringSubmatchIndex(val, -1) {
+		for _, n := range placeholder().FindAllStringSubmatchIndex(val, -1) {
 			k := val[n[2]:n[3]]
 			if v, ok := args[k]; ok {
 				newVal = strings.ReplaceAll(newVal, val[n[0]:n[1]], v)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -79,7 +80,7 @@ func splitLines(text string, first int, nums []int) []line {
 
 // stageStart matches the line that starts a stage, as Apptainer splits a
 // file into stages: "bootstrap:" in any case at the very start of a line.
-var stageStart = regexp.MustCompile(`(?i)^bootstrap:`)
+var stageStart = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^bootstrap:`) })
 
 // isBlankOrComment reports whether a line is empty or a "#" comment once
 // trimmed (Apptainer's rule for header, %files and %labels lines).

@@ -32,6 +32,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/launch-hpc/launch/internal/jobenv"
@@ -133,8 +134,14 @@ func stepOf(p string) string {
 // uname) clones detached mounts, as a holder must: Linux 6.15 or later.
 // Earlier kernels only clone mounts of the caller's own mount namespace.
 func KernelSupports(release string) bool {
-	var major, minor int
-	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+	maj, rest, _ := strings.Cut(release, ".")
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(rest)
+	}
+	major, err1 := strconv.Atoi(maj)
+	minor, err2 := strconv.Atoi(rest[:end])
+	if err1 != nil || err2 != nil {
 		return false
 	}
 	return major > 6 || major == 6 && minor >= 15

@@ -126,6 +126,9 @@ func TestKernelSupports(t *testing.T) {
 		{"4.18.0-553.el8_10.x86_64", false},
 		{"", false},
 		{"garbage", false},
+		{"6", false},
+		{"6.x", false},
+		{"6.16", true},
 	} {
 		if got := KernelSupports(tc.release); got != tc.want {
 			t.Errorf("KernelSupports(%q) = %v, want %v", tc.release, got, tc.want)
