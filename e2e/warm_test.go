@@ -362,3 +362,22 @@ exec sleep 300
 	}
 	noHostMounts(t, dir)
 }
+
+// TestWarmJoinerLeavesNothing: a launch that joins a warm mount (and so
+// has no image server of its own under its stage) still kills what its
+// payload left running before it reports the exit status.
+func TestWarmJoinerLeavesNothing(t *testing.T) {
+	needSharing(t)
+	img := busyboxImage(t, map[string]string{"etc/joiner-mark": "x\n"})
+	env := runOpts{Env: []string{"LAUNCH_LINGER=3s"}}
+	wantOK(t, launchWith(t, env, "exec", img, "true"))
+	r := launchWith(t, env, "-v", "exec", img, "sh", "-c", `sleep 3006 >/dev/null 2>&1 & kill -0 $! && echo $!`)
+	wantOK(t, r)
+	warmHolder(t, r)
+	pid, err := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	if err != nil {
+		t.Fatalf("the payload printed %q, not the pid of its background sleep", r.Stdout)
+	}
+	procs := map[int]string{pid: "sleep 3006"}
+	waitGone(t, procs, 2*time.Second, "the background sleep of a launch that joined a warm mount")
+}
