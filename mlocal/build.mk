@@ -28,7 +28,7 @@ CGO_LDFLAGS_STATIC := -linkmode external -extldflags -static
 
 # What the binaries are made of: non-test Go and C files outside e2e/, plus
 # the module files.
-GO_SOURCES := $(shell find cmd internal \( -name '*.go' -o -name '*.c' \) ! -name '*_test.go' 2>/dev/null) go.mod go.sum
+GO_SOURCES := $(shell find cmd internal \( -name '*.go' -o -name '*.c' -o -name '*.h' \) ! -name '*_test.go' 2>/dev/null) go.mod go.sum
 
 # The stamped values live in a file that is rewritten only when they change,
 # so the binary is relinked after `make install PREFIX=/other` or a new

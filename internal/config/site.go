@@ -17,13 +17,22 @@ const ConfEnv = "LAUNCH_CONF"
 // a missing file that LAUNCH_CONF names is an error, since its settings
 // were clearly wanted.
 func LoadSite() (*Loaded, error) {
-	p := os.Getenv(ConfEnv)
-	if p == "" {
-		return Load(buildinfo.ConfigFile())
+	p, named := SitePath()
+	if !named {
+		return Load(p)
 	}
 	l, err := Load(p)
 	if err == nil && !l.Found {
 		return nil, fmt.Errorf("%s=%s: no such file", ConfEnv, p)
 	}
 	return l, err
+}
+
+// SitePath is the site config file LoadSite reads; named reports that
+// LAUNCH_CONF named it.
+func SitePath() (path string, named bool) {
+	if p := os.Getenv(ConfEnv); p != "" {
+		return p, true
+	}
+	return buildinfo.ConfigFile(), false
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/launch-hpc/launch/internal/imagetrust"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/rootplan"
+	"github.com/launch-hpc/launch/internal/warmroot"
 )
 
 // builtRoot is the assembled root, for the steps after it: where it is on
@@ -21,6 +22,9 @@ type builtRoot struct {
 	path     string
 	imageDev uint64
 	fromFUSE bool
+	// hostDeps are the host files the container was made from
+	// (warmroot_linux.go).
+	hostDeps []warmroot.Dep
 }
 
 // assembleRoot opens what the container needs from the host
@@ -35,7 +39,7 @@ func assembleRoot(cfg *Config, d deps) (builtRoot, started, error) {
 		return builtRoot{}, a.res, err
 	}
 	dev, ok := a.imageDevice()
-	return builtRoot{path: a.root, imageDev: dev, fromFUSE: ok}, a.res, nil
+	return builtRoot{path: a.root, imageDev: dev, fromFUSE: ok, hostDeps: a.hostDeps}, a.res, nil
 }
 
 // newAssembler opens everything the container needs from the host while
@@ -56,6 +60,7 @@ func newAssembler(cfg *Config, d deps) (*assembler, error) {
 	}
 	a.imgF = f
 	a.res.held = append(a.res.held, f)
+	a.depend(cfg.Image.Path, f, false)
 	if cfg.ImageID != "" {
 		// The file mounted is the one whose signatures were checked.
 		if err := imagetrust.SameFile(int(f.Fd()), cfg.ImageID); err != nil {
@@ -80,6 +85,7 @@ func newAssembler(cfg *Config, d deps) (*assembler, error) {
 		fd, err := a.openSource(op)
 		if err != nil {
 			if op.Optional && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)) {
+				a.dependAbsent(op.Source)
 				continue
 			}
 			return a, fmt.Errorf("bind source %s: %w", op.Source, err)
@@ -91,7 +97,9 @@ func newAssembler(cfg *Config, d deps) (*assembler, error) {
 		}
 		a.srcs[i] = os.NewFile(uintptr(fd), op.Source)
 		a.isDir[i] = st.Mode&unix.S_IFMT == unix.S_IFDIR
+		a.dependStat(op.Source, &st, true)
 	}
+	a.dependInputs()
 	a.tl.Mark("sources-opened")
 	return a, nil
 }

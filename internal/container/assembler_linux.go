@@ -9,6 +9,7 @@ import (
 	"github.com/launch-hpc/launch/internal/rootplan"
 	"github.com/launch-hpc/launch/internal/share"
 	"github.com/launch-hpc/launch/internal/timeline"
+	"github.com/launch-hpc/launch/internal/warmroot"
 )
 
 // deps are what the assembler is given: where it logs, the timeline it
@@ -53,6 +54,7 @@ type assembler struct {
 	files      string           // generated files (a tmpfs of their own: mountFiles)
 	index      *rootplan.Index  // what the pristine image view holds
 	srcs       map[int]*os.File // host sources of bind ops, by op index
+	hostDeps   []warmroot.Dep   // the host files the container is made from (warmroot_linux.go)
 	imgF       *os.File         // the image file (SIF/squashfs) or dir
 	isDir      map[int]bool     // whether each bind source is a directory
 

@@ -106,6 +106,12 @@ type Config struct {
 	// Instance, when set, makes the stage an instance's init
 	// (instance_linux.go).
 	Instance *Instance `json:"instance,omitempty"`
+	// Inputs are the host files besides the image and the bind sources
+	// that this Config was made from (launch.conf, /etc/passwd,
+	// /etc/group, --env-file files), absolute: a container kept for later
+	// launches of the same request is joined only while none changed
+	// (warmroot_linux.go).
+	Inputs []string `json:"inputs,omitempty"`
 	// ShareNS, when set, makes the stage serve its namespaces to the
 	// user's other --sharens launches (sharens_linux.go).
 	ShareNS *ShareNS `json:"sharens,omitempty"`

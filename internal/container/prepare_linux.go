@@ -129,6 +129,7 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Instance: s.Instance,
 	}
 	cfg.ImageID = imageID
+	cfg.Inputs = inputsOf(s)
 	logConfig(cfg)
 	return cfg, nil
 }

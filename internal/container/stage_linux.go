@@ -44,7 +44,7 @@ func StageMain(_ []string) int {
 			return 255
 		}
 	}
-	code, err := runContainer(cfg, pipe, tl, nil)
+	code, err := runContainer(cfg, pipe, tl, nil, nil)
 	if err != nil {
 		msg.Fatal(os.Stderr, err)
 		return 255
@@ -58,8 +58,8 @@ func StageMain(_ []string) int {
 // called with the payload's exit status as soon as the payload and what it
 // left behind are killed, before the rest of the clean-up (see below). An
 // error means the payload could not be started (the clean-up is done by
-// then).
-func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)) (int, error) {
+// then). warm, when set, names this launch for a warm container (warmroot_linux.go).
+func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int), warm *preinit.WarmRequest) (int, error) {
 	log := msg.Stderr(msg.Level(cfg.LogLevel))
 	sigs := make(chan os.Signal, 32)
 	notify(sigs, keepIgnored())
@@ -85,7 +85,7 @@ func runContainer(cfg *Config, parent *os.File, tl *timeline.T, report func(int)
 	}
 
 	sv := &supervisor{reaper: rp, sigs: sigs, gone: gone, log: log, tl: tl,
-		holdOK: report != nil && cfg.Layers == nil, inherited: inh, imgLayers: &imageLayers{}}
+		holdOK: report != nil && cfg.Layers == nil, inherited: inh, imgLayers: &imageLayers{}, warm: warm}
 	switch {
 	case cfg.Instance != nil:
 		sv.role = instanceRole{}
@@ -119,7 +119,7 @@ func runHere(cfg *Config, pre preinit.Result) (int, error) {
 		tl.Mark("status-sent")
 		reportStatus(pre.Parent, code, tl != nil)
 	}
-	return runContainer(cfg, pre.Parent, tl, report)
+	return runContainer(cfg, pre.Parent, tl, report, pre.Warm)
 }
 
 // reportStatus hands the payload's exit status to the waiting parent, which

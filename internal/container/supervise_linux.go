@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/msg"
+	"github.com/launch-hpc/launch/internal/preinit"
 	"github.com/launch-hpc/launch/internal/reap"
 	"github.com/launch-hpc/launch/internal/timeline"
 )
@@ -49,6 +50,9 @@ type supervisor struct {
 	// imgLayers are the servers of overlay images, which the assembly
 	// adds to (overlayimg_linux.go).
 	imgLayers *imageLayers
+	// warm names this launch for a warm container, when the constructor
+	// made a request (warmroot_linux.go).
+	warm *preinit.WarmRequest
 }
 
 // payloadRole is another way for a stage to choose its payload (no program:
@@ -135,6 +139,7 @@ func (sv *supervisor) run(cfg *Config) (int, error) {
 	sv.payload = pid
 	sv.tl.Mark("payload-started")
 	sv.res.holder.Open() // committed now: other launches may use the image mount
+	sv.offerContainer(cfg, root, argv0, argv, env, wd)
 	if sv.role != nil {
 		return sv.role.wait(sv, cfg), nil
 	}

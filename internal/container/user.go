@@ -6,17 +6,23 @@ import (
 	"strings"
 )
 
+// The host's user and group files, which CurrentUser reads.
+const (
+	hostPasswd = "/etc/passwd"
+	hostGroup  = "/etc/group"
+)
+
 // CurrentUser describes the calling user from the host's /etc/passwd and
 // /etc/group, falling back to $USER and $HOME for directory-service users
 // that the files do not list.
 func CurrentUser() User {
 	u := User{UID: os.Getuid(), GID: os.Getgid()}
-	if data, err := os.ReadFile("/etc/passwd"); err == nil {
+	if data, err := os.ReadFile(hostPasswd); err == nil {
 		if f := findEntry(data, 2, u.UID); f != nil && len(f) >= 7 {
 			u.Name, u.Gecos, u.Home, u.Shell = f[0], f[4], f[5], f[6]
 		}
 	}
-	if data, err := os.ReadFile("/etc/group"); err == nil {
+	if data, err := os.ReadFile(hostGroup); err == nil {
 		if f := findEntry(data, 2, u.GID); f != nil {
 			u.Group = f[0]
 		}

@@ -47,6 +47,19 @@ type Result struct {
 	// Get makes it once; the Result is the one record of the handshake
 	// (internal/container takes it as it is).
 	Parent *os.File
+	// Warm, when set, is the request that names this launch for a warm
+	// container (internal/warmroot): the constructor asked for one under
+	// that name and found none, and this launch may serve its own
+	// container under it once it holds its image mount.
+	Warm *WarmRequest
+}
+
+// WarmRequest is how the constructor asked for a warm container: the
+// abstract socket name (without the leading NUL) and the request's bytes,
+// which a holder compares with a later launch's byte for byte.
+type WarmRequest struct {
+	Name    string
+	Request []byte
 }
 
 // JoinArg is the hidden first argument of a launch that joins an

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "preinit_linux.h"
+
 // What the Go side reads (preinit_linux.go). Written only here, before the
 // Go runtime starts.
 int launch_preinit_state;          // one of the PREINIT_ values
@@ -51,17 +53,15 @@ const char *launch_preinit_step;   // which step failed
 int launch_preinit_fd = -1;        // the child's end of the socket
 unsigned long long launch_preinit_ignored; // bit N-1: signal N was ignored at start
 
-enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3, PREINIT_JOINED = 4 };
-
 // join_arg is the hidden first argument of a launch that joins an
 // instance (internal/container, join_linux.go): launch __launch_join PIDFD
 // FLAGS CFGFD ..., made by the Go side once it has checked the instance.
 static const char join_arg[] = "__launch_join";
 
-// The signals passed on to the child: those of docs/process-model.md, the
-// same list as the Go side's (internal/container).
-static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM};
-#define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
+const int preinit_forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM};
+const size_t preinit_nforwarded = sizeof(preinit_forwarded) / sizeof(preinit_forwarded[0]);
+#define forwarded preinit_forwarded
+#define NFORWARDED preinit_nforwarded
 
 static pid_t child_pid;
 
@@ -88,10 +88,10 @@ static void record_ignored(void) {
 	}
 }
 
-static int ignored(int sig) { return (launch_preinit_ignored >> (sig - 1)) & 1; }
+int preinit_ignored(int sig) { return (launch_preinit_ignored >> (sig - 1)) & 1; }
 
-// timeline writes a LAUNCH_TIMELINE milestone (internal/timeline's format).
-static void timeline(int on, const char *role, const char *event) {
+// preinit_timeline writes a LAUNCH_TIMELINE milestone (internal/timeline's format).
+void preinit_timeline(int on, const char *role, const char *event) {
 	if (!on)
 		return;
 	struct timespec ts;
@@ -160,10 +160,10 @@ static int leave_to_go(int argc, char **argv) {
 	return 0;
 }
 
-// from_terminal reports whether our process group is the terminal's
+// preinit_from_terminal reports whether our process group is the terminal's
 // foreground group: then the terminal has sent INT or QUIT to the child
 // too, and passing it on would deliver it twice.
-static int from_terminal(void) {
+int preinit_from_terminal(void) {
 	pid_t pgrp = getpgrp();
 	for (int fd = 0; fd < 3; fd++) {
 		pid_t fg;
@@ -175,7 +175,7 @@ static int from_terminal(void) {
 
 static void forward(int sig) {
 	int saved = errno;
-	if ((sig == SIGINT || sig == SIGQUIT) && from_terminal()) {
+	if ((sig == SIGINT || sig == SIGQUIT) && preinit_from_terminal()) {
 		errno = saved;
 		return;
 	}
@@ -193,7 +193,7 @@ static void parent(int sock, const sigset_t *old, int tl) {
 	sigfillset(&sa.sa_mask);
 	// A signal the caller ignores stays ignored, here as for the payload.
 	for (size_t i = 0; i < NFORWARDED; i++)
-		if (!ignored(forwarded[i]))
+		if (!preinit_ignored(forwarded[i]))
 			sigaction(forwarded[i], &sa, NULL);
 	// A caller that ignores SIGCHLD (inherited across exec) would leave no
 	// child to reap: waitpid would fail and the status would be lost.
@@ -210,7 +210,7 @@ static void parent(int sock, const sigset_t *old, int tl) {
 	for (;;) {
 		ssize_t n = read(sock, &code, 1);
 		if (n == 1) {
-			timeline(tl, "launcher", "status-received");
+			preinit_timeline(tl, "launcher", "status-received");
 			_exit(code);
 		}
 		if (n == 0 || errno != EINTR)
@@ -226,7 +226,7 @@ static void parent(int sock, const sigset_t *old, int tl) {
 		if (errno != EINTR)
 			_exit(255);
 	}
-	timeline(tl, "launcher", "stage-reaped");
+	preinit_timeline(tl, "launcher", "stage-reaped");
 	if (WIFEXITED(status))
 		_exit(WEXITSTATUS(status));
 	if (WIFSIGNALED(status))
@@ -247,7 +247,7 @@ static int write_file(const char *path, const char *s) {
 	return n == (ssize_t)len ? 0 : -1;
 }
 
-static void fail(int state, const char *step) {
+void preinit_fail(int state, const char *step) {
 	launch_preinit_state = state;
 	launch_preinit_errno = errno;
 	launch_preinit_step = step;
@@ -259,35 +259,36 @@ static void fail(int state, const char *step) {
 static void enter(uid_t uid, gid_t gid) {
 	char map[64];
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
-		fail(PREINIT_FAILED, "unshare");
+		preinit_fail(PREINIT_FAILED, "unshare");
 		return;
 	}
 	// From here on a failure leaves the process in a user namespace it
 	// cannot leave: the Go side reports it instead of falling back.
 	if (write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT) {
-		fail(PREINIT_BROKEN, "/proc/self/setgroups");
+		preinit_fail(PREINIT_BROKEN, "/proc/self/setgroups");
 		return;
 	}
 	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
 	if (write_file("/proc/self/uid_map", map) < 0) {
-		fail(PREINIT_BROKEN, "/proc/self/uid_map");
+		preinit_fail(PREINIT_BROKEN, "/proc/self/uid_map");
 		return;
 	}
 	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
 	if (write_file("/proc/self/gid_map", map) < 0) {
-		fail(PREINIT_BROKEN, "/proc/self/gid_map");
+		preinit_fail(PREINIT_BROKEN, "/proc/self/gid_map");
 		return;
 	}
 	launch_preinit_state = PREINIT_DONE;
 }
 
-// split forks: the parent becomes the waiter (parent, which never
+// preinit_split forks: the parent becomes the waiter (parent, which never
 // returns), the child returns 0 with launch_preinit_fd set. -1: the fork
-// failed (the state says so) and this process goes on alone.
-static int split(int tl) {
+// failed (the state says so) and this process goes on alone. The parent
+// first closes close_fds.
+int preinit_split(int tl, const int *close_fds, int n) {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		fail(PREINIT_FAILED, "socketpair");
+		preinit_fail(PREINIT_FAILED, "socketpair");
 		return -1;
 	}
 	// Signals stay blocked until the parent's handlers are in place, so
@@ -297,7 +298,7 @@ static int split(int tl) {
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid_t pid = fork();
 	if (pid < 0) {
-		fail(PREINIT_FAILED, "fork");
+		preinit_fail(PREINIT_FAILED, "fork");
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(sv[0]);
 		close(sv[1]);
@@ -306,7 +307,9 @@ static int split(int tl) {
 	if (pid > 0) {
 		child_pid = pid;
 		close(sv[1]);
-		timeline(tl, "launcher", "forked");
+		for (int i = 0; i < n; i++)
+			close(close_fds[i]);
+		preinit_timeline(tl, "launcher", "forked");
 		parent(sv[0], &old, tl);
 	}
 	close(sv[0]);
@@ -327,17 +330,17 @@ static void join(char **argv) {
 	long fd = strtol(argv[2], &end, 10);
 	if (*end != '\0' || fd < 3 || fd > 1 << 20) {
 		errno = EINVAL;
-		fail(PREINIT_FAILED, "join: pidfd argument");
+		preinit_fail(PREINIT_FAILED, "join: pidfd argument");
 		return;
 	}
 	unsigned long flags = strtoul(argv[3], &end, 10);
 	if (*end != '\0' || (flags & ~allowed) != 0 || (flags & (CLONE_NEWUSER | CLONE_NEWNS)) != (CLONE_NEWUSER | CLONE_NEWNS)) {
 		errno = EINVAL;
-		fail(PREINIT_FAILED, "join: namespace argument");
+		preinit_fail(PREINIT_FAILED, "join: namespace argument");
 		return;
 	}
 	if (setns((int)fd, (int)flags) < 0) {
-		fail(PREINIT_FAILED, "setns");
+		preinit_fail(PREINIT_FAILED, "setns");
 		close((int)fd);
 		return;
 	}
@@ -346,13 +349,12 @@ static void join(char **argv) {
 	// not its own (clone(CLONE_THREAD) fails): the Go runtime runs in a
 	// child, in that namespace, and this process waits for it as the
 	// launcher waits for a stage.
-	if ((flags & CLONE_NEWPID) && split(0) < 0)
+	if ((flags & CLONE_NEWPID) && preinit_split(0, NULL, 0) < 0)
 		return;
 	launch_preinit_state = PREINIT_JOINED;
 }
 
 __attribute__((constructor)) static void launch_preinit(int argc, char **argv, char **envp) {
-	(void)envp;
 	std_fds();
 	record_ignored();
 	if (!is_run_verb(argc, argv) || leave_to_go(argc, argv)) {
@@ -365,12 +367,17 @@ __attribute__((constructor)) static void launch_preinit(int argc, char **argv, c
 		return;
 	const char *tlv = getenv("LAUNCH_TIMELINE");
 	int tl = tlv != NULL && tlv[0] != '\0';
-	timeline(tl, "launcher", "main");
+	preinit_timeline(tl, "launcher", "main");
 
 	uid_t uid = getuid();
 	gid_t gid = getgid();
-	if (split(tl) < 0)
+	// A lingering launch of this same command line may have its container
+	// ready (warm_linux.c): joining it needs no Go runtime at all.
+	int w = uid != 0 ? warm_join(argc, argv, envp, tl) : WARM_NONE;
+	if (w == WARM_BROKEN)
+		return;
+	if (w == WARM_NONE && preinit_split(tl, NULL, 0) < 0)
 		return;
 	enter(uid, gid);
-	timeline(tl, "stage", "namespaces");
+	preinit_timeline(tl, "stage", "namespaces");
 }

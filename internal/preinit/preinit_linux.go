@@ -8,6 +8,9 @@ extern int launch_preinit_errno;
 extern const char *launch_preinit_step;
 extern int launch_preinit_fd;
 extern unsigned long long launch_preinit_ignored;
+extern char launch_preinit_warm_name[96];
+extern char *launch_preinit_warm_req;
+extern size_t launch_preinit_warm_len;
 */
 import "C"
 
@@ -15,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // IgnoredAtStart returns the signals that were ignored (SIG_IGN) when this
@@ -57,6 +61,12 @@ func Get() Result {
 	case stateFailed, stateBroken:
 		r.Broken = int(C.launch_preinit_state) == stateBroken
 		r.Err = fmt.Errorf("%s: %w", C.GoString(C.launch_preinit_step), syscall.Errno(C.launch_preinit_errno))
+	}
+	if r.Done && C.launch_preinit_warm_len > 0 {
+		r.Warm = &WarmRequest{
+			Name:    C.GoString(&C.launch_preinit_warm_name[0]),
+			Request: C.GoBytes(unsafe.Pointer(C.launch_preinit_warm_req), C.int(C.launch_preinit_warm_len)),
+		}
 	}
 	return r
 }

@@ -30,7 +30,7 @@ func dial(addr *net.UnixAddr, id Identity) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	uid, pid, err := peerUID(c)
+	uid, pid, err := PeerUID(c)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("asking %s who holds it: %w", addr.Name, err)

@@ -3,6 +3,7 @@ package share
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -32,6 +33,8 @@ type Holder struct {
 	// idleSince is when the last client left (or Linger began).
 	idleSince time.Time
 	quit      bool // Linger's quit was closed
+	// closers are stopped with the holder (AddCloser).
+	closers []io.Closer
 }
 
 func newHolder(l *net.UnixListener, id Identity, name string) *Holder {
@@ -157,7 +160,7 @@ func (h *Holder) accept() {
 			}
 			return
 		}
-		if uid, _, err := peerUID(c); err != nil || uid != h.id.UID {
+		if uid, _, err := PeerUID(c); err != nil || uid != h.id.UID {
 			c.Close()
 			continue
 		}
@@ -244,6 +247,36 @@ func (h *Holder) whyNot() error {
 	return errors.New("the holder is stopping")
 }
 
+// Admit counts c, a connection to another server of this holder's (a
+// launch that joined its whole container: internal/warmroot), as a client
+// of the mount from now on, or says why not: the holder is stopping, or
+// has not handed out its mount yet (Open). Release forgets it.
+func (h *Holder) Admit(c *net.UnixConn) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done || !h.opened {
+		return h.whyNot()
+	}
+	h.conns[c] = true
+	h.idle.Broadcast()
+	return nil
+}
+
+// Release forgets a client that Admit counted, and closes its connection.
+func (h *Holder) Release(c *net.UnixConn) { h.drop(c) }
+
+// AddCloser has c closed when the holder stops taking clients (at once if
+// it has stopped already).
+func (h *Holder) AddCloser(c io.Closer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		c.Close()
+		return
+	}
+	h.closers = append(h.closers, c)
+}
+
 // drop forgets a finished connection.
 func (h *Holder) drop(c *net.UnixConn) {
 	c.Close()
@@ -276,6 +309,10 @@ func (h *Holder) stopLocked() {
 			unix.Close(h.seed)
 			h.seed = -1
 		}
+		for _, c := range h.closers {
+			c.Close()
+		}
+		h.closers = nil
 	}
 	h.markOpen()
 }

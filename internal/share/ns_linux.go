@@ -92,7 +92,7 @@ func DialNS(name, key string, uid int, timeout time.Duration) (*NSJoin, error) {
 		return nil, err
 	}
 	defer c.Close()
-	if u, _, err := peerUID(c); err != nil {
+	if u, _, err := PeerUID(c); err != nil {
 		return nil, err
 	} else if u != uid {
 		return nil, ErrNSTaken
@@ -190,7 +190,7 @@ func (h *NSHolder) accept() {
 }
 
 func (h *NSHolder) serve(c *net.UnixConn) {
-	if u, _, err := peerUID(c); err != nil || u != os.Getuid() {
+	if u, _, err := PeerUID(c); err != nil || u != os.Getuid() {
 		c.Close()
 		return
 	}

@@ -70,9 +70,9 @@ func claimName(id Identity, name string, holdOK bool) (*Holder, *Client, error) 
 	return nil, nil, nil
 }
 
-// peerUID returns the uid of the process at the other end of c, as the
+// PeerUID returns the uid and pid of the process at the other end of c, as the
 // kernel recorded it when the connection (or the listener) was made.
-func peerUID(c *net.UnixConn) (int, int, error) {
+func PeerUID(c *net.UnixConn) (int, int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, 0, err
