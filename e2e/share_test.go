@@ -35,6 +35,16 @@ type running struct {
 // first line of output, which must be want.
 func startLaunch(t *testing.T, env []string, want string, args ...string) *running {
 	t.Helper()
+	r := spawnLaunch(t, env, args...)
+	if got := r.next(t); got != want {
+		t.Fatalf("launch %v printed %q first, want %q; stderr: %s", args, got, want, r.errText())
+	}
+	return r
+}
+
+// spawnLaunch starts launch with args, its output read line by line.
+func spawnLaunch(t *testing.T, env []string, args ...string) *running {
+	t.Helper()
 	r := &running{lines: make(chan string, 16), done: make(chan struct{})}
 	r.cmd = exec.Command(launchBin(t), args...)
 	r.cmd.Env = append(os.Environ(), env...)
@@ -76,9 +86,6 @@ func startLaunch(t *testing.T, env []string, want string, args ...string) *runni
 		_ = r.cmd.Process.Kill()
 		<-r.done
 	})
-	if got := r.next(t); got != want {
-		t.Fatalf("launch %v printed %q first, want %q; stderr: %s", args, got, want, r.errText())
-	}
 	return r
 }
 

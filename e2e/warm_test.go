@@ -35,8 +35,8 @@ func setSuiteLinger() {
 }
 
 // warmUsed finds the holder's pid in a launch's -v output when it joined a
-// warm mount.
-var warmUsed = regexp.MustCompile(`using the warm image mount of pid (\d+)`)
+// warm mount, or a warm container (warmroot_test.go).
+var warmUsed = regexp.MustCompile(`(?m)^VERBOSE: (?:using the warm image mount of pid|joining the container kept by launch pid) (\d+)`)
 
 // warmHolder returns the pid of the warm mount's holder that r used, and
 // fails the test when r did not use one.

@@ -60,7 +60,6 @@ func newAssembler(cfg *Config, d deps) (*assembler, error) {
 	}
 	a.imgF = f
 	a.res.held = append(a.res.held, f)
-	a.depend(cfg.Image.Path, f, false)
 	if cfg.ImageID != "" {
 		// The file mounted is the one whose signatures were checked.
 		if err := imagetrust.SameFile(int(f.Fd()), cfg.ImageID); err != nil {
@@ -72,6 +71,7 @@ func newAssembler(cfg *Config, d deps) (*assembler, error) {
 			return a, err
 		}
 	}
+	a.depend(cfg.Image.Path, f, false) // once claimShare has said whether it shares
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return a, fmt.Errorf("making mounts private: %w", err)
 	}

@@ -53,6 +53,8 @@ type supervisor struct {
 	// warm names this launch for a warm container, when the constructor
 	// made a request (warmroot_linux.go).
 	warm *preinit.WarmRequest
+	// kept are the containers this stage serves as a holder.
+	kept kept
 }
 
 // payloadRole is another way for a stage to choose its payload (no program:

@@ -309,7 +309,8 @@ static int changed(const char *dep, const char *path) {
 	return 1;
 }
 
-// parse reads the body of a holder's answer and checks its host files.
+// parse reads the body of a holder's answer and checks its host files:
+// -1 for a malformed answer, -2 when a file changed.
 static int parse(struct warm *w, size_t n) {
 	size_t at = 0;
 	char *b = w->body;
@@ -336,7 +337,7 @@ static int parse(struct warm *w, size_t n) {
 				if (k > 0 && (size_t)k < sizeof line)
 					(void)!write(2, line, (size_t)k);
 			}
-			bad = -1;
+			bad = -2;
 		}
 	}
 	free(deps);
@@ -643,7 +644,12 @@ int warm_join(int argc, char **argv, char **envp, int tl) {
 	if ((w.conn = connect_holder(launch_preinit_warm_name, uid)) < 0)
 		return WARM_NONE;
 	preinit_timeline(tl, "launcher", "warm-connected");
-	if (ask(&w, &req) < 0) {
+	int r = ask(&w, &req);
+	if (r < 0) {
+		// A stale container is served no more, so that this launch's own
+		// can take its name (internal/warmroot, staleNotice).
+		if (r == -2)
+			(void)!send(w.conn, "S", 1, MSG_NOSIGNAL);
 		forget(&w);
 		return WARM_NONE;
 	}

@@ -1,6 +1,7 @@
 package share
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -61,14 +62,7 @@ func (cl *Client) Mount(timeout time.Duration) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("waiting for the image mount from pid %d: %w", cl.HolderPid, err)
 	}
-	var fds []int
-	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-		for i := range msgs {
-			if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-				fds = append(fds, f...)
-			}
-		}
-	}
+	fds := rightsOf(oob[:oobn])
 	reply := string(buf[:n])
 	if reply != replyOK && reply != replyWarm || len(fds) != 1 {
 		for _, fd := range fds {
@@ -102,6 +96,25 @@ func (cl *Client) watch() {
 // Lost is closed when the holder is gone (it was killed: a holder that
 // ends normally waits for its clients).
 func (cl *Client) Lost() <-chan struct{} { return cl.lost }
+
+// Offer hands the holder something to keep and serve after this launch
+// ends: body and the descriptors fds (a container of this launch's:
+// internal/warmroot.Offer). The holder drops it when it takes none.
+func (cl *Client) Offer(body []byte, fds []int) error {
+	if len(body) > maxOffer {
+		return fmt.Errorf("an offer of %d bytes, over %d", len(body), maxOffer)
+	}
+	head := make([]byte, 8)
+	copy(head, offerMagic)
+	binary.LittleEndian.PutUint32(head[4:], uint32(len(body)))
+	if _, _, err := cl.c.WriteMsgUnix(head, unix.UnixRights(fds...), nil); err != nil {
+		return fmt.Errorf("offering pid %d a container: %w", cl.HolderPid, err)
+	}
+	if _, err := cl.c.Write(body); err != nil {
+		return fmt.Errorf("offering pid %d a container: %w", cl.HolderPid, err)
+	}
+	return nil
+}
 
 // Close ends the client's use of the holder's mount.
 func (cl *Client) Close() {

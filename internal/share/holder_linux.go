@@ -1,6 +1,7 @@
 package share
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,8 @@ type Holder struct {
 	quit      bool // Linger's quit was closed
 	// closers are stopped with the holder (AddCloser).
 	closers []io.Closer
+	// offers takes what clients offer (TakeOffers); nil: none is taken.
+	offers func(body []byte, fds []int)
 }
 
 func newHolder(l *net.UnixListener, id Identity, name string) *Holder {
@@ -216,10 +219,69 @@ func (h *Holder) serve(c *net.UnixConn) {
 	if err != nil {
 		return
 	}
+	h.readOffers(c) // until the client is gone
+}
+
+// offerMagic starts a client's offer (Client.Offer): the magic and a
+// 32-bit length in one message with the descriptors, then the body in the
+// next.
+const offerMagic = "LWO1"
+
+// maxOffer bounds an offer's body (a message of the connection must fit
+// the socket's buffer anyway).
+const maxOffer = 1 << 20
+
+// readOffers reads c until it closes, handing each offer it carries to the
+// function TakeOffers set; anything else is dropped.
+func (h *Holder) readOffers(c *net.UnixConn) {
+	head := make([]byte, 16)
+	oob := make([]byte, unix.CmsgSpace(2*4))
 	for {
-		if _, err := c.Read(buf); err != nil {
+		n, oobn, _, _, err := c.ReadMsgUnix(head, oob)
+		if err != nil || n == 0 {
 			return // the client is gone
 		}
+		fds := rightsOf(oob[:oobn])
+		h.mu.Lock()
+		take := h.offers
+		h.mu.Unlock()
+		if take != nil && n == 8 && string(head[:4]) == offerMagic {
+			size := int(binary.LittleEndian.Uint32(head[4:8]))
+			if size <= maxOffer {
+				body := make([]byte, size)
+				if m, err := c.Read(body); err == nil && m == size {
+					take(body, fds)
+					continue
+				}
+			}
+		}
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+}
+
+// rightsOf returns the descriptors that came with a message.
+func rightsOf(oob []byte) []int {
+	var fds []int
+	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
+		for i := range msgs {
+			if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+				fds = append(fds, f...)
+			}
+		}
+	}
+	return fds
+}
+
+// TakeOffers has take called with what clients offer from now on (the
+// body and the descriptors, which take owns); until then, and once the
+// holder stops, offers are dropped.
+func (h *Holder) TakeOffers(take func(body []byte, fds []int)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.done {
+		h.offers = take
 	}
 }
 
@@ -313,6 +375,7 @@ func (h *Holder) stopLocked() {
 			c.Close()
 		}
 		h.closers = nil
+		h.offers = nil
 	}
 	h.markOpen()
 }

@@ -54,20 +54,13 @@ func Listen(name string) (*net.UnixListener, error) {
 }
 
 // Serve answers, on l, every connection of uid that sends request with
-// reply and the namespaces userNS and mntNS, which it owns from now on
-// (also on error), as it owns l. It stops when Close is called.
-func Serve(l *net.UnixListener, uid int, request []byte, reply *Reply, userNS, mntNS *os.File, clients Clients) (*Server, error) {
-	body, err := reply.Encode()
-	if err != nil {
-		l.Close()
-		userNS.Close()
-		mntNS.Close()
-		return nil, fmt.Errorf("the answer to later launches: %w", err)
-	}
+// body (an encoded Reply) and the namespaces userNS and mntNS, which it
+// owns from now on, as it owns l. It stops when Close is called.
+func Serve(l *net.UnixListener, uid int, request, body []byte, userNS, mntNS *os.File, clients Clients) *Server {
 	s := &Server{l: l, uid: uid, request: request, clients: clients, userNS: userNS, mntNS: mntNS,
 		answer: append(header(yesMagic, len(body)), body...)}
 	go s.accept()
-	return s, nil
+	return s
 }
 
 // Close stops taking connections; the launches that joined keep what
@@ -144,8 +137,23 @@ func (s *Server) serve(c *net.UnixConn) {
 	if _, err := c.Write(s.answer[8:]); err != nil {
 		return
 	}
-	_, _ = io.Copy(io.Discard, c) // until the launch is gone
+	// Until the launch is gone. A launch that found a file of the
+	// container changed says so (staleNotice): the container is then
+	// served no more, and the name is free for the new one.
+	b := make([]byte, 1)
+	for {
+		if _, err := c.Read(b); err != nil {
+			return
+		}
+		if b[0] == staleNotice {
+			s.Close()
+		}
+	}
 }
+
+// staleNotice is the byte a launch sends when it will not join because a
+// file of the container changed.
+const staleNotice = 'S'
 
 // matches reads the request within requestWait and compares it.
 func (s *Server) matches(c *net.UnixConn) bool {

@@ -41,7 +41,10 @@
 // dependencies) and, per dependency, its line and its path. A joining
 // launch keeps its connection open until it exits: the holder counts it
 // as a client (it keeps the image mount and its server until the last
-// client is gone) and closes it when the image server dies.
+// client is gone) and closes it when the image server dies. A launch that
+// does not join because a file changed sends one byte, "S", before it
+// closes: the stale container is then served no more, and the launch's
+// own, made afresh, takes the name.
 //
 // It must not decide which containers may be joined, nor start or stop
 // anything: internal/container does.
@@ -181,6 +184,9 @@ func decode(body []byte) (*Reply, error) {
 			return nil, fmt.Errorf("bad count %q", c)
 		}
 		at += n
+		if n == 0 {
+			return nil, nil
+		}
 		return f[at-n : at], nil
 	}
 	r := &Reply{}
@@ -214,6 +220,50 @@ func decode(body []byte) (*Reply, error) {
 		return nil, errors.New("trailing strings")
 	}
 	return r, nil
+}
+
+// Offer is a container that a launch using another's image mount hands to
+// that mount's holder to serve in its place (it exits, the holder
+// lingers): the name and request it would serve under, and the encoded
+// Reply. Its namespaces travel with it as descriptors.
+type Offer struct {
+	Name    string
+	Request []byte
+	Body    []byte
+}
+
+// Encode makes the offer's bytes: three length-prefixed parts.
+func (o *Offer) Encode() []byte {
+	var b bytes.Buffer
+	for _, p := range [][]byte{[]byte(o.Name), o.Request, o.Body} {
+		_ = binary.Write(&b, binary.LittleEndian, uint32(len(p)))
+		b.Write(p)
+	}
+	return b.Bytes()
+}
+
+// DecodeOffer reads Encode's bytes, checking the limits a request and an
+// answer have.
+func DecodeOffer(b []byte) (*Offer, error) {
+	var parts [3][]byte
+	for i, limit := range []int{95, MaxRequest, MaxReply} {
+		if len(b) < 4 {
+			return nil, errors.New("short offer")
+		}
+		n := int(binary.LittleEndian.Uint32(b))
+		b = b[4:]
+		if n > limit || n > len(b) {
+			return nil, fmt.Errorf("offer part %d of %d bytes", i, n)
+		}
+		parts[i], b = b[:n], b[n:]
+	}
+	if len(b) != 0 || len(parts[0]) == 0 {
+		return nil, errors.New("malformed offer")
+	}
+	if _, err := decode(parts[2]); err != nil {
+		return nil, fmt.Errorf("offered answer: %w", err)
+	}
+	return &Offer{Name: string(parts[0]), Request: parts[1], Body: parts[2]}, nil
 }
 
 // header is a magic and a length.
