@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,19 +52,33 @@ func TestAttackProcPtrace(t *testing.T) {
 		env     []string
 		args    []string
 		servers []string // FUSE servers that must be attacked
+		warm    bool     // run twice: the second joins the first's container (warmroot_test.go)
 	}{
-		{"default", nil, nil, []string{"launch-squashfs"}},
-		{"re-executed stage", []string{"LAUNCH_PREINIT=0"}, nil, []string{"launch-squashfs"}},
-		{"--ipc", nil, []string{"--ipc"}, []string{"launch-squashfs"}},
-		{"--writable-tmpfs", nil, []string{"--writable-tmpfs"}, []string{"launch-squashfs", "fuse-overlayfs"}},
+		{"default", nil, nil, []string{"launch-squashfs"}, false},
+		{"re-executed stage", []string{"LAUNCH_PREINIT=0"}, nil, []string{"launch-squashfs"}, false},
+		{"--ipc", nil, []string{"--ipc"}, []string{"launch-squashfs"}, false},
+		{"--writable-tmpfs", nil, []string{"--writable-tmpfs"}, []string{"launch-squashfs", "fuse-overlayfs"}, false},
+		// The joined launch's stage is the constructor's C process in the
+		// holder's namespaces, with no FUSE server below it.
+		{"warm container", []string{"LAUNCH_LINGER=2s"}, []string{"-v"}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "--writable-tmpfs" && isRoot() {
 				tc.servers = tc.servers[:1] // root gets kernel overlayfs
 			}
 			args := append(append([]string{"exec"}, tc.args...), img, "/bin/attack_proc")
+			if tc.warm {
+				args = append(tc.args, "exec", img, "/bin/attack_proc")
+				first := launchWith(t, runOpts{Env: tc.env}, args...)
+				wantOK(t, first)
+				holder := holderProcs(t, warmHolder(t, launchWith(t, runOpts{Env: tc.env}, "-v", "exec", img, "true")))
+				defer waitGone(t, holder, 6*time.Second, "the warm holder after its 2s window")
+			}
 			r := launchWith(t, runOpts{Env: tc.env}, args...)
 			wantOK(t, r)
+			if tc.warm {
+				wantJoined(t, r.Stderr, "the attack")
+			}
 			found := map[string]bool{}
 			for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 				f := strings.Fields(line)

@@ -96,6 +96,10 @@ type Images struct {
 	// ShareMounts lets the launches one user runs at once from one image,
 	// in one job step, share one squashfuse mount (internal/share).
 	ShareMounts bool `toml:"share_mounts"`
+	// KeepContainers lets the holder of a shared mount also keep its
+	// launches' containers for later launches of the very same command
+	// line (internal/warmroot).
+	KeepContainers bool `toml:"keep_containers"`
 	// Verify is the signature policy: "off", "warn" or "require" (a SIF
 	// whose signatures do not verify against the trusted keys is run with
 	// a warning, or refused). docs/signing.md.
@@ -236,7 +240,7 @@ func Defaults() Config {
 			Hosts: true, Localtime: true, Resolv: true, System: []string{}},
 		Binds:      Binds{AllowUser: true, AllowedPaths: []string{}},
 		Namespaces: Namespaces{AllowPID: true, AllowIPC: true, AllowNet: true, AllowUTS: true},
-		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true, Verify: "off", TrustedKeys: []string{}, Linger: "10s"},
+		Images:     Images{Formats: []string{"sif", "squashfs", "sandbox"}, AllowedPaths: []string{}, ShareMounts: true, KeepContainers: true, Verify: "off", TrustedKeys: []string{}, Linger: "10s"},
 		Tmpfs:      Tmpfs{Contain: "50%", Writable: "50%"},
 		Env: Env{
 			CleanenvKeep: []string{"HOME", "USER", "LOGNAME", "TERM", "LANG", "LC_*", "TZ", "SLURM_*", "SLURMD_NODENAME", "PMI_*", "PMIX_*", "OMPI_*", "OPAL_*", "ORTE_*", "PRTE_*", "PRRTE_*", "HYDRA_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "I_MPI_*", "UCX_*", "FI_*"},

@@ -106,6 +106,9 @@ type Config struct {
 	// Instance, when set, makes the stage an instance's init
 	// (instance_linux.go).
 	Instance *Instance `json:"instance,omitempty"`
+	// KeepContainer lets a holder keep this launch's container for later
+	// launches of the same request (images.keep_containers).
+	KeepContainer bool `json:"keep_container,omitempty"`
 	// Inputs are the host files besides the image and the bind sources
 	// that this Config was made from (launch.conf, /etc/passwd,
 	// /etc/group, --env-file files), absolute: a container kept for later

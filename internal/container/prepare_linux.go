@@ -121,12 +121,13 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Writable:     s.Writable && img.Format == image.FormatDir,
 		// A shared mount belongs to the user's own namespace: none with
 		// --fakeroot.
-		Share:    conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,
-		Linger:   linger,
-		Fakeroot: fake,
-		LibPath:  devs.libPath,
-		LogLevel: s.LogLevel,
-		Instance: s.Instance,
+		Share:         conf.Images.ShareMounts && !s.NoShare && !s.Fakeroot,
+		Linger:        linger,
+		KeepContainer: conf.Images.KeepContainers,
+		Fakeroot:      fake,
+		LibPath:       devs.libPath,
+		LogLevel:      s.LogLevel,
+		Instance:      s.Instance,
 	}
 	cfg.ImageID = imageID
 	cfg.Inputs = inputsOf(s)

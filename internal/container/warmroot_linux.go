@@ -111,6 +111,8 @@ func absPath(p string) string {
 // launches ("" when it may).
 func containerRefusal(cfg *Config, role payloadRole) string {
 	switch {
+	case !cfg.KeepContainer:
+		return "images.keep_containers is off"
 	case cfg.User.UID == 0:
 		return "root's payload could change its mounts"
 	case cfg.Fakeroot != nil, cfg.Layers != nil, cfg.Writable:

@@ -16,7 +16,17 @@
 // descriptors the caller left closed, and records the signals the caller
 // ignores (IgnoredAtStart), which the Go runtime's start would hide.
 //
-// It must not decide anything about the container: it only reports.
+// For a command line that a lingering launch already ran (the same
+// request: arguments, environment, working directory, user, cgroups, launch
+// binary), the constructor joins that launch's container instead and never
+// starts Go (warm_linux.c; internal/warmroot is the other side): the holder
+// decides whether its container may be joined, the constructor checks that
+// no host file it was made from changed, and runs the payload. Otherwise
+// Result.Warm carries the request, for the Go side to serve its own
+// container under.
+//
+// It must not decide anything about the container: it reports, or follows
+// a holder's answer.
 package preinit
 
 import (
