@@ -87,7 +87,7 @@ func TestAttackProcPtrace(t *testing.T) {
 					t.Errorf("the payload could %s", line)
 				case len(f) == 5 && f[0] == "target":
 					found[f[1]] = true
-					if f[1] == "stage" && f[3] == "1" {
+					if f[1] == "stage" && f[3] == "1" && !tc.warm { // a joined launch's stage is C, one thread
 						t.Errorf("stage has one thread: its other threads were not tried (%s)", line)
 					}
 					caps, err := strconv.ParseUint(f[4], 16, 64)
