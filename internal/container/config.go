@@ -28,6 +28,7 @@ import (
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/runspec"
 	"github.com/launch-hpc/launch/internal/subid"
+	"github.com/launch-hpc/launch/internal/warmroot"
 )
 
 // ReexecArg is the hidden first argument with which launch re-executes
@@ -111,10 +112,13 @@ type Config struct {
 	KeepContainer bool `json:"keep_container,omitempty"`
 	// Inputs are the host files besides the image and the bind sources
 	// that this Config was made from (launch.conf, /etc/passwd,
-	// /etc/group, --env-file files), absolute: a container kept for later
-	// launches of the same request is joined only while none changed
-	// (warmroot_linux.go).
-	Inputs []string `json:"inputs,omitempty"`
+	// /etc/group, --env-file files), as they were before prepare read
+	// them: a container kept for later launches of the same request is
+	// joined only while none changed (warmroot_linux.go).
+	Inputs []warmroot.Dep `json:"inputs,omitempty"`
+	// Devices: GPUs or CDI devices were asked for (their host files are
+	// not among the Inputs).
+	Devices bool `json:"devices,omitempty"`
 	// ShareNS, when set, makes the stage serve its namespaces to the
 	// user's other --sharens launches (sharens_linux.go).
 	ShareNS *ShareNS `json:"sharens,omitempty"`

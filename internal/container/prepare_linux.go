@@ -25,6 +25,7 @@ import (
 // directories of --workdir and of a writable --overlay, so that bad input
 // fails with one line and leaves nothing made.
 func prepare(s *runspec.Spec) (*Config, error) {
+	inputs := inputsOf(s) // before they are read: a change after is seen
 	conf := s.Site
 	img, err := openImage(conf, s.Image)
 	if err != nil {
@@ -130,7 +131,8 @@ func prepare(s *runspec.Spec) (*Config, error) {
 		Instance:      s.Instance,
 	}
 	cfg.ImageID = imageID
-	cfg.Inputs = inputsOf(s)
+	cfg.Inputs = inputs
+	cfg.Devices = s.Devices.Any()
 	logConfig(cfg)
 	return cfg, nil
 }

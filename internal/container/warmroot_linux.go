@@ -2,6 +2,7 @@ package container
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/environ"
 	"github.com/launch-hpc/launch/internal/mountplan"
 	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/runspec"
@@ -27,16 +29,15 @@ import (
 // own (a tmpfs, /proc, devpts, a namespace, a writable layer), nor depend
 // on more than the request and the host files recorded here.
 
-// inputsOf lists the host files besides the image and the bind sources that
-// prepare reads for s (Config.Inputs).
-func inputsOf(s *runspec.Spec) []string {
+// inputsOf records the host files besides the image and the bind sources
+// that prepare reads for s, as they are now (Config.Inputs). launch.conf
+// was read a few milliseconds earlier, by the command line.
+func inputsOf(s *runspec.Spec) []warmroot.Dep {
 	site, _ := config.SitePath()
-	in := []string{site, hostPasswd, hostGroup}
-	in = append(in, s.Env.Files...)
-	for i, p := range in {
-		if a, err := filepath.Abs(p); err == nil {
-			in[i] = a
-		}
+	paths := append([]string{site, hostPasswd, hostGroup}, s.Env.Files...)
+	in := make([]warmroot.Dep, len(paths))
+	for i, p := range paths {
+		in[i] = warmroot.Stat(absPath(p))
 	}
 	return in
 }
@@ -75,13 +76,65 @@ func (a *assembler) dependAbsent(path string) {
 	}
 }
 
-// dependInputs records the Config's other inputs as they are now.
+// dependInputs records the Config's other inputs, as prepare found them.
 func (a *assembler) dependInputs() {
 	if !a.recording() {
 		return
 	}
-	for _, p := range a.cfg.Inputs {
-		a.hostDeps = append(a.hostDeps, warmroot.Stat(p))
+	a.hostDeps = append(a.hostDeps, a.cfg.Inputs...)
+}
+
+// programRefusal says why the payload's start cannot be given to later
+// launches as it is: its program (argv0, as found on the container's PATH)
+// must lie on the image, whose identity is recorded, and so must every
+// directory of PATH searched before it (a program added to a bound
+// directory, ~/bin or the working directory, would be found first by a
+// launch that searched again).
+func programRefusal(cfg *Config, root builtRoot, argv0 string, env []string) string {
+	if !root.fromFUSE {
+		return "it is not on a FUSE image"
+	}
+	if !onImage(argv0, root.imageDev) {
+		return fmt.Sprintf("its program %s is not on the image", argv0)
+	}
+	if len(cfg.Args) == 0 || strings.Contains(cfg.Args[0], "/") {
+		return ""
+	}
+	dir := filepath.Dir(argv0)
+	for _, d := range filepath.SplitList(environ.Get(env, "PATH")) {
+		if d == dir {
+			break
+		}
+		if d == "" || !filepath.IsAbs(d) || !fixed(d, root.imageDev) {
+			return fmt.Sprintf("PATH has %q, not on the image, before %s", d, dir)
+		}
+	}
+	return ""
+}
+
+// onImage reports whether path (in the container) lies on the device dev.
+func onImage(path string, dev uint64) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && st.Dev == dev
+}
+
+// fixed reports whether no program can appear in the directory path (in
+// the container) while the container is kept: it, or its nearest existing
+// ancestor, lies on the image (device dev) or on a read-only tmpfs (an
+// underlay of launch's). A host bind, writable or not, can change.
+func fixed(path string, dev uint64) bool {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err == nil {
+			if st.Dev == dev {
+				return true
+			}
+			var fs unix.Statfs_t
+			return unix.Statfs(p, &fs) == nil && fs.Type == unix.TMPFS_MAGIC && fs.Flags&unix.ST_RDONLY != 0
+		}
+		if p == "/" {
+			return false
+		}
 	}
 }
 
@@ -121,8 +174,8 @@ func containerRefusal(cfg *Config, role payloadRole) string {
 		return "it has namespaces of its own"
 	case cfg.Instance != nil, cfg.ShareNS != nil, role != nil:
 		return "it is an instance's or a --sharens launch's"
-	case len(cfg.LibPath) > 0:
-		return "it has GPU libraries bound"
+	case len(cfg.LibPath) > 0, cfg.Devices:
+		return "it has GPUs or devices (their files are not recorded)"
 	case cfg.ImageID != "":
 		return "its image's signatures were checked (images.verify)"
 	}
@@ -154,6 +207,14 @@ func (sv *supervisor) offerContainer(cfg *Config, root builtRoot, argv0 string, 
 		return
 	}
 	if why := containerRefusal(cfg, sv.role); why != "" {
+		sv.log.Debugf("not keeping this container for later launches: %s", why)
+		return
+	}
+	if sv.warm.Name != warmroot.Name(cfg.User.UID, sv.warm.Request) {
+		sv.log.Debugf("not keeping this container for later launches: the constructor named it %s, not %s", sv.warm.Name, warmroot.Name(cfg.User.UID, sv.warm.Request))
+		return
+	}
+	if why := programRefusal(cfg, root, argv0, env); why != "" {
 		sv.log.Debugf("not keeping this container for later launches: %s", why)
 		return
 	}
@@ -237,6 +298,11 @@ type kept struct {
 func (k *kept) serve(h *share.Holder, uid int, name string, request, body []byte, userNS, mntNS *os.File) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	for n, srv := range k.byName {
+		if srv.Closed() {
+			delete(k.byName, n)
+		}
+	}
 	old, replacing := k.byName[name]
 	if !replacing && len(k.byName) >= maxOffers {
 		userNS.Close()
@@ -272,6 +338,9 @@ func (sv *supervisor) takeOffers(h *share.Holder, uid int) {
 			files[i] = os.NewFile(uintptr(fd), "offered namespace")
 		}
 		o, err := warmroot.DecodeOffer(b)
+		if err == nil && o.Name != warmroot.Name(uid, o.Request) {
+			err = errors.New("offered under another name than its request's")
+		}
 		if err != nil || len(files) != 2 {
 			for _, f := range files {
 				f.Close()

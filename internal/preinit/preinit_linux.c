@@ -284,8 +284,9 @@ static void enter(uid_t uid, gid_t gid) {
 // preinit_split forks: the parent becomes the waiter (parent, which never
 // returns), the child returns 0 with launch_preinit_fd set. -1: the fork
 // failed (the state says so) and this process goes on alone. The parent
-// first closes close_fds.
-int preinit_split(int tl, const int *close_fds, int n) {
+// first closes close_fds. With keep_blocked, the child returns with every
+// signal still blocked and the caller's mask in *keep_blocked.
+int preinit_split(int tl, const int *close_fds, int n, sigset_t *keep_blocked) {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		preinit_fail(PREINIT_FAILED, "socketpair");
@@ -313,7 +314,10 @@ int preinit_split(int tl, const int *close_fds, int n) {
 		parent(sv[0], &old, tl);
 	}
 	close(sv[0]);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (keep_blocked != NULL)
+		*keep_blocked = old;
+	else
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	launch_preinit_fd = sv[1];
 	return 0;
 }
@@ -349,7 +353,7 @@ static void join(char **argv) {
 	// not its own (clone(CLONE_THREAD) fails): the Go runtime runs in a
 	// child, in that namespace, and this process waits for it as the
 	// launcher waits for a stage.
-	if ((flags & CLONE_NEWPID) && preinit_split(0, NULL, 0) < 0)
+	if ((flags & CLONE_NEWPID) && preinit_split(0, NULL, 0, NULL) < 0)
 		return;
 	launch_preinit_state = PREINIT_JOINED;
 }
@@ -376,7 +380,7 @@ __attribute__((constructor)) static void launch_preinit(int argc, char **argv, c
 	int w = uid != 0 ? warm_join(argc, argv, envp, tl) : WARM_NONE;
 	if (w == WARM_BROKEN)
 		return;
-	if (w == WARM_NONE && preinit_split(tl, NULL, 0) < 0)
+	if (w == WARM_NONE && preinit_split(tl, NULL, 0, NULL) < 0)
 		return;
 	enter(uid, gid);
 	preinit_timeline(tl, "stage", "namespaces");

@@ -25,8 +25,10 @@ void preinit_fail(int state, const char *step);
 int preinit_from_terminal(void);
 // preinit_split forks: the parent becomes the waiter and never returns;
 // the child returns 0 with launch_preinit_fd set; -1: no fork. The
-// descriptors close_fds (n of them) are closed in the parent.
-int preinit_split(int tl, const int *close_fds, int n);
+// descriptors close_fds (n of them) are closed in the parent. With
+// keep_blocked, the child keeps every signal blocked and gets the caller's
+// mask there.
+int preinit_split(int tl, const int *close_fds, int n, sigset_t *keep_blocked);
 
 // What warm_join did when it returns.
 enum {

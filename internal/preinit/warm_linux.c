@@ -29,7 +29,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <dirent.h>
 #include <linux/capability.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -216,8 +219,9 @@ static int read_all(int fd, char *p, size_t n) {
 }
 
 // connect_holder connects to the abstract socket name, and keeps the
-// connection only if the other end runs as uid (anyone may bind a name).
-static int connect_holder(const char *name, uid_t uid) {
+// connection only if the other end runs as uid (anyone may bind a name);
+// *peer is its pid.
+static int connect_holder(const char *name, uid_t uid, pid_t *peer) {
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
@@ -239,12 +243,14 @@ static int connect_holder(const char *name, uid_t uid) {
 		close(s);
 		return -1;
 	}
+	*peer = cr.pid;
 	return s;
 }
 
 // A holder's answer (internal/warmroot, Reply).
 struct warm {
 	int conn, userns, mntns;
+	pid_t peer; // the answering process (SO_PEERCRED)
 	char *body;
 	const char *pid, *joined, *stale, *lost, *cwd, *exec;
 	char **argv, **envp;
@@ -344,6 +350,66 @@ static int parse(struct warm *w, size_t n) {
 	return bad;
 }
 
+// same_file reports whether two descriptors are the same object (nsfs
+// inodes identify namespaces).
+static int same_file(int a, int b) {
+	struct stat sa, sb;
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+// launch_made reports whether userns is a user namespace that a launch of
+// this user made: its parent is this process's own user namespace (self),
+// its owner our uid.
+static int launch_made(int userns, int self) {
+	int parent = ioctl(userns, NS_GET_PARENT);
+	if (parent < 0)
+		return 0;
+	uid_t owner;
+	int ok = ioctl(userns, NS_GET_OWNER_UID, &owner) == 0 && owner == getuid() && same_file(parent, self);
+	close(parent);
+	return ok;
+}
+
+// genuine reports whether the answer can be a launch's: userns made by a
+// launch of this user and mntns owned by it (a namespace made inside a
+// container, by a payload that would own it and hold capabilities over a
+// stage that joined it, has another parent), and the answering process pid
+// (SO_PEERCRED) a launch's stage: in a user namespace a launch made,
+// holding CAP_SYS_ADMIN there. A payload has no capabilities in a launch's
+// namespace, so it cannot answer in a holder's place (with a real holder's
+// namespaces and a program of its choice).
+static int genuine(int userns, int mntns, pid_t pid) {
+	int self = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return 0;
+	int ok = launch_made(userns, self);
+	int mnt_owner = ok ? ioctl(mntns, NS_GET_USERNS) : -1;
+	ok = mnt_owner >= 0 && same_file(mnt_owner, userns);
+	if (mnt_owner >= 0)
+		close(mnt_owner);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+	int peer = ok ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	ok = peer >= 0 && launch_made(peer, self);
+	if (peer >= 0)
+		close(peer);
+	close(self);
+	if (!ok)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\nCapEff:");
+	return p != NULL && ((strtoull(p + 9, NULL, 16) >> 21) & 1); // CAP_SYS_ADMIN
+}
+
 // ask sends the request on conn and reads the answer into w.
 static int ask(struct warm *w, const struct buf *req) {
 	unsigned char hdr[8];
@@ -357,6 +423,7 @@ static int ask(struct warm *w, const struct buf *req) {
 		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
+	memset(&ctl, 0, sizeof ctl);
 	struct iovec iov = {hdr, 8};
 	struct msghdr m;
 	memset(&m, 0, sizeof m);
@@ -369,6 +436,8 @@ static int ask(struct warm *w, const struct buf *req) {
 		got = recvmsg(w->conn, &m, MSG_CMSG_CLOEXEC);
 	while (got < 0 && errno == EINTR);
 	int fds[2], nfds = 0;
+	if (got <= 0)
+		return -1;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -387,10 +456,12 @@ static int ask(struct warm *w, const struct buf *req) {
 		w->mntns = fds[1];
 	} else if (nfds == 1)
 		close(fds[0]);
-	if (got <= 0 || (got < 8 && read_all(w->conn, (char *)hdr + got, (size_t)(8 - got)) < 0))
+	if ((m.msg_flags & MSG_CTRUNC) || (got < 8 && read_all(w->conn, (char *)hdr + got, (size_t)(8 - got)) < 0))
 		return -1;
 	if (memcmp(hdr, "LW1Y", 4) != 0 || nfds != 2)
 		return -1; // "LW1N": not this container
+	if (!genuine(w->userns, w->mntns, w->peer))
+		return -1;
 	len = 0;
 	for (int i = 0; i < 4; i++)
 		len |= (uint32_t)hdr[4 + i] << (8 * i);
@@ -428,18 +499,25 @@ static void say(const char *s) {
 // stage holds all of them in the namespace, from setns): an empty bounding,
 // ambient and inheritable set, and no_new_privs. Its uid is not 0 there, so
 // execve clears the permitted and effective sets.
-static void drop_privileges(void) {
-	for (int c = 0; c <= 63; c++)
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno == EINVAL)
-			break;
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+// It returns -1 (errno set) when any step fails: the payload must not run.
+static int drop_privileges(void) {
+	for (int c = 0; c <= 63; c++) {
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL && c > 0)
+				break; // past the last capability
+			return -1;
+		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return -1;
 	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct d[2];
-	if (syscall(SYS_capget, &h, d) == 0) {
-		d[0].inheritable = d[1].inheritable = 0;
-		syscall(SYS_capset, &h, d);
-	}
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[0].inheritable = d[1].inheritable = 0;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
 // run_payload is the payload's side of the fork: it never returns.
@@ -456,7 +534,12 @@ static void run_payload(const struct warm *w, const sigset_t *callers, pid_t sta
 			(void)!write(2, line, (size_t)k);
 		_exit(255);
 	}
-	drop_privileges();
+	if (drop_privileges() < 0) {
+		int k = snprintf(line, sizeof line, "FATAL:   dropping the payload's privileges: %s\n", strerror(errno));
+		if (k > 0 && (size_t)k < sizeof line)
+			(void)!write(2, line, (size_t)k);
+		_exit(255);
+	}
 	sigprocmask(SIG_SETMASK, callers, NULL);
 	execve(w->exec, w->argv, w->envp);
 	int k = snprintf(line, sizeof line, "FATAL:   starting %s: %s\n", w->exec, strerror(errno));
@@ -523,65 +606,110 @@ static int supervise(const struct warm *w, int sfd, pid_t payload) {
 	}
 }
 
+// read_children reads the children file (fd) whole into buf (cap bytes):
+// the pids, each followed by a space. It returns their number, at most max,
+// in pids; a last one cut off by the buffer is left out (a later round
+// finds it).
+static int read_children(int fd, char *buf, size_t cap, pid_t *pids, int max) {
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = pread(fd, buf + n, cap - 1 - n, (off_t)n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n == cap - 1)
+			break;
+	}
+	buf[n] = '\0';
+	int k = 0;
+	for (char *p = buf; *p != '\0' && k < max;) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+		if (end == p || *end != ' ')
+			break; // none, or cut off
+		if (pid > 0)
+			pids[k++] = (pid_t)pid;
+		p = end + 1;
+	}
+	return k;
+}
+
 // kill_leftovers kills every process still below the stage (the payload's
-// orphans come to it, a child subreaper), again until none is left.
-// children is /proc/self/task/PID/children, opened on the host's /proc.
+// orphans come to it, a child subreaper), again until none is left, and
+// reaps them. children is /proc/self/task/PID/children, opened on the
+// host's /proc. It gives up after about two seconds: what is left then is
+// SIGKILLed and only not reaped.
 static void kill_leftovers(int children) {
-	for (int round = 0; round < 200; round++) {
+	static char buf[65536];
+	pid_t pids[4096];
+	long long deadline = now_ms() + 2000;
+	for (;;) {
+		int st;
+		while (waitpid(-1, &st, WNOHANG) > 0)
+			;
 		siginfo_t si;
 		memset(&si, 0, sizeof si);
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-			return; // ECHILD: none
-		char buf[8192];
-		ssize_t n = children < 0 ? -1 : pread(children, buf, sizeof buf - 1, 0);
-		int killed = 0;
-		if (n > 0) {
-			buf[n] = '\0';
-			for (char *p = buf; *p != '\0';) {
-				char *end;
-				long pid = strtol(p, &end, 10);
-				if (end == p)
-					break;
-				if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
-					killed++;
-				p = end;
-			}
-		}
-		// Reap what is dead; the killed ones' own children come next round.
-		int st;
-		pid_t p;
-		if (killed == 0) {
-			while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-				;
-			if (n <= 0)
-				return;
-			continue;
-		}
-		while (killed > 0 && (p = waitpid(-1, &st, 0)) > 0)
-			killed--;
+			return; // ECHILD: none left
+		int k = read_children(children, buf, sizeof buf, pids, 4096);
+		for (int i = 0; i < k; i++)
+			kill(pids[i], SIGKILL);
+		if (now_ms() > deadline)
+			return;
+		struct timespec ts = {0, 1000000}; // their own children come next
+		nanosleep(&ts, NULL);
 	}
+}
+
+// close_inherited closes the caller's descriptors above 2 that the payload
+// now has (those without close-on-exec: launch's own have it), as the Go
+// stage does once the payload is started, so that a reader waiting for
+// their end is not kept waiting by this process.
+static void close_inherited(void) {
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return;
+	int dfd = dirfd(d), fds[1024], n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < 1024) {
+		int fd = atoi(e->d_name);
+		if (fd > 2 && fd != dfd) {
+			int fl = fcntl(fd, F_GETFD);
+			if (fl >= 0 && !(fl & FD_CLOEXEC))
+				fds[n++] = fd;
+		}
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 }
 
 // stage runs in the child of preinit_split: it joins the holder's
 // namespaces and supervises the payload, and exits. It returns only when it
 // could not join (WARM_SPLIT: nothing changed; WARM_BROKEN: in the user
 // namespace only).
-static int stage(struct warm *w, int tl) {
+static int stage(struct warm *w, int tl, const sigset_t *callers) {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
 	int children = open(path, O_RDONLY | O_CLOEXEC);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (setns(w->userns, CLONE_NEWUSER) < 0) {
+	// Without the children file the payload's leftovers could not be
+	// found: build the container as usual instead.
+	if (children < 0 || setns(w->userns, CLONE_NEWUSER) < 0) {
 		if (children >= 0)
 			close(children);
 		if (null >= 0)
 			close(null);
 		forget(w);
+		sigprocmask(SIG_SETMASK, callers, NULL);
 		return WARM_SPLIT;
 	}
 	if (setns(w->mntns, CLONE_NEWNS) < 0) {
 		preinit_fail(PREINIT_BROKEN, "setns (the warm container's mount namespace)");
 		forget(w);
+		sigprocmask(SIG_SETMASK, callers, NULL);
 		return WARM_BROKEN;
 	}
 	close(w->userns);
@@ -592,18 +720,21 @@ static int stage(struct warm *w, int tl) {
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	// A caller that ignores SIGCHLD would leave no child to reap.
 	signal(SIGCHLD, SIG_DFL);
-	sigset_t handled, callers;
+	// Every signal stays blocked here (preinit_split left them so): the
+	// forwarded ones and SIGCHLD are read from a signalfd, and no other
+	// (SIGPIPE, SIGXCPU, …) can end this process and leave the payload's
+	// orphans to nobody. The payload gets the caller's mask back.
+	sigset_t handled;
 	sigemptyset(&handled);
 	sigaddset(&handled, SIGCHLD);
 	for (size_t i = 0; i < preinit_nforwarded; i++)
 		if (!preinit_ignored(preinit_forwarded[i]))
 			sigaddset(&handled, preinit_forwarded[i]);
-	sigprocmask(SIG_BLOCK, &handled, &callers);
 	int sfd = signalfd(-1, &handled, SFD_CLOEXEC);
 	pid_t self = getpid();
 	pid_t payload = sfd < 0 ? -1 : fork();
 	if (payload == 0)
-		run_payload(w, &callers, self);
+		run_payload(w, callers, self);
 	int code = 255;
 	if (payload < 0) {
 		char line[256];
@@ -612,6 +743,7 @@ static int stage(struct warm *w, int tl) {
 			(void)!write(2, line, (size_t)k);
 	} else {
 		preinit_timeline(tl, "stage", "payload-started");
+		close_inherited();
 		code = supervise(w, sfd, payload);
 		preinit_timeline(tl, "stage", "payload-reaped");
 	}
@@ -624,8 +756,6 @@ static int stage(struct warm *w, int tl) {
 	unsigned char c = (unsigned char)code;
 	(void)!send(launch_preinit_fd, &c, 1, MSG_NOSIGNAL);
 	preinit_timeline(tl, "stage", "status-sent");
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
 	_exit(code);
 }
 
@@ -640,8 +770,8 @@ int warm_join(int argc, char **argv, char **envp, int tl) {
 	         (unsigned long long)fnv64(req.p, req.len));
 	launch_preinit_warm_req = req.p;
 	launch_preinit_warm_len = req.len;
-	struct warm w = {-1, -1, -1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-	if ((w.conn = connect_holder(launch_preinit_warm_name, uid)) < 0)
+	struct warm w = {-1, -1, -1, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	if ((w.conn = connect_holder(launch_preinit_warm_name, uid, &w.peer)) < 0)
 		return WARM_NONE;
 	preinit_timeline(tl, "launcher", "warm-connected");
 	int r = ask(&w, &req);
@@ -655,9 +785,10 @@ int warm_join(int argc, char **argv, char **envp, int tl) {
 	}
 	preinit_timeline(tl, "launcher", "warm-answered");
 	int mine[3] = {w.conn, w.userns, w.mntns};
-	if (preinit_split(tl, mine, 3) < 0) {
+	sigset_t callers;
+	if (preinit_split(tl, mine, 3, &callers) < 0) {
 		forget(&w);
 		return WARM_NONE;
 	}
-	return stage(&w, tl);
+	return stage(&w, tl, &callers);
 }

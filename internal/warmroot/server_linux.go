@@ -63,6 +63,14 @@ func Serve(l *net.UnixListener, uid int, request, body []byte, userNS, mntNS *os
 	return s
 }
 
+// Closed reports whether Close was called (by its holder, or by a launch's
+// stale notice).
+func (s *Server) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Close stops taking connections; the launches that joined keep what
 // they have.
 func (s *Server) Close() error {

@@ -55,6 +55,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -264,6 +265,15 @@ func DecodeOffer(b []byte) (*Offer, error) {
 		return nil, fmt.Errorf("offered answer: %w", err)
 	}
 	return &Offer{Name: string(parts[0]), Request: parts[1], Body: parts[2]}, nil
+}
+
+// Name is the abstract socket name (without its leading NUL) of a request
+// of uid: the constructor's rule (warm_linux.c), FNV-1a of the request's
+// bytes. A holder serves an offered container only under its right name.
+func Name(uid int, request []byte) string {
+	h := fnv.New64a()
+	h.Write(request)
+	return fmt.Sprintf("launch/warm/%d/%016x", uid, h.Sum64())
 }
 
 // header is a magic and a length.
