@@ -277,3 +277,33 @@ func TestWarmContainerHolderKilled(t *testing.T) {
 	}
 	waitGone(t, procs, 3*time.Second, "the killed holder")
 }
+
+// TestWarmContainerBoundPath: a program found on the container's PATH
+// after a bound directory is not frozen into a kept container: once a
+// program of that name appears in the bound directory, the next launch of
+// the same command line runs it, as a launch that searched PATH again must.
+func TestWarmContainerBoundPath(t *testing.T) {
+	needSharing(t)
+	img := busyboxImage(t, nil)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := runOpts{Env: []string{"LAUNCH_LINGER=3s"}}
+	args := []string{"-v", "-d", "exec", "-B", dir + ":/data", "--env", "PATH=/data:/bin", img, "hostname"}
+	first := launchWith(t, env, args...)
+	wantOK(t, first)
+	defer endWarm(t, first)
+	if !isRoot() && !strings.Contains(first.Stderr, `not keeping this container for later launches: PATH has "/data"`) {
+		t.Errorf("-d does not say why the container is not kept; stderr:\n%s", first.Stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte("#!/bin/sh\necho from-data\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	second := launchWith(t, env, args...)
+	wantOK(t, second)
+	defer endWarm(t, second)
+	if second.Stdout != "from-data\n" || joined(second.Stderr) != 0 {
+		t.Errorf("after a program appeared on the bound PATH directory: output %q; stderr:\n%s", second.Stdout, second.Stderr)
+	}
+}
