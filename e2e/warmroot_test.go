@@ -307,3 +307,34 @@ func TestWarmContainerBoundPath(t *testing.T) {
 		t.Errorf("after a program appeared on the bound PATH directory: output %q; stderr:\n%s", second.Stdout, second.Stderr)
 	}
 }
+
+// TestWarmContainerOff: with launch.conf images.keep_containers = false,
+// or --no-share, a repeat of a launch builds its own container.
+func TestWarmContainerOff(t *testing.T) {
+	needSharing(t)
+	img := busyboxImage(t, nil)
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"images.keep_containers", append(withConf(t, "[images]\nkeep_containers = false\n"), "LAUNCH_LINGER=3s"), nil},
+		{"--no-share", []string{"LAUNCH_LINGER=3s"}, []string{"--no-share"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append(append([]string{"-v", "-d", "exec"}, c.args...), img, "true")
+			first := launchWith(t, runOpts{Env: c.env}, args...)
+			wantOK(t, first)
+			defer endWarm(t, first)
+			if strings.Contains(first.Stderr, "DEBUG:   keeping this container") || strings.Contains(first.Stderr, "DEBUG:   handed this container") {
+				t.Errorf("the container was kept; stderr:\n%s", first.Stderr)
+			}
+			second := launchWith(t, runOpts{Env: c.env}, args...)
+			wantOK(t, second)
+			defer endWarm(t, second)
+			if joined(second.Stderr) != 0 {
+				t.Errorf("the repeat joined a kept container; stderr:\n%s", second.Stderr)
+			}
+		})
+	}
+}
