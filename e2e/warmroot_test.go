@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -336,5 +337,53 @@ func TestWarmContainerOff(t *testing.T) {
 				t.Errorf("the repeat joined a kept container; stderr:\n%s", second.Stderr)
 			}
 		})
+	}
+}
+
+// warmName finds the name under which a launch (run with -d) kept its
+// container.
+var warmName = regexp.MustCompile(`keeping this container for later launches of the same command line \(@(\S+)\)`)
+
+// TestAttackWarmForged: a payload that binds the name of another launch's
+// warm container (free once its holder has ended) and answers with
+// namespaces it made itself, and a program of its choice, is not joined:
+// the next launch of that command line builds its own container and runs
+// its own command.
+func TestAttackWarmForged(t *testing.T) {
+	needSharing(t)
+	if isRoot() {
+		t.Skip("root's launches do not join warm containers")
+	}
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler (cc) to build the attack program")
+	}
+	bin := filepath.Join(t.TempDir(), "attack_warm")
+	if out, err := exec.Command(cc, "-static", "-O1", "-o", bin, "testdata/attack_warm.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc -static testdata/attack_warm.c: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker := busyboxImage(t, map[string]string{"bin/attack_warm": string(data)})
+	victim := busyboxImage(t, map[string]string{"etc/victim": "v\n"})
+	env := runOpts{Env: []string{"LAUNCH_LINGER=2s"}}
+	args := []string{"-d", "exec", victim, "echo", "victim"}
+	first := launchWith(t, env, args...)
+	wantOK(t, first)
+	m := warmName.FindStringSubmatch(first.Stderr)
+	if m == nil {
+		t.Fatalf("the first launch kept no container; stderr:\n%s", first.Stderr)
+	}
+	endWarm(t, first)
+	a := startLaunch(t, []string{"LAUNCH_LINGER=0s"}, "ready", "exec", attacker, "/bin/attack_warm", m[1])
+	second := launchWith(t, env, args...)
+	defer endWarm(t, second)
+	if second.Code != 0 || second.Stdout != "victim\n" || strings.Contains(second.Stdout, "HIJACKED") {
+		t.Errorf("a launch whose warm container name a payload held: exit %d, output %q; stderr:\n%s", second.Code, second.Stdout, second.Stderr)
+	}
+	if got := a.next(t); got != "answered" {
+		t.Errorf("the forged holder was not asked (it printed %q): the attack was not tried", got)
 	}
 }
