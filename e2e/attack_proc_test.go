@@ -23,19 +23,27 @@ import (
 // with the host's C compiler, as /bin/attack_proc.
 func attackImage(t *testing.T) string {
 	t.Helper()
+	return busyboxImage(t, map[string]string{"bin/attack_proc": staticProgram(t, "attack_proc")})
+}
+
+// staticProgram builds testdata/NAME.c static with the host's C compiler
+// and returns the binary (the test is skipped without a compiler).
+func staticProgram(t *testing.T, name string) string {
+	t.Helper()
 	cc, err := exec.LookPath("cc")
 	if err != nil {
 		t.Skip("no C compiler (cc) to build the attack program")
 	}
-	bin := filepath.Join(t.TempDir(), "attack_proc")
-	if out, err := exec.Command(cc, "-static", "-O1", "-o", bin, "testdata/attack_proc.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc -static testdata/attack_proc.c: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), name)
+	src := "testdata/" + name + ".c"
+	if out, err := exec.Command(cc, "-static", "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc -static %s: %v\n%s", src, err, out)
 	}
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return busyboxImage(t, map[string]string{"bin/attack_proc": string(data)})
+	return string(data)
 }
 
 // TestAttackProcPtrace: the payload tries to ptrace every thread of the

@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -354,19 +353,7 @@ func TestAttackWarmForged(t *testing.T) {
 	if isRoot() {
 		t.Skip("root's launches do not join warm containers")
 	}
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler (cc) to build the attack program")
-	}
-	bin := filepath.Join(t.TempDir(), "attack_warm")
-	if out, err := exec.Command(cc, "-static", "-O1", "-o", bin, "testdata/attack_warm.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc -static testdata/attack_warm.c: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	attacker := busyboxImage(t, map[string]string{"bin/attack_warm": string(data)})
+	attacker := busyboxImage(t, map[string]string{"bin/attack_warm": staticProgram(t, "attack_warm")})
 	victim := busyboxImage(t, map[string]string{"etc/victim": "v\n"})
 	env := runOpts{Env: []string{"LAUNCH_LINGER=2s"}}
 	args := []string{"-d", "exec", victim, "echo", "victim"}

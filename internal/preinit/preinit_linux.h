@@ -9,6 +9,14 @@
 
 enum { PREINIT_NONE = 0, PREINIT_DONE = 1, PREINIT_FAILED = 2, PREINIT_BROKEN = 3, PREINIT_JOINED = 4 };
 
+// The record the Go side reads (preinit_linux.go), written only before the
+// Go runtime starts (split_linux.c defines them).
+extern int launch_preinit_state;                 // one of the PREINIT_ values
+extern int launch_preinit_errno;                 // errno of the failed step
+extern const char *launch_preinit_step;          // which step failed
+extern int launch_preinit_fd;                    // the child's end of the socket
+extern unsigned long long launch_preinit_ignored; // bit N-1: signal N was ignored at start
+
 // The signals passed on to the child: those of docs/process-model.md, the
 // same list as the Go side's (internal/container).
 extern const int preinit_forwarded[];
