@@ -391,7 +391,7 @@ echo "srun=$? after $(( $(date +%%s) - start ))s" > fail-status.txt
 		status := readFile(t, dir, "fail-status.txt")
 		t.Logf("%s", strings.TrimSpace(status))
 		if strings.HasPrefix(status, "srun=0 ") {
-			t.Errorf("srun returned 0 although rank 2 failed")
+			t.Errorf("srun returned 0 although rank 2 failed; daemon logs:%s", c.logTails())
 		}
 		errs := readFile(t, dir, "fail.err")
 		if !strings.Contains(errs, "FATAL:") || !strings.Contains(errs, missing) {

@@ -166,7 +166,7 @@ func startSlurm(launch string) (c *slurmCluster, err error) {
 			c = nil
 		}
 	}()
-	for _, d := range []string{"", "munge", "state", "spool", "log", "bin", "jobs"} {
+	for _, d := range []string{"", "munge", "state", "spool", "log", "bin", "jobs", "pmix"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return c, err
 		}
@@ -195,6 +195,17 @@ func startSlurm(launch string) (c *slurmCluster, err error) {
 	}
 	c.conf = filepath.Join(dir, "slurm.conf")
 	if err := os.WriteFile(c.conf, []byte(c.config(socket, ports)), 0o644); err != nil {
+		return c, err
+	}
+	// slurmstepd's PMIx plugin makes its base/spmix_appdir_UID_JOB.STEP
+	// for each step (the base defaults to /tmp) and does not always remove
+	// it when a step is killed (srun -K after a failing rank). Job IDs start
+	// at 1 in every cluster this harness makes, so a directory left by an
+	// earlier cluster failed a later step with the same IDs ("File exists",
+	// every task "launch failed", srun 0). Each cluster gets its own base,
+	// removed with the cluster.
+	mpiConf := "PMIxCliTmpDirBase=" + filepath.Join(dir, "pmix") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "mpi.conf"), []byte(mpiConf), 0o644); err != nil {
 		return c, err
 	}
 
