@@ -23,8 +23,10 @@ func (f *FS) OpenDir(_ <-chan struct{}, _ *fuse.OpenIn, out *fuse.OpenOut) fuse.
 	return fuse.OK
 }
 
-// ReadDir lists a directory from in.Offset: offset 0 is ".", 1 "..", and
-// k+2 the image's k-th entry.
+// ReadDir lists a directory from in.Offset: offset 0 is ".", 1 "..",
+// and 2+p the image's entry at listing position p (squashfs.ListFrom), so
+// each page of a large directory resumes where the last ended, and nothing
+// is kept between requests.
 func (f *FS) ReadDir(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
 	return f.readDir(in, out, false)
 }
@@ -35,6 +37,9 @@ func (f *FS) ReadDirPlus(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryL
 	return f.readDir(in, out, true)
 }
 
+// dotEntries is how many offsets "." and ".." take before the listing.
+const dotEntries = 2
+
 func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
 	dir, st := f.inode(in.NodeId)
 	if !st.Ok() {
@@ -43,51 +48,38 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	if dir.Type != squashfs.Dir {
 		return fuse.ENOTDIR
 	}
-	entries, ok := f.dirs.get(in.NodeId)
-	if !ok {
-		var err error
-		if entries, err = f.im.ReadDir(dir); err != nil {
-			return f.status(fmt.Sprintf("reading directory inode %d", dir.Number), err)
-		}
-		f.dirs.put(in.NodeId, entries)
-	}
-	for off := in.Offset; off < uint64(len(entries))+2; off++ {
-		e := fuse.DirEntry{Off: off + 1, Mode: syscall.S_IFDIR, Ino: uint64(dir.Number)}
-		var ent *squashfs.DirEntry
-		switch off {
-		case 0:
-			e.Name = "."
-		case 1:
+	for off := in.Offset; off < dotEntries; off++ {
+		e := fuse.DirEntry{Off: off + 1, Mode: syscall.S_IFDIR, Ino: uint64(dir.Number), Name: "."}
+		if off == 1 {
 			e.Name = ".."
-		default:
-			ent = &entries[off-2]
-			e.Name, e.Ino, e.Mode = ent.Name, uint64(ent.Number), ent.Type.Mode()
 		}
+		// The kernel looks "." and ".." up by itself (node id 0).
+		if plus && out.AddDirLookupEntry(e) == nil || !plus && !out.AddDirEntry(e) {
+			return fuse.OK
+		}
+	}
+	pos := max(in.Offset, dotEntries) - dotEntries
+	err := f.im.ListFrom(dir, pos, func(ent squashfs.DirEntry, end uint64) bool {
+		e := fuse.DirEntry{Off: end + dotEntries, Name: ent.Name, Ino: uint64(ent.Number), Mode: ent.Type.Mode()}
 		if !plus {
-			if !out.AddDirEntry(e) {
-				break
-			}
-			continue
-		}
-		if ent == nil {
-			// "." and "..": the kernel looks them up by itself (node id 0).
-			if out.AddDirLookupEntry(e) == nil {
-				break
-			}
-			continue
+			return out.AddDirEntry(e)
 		}
 		// Decode the inode before taking the slot: an entry whose inode is
 		// unreadable is left out of a listing that goes on.
 		ino, err := f.im.Inode(ent.Ref)
 		if err != nil {
 			f.status(fmt.Sprintf("reading inode %d of %q", ent.Number, ent.Name), err)
-			continue
+			return true
 		}
 		eo := out.AddDirLookupEntry(e)
 		if eo == nil {
-			break
+			return false
 		}
 		f.entry(ino, eo)
+		return true
+	})
+	if err != nil {
+		return f.status(fmt.Sprintf("reading directory inode %d", dir.Number), err)
 	}
 	return fuse.OK
 }

@@ -37,7 +37,6 @@ type FS struct {
 
 	im   *squashfs.Image
 	root *squashfs.Inode
-	dirs listings
 
 	// noOpen and noOpenDir: the kernel opens without asking when told
 	// ENOSYS (CAP_NO_OPEN_SUPPORT, CAP_NO_OPENDIR_SUPPORT); set by Init.

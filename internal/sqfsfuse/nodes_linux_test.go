@@ -24,23 +24,3 @@ func TestNodeIDs(t *testing.T) {
 		}
 	}
 }
-
-func TestListings(t *testing.T) {
-	var l listings
-	entries := func(n uint64) []squashfs.DirEntry { return []squashfs.DirEntry{{Name: "e", Number: uint32(n)}} }
-	for id := uint64(10); id < 15; id++ {
-		l.put(id, entries(id))
-	}
-	if _, ok := l.get(10); ok {
-		t.Error("the oldest of five listings is still kept; four are")
-	}
-	for id := uint64(11); id < 15; id++ {
-		e, ok := l.get(id)
-		if !ok || e[0].Number != uint32(id) {
-			t.Errorf("listing %d: %v %v", id, e, ok)
-		}
-	}
-	if _, ok := l.get(99); ok {
-		t.Error("a listing never kept was found")
-	}
-}

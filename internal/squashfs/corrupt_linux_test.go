@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -59,6 +60,7 @@ func walkAll(raw []byte, size int64) error {
 	walk = func(dir *Inode, depth int) {
 		ents, err := im.ReadDir(dir)
 		keep(err)
+		keep(pageThrough(im, dir))
 		for _, e := range ents {
 			if budget--; budget < 0 || depth > 16 {
 				return
@@ -93,6 +95,32 @@ func walkAll(raw []byte, size int64) error {
 	}
 	walk(root, 0)
 	return first
+}
+
+// pageThrough lists dir with ListFrom three entries at a time, as the
+// FUSE server pages through it: on any image every page must go forward,
+// so that no listing loops (TestListFrom checks what valid images list).
+func pageThrough(im *Image, dir *Inode) error {
+	pos := uint64(0)
+	for {
+		n := 0
+		last := pos
+		err := im.ListFrom(dir, pos, func(e DirEntry, end uint64) bool {
+			if end <= last {
+				panic(fmt.Sprintf("ListFrom(%d) gave an entry ending at %d, not after %d", pos, end, last))
+			}
+			last, n = end, n+1
+			return n < 3
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		pos = last
+	}
+	return nil
 }
 
 // put writes v little-endian at off of a copy of raw.

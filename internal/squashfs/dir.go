@@ -204,29 +204,65 @@ func (im *Image) Lookup(dir *Inode, name string) (*Inode, error) {
 	}
 }
 
-// useIndex moves r to the last header the index of dir says starts with a
-// name sorting before or at name. Each index entry holds the listing
-// offset of a header, its metadata block and the header's first name.
-func (im *Image) useIndex(r *dirReader, dir *Inode, name string) error {
-	c := im.cursor(dir.tailPos, int(dir.tailOff), im.inodeEnd)
-	defer c.close()
-	le := binary.LittleEndian
+// ListFrom calls fn with the entries of dir, in the order they are stored,
+// from listing position pos on, until fn returns false or the listing
+// ends. Positions are byte offsets into the listing: 0 is its start, and
+// end, given with each entry, is where the next entry starts, to pass as
+// pos to go on after it. A pos inside an entry goes on with that entry.
+//
+// Each call decodes at most one index stretch (about a metadata block of
+// listing) before pos, whatever the directory's size: a listing read a page
+// at a time is never read whole, nor kept.
+func (im *Image) ListFrom(dir *Inode, pos uint64, fn func(e DirEntry, end uint64) bool) error {
+	var r dirReader
+	if err := im.openDir(&r, dir); err != nil {
+		return fmt.Errorf("listing a directory: %w", err)
+	}
+	defer r.c.close()
+	size := r.left
+	if pos >= size {
+		return nil
+	}
+	if dir.idxLen > 0 && pos > 0 {
+		if err := im.indexAt(&r, dir, pos); err != nil {
+			return fmt.Errorf("listing directory %d: %w", dir.Number, err)
+		}
+	}
+	for {
+		name, e, ok, err := r.next()
+		if err != nil {
+			return fmt.Errorf("listing directory %d: %w", dir.Number, err)
+		}
+		if !ok {
+			return nil
+		}
+		end := size - r.left
+		if end <= pos {
+			continue
+		}
+		if e.Name = string(name); !validName(e.Name) {
+			return corrupt("listing directory %d: entry name %q", dir.Number, e.Name)
+		}
+		if !fn(e, end) {
+			return nil
+		}
+	}
+}
+
+// indexAt moves r to the last header the index of dir says starts at or
+// before listing position pos. Index offsets only grow (one that does not
+// ends the index), so the walk stops at the first one past pos.
+func (im *Image) indexAt(r *dirReader, dir *Inode, pos uint64) error {
+	x := im.openIndex(dir)
+	defer x.c.close()
 	var found bool
 	var off, blk uint32
-	for i := 0; i < int(dir.idxLen); i++ {
-		b, err := c.read(dirIndexSize)
+	for {
+		o, k, _, ok, err := x.next()
 		if err != nil {
-			return fmt.Errorf("reading the directory index: %w", err)
+			return err
 		}
-		o, k, size := le.Uint32(b[0:]), le.Uint32(b[4:]), uint64(le.Uint32(b[8:]))+1
-		if size > maxNameLen {
-			return corrupt("directory index name of %d bytes", size)
-		}
-		n, err := c.read(int(size))
-		if err != nil {
-			return fmt.Errorf("reading the directory index: %w", err)
-		}
-		if string(n) > name {
+		if !ok || uint64(o) > pos || (found && o < off) {
 			break
 		}
 		found, off, blk = true, o, k
@@ -235,4 +271,61 @@ func (im *Image) useIndex(r *dirReader, dir *Inode, name string) error {
 		return nil
 	}
 	return r.seek(dir, blk, off)
+}
+
+// useIndex moves r to the last header the index of dir says starts with a
+// name sorting before or at name.
+func (im *Image) useIndex(r *dirReader, dir *Inode, name string) error {
+	x := im.openIndex(dir)
+	defer x.c.close()
+	var found bool
+	var off, blk uint32
+	for {
+		o, k, n, ok, err := x.next()
+		if err != nil {
+			return err
+		}
+		if !ok || string(n) > name {
+			break
+		}
+		found, off, blk = true, o, k
+	}
+	if !found {
+		return nil
+	}
+	return r.seek(dir, blk, off)
+}
+
+// indexReader walks a directory's index: each entry holds the listing
+// offset of a header, the header's metadata block and its first name.
+type indexReader struct {
+	c    cursor
+	left int // entries not read yet
+}
+
+// openIndex starts reading the index of dir.
+func (im *Image) openIndex(dir *Inode) indexReader {
+	return indexReader{c: im.cursor(dir.tailPos, int(dir.tailOff), im.inodeEnd), left: int(dir.idxLen)}
+}
+
+// next returns the next index entry (name valid until the next call); ok
+// is false past the last.
+func (x *indexReader) next() (off, blk uint32, name []byte, ok bool, err error) {
+	if x.left == 0 {
+		return 0, 0, nil, false, nil
+	}
+	x.left--
+	le := binary.LittleEndian
+	b, err := x.c.read(dirIndexSize)
+	if err != nil {
+		return 0, 0, nil, false, fmt.Errorf("reading the directory index: %w", err)
+	}
+	off, blk, size := le.Uint32(b[0:]), le.Uint32(b[4:]), uint64(le.Uint32(b[8:]))+1
+	if size > maxNameLen {
+		return 0, 0, nil, false, corrupt("directory index name of %d bytes", size)
+	}
+	if name, err = x.c.read(int(size)); err != nil {
+		return 0, 0, nil, false, fmt.Errorf("reading the directory index: %w", err)
+	}
+	return off, blk, name, true, nil
 }
