@@ -115,6 +115,7 @@ with --force.`,
 	c.Flags().StringArrayVar(&f.def.buildArgs, "build-arg", nil, "definition file: set {{ KEY }} to VALUE (KEY=VALUE, repeatable)")
 	c.Flags().StringVar(&f.def.buildArgFile, "build-arg-file", "", "definition file: read KEY=VALUE build arguments from a file")
 	c.Flags().BoolVar(&f.def.warnUnused, "warn-unused-build-args", false, "definition file: only warn about build arguments it does not use")
+	defer registerAlready(c, "build")
 	c.Flags().BoolVarP(&f.def.fakeroot, "fakeroot", "f", false, "definition file: run %post as uid 0 in a user namespace mapped onto your ids and subordinate ranges")
 	c.Flags().StringArrayVarP(&f.def.binds, "bind", "B", nil, "definition file: bind SRC[:DST[:ro|rw]] into the image for %post and %test (comma list, repeatable)")
 	f.oci.Register(c)

@@ -61,8 +61,12 @@ type compatKey struct {
 	// internal/cache and the builders read).
 	dirVar string
 	// quiet marks a flag whose absence changes nothing for launch (it
-	// already behaves so: --userns, --no-privs): only a debug line.
+	// already behaves so: --userns, --no-privs): launch accepts it on the
+	// command line and in its variables, hidden, with only a debug line
+	// (registerAlready).
 	quiet bool
+	// short is Apptainer's one-letter form of a quiet flag (-u, -U).
+	short string
 }
 
 // bindKeys are the variables of --bind, lowest precedence first within a
@@ -80,7 +84,7 @@ var compatKeys = []compatKey{
 	{flag: "debug", group: groupAll, keys: []string{"DEBUG"}},
 	{flag: "quiet", group: groupAll, keys: []string{"QUIET"}},
 	{flag: "verbose", group: groupAll, keys: []string{"VERBOSE"}},
-	{flag: "silent", group: groupAll, keys: []string{"SILENT"}, quiet: true},
+	{flag: "silent", group: groupAll, keys: []string{"SILENT"}},
 	{flag: "nocolor", group: groupAll, keys: []string{"NOCOLOR"}, quiet: true},
 
 	// exec, run, shell: what launch has.
@@ -115,7 +119,7 @@ var compatKeys = []compatKey{
 	{flag: "sharens", group: groupAction, keys: []string{"SHARENS"}},
 
 	// exec, run, shell: what launch already does without the flag.
-	{flag: "userns", group: groupAction, keys: []string{"USERNS", "UNSHARE_USERNS"}, quiet: true},
+	{flag: "userns", group: groupAction, keys: []string{"USERNS", "UNSHARE_USERNS"}, quiet: true, short: "u"},
 	{flag: "no-privs", group: groupAction, keys: []string{"NO_PRIVS"}, quiet: true},
 	{flag: "no-init", group: groupAction, keys: []string{"NOSHIMINIT"}, quiet: true},
 	{flag: "unsquash", group: groupAction, keys: []string{"UNSQUASH"}, quiet: true},
@@ -177,7 +181,7 @@ var compatKeys = []compatKey{
 	{flag: "arch", group: groupPull, keys: []string{"PULL_ARCH"}},
 	{flag: "arch-variant", group: groupPull, keys: []string{"PULL_ARCH_VARIANT"}},
 	{flag: "dir", group: groupPull, keys: []string{"PULLDIR", "PULLFOLDER"}},
-	{flag: "allow-unsigned", group: groupPull, keys: []string{"ALLOW_UNSIGNED"}, quiet: true},
+	{flag: "allow-unsigned", group: groupPull, keys: []string{"ALLOW_UNSIGNED"}, quiet: true, short: "U"},
 	{flag: "arch", group: groupBuild, keys: []string{"BUILD_ARCH"}},
 	{flag: "arch-variant", group: groupBuild, keys: []string{"BUILD_ARCH_VARIANT"}},
 	{flag: "fakeroot", group: groupBuild, keys: []string{"FAKEROOT"}, quiet: true},
@@ -189,7 +193,7 @@ var compatKeys = []compatKey{
 	{flag: "fix-perms", group: groupBuild, keys: []string{"FIXPERMS"}},
 	{flag: "mksquashfs-args", group: groupBuild, keys: []string{"MKSQUASHFS_ARGS"}},
 	{flag: "buildkit-host", group: groupBuild, keys: []string{"BUILDKIT_HOST"}},
-	{flag: "userns", group: groupBuild, keys: []string{"USERNS"}, quiet: true},
+	{flag: "userns", group: groupBuild, keys: []string{"USERNS"}, quiet: true, short: "u"},
 
 	// registry login.
 	{flag: "username", group: groupLogin, keys: []string{"LOGIN_USERNAME"}},

@@ -71,12 +71,13 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.StringSliceVarP(&f.scratch, "scratch", "S", nil, "empty writable directory at this path inside (comma list, repeatable)")
 	fl.StringVarP(&f.workdir, "workdir", "W", "", "host directory backing --scratch and, with --contain, /tmp and /var/tmp")
 	fl.BoolVarP(&f.writable, "writable", "w", false, "write into a sandbox (directory) image itself")
-	fl.BoolVar(&f.fakeroot, "fakeroot", false, "run as uid 0 inside, in a user namespace mapped onto your ids and your /etc/subuid, /etc/subgid ranges")
+	fl.BoolVarP(&f.fakeroot, "fakeroot", "f", false, "run as uid 0 inside, in a user namespace mapped onto your ids and your /etc/subuid, /etc/subgid ranges")
 	fl.BoolVar(&f.noShare, "no-share", false, "mount the image for this launch alone, not shared with this user's other launches of it in the same job step")
 	f.gpu.register(c)
 	fl.StringVar(&f.linger, "linger", "", "keep a shared image mount this launch serves warm this long after its last launch, for the next (default: launch.conf images.linger)")
 	fl.BoolVar(&f.noHTTPS, "nohttps", false, "talk plain HTTP to the registry of a docker:// IMAGE (a local test registry)")
 	fl.BoolVar(&f.sharens, "sharens", false, "share one set of namespaces among this user's launches of the image in this job step (docs/instances.md)")
+	registerAlready(c, "exec") // instance start and run too
 }
 
 // flagAliases maps Apptainer's other spellings of options to launch's:

@@ -40,6 +40,7 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code
 // the OCI commands in use. It is the cliutil.Globals of the OCI commands.
 type globals struct {
 	quiet, verbose, debug bool
+	silent                bool // Apptainer's -s/--silent: --quiet
 	stdout, stderr        io.Writer
 	args                  []string
 	oci                   OCICommands
@@ -146,7 +147,7 @@ func MainWith(args []string, oci OCICommands) int {
 // run executes the command line of g and returns the exit status.
 func run(g *globals) int {
 	root := newRoot(g, commandName(g.args))
-	root.SetArgs(inspectArgs(g.args))
+	root.SetArgs(inspectArgs(globalArgs(g.args)))
 	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
@@ -157,6 +158,32 @@ func run(g *globals) int {
 	}
 	msg.Fatal(g.stderr, blameEnvFlags(cmd, err))
 	return ExitLauncherError
+}
+
+// globalShort are Apptainer's one-letter global options that launch
+// spells out only before the command: after it, the command's own
+// options of that letter win (build -s is --sandbox).
+var globalShort = map[string]string{"-s": "--silent"}
+
+// globalArgs is args with the global options before the command spelt
+// out (globalShort).
+func globalArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if long, ok := globalShort[a]; ok {
+			if out == nil {
+				out = append([]string(nil), args...)
+			}
+			out[i] = long
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
 }
 
 // command is one subcommand of launch: its name, its aliases, and how to
@@ -172,7 +199,7 @@ func commands(g *globals) []command {
 	return append([]command{
 		{[]string{"version"}, newVersionCmd},
 		{[]string{"build"}, newBuildCmd},
-		{[]string{"pull"}, func(g *globals) *cobra.Command { return g.oci.Pull(g) }},
+		{[]string{"pull"}, func(g *globals) *cobra.Command { return withAlready(g.oci.Pull(g)) }},
 		{[]string{"cache"}, func(g *globals) *cobra.Command { return g.oci.Cache(g) }},
 		{[]string{"push"}, func(g *globals) *cobra.Command { return g.oci.Push(g) }},
 		{[]string{"registry"}, func(g *globals) *cobra.Command { return g.oci.Registry(g) }},
@@ -229,7 +256,12 @@ env.apptainer_compat).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
-			return g.applyEnv(c)
+			if err := g.applyEnv(c); err != nil {
+				return err
+			}
+			g.quiet = g.quiet || g.silent
+			g.reportAlready(c)
+			return nil
 		},
 	}
 	// --version prints what `launch version` prints (Apptainer has both).
@@ -254,6 +286,10 @@ env.apptainer_compat).`,
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only errors")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "print what the launcher does")
 	pf.BoolVarP(&g.debug, "debug", "d", false, "print everything, including every mount")
+	// Apptainer's -s is --silent before the command only (globalArgs):
+	// build and pull have their own -s, --sandbox.
+	pf.BoolVar(&g.silent, "silent", false, "print only errors, as --quiet (-s before the command)")
+	registerAlready(root, "")
 	cmds := commands(g)
 	for _, c := range cmds {
 		if slices.Contains(c.names, only) {
@@ -270,6 +306,12 @@ env.apptainer_compat).`,
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(newHelpCmd(g))
 	return root
+}
+
+// withAlready is c with the options registerAlready adds.
+func withAlready(c *cobra.Command) *cobra.Command {
+	registerAlready(c, c.Name())
+	return c
 }
 
 // CommandTree is the whole command tree of launch with the given OCI
