@@ -18,6 +18,53 @@ func TestCompatCliCwd(t *testing.T) {
 	}
 }
 
+// TestCompatCliAlreadyFlags: Apptainer's options that launch already
+// behaves as run as without them (-d says so), and -s before the command
+// is --silent: the warning of --nv on a host without the driver is not
+// printed.
+func TestCompatCliAlreadyFlags(t *testing.T) {
+	image := busyboxImage(t, nil)
+	r := launch(t, "-d", "exec", "-u", "--userns", "--no-init", "--unsquash", "--no-privs", "--no-nv", "--no-rocm",
+		"--ignore-subuid", "--ignore-userns", "--ignore-fakeroot-command", "--disable-cache", image, "echo", "ok")
+	wantOK(t, r)
+	if r.Stdout != "ok\n" {
+		t.Errorf("stdout %q, want ok", r.Stdout)
+	}
+	for _, fl := range []string{"--userns", "--no-init", "--unsquash", "--disable-cache"} {
+		if !strings.Contains(r.Stderr, fl+": launch already behaves so") {
+			t.Errorf("-d does not say %s changes nothing:\n%s", fl, r.Stderr)
+		}
+	}
+	e := launchWith(t, runOpts{Env: []string{"APPTAINER_NOSHIMINIT=1"}}, "-d", "exec", image, "true")
+	wantOK(t, e)
+	if !strings.Contains(e.Stderr, "APPTAINER_NOSHIMINIT: launch has no use for --no-init") {
+		t.Errorf("-d does not say APPTAINER_NOSHIMINIT changes nothing:\n%s", e.Stderr)
+	}
+	// A variable for an option launch lacks is a warning, which -s and
+	// --silent (and APPTAINER_SILENT) leave out, as -q does.
+	warn := []string{"APPTAINER_COMPAT32=1"}
+	loud := launchWith(t, runOpts{Env: warn}, "exec", image, "true")
+	wantOK(t, loud)
+	if !strings.Contains(loud.Stderr, "WARNING") {
+		t.Fatalf("APPTAINER_COMPAT32=1 warns of nothing (stderr %q): the -s check below cannot fail", loud.Stderr)
+	}
+	for _, tc := range []struct {
+		env  []string
+		args []string
+	}{
+		{warn, []string{"-s", "exec"}},
+		{warn, []string{"--silent", "exec"}},
+		{warn, []string{"-q", "exec"}},
+		{append([]string{"APPTAINER_SILENT=1"}, warn...), []string{"exec"}},
+	} {
+		r := launchWith(t, runOpts{Env: tc.env}, append(tc.args, image, "true")...)
+		wantOK(t, r)
+		if r.Stderr != "" {
+			t.Errorf("%s launch %s: stderr %q, want nothing", tc.env, strings.Join(tc.args, " "), r.Stderr)
+		}
+	}
+}
+
 // TestCompatCliVersion: `launch --version` prints what `launch version`
 // prints.
 func TestCompatCliVersion(t *testing.T) {

@@ -65,6 +65,7 @@ func TestFakerootExec(t *testing.T) {
 		args []string
 	}{
 		{"flag", nil, []string{"exec", "--fakeroot", img}},
+		{"-f", nil, []string{"exec", "-f", img}},
 		{"LAUNCH_FAKEROOT", []string{"LAUNCH_FAKEROOT=1"}, []string{"exec", img}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -365,3 +365,49 @@ func TestOCIDebian(t *testing.T) {
 	}
 	noTempLeft(t, e.tmp)
 }
+
+// TestOCIPullNameDir: pull's --name (Apptainer's hidden option, which
+// Nextflow passes for every image) wins over OUT, and --dir (or
+// APPTAINER_PULLDIR) holds the output, whichever names it; an existing
+// output without --force is one clear error.
+func TestOCIPullNameDir(t *testing.T) {
+	src := busyboxOCI(t)
+	lay := filepath.Join(t.TempDir(), "layout")
+	writeLayout(t, lay, "v1", src)
+	ref := "oci:" + lay + ":v1"
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string // relative to the working directory
+	}{
+		{name: "name", args: []string{"--name", "nf-tmp.img"}, want: "nf-tmp.img"},
+		{name: "name over OUT", args: []string{"--name", "named.sif", "out.sif"}, want: "named.sif"},
+		{name: "dir", args: []string{"--dir", "imgs"}, want: "imgs/layout_v1.sif"},
+		{name: "dir and OUT", args: []string{"--dir", "imgs", "out.sif"}, want: "imgs/out.sif"},
+		{name: "dir and name", args: []string{"--dir", "imgs", "--name", "n.sif"}, want: "imgs/n.sif"},
+		{name: "APPTAINER_PULLDIR", env: []string{"APPTAINER_PULLDIR=imgs"}, want: "imgs/layout_v1.sif"},
+		{name: "LAUNCH_DIR over APPTAINER_PULLDIR", env: []string{"APPTAINER_PULLDIR=other", "LAUNCH_DIR=imgs"}, want: "imgs/layout_v1.sif"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newOCIEnv(t)
+			work := t.TempDir()
+			if err := os.Mkdir(filepath.Join(work, "imgs"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			o := runOpts{Dir: work, Env: append(e.env(), tc.env...)}
+			wantOK(t, launchWith(t, o, append(append([]string{"pull", "-q"}, tc.args...), ref)...))
+			got := filepath.Join(work, tc.want)
+			checkBusybox(t, got, src)
+			ents, _ := filepath.Glob(filepath.Join(work, "*"))
+			sub, _ := filepath.Glob(filepath.Join(work, "imgs", "*"))
+			if len(ents)+len(sub) != 2 {
+				t.Errorf("the working directory holds %q and imgs/ %q: want %s alone (and imgs/)", ents, sub, tc.want)
+			}
+			// Again without --force: the output is there.
+			r := launchWith(t, o, append(append([]string{"pull", "-q"}, tc.args...), ref)...)
+			wantFatal(t, r, filepath.Base(tc.want))
+			noTempLeft(t, e.tmp)
+		})
+	}
+}

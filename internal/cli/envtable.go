@@ -181,6 +181,7 @@ var compatKeys = []compatKey{
 	{flag: "arch", group: groupPull, keys: []string{"PULL_ARCH"}},
 	{flag: "arch-variant", group: groupPull, keys: []string{"PULL_ARCH_VARIANT"}},
 	{flag: "dir", group: groupPull, keys: []string{"PULLDIR", "PULLFOLDER"}},
+	{flag: "name", group: groupPull, keys: []string{"PULL_NAME"}},
 	{flag: "allow-unsigned", group: groupPull, keys: []string{"ALLOW_UNSIGNED"}, quiet: true, short: "U"},
 	{flag: "arch", group: groupBuild, keys: []string{"BUILD_ARCH"}},
 	{flag: "arch-variant", group: groupBuild, keys: []string{"BUILD_ARCH_VARIANT"}},

@@ -83,6 +83,7 @@ func (g *globals) applyEnv(c *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	g.quiet = g.quiet || g.silent // from the command line or a variable
 	if len(got.dirs) > 0 && g.hostEnv == nil {
 		g.hostEnv = os.Environ()
 	}
@@ -259,7 +260,6 @@ env.apptainer_compat).`,
 			if err := g.applyEnv(c); err != nil {
 				return err
 			}
-			g.quiet = g.quiet || g.silent
 			g.reportAlready(c)
 			return nil
 		},

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -82,6 +83,7 @@ func ociOptions(g cliutil.Globals, f *cliutil.OCIFlags, src oci.Source, out stri
 func NewPullCmd(g cliutil.Globals) *cobra.Command {
 	var f cliutil.OCIFlags
 	var force, sandbox bool
+	var dir, name string
 	c := &cobra.Command{
 		Use:   "pull [flags] [OUT.sif] SOURCE",
 		Short: "Fetch an OCI/Docker image and convert it to a SIF file",
@@ -127,6 +129,20 @@ Credentials come from --docker-username/--docker-password
 				out = args[0]
 			}
 			f.Sandbox = sandbox
+			// As Apptainer: --name wins over OUT, and --dir holds either
+			// (or the default name).
+			if name != "" {
+				out = name
+			}
+			if dir != "" {
+				if out == "" {
+					var err error
+					if out, err = defaultOut(srcArg, sandbox); err != nil {
+						return err
+					}
+				}
+				out = filepath.Join(dir, out)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return pullOrBuild(ctx, g, &f, force, out, srcArg)
@@ -134,6 +150,9 @@ Credentials come from --docker-username/--docker-password
 	}
 	c.Flags().BoolVarP(&force, "force", "F", false, "replace OUT if it exists")
 	c.Flags().BoolVarP(&sandbox, "sandbox", "s", false, "unpack the image into the directory OUT instead of a SIF file")
+	c.Flags().StringVar(&dir, "dir", "", "write the image into directory DIR (OUT, --name or the default name inside it)")
+	c.Flags().StringVar(&name, "name", "", "the image's file name, in place of OUT (Apptainer's hidden option, as Nextflow uses it)")
+	_ = c.Flags().MarkHidden("name")
 	f.Register(c)
 	return c
 }
@@ -147,22 +166,18 @@ func BuildOCI(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, force
 // pullOrBuild makes out from source: a SIF file, or with f.Sandbox a
 // directory. out "" is the name Apptainer gives it.
 func pullOrBuild(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, force bool, out, source string) error {
-	if name, _, _ := transport.Split(source); name == transport.Oras {
-		if out == "" {
-			ref, err := oras.ParseRef(source)
-			if err != nil {
-				return err
-			}
-			out = outName(ref.Name(), f.Sandbox)
+	if out == "" {
+		var err error
+		if out, err = defaultOut(source, f.Sandbox); err != nil {
+			return err
 		}
+	}
+	if name, _, _ := transport.Split(source); name == transport.Oras {
 		return orasPull(ctx, g, f, source, out, force)
 	}
 	src, err := oci.ParseSource(source)
 	if err != nil {
 		return err
-	}
-	if out == "" {
-		out = outName(src.Name(), f.Sandbox)
 	}
 	if f.Sandbox {
 		return sandboxFromOCI(ctx, g, f, src, out, force)
@@ -172,6 +187,23 @@ func pullOrBuild(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, fo
 		return err
 	}
 	return ocibuild.FromOCI(ctx, src, o)
+}
+
+// defaultOut is the output a pull of source without OUT writes, as
+// Apptainer names it (outName of the source's name).
+func defaultOut(source string, sandbox bool) (string, error) {
+	if name, _, _ := transport.Split(source); name == transport.Oras {
+		ref, err := oras.ParseRef(source)
+		if err != nil {
+			return "", err
+		}
+		return outName(ref.Name(), sandbox), nil
+	}
+	src, err := oci.ParseSource(source)
+	if err != nil {
+		return "", err
+	}
+	return outName(src.Name(), sandbox), nil
 }
 
 // outName is the output a pull without OUT writes: NAME.sif, or the

@@ -103,8 +103,24 @@ static int names_oci_source(const char *a) {
 	       strncmp(a, "oras://", 7) == 0;
 }
 
+// short_fakeroot reports whether a is a cluster of one-letter options
+// that holds -f (--fakeroot on exec, run, shell and instance start): -f,
+// -cf, -fC. The payload's own (tail -f, rm -rf) match too.
+static int short_fakeroot(const char *a) {
+	if (a[0] != '-' || a[1] == '-' || a[1] == '\0')
+		return 0;
+	int f = 0;
+	for (const char *p = a + 1; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return 0;
+		f |= *p == 'f';
+	}
+	return f;
+}
+
 // leave_to_go reports whether the command line may ask for --fakeroot
-// (any argument that begins with it, the payload's too, or LAUNCH_FAKEROOT,
+// (any argument that begins with it or is a cluster of one-letter options
+// with -f, the payload's too, or LAUNCH_FAKEROOT,
 // APPTAINER_FAKEROOT, SINGULARITY_FAKEROOT set; likewise --sharens and its
 // variables): its stage needs a user
 // namespace mapped by the setuid helpers from outside, which the Go side
@@ -118,7 +134,7 @@ static int leave_to_go(int argc, char **argv) {
 	static const char *const vars[] = {"LAUNCH_FAKEROOT", "APPTAINER_FAKEROOT", "SINGULARITY_FAKEROOT",
 	                                   "LAUNCH_SHARENS", "APPTAINER_SHARENS", "SINGULARITY_SHARENS"};
 	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--fakeroot", 10) == 0 || strncmp(argv[i], "instance://", 11) == 0 ||
+		if (strncmp(argv[i], "--fakeroot", 10) == 0 || short_fakeroot(argv[i]) || strncmp(argv[i], "instance://", 11) == 0 ||
 		    strncmp(argv[i], "--sharens", 9) == 0 || names_oci_source(argv[i]))
 			return 1;
 	}
