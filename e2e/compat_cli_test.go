@@ -147,3 +147,39 @@ func TestCompatCliCacheClean(t *testing.T) {
 	wantFatal(t, launchWith(t, runOpts{Env: env}, "cache", "clean", "--days", "-1"), "--days")
 	wantFatal(t, launchWith(t, runOpts{Env: env}, "cache", "clean", "--days", "x"), "--days")
 }
+
+// TestCompatCliCacheTypes: cache list and clean take Apptainer's type names
+// and comma lists: oci is the converted SIFs, oras and blobs the blobs, and
+// library or shub (which launch never caches) name nothing.
+func TestCompatCliCacheTypes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	env := runOpts{Env: []string{"LAUNCH_CACHEDIR=" + dir}}
+	wantOK(t, launchWith(t, env, "cache", "list")) // makes the cache
+	blob := filepath.Join(dir, "blobs", "sha256", strings.Repeat("c", 64))
+	if err := os.WriteFile(blob, []byte("blob"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		types string
+		shown bool
+	}{
+		{"oci", false}, {"library,shub", false}, {"blobs", true}, {"oci,blob", true}, {"oras", true}, {"all", true},
+	} {
+		r := launchWith(t, env, "cache", "list", "-T", tc.types)
+		wantOK(t, r)
+		if got := strings.Contains(r.Stdout, strings.Repeat("c", 64)); got != tc.shown {
+			t.Errorf("cache list -T %s shows the blob: %v, want %v\n%s", tc.types, got, tc.shown, r.Stdout)
+		}
+	}
+	for _, types := range []string{"library", "oci"} {
+		wantOK(t, launchWith(t, env, "cache", "clean", "-T", types))
+		if _, err := os.Stat(blob); err != nil {
+			t.Fatalf("cache clean -T %s removed a blob: %v", types, err)
+		}
+	}
+	wantOK(t, launchWith(t, env, "cache", "clean", "-T", "oras"))
+	if _, err := os.Stat(blob); err == nil {
+		t.Error("cache clean -T oras left the blob")
+	}
+	wantFatal(t, launchWith(t, env, "cache", "list", "-T", "nope"), `"nope"`)
+}

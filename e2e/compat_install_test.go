@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,92 @@ func TestCompatInstallDocs(t *testing.T) {
 	})
 	if len(left) != 0 {
 		t.Errorf("make uninstall left %q", left)
+	}
+}
+
+// installRepo is the checkout `make install` may run in (as
+// TestCompatInstallDocs says), or a skip.
+func installRepo(t *testing.T) string {
+	t.Helper()
+	repo := os.Getenv("LAUNCH_E2E_SRC")
+	if repo == "" {
+		repo = ".."
+	}
+	repo, err := filepath.Abs(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "mlocal", "install.mk")); err != nil {
+		t.Skip("no source checkout next to the test binary")
+	}
+	if fi, err := os.Stat(filepath.Join(repo, "builddir")); err != nil || !ownedByMe(fi) {
+		t.Skip("builddir is not this user's: make could not update it")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	return repo
+}
+
+// TestCompatInstallRunSingularity: `make install` puts run-singularity next
+// to launch, so that an executable SIF (its first line is
+// #!/usr/bin/env run-singularity, as Apptainer writes it too) runs as
+// `launch run` with its arguments and exit status; an existing
+// run-singularity that is not launch's (Apptainer's) is kept, and
+// `make uninstall` leaves it.
+func TestCompatInstallRunSingularity(t *testing.T) {
+	repo := installRepo(t)
+	dest := t.TempDir()
+	if out, err := exec.Command("make", "--no-print-directory", "-C", repo, "install", "DESTDIR="+dest).CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	bins, _ := filepath.Glob(filepath.Join(dest, "*", "*", "bin", "run-singularity"))
+	bins2, _ := filepath.Glob(filepath.Join(dest, "*", "bin", "run-singularity"))
+	if bins = append(bins, bins2...); len(bins) != 1 {
+		t.Fatalf("make install: run-singularity installed at %q, want one", bins)
+	}
+	bin := filepath.Dir(bins[0])
+	tree := busyboxTree(t)
+	if err := os.MkdirAll(filepath.Join(tree, ".singularity.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, ".singularity.d", "runscript"), []byte("#!/bin/sh\necho \"runscript: $*\"\nexit 7\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := buildSIF(t, tree)
+	if err := os.Chmod(img, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(img, "a", "b c")
+	cmd.Env = append(os.Environ(), "PATH="+bin+":/usr/bin:/bin")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 || string(out) != "runscript: a b c\n" {
+		t.Errorf("./image.sif a 'b c': %v, stdout %q; want exit 7 and the runscript's line", err, out)
+	}
+	if out, err := exec.Command("make", "--no-print-directory", "-C", repo, "uninstall", "DESTDIR="+dest).CombinedOutput(); err != nil {
+		t.Fatalf("make uninstall: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(bins[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("make uninstall left run-singularity: %v", err)
+	}
+
+	// Apptainer's run-singularity in the same place is kept.
+	foreign := "#!/bin/sh\nexec /usr/bin/env apptainer --quiet run \"$@\"\n"
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bins[0], []byte(foreign), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"install", "uninstall"} {
+		out, err := exec.Command("make", "--no-print-directory", "-C", repo, target, "DESTDIR="+dest).CombinedOutput()
+		if err != nil {
+			t.Fatalf("make %s: %v\n%s", target, err, out)
+		}
+		if b, err := os.ReadFile(bins[0]); err != nil || string(b) != foreign {
+			t.Errorf("make %s over Apptainer's run-singularity: %v, now %q", target, err, b)
+		}
 	}
 }
 

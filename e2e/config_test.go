@@ -64,6 +64,40 @@ func TestConfigApplies(t *testing.T) {
 	}
 }
 
+// TestConfigNoMountSiteBinds: Apptainer's --no-mount values for what is
+// not a default mount: bind-paths leaves out every site bind, a
+// destination one of them, hostfs changes nothing, and devpts leaves
+// --contain's /dev/pts out; APPTAINER_NO_MOUNT takes them too.
+func TestConfigNoMountSiteBinds(t *testing.T) {
+	image := busyboxImage(t, nil)
+	a, b := hostDir(t, "a", "A"), hostDir(t, "b", "B")
+	env := withConf(t, "[mounts]\nsystem = [\""+a+":/opt/a\", \""+b+":/opt/b\"]\n")
+	show := `for d in /opt/a /opt/b; do test -e $d/file && echo $d; done; test -e /dev/pts/ptmx && echo pts; true`
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"none", nil, nil, "/opt/a /opt/b pts"},
+		{"bind-paths", []string{"--no-mount", "bind-paths"}, nil, "pts"},
+		{"a destination", []string{"--no-mount", "/opt/a/"}, nil, "/opt/b pts"},
+		{"hostfs", []string{"--no-mount", "hostfs"}, nil, "/opt/a /opt/b pts"},
+		{"contain", []string{"--contain"}, nil, "/opt/a /opt/b pts"},
+		{"devpts under contain", []string{"--contain", "--no-mount", "devpts"}, nil, "/opt/a /opt/b"},
+		{"APPTAINER_NO_MOUNT", nil, []string{"APPTAINER_NO_MOUNT=/opt/b,hostfs"}, "/opt/a pts"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := launchWith(t, runOpts{Env: append(append([]string{}, env...), tc.env...), Dir: "/"},
+				append(append([]string{"exec"}, tc.args...), image, "sh", "-c", show)...)
+			wantOK(t, r)
+			if got := strings.Join(strings.Fields(r.Stdout), " "); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestConfigRefuses(t *testing.T) {
 	image := busyboxImage(t, nil)
 	tree := busyboxTree(t)

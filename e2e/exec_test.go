@@ -325,6 +325,12 @@ func TestExecNetNamespace(t *testing.T) {
 	if strings.Count(got, "\n") != 0 || !strings.HasPrefix(got, "lo: <LOOPBACK,UP") {
 		t.Errorf("interfaces inside --net: %q, want only lo, up", got)
 	}
+	// Apptainer's --net --network none is the same; other networks are CNI's.
+	n := launch(t, "exec", "--net", "--network", "none", img, "sh", "-c", `ip -o link | cut -d: -f2,3`)
+	if wantOK(t, n); strings.TrimSpace(n.Stdout) != got {
+		t.Errorf("interfaces inside --net --network none: %q, want %q", n.Stdout, got)
+	}
+	wantFatal(t, launch(t, "exec", "--net", "--network", "bridge", img, "true"), `--network "bridge"`, "CNI")
 }
 
 // waitGone fails the test unless every process of procs (pid → command

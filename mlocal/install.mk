@@ -4,6 +4,9 @@
 CONF_SRC := etc/launch/launch.conf
 CONF_DIR := $(DESTDIR)$(SYSCONFDIR)/launch
 CONF     := $(CONF_DIR)/launch.conf
+# run-singularity, and the line that marks it as launch's.
+RUNSIF      := $(DESTDIR)$(BINDIR)/run-singularity
+RUNSIF_MARK := run-singularity of launch
 # The GPU library lists (--nv, --rocm), kept like launch.conf when edited.
 LISTS    := nvliblist.conf rocmliblist.conf
 
@@ -12,6 +15,17 @@ install: $(BUILDDIR)/launch $(addprefix $(BUILDDIR)/,$(HELPERS)) install-docs
 	install -d $(DESTDIR)$(BINDIR) $(CONF_DIR) $(DESTDIR)$(PREFIX)/libexec/launch
 	install -m 0755 $(BUILDDIR)/launch $(DESTDIR)$(BINDIR)/launch
 	install -m 0755 $(addprefix $(BUILDDIR)/,$(HELPERS)) $(DESTDIR)$(PREFIX)/libexec/launch/
+	@# run-singularity: what an executable SIF's first line (#!/usr/bin/env
+	@# run-singularity) runs, as Apptainer ships it; one of Apptainer's in
+	@# the same place is kept.
+	@if [ -e '$(RUNSIF)' ] && ! grep -q '$(RUNSIF_MARK)' '$(RUNSIF)'; then \
+		echo "NOTE: $(RUNSIF) exists and is not launch's: kept (executable SIFs run with what it runs)"; \
+	else \
+		echo "install -m 0755 run-singularity $(RUNSIF)"; \
+		printf '%s\n' '#!/bin/sh' '# $(RUNSIF_MARK): runs an executable SIF (./app.sif ARGS) as `launch run`.' \
+			'd=$${0%/*}' '[ -x "$$d/launch" ] && exec "$$d/launch" -q run "$$@"' 'exec launch -q run "$$@"' >'$(RUNSIF)'; \
+		chmod 0755 '$(RUNSIF)'; \
+	fi
 	@for f in $(LISTS); do \
 		if [ ! -e "$(CONF_DIR)/$$f" ]; then \
 			echo "install -m 0644 etc/launch/$$f $(CONF_DIR)/$$f"; install -m 0644 etc/launch/$$f "$(CONF_DIR)/$$f"; \
@@ -32,6 +46,7 @@ install: $(BUILDDIR)/launch $(addprefix $(BUILDDIR)/,$(HELPERS)) install-docs
 
 .PHONY: uninstall
 uninstall: uninstall-docs
+	@if [ -e '$(RUNSIF)' ] && grep -q '$(RUNSIF_MARK)' '$(RUNSIF)'; then echo "rm -f $(RUNSIF)"; rm -f '$(RUNSIF)'; fi
 	rm -f $(DESTDIR)$(BINDIR)/launch $(addprefix $(DESTDIR)$(PREFIX)/libexec/launch/,$(HELPERS)) '$(CONF).new'
 	@for f in $(LISTS); do \
 		rm -f "$(CONF_DIR)/$$f.new"; \

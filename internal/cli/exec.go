@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -41,6 +40,7 @@ type runFlags struct {
 	gpu                gpuFlags
 	app                string
 	noHTTPS            bool   // for a docker:// IMAGE (source.go)
+	network            string // --network: "none" alone (checked in spec)
 	instanceInit       string // hidden; instance.go
 	sharens            bool   // instance.go
 }
@@ -53,8 +53,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.StringArrayVar(&f.mounts, "mount", nil, "bind with explicit fields: type=bind,src=SRC,dst=DST[,ro] (repeatable)")
 	fl.StringVarP(&f.home, "home", "H", "", "home directory SRC[:DST] to bind instead of $HOME")
 	fl.BoolVar(&f.noHome, "no-home", false, "do not mount the home directory")
-	fl.StringSliceVar(&f.noMount, "no-mount", nil, "leave out default mounts (comma list of "+
-		strings.Join(mountplan.DefaultNames(), ",")+")")
+	fl.StringSliceVar(&f.noMount, "no-mount", nil, "leave out default mounts (comma list of "+mountplan.NoMountHelp()+")")
 	fl.StringVar(&f.pwd, "pwd", "", "initial working directory inside the container (also --cwd, as Apptainer spells it)")
 	fl.BoolVarP(&f.cleanenv, "cleanenv", "e", false, "pass only a minimal host environment (HOME, TERM, LANG, SLURM_*, …)")
 	fl.StringArrayVar(&f.envs, "env", nil, "set NAME=VALUE inside (comma list, repeatable; wins over everything)")
@@ -64,6 +63,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.BoolVarP(&f.pid, "pid", "p", false, "run in a new PID namespace (fresh /proc)")
 	fl.BoolVarP(&f.ipc, "ipc", "i", false, "run in a new IPC namespace")
 	fl.BoolVarP(&f.net, "net", "n", false, "run in a new network namespace (loopback only)")
+	fl.StringVar(&f.network, "network", "", "with --net, the network: none (loopback only) is launch's one; no CNI networks")
 	fl.BoolVar(&f.uts, "uts", false, "run in a new UTS namespace")
 	fl.StringVar(&f.hostname, "hostname", "", "set the container's hostname (implies --uts)")
 	fl.BoolVar(&f.writableTmpfs, "writable-tmpfs", false, "writable layer in memory over the image for this run (size: launch.conf tmpfs.writable)")
@@ -81,10 +81,14 @@ func (f *runFlags) register(c *cobra.Command) {
 }
 
 // flagAliases maps Apptainer's other spellings of options to launch's:
-// --cwd is Apptainer's documented name for --pwd.
+// --cwd is Apptainer's documented name for --pwd, --no-https its other
+// spelling of --nohttps.
 func flagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-	if name == "cwd" {
+	switch name {
+	case "cwd":
 		return "pwd"
+	case "no-https":
+		return "nohttps"
 	}
 	return pflag.NormalizedName(name)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/launch-hpc/launch/internal/config"
@@ -16,6 +17,9 @@ import (
 // the host is done by internal/container. --containall is expanded into
 // the Spec's fields; the flags stay as given.
 func (f *runFlags) spec(conf *config.Config, mode runspec.Mode, image string, args, hostEnv []string, cwd string) (*runspec.Spec, error) {
+	if f.network != "" && f.network != "none" {
+		return nil, fmt.Errorf("--network %q: launch has only none (with --net: loopback alone); CNI networks are not supported", f.network)
+	}
 	s := &runspec.Spec{
 		Mode: mode, Image: image, Args: args, Shell: f.shell, Cwd: cwd, App: f.app,
 		NoHome: f.noHome, Disabled: disabledMounts(conf, f), Pwd: f.pwd,

@@ -1,5 +1,7 @@
 package mountplan
 
+import "strings"
+
 // Default is one default mount as a user and a site name it: the one table
 // of those names. --no-mount takes Name, the plan's ops carry it (Op.Name),
 // and where Switch is set launch.conf has an on/off key of the same name
@@ -42,8 +44,32 @@ func DefaultNames() []string {
 	return names
 }
 
-// validName reports whether n names a default mount.
+// Apptainer's other --no-mount names: what is not one of launch's default
+// mounts, or is a part of one.
+const (
+	// NoDevpts leaves out the devpts instance of --contain's minimal /dev
+	// (and its /dev/ptmx).
+	NoDevpts = "devpts"
+	// NoHostfs is Apptainer's host file systems (apptainer.conf mount
+	// hostfs): launch mounts none, so it changes nothing.
+	NoHostfs = "hostfs"
+	// NoBindPaths leaves out every site bind (launch.conf mounts.system,
+	// Apptainer's bind path entries); an absolute path leaves out the site
+	// bind of that destination.
+	NoBindPaths = "bind-paths"
+)
+
+// NoMountHelp says what --no-mount takes, for its help.
+func NoMountHelp() string {
+	return strings.Join(DefaultNames(), ",") + "," + NoDevpts + "," + NoHostfs + "," + NoBindPaths +
+		", or a site bind's destination"
+}
+
+// validName reports whether n is something --no-mount can leave out.
 func validName(n string) bool {
+	if n == NoDevpts || n == NoHostfs || n == NoBindPaths || strings.HasPrefix(n, "/") {
+		return true
+	}
 	for _, d := range Defaults() {
 		if d.Name == n {
 			return true

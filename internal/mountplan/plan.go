@@ -186,9 +186,13 @@ var containDev = []Op{
 // System were checked when they were parsed (ParseBinds, ParseMount), and
 // those of Scratch by runspec.Validate, so they are not checked again.
 func Build(s Spec) (Plan, error) {
+	offDest := map[string]bool{} // site binds left out by destination
 	for name := range s.Disabled {
 		if !validName(name) {
-			return Plan{}, fmt.Errorf("unknown mount %q for --no-mount (known: %s)", name, strings.Join(DefaultNames(), ","))
+			return Plan{}, fmt.Errorf("unknown mount %q for --no-mount (known: %s)", name, NoMountHelp())
+		}
+		if strings.HasPrefix(name, "/") {
+			offDest[clean(name)] = true
 		}
 	}
 	var p Plan
@@ -219,6 +223,9 @@ func Build(s Spec) (Plan, error) {
 		p.Ops = append(p.Ops, Op{Name: "cwd", Kind: Bind, Source: c, Dest: c, Optional: true})
 	}
 	for _, b := range s.System {
+		if s.Disabled[NoBindPaths] || offDest[clean(b.Dest)] {
+			continue
+		}
 		p.Ops = append(p.Ops, Op{Name: "system", Kind: Bind, Source: b.Source, Dest: b.Dest, ReadOnly: b.ReadOnly, Optional: true})
 	}
 	p.Ops = append(p.Ops, deviceOps(s.Devices)...)
@@ -253,7 +260,12 @@ func WorkdirPath(wd, dest string) string {
 func (p Plan) containOps(s Spec) []Op {
 	var ops []Op
 	if !s.Disabled["dev"] {
-		ops = append(ops, containDev...)
+		for _, op := range containDev {
+			if s.Disabled[NoDevpts] && (op.Kind == Devpts || op.Dest == "/dev/ptmx") {
+				continue
+			}
+			ops = append(ops, op)
+		}
 	}
 	if !s.Disabled["tmp"] && s.Workdir != "" {
 		ops = append(ops,

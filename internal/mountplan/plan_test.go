@@ -53,6 +53,23 @@ func TestBuild(t *testing.T) {
 			System: []BindSpec{{Source: "/opt/site", Dest: "/opt/site", ReadOnly: true}},
 			Binds:  []BindSpec{{Source: "/scratch/alice", Dest: "/scratch"}, {Source: "/data", Dest: "/data"}}},
 			base + " home:bind:/home/alice system:bind:/opt/site bind:bind:/scratch bind:bind:/data", ""},
+		{"no-mount bind-paths leaves out every site bind", Spec{Home: "/home/alice", Cwd: "/",
+			System:   []BindSpec{{Source: "/opt/site", Dest: "/opt/site"}, {Source: "/apps", Dest: "/apps"}},
+			Binds:    []BindSpec{{Source: "/data", Dest: "/data"}},
+			Disabled: map[string]bool{"bind-paths": true}},
+			base + " home:bind:/home/alice bind:bind:/data", ""},
+		{"no-mount a site bind's destination", Spec{Home: "/home/alice", Cwd: "/",
+			System:   []BindSpec{{Source: "/opt/site", Dest: "/opt/site"}, {Source: "/apps", Dest: "/apps"}},
+			Disabled: map[string]bool{"/opt/site/": true, "/elsewhere": true}},
+			base + " home:bind:/home/alice system:bind:/apps", ""},
+		{"no-mount hostfs changes nothing", Spec{Home: "/home/alice", Cwd: "/", Disabled: map[string]bool{"hostfs": true}},
+			base + " home:bind:/home/alice", ""},
+		{"no-mount devpts under contain", Spec{Home: "/home/alice", HomeGiven: true, Cwd: "/", Contain: true,
+			Disabled: map[string]bool{"devpts": true, "tmp": true}},
+			"proc:bind:/proc sys:bind:/sys dev:tmpfs:/dev dev:bind:/dev/null dev:bind:/dev/zero dev:bind:/dev/full dev:bind:/dev/random " +
+				"dev:bind:/dev/urandom dev:bind:/dev/tty dev:tmpfs:/dev/shm dev:symlink:/dev/fd dev:symlink:/dev/stdin dev:symlink:/dev/stdout " +
+				"dev:symlink:/dev/stderr passwd:file:/etc/passwd group:file:/etc/group hosts:bind:/etc/hosts resolv:bind:/etc/resolv.conf " +
+				"localtime:bind:/etc/localtime home:bind:/home/alice", ""},
 		{"devices after system binds, before user binds", Spec{Home: "/root", Cwd: "/",
 			System:  []BindSpec{{Source: "/opt/site", Dest: "/opt/site"}},
 			Devices: []DeviceMount{{Source: "/usr/lib/libcuda.so.550", Dest: "/.singularity.d/libs/libcuda.so.1", ReadOnly: true}, {Source: "/usr/bin/nvidia-smi", Dest: "/usr/bin/nvidia-smi", IfAbsent: true}},

@@ -2,6 +2,8 @@ package ocicli
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,16 +37,25 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 		}
 		return cache.Open(dir)
 	}
-	kinds := func(t string) ([]string, error) {
-		switch t {
-		case "", "all":
-			return nil, nil
-		case "blob", "blobs":
-			return []string{cache.KindBlob}, nil
-		case "sif":
-			return []string{cache.KindSIF}, nil
+	// kinds are the entry kinds a --type list names (Apptainer's names
+	// too: oci is the SIFs converted from OCI sources, oras an oras://
+	// SIF, which is kept as a blob); nil for all. none is true when it
+	// names only what launch never caches (library, shub, net, ipfs).
+	kinds := func(t string) (k []string, none bool, err error) {
+		for _, name := range strings.Split(t, ",") {
+			switch strings.TrimSpace(name) {
+			case "", "all":
+				return nil, false, nil
+			case "blob", "blobs", "oras":
+				k = append(k, cache.KindBlob)
+			case "sif", "oci", "oci-tmp":
+				k = append(k, cache.KindSIF)
+			case "library", "shub", "net", "ipfs":
+			default:
+				return nil, false, fmt.Errorf("--type %q: want blob, sif, oci, oras or all (a comma list)", name)
+			}
 		}
-		return nil, fmt.Errorf("--type %q: want blob, sif or all", t)
+		return k, len(k) == 0, nil
 	}
 	var listType, cleanType string
 	list := &cobra.Command{
@@ -52,7 +63,7 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 		Short: "List the cached blobs and SIF files",
 		Args:  cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := kinds(listType)
+			k, none, err := kinds(listType)
 			if err != nil {
 				return err
 			}
@@ -70,7 +81,7 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 			var total int64
 			n := 0
 			for _, e := range ents {
-				if len(k) > 0 && k[0] != e.Kind {
+				if none || len(k) > 0 && !slices.Contains(k, e.Kind) {
 					continue
 				}
 				n++
@@ -82,7 +93,7 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 			return nil
 		},
 	}
-	list.Flags().StringVarP(&listType, "type", "T", "all", "what to list: blob, sif or all")
+	list.Flags().StringVarP(&listType, "type", "T", "all", "what to list: blob, sif or all (Apptainer's oci, oras too; a comma list)")
 	var days int
 	var dryRun bool
 	clean := &cobra.Command{
@@ -93,7 +104,7 @@ not used for --days days). Pulls running at the same moment keep the copies
 they have open. --dry-run lists what would go and removes nothing.`,
 		Args: cliutil.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := kinds(cleanType)
+			k, none, err := kinds(cleanType)
 			if err != nil {
 				return err
 			}
@@ -109,7 +120,10 @@ they have open. --dry-run lists what would go and removes nothing.`,
 			if cmd.Flags().Changed("days") {
 				o.UsedBefore = time.Now().AddDate(0, 0, -days)
 			}
-			gone, err := ca.CleanWith(o)
+			var gone []cache.Entry
+			if !none {
+				gone, err = ca.CleanWith(o)
+			}
 			var size int64
 			for _, e := range gone {
 				size += e.Size
@@ -129,7 +143,7 @@ they have open. --dry-run lists what would go and removes nothing.`,
 			return nil
 		},
 	}
-	clean.Flags().StringVarP(&cleanType, "type", "T", "all", "what to remove: blob, sif or all")
+	clean.Flags().StringVarP(&cleanType, "type", "T", "all", "what to remove: blob, sif or all (Apptainer's oci, oras too; a comma list)")
 	clean.Flags().IntVarP(&days, "days", "D", 0, "remove only the entries not used for this many days")
 	clean.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed; remove nothing")
 	clean.Flags().BoolP("force", "f", false, "accepted for Apptainer compatibility (clean never asks)")
