@@ -183,3 +183,19 @@ func TestCompatCliCacheTypes(t *testing.T) {
 	}
 	wantFatal(t, launchWith(t, env, "cache", "list", "-T", "nope"), `"nope"`)
 }
+
+// TestCompatCliUnknownSubcommand: a command that only groups others says
+// so in one line naming the word it did not know (Apptainer's instance
+// stats, a typo), and alone prints its help.
+func TestCompatCliUnknownSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"instance", "stats", "web"}, {"sif", "dump", "1", "x.sif"}, {"overlay", "bogus"},
+		{"config", "global"}, {"cache", "bogus"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			wantFatal(t, launch(t, args...), "launch "+args[0]+": unknown command "+`"`+args[1]+`"`, "known:")
+			h := launch(t, args[0])
+			if wantOK(t, h); !strings.Contains(h.Stdout, "Usage:") {
+				t.Errorf("launch %s alone: %q, want its help", args[0], h.Stdout)
+			}
+		})
+	}
+}

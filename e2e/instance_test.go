@@ -481,3 +481,42 @@ func TestInstanceDashArgs(t *testing.T) {
 		t.Errorf("instance list says image %q, want %q", got, img)
 	}
 }
+
+// TestInstanceGlobs: instance list and stop take Apptainer's glob patterns
+// ('web*'); a pattern that matches nothing, or a malformed one, is one
+// clear error, and stops nothing.
+func TestInstanceGlobs(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	img := instanceImage(t, "")
+	for _, n := range []string{"web1", "web2", "db"} {
+		wantOK(t, launchWith(t, o, "instance", "start", img, n))
+	}
+	procs := map[int]string{}
+	for _, n := range []string{"web1", "web2", "db"} {
+		_, p := instanceProcs(t, env, n)
+		for k, v := range p {
+			procs[k] = v
+		}
+	}
+	r := launchWith(t, o, "instance", "list", "--json", "web*")
+	wantOK(t, r)
+	if strings.Count(r.Stdout, `"instance"`) != 2 || !strings.Contains(r.Stdout, `"web1"`) || !strings.Contains(r.Stdout, `"web2"`) {
+		t.Errorf("instance list 'web*': %s", r.Stdout)
+	}
+	wantFatal(t, launchWith(t, o, "instance", "stop", "nomatch*"), `"nomatch*"`)
+	wantFatal(t, launchWith(t, o, "instance", "stop", "web[", "db"), `"web["`)
+	if l := listInstances(t, env); len(l) != 3 {
+		t.Fatalf("a failed stop stopped something: %v", l)
+	}
+	wantOK(t, launchWith(t, o, "instance", "stop", "web?"))
+	l := listInstances(t, env)
+	if _, ok := l["db"]; len(l) != 1 || !ok {
+		t.Errorf("after stop 'web?': %v, want db alone", l)
+	}
+	wantOK(t, launchWith(t, o, "instance", "stop", "*"))
+	wantGone(t, procs, 5*time.Second)
+	if l := listInstances(t, env); len(l) != 0 {
+		t.Errorf("instances left after stop '*': %v", l)
+	}
+}

@@ -16,6 +16,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Use:   "config",
 		Short: "Show the site configuration",
 	}
+	cliutil.GroupOnly(c)
 	c.AddCommand(&cobra.Command{
 		Use:   "show",
 		Short: "Print the effective configuration and where each value came from",

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -72,9 +74,8 @@ stopped: its startscript (or runscript, with 'instance run') runs, and
 'launch exec|run|shell instance://NAME' run further programs inside it.
 There is no daemon: an instance is your own process tree; inside a batch
 job it ends with the job (see docs/instances.md).`,
-		Args: cliutil.ExactArgs(0, ""),
-		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
+	cliutil.GroupOnly(c)
 	c.AddCommand(newInstanceStartCmd(g, true), newInstanceStartCmd(g, false), newInstanceListCmd(g), newInstanceStopCmd(g))
 	return c
 }
@@ -257,7 +258,7 @@ func listInstances(g *globals, names []string, asJSON, logs bool) error {
 	out := []listEntry{}
 	for _, e := range live {
 		e.Proc.Close()
-		if len(names) > 0 && !contains(names, e.Name) {
+		if len(names) > 0 && !matchesAny(names, e.Name) {
 			continue
 		}
 		out = append(out, listEntry{Instance: e.Name, Pid: e.Pid, Image: e.Image, LogOut: e.Out, LogErr: e.Err, Starting: e.Starting})
@@ -287,9 +288,30 @@ func listInstances(g *globals, names []string, asJSON, logs bool) error {
 	return w.Flush()
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
+// isPattern reports whether an instance name given to list or stop is a
+// glob pattern (Apptainer's 'web*'), matched with path.Match.
+func isPattern(n string) bool { return strings.ContainsAny(n, "*?[") }
+
+// checkNameOrPattern checks a name given to list or stop: a valid
+// instance name, or a well-formed pattern.
+func checkNameOrPattern(n string) error {
+	if !isPattern(n) {
+		return instance.CheckName(n)
+	}
+	if _, err := path.Match(n, ""); err != nil {
+		return fmt.Errorf("instance name pattern %q: %w", n, err)
+	}
+	return nil
+}
+
+// matchesAny reports whether name is one of names or matches one of the
+// patterns among them.
+func matchesAny(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+		if ok, _ := path.Match(n, name); ok && isPattern(n) {
 			return true
 		}
 	}
@@ -353,27 +375,53 @@ func stopInstances(g *globals, names []string, all bool, sigName string, timeout
 	case !all && len(names) == 0:
 		return errors.New("instance stop: give an instance name (or --all)")
 	}
+	patterns := false
 	for _, n := range names {
-		if err := instance.CheckName(n); err != nil {
+		if err := checkNameOrPattern(n); err != nil {
 			return err
 		}
+		patterns = patterns || isPattern(n)
 	}
 	store, err := instance.Open(os.Getuid(), userHome(), os.Getenv)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if all {
+	if all || patterns {
 		live, _, err := store.Live()
 		if err != nil {
 			return err
 		}
-		for _, e := range live {
-			e.Proc.Close()
-			if !e.Starting {
-				names = append(names, e.Name)
+		var expanded []string
+		for _, n := range names {
+			if !isPattern(n) {
+				expanded = append(expanded, n)
 			}
 		}
+		for _, p := range names {
+			if !isPattern(p) {
+				continue
+			}
+			found := false
+			for _, e := range live {
+				if ok, _ := path.Match(p, e.Name); ok && !e.Starting {
+					found = true
+					if !slices.Contains(expanded, e.Name) {
+						expanded = append(expanded, e.Name)
+					}
+				}
+			}
+			if !found {
+				return fmt.Errorf("no running instance matches %q (see launch instance list)", p)
+			}
+		}
+		for _, e := range live {
+			e.Proc.Close()
+			if all && !e.Starting {
+				expanded = append(expanded, e.Name)
+			}
+		}
+		names = expanded
 	}
 	log := g.Log()
 	for _, n := range names {

@@ -17,9 +17,8 @@ like Apptainer's overlay create.`,
 		Example: `  launch overlay create --size 1024 env.img
   launch exec --overlay env.img app.sif pip install --prefix /opt/env numpy
   launch overlay create --size 512 app.sif`,
-		Args: cliutil.ExactArgs(0, "a subcommand (create)"),
-		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
+	cliutil.GroupOnly(c)
 	c.AddCommand(newOverlayCreateCmd(g))
 	return c
 }

@@ -20,9 +20,8 @@ subcommands.`,
 		Example: `  launch sif list app.sif
   launch sif info 2 app.sif
   launch sif header app.sif`,
-		Args: cliutil.ExactArgs(0, "a subcommand (list, info, header, add, del, setprim)"),
-		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
+	cliutil.GroupOnly(c)
 	c.AddCommand(newSifListCmd(g), newSifInfoCmd(g), newSifHeaderCmd(g))
 	c.AddCommand(newSifAddCmd(g), newSifDelCmd(g), newSifSetprimCmd(g))
 	return c

@@ -11,6 +11,7 @@ package cliutil
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -64,4 +65,24 @@ func Plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// GroupOnly makes c a command that only groups others: alone it prints
+// its help; an argument that names none of them fails with one line that
+// names it and the commands c has.
+func GroupOnly(c *cobra.Command) {
+	c.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		var names []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		return fmt.Errorf("%s: unknown command %q (known: %s; see '%s --help')",
+			c.CommandPath(), args[0], strings.Join(names, ", "), c.CommandPath())
+	}
+	c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 }

@@ -148,5 +148,6 @@ they have open. --dry-run lists what would go and removes nothing.`,
 	clean.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed; remove nothing")
 	clean.Flags().BoolP("force", "f", false, "accepted for Apptainer compatibility (clean never asks)")
 	c.AddCommand(list, clean, newCacheSIFCmd(g))
+	cliutil.GroupOnly(c)
 	return c
 }
