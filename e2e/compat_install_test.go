@@ -17,23 +17,7 @@ import (
 // in ($LAUNCH_E2E_SRC, which scripts/test sets for the run as the user who
 // built it; else ..), which only that user may write.
 func TestCompatInstallDocs(t *testing.T) {
-	repo := os.Getenv("LAUNCH_E2E_SRC")
-	if repo == "" {
-		repo = ".."
-	}
-	repo, err := filepath.Abs(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(repo, "mlocal", "docs.mk")); err != nil {
-		t.Skip("no source checkout next to the test binary")
-	}
-	if fi, err := os.Stat(filepath.Join(repo, "builddir")); err != nil || !ownedByMe(fi) {
-		t.Skip("builddir is not this user's: make could not update it")
-	}
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
-	}
+	repo := installRepo(t)
 	dest := t.TempDir()
 	out, err := exec.Command("make", "--no-print-directory", "-C", repo, "install", "DESTDIR="+dest).CombinedOutput()
 	if err != nil {

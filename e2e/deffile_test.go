@@ -108,7 +108,7 @@ From: `+base+`
 }
 
 // TestDefMultiStageSandbox: %files from an earlier stage, only the last
-// stage becomes the image; --sandbox makes a directory; --notest skips a
+// stage becomes the image; --sandbox makes a directory; -T (--notest) skips a
 // failing %test; a failing %test fails the build and leaves nothing.
 func TestDefMultiStageSandbox(t *testing.T) {
 	base := buildSIF(t, busyboxTree(t))
@@ -132,7 +132,7 @@ Stage: two
 `
 	def := writeDef(t, dir, text)
 	sb := filepath.Join(dir, "sandbox")
-	r := defLaunch(t, dir, tmp, "build", "-q", "--sandbox", "--notest", sb, def)
+	r := defLaunch(t, dir, tmp, "build", "-q", "--sandbox", "-T", sb, def) // -T: Apptainer's --notest
 	wantOK(t, r)
 	if b, err := os.ReadFile(filepath.Join(sb, "opt", "artifact")); err != nil || string(b) != "built-in-one\n" {
 		t.Errorf("artifact from stage one: %q %v", b, err)

@@ -48,12 +48,24 @@ func TestEnvPrecedence(t *testing.T) {
 
 func TestCleanenv(t *testing.T) {
 	image := busyboxImage(t, nil)
-	host := []string{"FOO=host", "TERM=xterm-test", "SLURM_PROCID=7", "OMPI_COMM_WORLD_RANK=7", "LAUNCHENV_BAR=bar"}
-	r := launchWith(t, runOpts{Env: host}, "exec", "--cleanenv", image, "sh", "-c", `echo "$FOO|$TERM|$SLURM_PROCID|$OMPI_COMM_WORLD_RANK|$BAR|$HOME"`)
+	host := []string{"FOO=host", "TERM=xterm-test", "SLURM_PROCID=7", "OMPI_COMM_WORLD_RANK=7", "LAUNCHENV_BAR=bar",
+		"https_proxy=http://proxy:3128", "NO_PROXY=.cluster", "LANG=de_DE.UTF-8", "LC_ALL=de_DE.UTF-8"}
+	show := `echo "$FOO|$TERM|$SLURM_PROCID|$OMPI_COMM_WORLD_RANK|$BAR|$HOME|$https_proxy|$NO_PROXY|$LANG|$LC_ALL"`
+	r := launchWith(t, runOpts{Env: host}, "exec", "--cleanenv", image, "sh", "-c", show)
 	wantOK(t, r)
 	home, _ := os.UserHomeDir()
-	if want := "|xterm-test|7|7|bar|" + home; strings.TrimSpace(r.Stdout) != want {
-		t.Errorf("got %q, want %q", strings.TrimSpace(r.Stdout), want)
+	// As Apptainer: TERM and the proxies pass, the locale is C.
+	if want := "|xterm-test|7|7|bar|" + home + "|http://proxy:3128|.cluster|C|"; strings.TrimSpace(r.Stdout) != want {
+		t.Errorf("got  %q\nwant %q", strings.TrimSpace(r.Stdout), want)
+	}
+	l := launchWith(t, runOpts{Env: host}, "exec", "--cleanenv", "--env", "LANG=en_US.UTF-8", image, "sh", "-c", `echo "$LANG"`)
+	if wantOK(t, l); strings.TrimSpace(l.Stdout) != "en_US.UTF-8" {
+		t.Errorf("--cleanenv --env LANG=en_US.UTF-8: LANG %q", l.Stdout)
+	}
+	// Without --cleanenv the host's locale passes.
+	h := launchWith(t, runOpts{Env: host}, "exec", image, "sh", "-c", `echo "$LANG"`)
+	if wantOK(t, h); strings.TrimSpace(h.Stdout) != "de_DE.UTF-8" {
+		t.Errorf("without --cleanenv: LANG %q", h.Stdout)
 	}
 }
 

@@ -111,7 +111,7 @@ with --force.`,
 	c.Flags().BoolVarP(&f.force, "force", "F", false, "replace OUT if it exists")
 	c.Flags().BoolVar(&f.keepPrivileged, "keep-privileged", false,
 		"when unpacking or repacking an image, keep its set-uid/set-gid bits, device nodes and file capabilities")
-	c.Flags().BoolVar(&f.def.noTest, "notest", false, "definition file: do not run %test after the build")
+	c.Flags().BoolVarP(&f.def.noTest, "notest", "T", false, "definition file: do not run %test after the build")
 	c.Flags().StringArrayVar(&f.def.buildArgs, "build-arg", nil, "definition file: set {{ KEY }} to VALUE (KEY=VALUE, repeatable)")
 	c.Flags().StringVar(&f.def.buildArgFile, "build-arg-file", "", "definition file: read KEY=VALUE build arguments from a file")
 	c.Flags().BoolVar(&f.def.warnUnused, "warn-unused-build-args", false, "definition file: only warn about build arguments it does not use")

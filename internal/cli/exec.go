@@ -55,7 +55,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.noHome, "no-home", false, "do not mount the home directory")
 	fl.StringSliceVar(&f.noMount, "no-mount", nil, "leave out default mounts (comma list of "+mountplan.NoMountHelp()+")")
 	fl.StringVar(&f.pwd, "pwd", "", "initial working directory inside the container (also --cwd, as Apptainer spells it)")
-	fl.BoolVarP(&f.cleanenv, "cleanenv", "e", false, "pass only a minimal host environment (HOME, TERM, LANG, SLURM_*, …)")
+	fl.BoolVarP(&f.cleanenv, "cleanenv", "e", false, "pass only a minimal host environment (HOME, TERM, proxies, SLURM_*, …; LANG=C)")
 	fl.StringArrayVar(&f.envs, "env", nil, "set NAME=VALUE inside (comma list, repeatable; wins over everything)")
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "set the NAME=VALUE lines of a file inside (repeatable)")
 	fl.BoolVarP(&f.contain, "contain", "c", false, "minimal /dev, private /tmp and /var/tmp, empty home, no working directory bind")

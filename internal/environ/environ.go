@@ -17,6 +17,7 @@ package environ
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -117,6 +118,11 @@ func Build(r Request) (Result, error) {
 			continue
 		}
 		res.Base = append(res.Base, kv)
+	}
+	// As Apptainer: a clean environment is in the C locale unless the
+	// site keeps the host's LANG; LAUNCHENV_LANG and --env override it.
+	if r.Cleanenv && !slices.ContainsFunc(res.Base, func(kv string) bool { return strings.HasPrefix(kv, "LANG=") }) {
+		res.Base = append(res.Base, "LANG=C")
 	}
 	// Host order is arbitrary; sort so the result is stable. Later wins:
 	// SINGULARITYENV_ < APPTAINERENV_ < LAUNCHENV_.
