@@ -520,3 +520,50 @@ func TestInstanceGlobs(t *testing.T) {
 		t.Errorf("instances left after stop '*': %v", l)
 	}
 }
+
+// TestInstancePidFileAndName: instance start --pid-file writes the
+// instance's PID (as instance list has it), a path that cannot be made
+// starts nothing, and a start that fails leaves no pid file; inside the
+// instance, and in what joins it, APPTAINER_INSTANCE names it.
+func TestInstancePidFileAndName(t *testing.T) {
+	env := instanceEnv(t)
+	o := runOpts{Env: env}
+	named := filepath.Join(t.TempDir(), "name")
+	img := instanceImage(t, "#!/bin/sh\necho \"$APPTAINER_INSTANCE\" >"+named+"\nexec sleep 600\n")
+	pf := filepath.Join(t.TempDir(), "web.pid")
+	wantOK(t, launchWith(t, o, "instance", "start", "--pid-file", pf, img, "web"))
+	b, err := os.ReadFile(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listInstances(t, env)
+	if strings.TrimSpace(string(b)) != strconv.Itoa(l["web"].Pid) || !strings.HasSuffix(string(b), "\n") {
+		t.Errorf("--pid-file holds %q, instance list says pid %d", b, l["web"].Pid)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b, _ := os.ReadFile(named); string(b) != "web\n"; b, _ = os.ReadFile(named) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the startscript saw APPTAINER_INSTANCE %q, want web", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := launchWith(t, o, "exec", "instance://web", "sh", "-c", `echo "$APPTAINER_INSTANCE|$SINGULARITY_INSTANCE|$LAUNCH_INSTANCE"`)
+	if wantOK(t, r); strings.TrimSpace(r.Stdout) != "web|web|web" {
+		t.Errorf("exec instance://web: %q, want the instance's name three times", r.Stdout)
+	}
+	if n := launch(t, "exec", img, "sh", "-c", `echo "[$APPTAINER_INSTANCE]"`); strings.TrimSpace(n.Stdout) != "[]" {
+		t.Errorf("outside an instance APPTAINER_INSTANCE is %q", n.Stdout)
+	}
+	wantFatal(t, launchWith(t, o, "instance", "start", "--pid-file", filepath.Join(t.TempDir(), "no", "such", "x.pid"), img, "w2"), "--pid-file")
+	gone := filepath.Join(t.TempDir(), "failed.pid")
+	wantFatal(t, launchWith(t, o, "instance", "start", "--pid-file", gone, filepath.Join(t.TempDir(), "missing.sif"), "w3"), "did not start")
+	if _, err := os.Stat(gone); err == nil {
+		t.Error("a failed start left its pid file")
+	}
+	if l := listInstances(t, env); len(l) != 1 {
+		t.Errorf("instances after the failed starts: %v, want web alone", l)
+	}
+	_, procs := instanceProcs(t, env, "web")
+	wantOK(t, launchWith(t, o, "instance", "stop", "web"))
+	wantGone(t, procs, 5*time.Second)
+}

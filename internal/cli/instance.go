@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -82,6 +83,7 @@ job it ends with the job (see docs/instances.md).`,
 
 func newInstanceStartCmd(g *globals, start bool) *cobra.Command {
 	f := &runFlags{}
+	var pidFile string
 	verb, what := "start", "the image's startscript (or nothing, when it has none)"
 	if !start {
 		verb, what = "run", "the image's runscript"
@@ -98,18 +100,38 @@ its own; the options are those of exec.`,
   launch instance stop db`,
 		Args: cliutil.MinArgs(2, "an image and an instance name"),
 		RunE: func(c *cobra.Command, args []string) error {
-			return startInstance(g, f, start, args, c.ArgsLenAtDash() >= 0)
+			return startInstance(g, f, start, args, c.ArgsLenAtDash() >= 0, pidFile)
 		},
 	}
 	f.register(c)
+	c.Flags().StringVar(&pidFile, pidFileFlag, "", "write the instance's PID (its init's, on the host) to this file")
 	return c
+}
+
+// pidFileFlag is instance start's --pid-file, which is not an exec option:
+// it is kept off the init's command line (withoutPidFile).
+const pidFileFlag = "pid-file"
+
+// withoutPidFile is flags without --pid-file and its value.
+func withoutPidFile(flags []string) []string {
+	var out []string
+	for i := 0; i < len(flags); i++ {
+		switch a := flags[i]; {
+		case a == "--"+pidFileFlag:
+			i++ // and its value
+		case strings.HasPrefix(a, "--"+pidFileFlag+"="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // startInstance starts the instance args[1] of image args[0]: a `launch
 // run --instance-init` command line, with the flags as given, run
 // detached by internal/instance. dash: the command line had a "--" among
 // or before the positional arguments (pflag drops it from args).
-func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool) error {
+func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool, pidFile string) error {
 	image, name, rest := args[0], args[1], args[2:]
 	if err := instance.CheckName(name); err != nil {
 		return err
@@ -137,6 +159,25 @@ func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool
 	flags, err := rawFlags(g.args, args, dash)
 	if err != nil {
 		return err
+	}
+	flags = withoutPidFile(flags)
+	var pf *os.File
+	started := false
+	if pidFile != "" { // made before the instance starts: a bad path starts nothing
+		if _, err := os.Lstat(pidFile); errors.Is(err, os.ErrNotExist) {
+			defer func() { // a file this start made, for an instance that did not start
+				if !started {
+					os.Remove(pidFile)
+				}
+			}()
+		}
+		if pf, err = os.OpenFile(pidFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644); err != nil {
+			return fmt.Errorf("--pid-file: %w", err)
+		}
+		defer pf.Close()
+		if fi, err := pf.Stat(); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("--pid-file %s: not a regular file", pidFile)
+		}
 	}
 	mode := "start"
 	if !start {
@@ -175,6 +216,12 @@ func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool
 	rec, err := store.Start(name, abs, argv, os.Environ(), home)
 	if err != nil {
 		return err
+	}
+	started = true
+	if pf != nil {
+		if _, err := fmt.Fprintf(pf, "%d\n", rec.Pid); err != nil {
+			return fmt.Errorf("instance %s started (pid %d), but writing --pid-file %s: %w", name, rec.Pid, pidFile, err)
+		}
 	}
 	g.Log().Infof("INFO:    instance %s started (pid %d); logs in %s", name, rec.Pid, filepath.Dir(rec.Out))
 	return nil

@@ -107,6 +107,9 @@ type Config struct {
 	// Instance, when set, makes the stage an instance's init
 	// (instance_linux.go).
 	Instance *Instance `json:"instance,omitempty"`
+	// InstanceName is the instance a joining launch runs in (exec
+	// instance://NAME), for its APPTAINER_INSTANCE.
+	InstanceName string `json:"instance_name,omitempty"`
 	// KeepContainer lets a holder keep this launch's container for later
 	// launches of the same request (images.keep_containers).
 	KeepContainer bool `json:"keep_container,omitempty"`

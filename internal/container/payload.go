@@ -235,6 +235,15 @@ func payloadEnv(cfg *Config) []string {
 		set(p+"CONTAINER", img)
 		set(p+"NAME", name)
 	}
+	inst := cfg.InstanceName
+	if cfg.Instance != nil {
+		inst = cfg.Instance.Name
+	}
+	if inst != "" { // as Apptainer sets it in an instance and in what joins it
+		for _, p := range [...]string{"LAUNCH_", "APPTAINER_", "SINGULARITY_"} {
+			set(p+"INSTANCE", inst)
+		}
+	}
 	binds := userBinds(cfg)
 	for _, p := range [...]string{"APPTAINER_", "SINGULARITY_"} {
 		set(p+"BIND", binds)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -195,6 +196,10 @@ func execJoin(spec *runspec.Spec, base []byte, pidfd, flags int, what string, ke
 	cfg.Mode, cfg.Args, cfg.Shell = spec.Mode, spec.Args, spec.Shell
 	cfg.Cwd, cfg.Pwd, cfg.QuietCwd = spec.Cwd, spec.Pwd, false
 	cfg.LogLevel, cfg.Instance, cfg.ShareNS = spec.LogLevel, nil, nil
+	cfg.InstanceName = ""
+	if n, ok := strings.CutPrefix(what, InstanceScheme); ok {
+		cfg.InstanceName = n
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("encoding the payload's config: %w", err)
