@@ -96,6 +96,8 @@ SOURCE is one of:
   docker-archive:FILE[:TAG]                            the output of docker save
   oras://[REGISTRY/]REPOSITORY[:TAG|@sha256:DIGEST]     a SIF file stored in a registry
                                                        (launch push, apptainer push)
+  https://HOST/PATH/IMAGE.sif, http://…                a SIF file on a web server (OUT
+                                                       defaults to the URL's last part)
 
 With --sandbox, OUT is a directory: the image is unpacked into it, with
 set-uid/set-gid bits cleared and device nodes left out (see build --help).
@@ -175,6 +177,9 @@ func pullOrBuild(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, fo
 	if name, _, _ := transport.Split(source); name == transport.Oras {
 		return orasPull(ctx, g, f, source, out, force)
 	}
+	if isHTTPSource(source) {
+		return httpPull(ctx, g, f, source, out, force)
+	}
 	src, err := oci.ParseSource(source)
 	if err != nil {
 		return err
@@ -192,6 +197,13 @@ func pullOrBuild(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, fo
 // defaultOut is the output a pull of source without OUT writes, as
 // Apptainer names it (outName of the source's name).
 func defaultOut(source string, sandbox bool) (string, error) {
+	if isHTTPSource(source) {
+		u, err := parseHTTPSource(source)
+		if err != nil {
+			return "", err
+		}
+		return httpOutName(u, sandbox), nil
+	}
 	if name, _, _ := transport.Split(source); name == transport.Oras {
 		ref, err := oras.ParseRef(source)
 		if err != nil {

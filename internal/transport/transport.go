@@ -48,6 +48,10 @@ const (
 	Archive       = "oci-archive"
 	DockerArchive = "docker-archive"
 	Oras          = "oras"
+	// HTTP and HTTPS name a SIF file on a web server, which pull (and
+	// build) fetch; exec and the others do not take them.
+	HTTP  = "http"
+	HTTPS = "https"
 )
 
 // Known lists the transports launch reads, for messages.
