@@ -54,6 +54,8 @@ func TestPullHTTP(t *testing.T) {
 			t.Errorf("%s: %q", name, r.Stdout)
 		}
 	}
+	// exec does not fetch: it says to pull.
+	wantFatal(t, launchWith(t, o, "exec", plain.URL+"/files/app.sif", "true"), "launch pull")
 	// Without the server's certificate among the roots, https fails.
 	wantFatal(t, launchWith(t, runOpts{Dir: work, Env: e.env()}, "pull", "-q", "untrusted.sif", tls.URL+"/files/app.sif"), "certificate")
 	for _, tc := range []struct {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
+
+	"github.com/launch-hpc/launch/internal/transport"
 )
 
 // Format is the kind of image file.
@@ -76,6 +78,12 @@ func Open(path string) (*Image, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			if m, ok := transport.Unsupported(path); ok {
+				return nil, errors.New(m)
+			}
+			if name, _, _ := transport.Split(path); name == transport.HTTP || name == transport.HTTPS {
+				return nil, fmt.Errorf("image %s: a URL of a SIF file is not run as it is: fetch it with 'launch pull URL' and run the file", path)
+			}
 			return nil, fmt.Errorf("image %s does not exist", path)
 		}
 		return nil, fmt.Errorf("opening image %s: %w", path, err)
