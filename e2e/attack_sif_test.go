@@ -97,6 +97,7 @@ func TestAttackSIFCrafted(t *testing.T) {
 			"sif-list":     {"sif", "list", img},
 			"sif-header":   {"sif", "header", img},
 			"sif-info":     {"sif", "info", "1", img},
+			"sif-dump":     {"sif", "dump", "1", img},
 			"sandbox":      {"build", "--sandbox", out, img},
 			"repack":       {"build", out + ".sif", img},
 		} {

@@ -150,6 +150,23 @@ func TestSif(t *testing.T) {
 	}
 	wantFatal(t, launch(t, "sif", "info", "7", img), img, "descriptor 7")
 	wantFatal(t, launch(t, "sif", "info", "x", img), `"x"`)
+	// dump writes a descriptor's data, as siftool dump: the definition
+	// file, and the SquashFS partition byte for byte.
+	r = launch(t, "inspect", "--deffile", img)
+	d := launch(t, "sif", "dump", "1", img)
+	if wantOK(t, d); d.Stdout == "" || !strings.Contains(r.Stdout, strings.TrimSpace(d.Stdout)) {
+		t.Errorf("sif dump 1 = %q, inspect --deffile = %q", d.Stdout, r.Stdout)
+	}
+	part := launch(t, "sif", "dump", "3", img)
+	wantOK(t, part)
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := strings.Index(string(raw), part.Stdout); len(part.Stdout) < 4096 || part.Stdout[:4] != "hsqs" || i < 0 {
+		t.Errorf("sif dump 3: %d bytes starting %q, not the image's SquashFS partition", len(part.Stdout), part.Stdout[:min(4, len(part.Stdout))])
+	}
+	wantFatal(t, launch(t, "sif", "dump", "7", img), img, "descriptor 7")
 }
 
 func TestSifBadInput(t *testing.T) {

@@ -22,7 +22,7 @@ subcommands.`,
   launch sif header app.sif`,
 	}
 	cliutil.GroupOnly(c)
-	c.AddCommand(newSifListCmd(g), newSifInfoCmd(g), newSifHeaderCmd(g))
+	c.AddCommand(newSifListCmd(g), newSifInfoCmd(g), newSifHeaderCmd(g), newSifDumpCmd(g))
 	c.AddCommand(newSifAddCmd(g), newSifDelCmd(g), newSifSetprimCmd(g))
 	return c
 }
@@ -61,6 +61,30 @@ func newSifInfoCmd(g *globals) *cobra.Command {
 			}
 			defer f.Close()
 			if err := sifinfo.WriteInfo(g.stdout, f.FileImage, uint32(id)); err != nil {
+				return fmt.Errorf("SIF file %s: %w", args[1], err)
+			}
+			return nil
+		},
+	}
+}
+
+func newSifDumpCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "dump ID IMAGE",
+		Short:   "Write the data of one data object of a SIF file to standard output",
+		Example: `  launch sif dump 1 app.sif > deffile`,
+		Args:    cliutil.ExactArgs(2, "a descriptor ID and a SIF file"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 32)
+			if err != nil || id == 0 {
+				return fmt.Errorf("descriptor ID %q is not a positive number (see 'launch sif list %s')", args[0], args[1])
+			}
+			f, err := sifinfo.Open(args[1])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := sifinfo.WriteData(g.stdout, f.FileImage, uint32(id)); err != nil {
 				return fmt.Errorf("SIF file %s: %w", args[1], err)
 			}
 			return nil

@@ -92,6 +92,20 @@ func WriteList(w io.Writer, f *sif.FileImage) error {
 	return tw.Flush()
 }
 
+// WriteData copies the data of descriptor id of f to w, as siftool dump
+// does: no more than the descriptor's size, which sif/v2 bounds by the
+// file.
+func WriteData(w io.Writer, f *sif.FileImage, id uint32) error {
+	d, err := f.GetDescriptor(sif.WithID(id))
+	if err != nil {
+		return fmt.Errorf("descriptor %d: %w", id, err)
+	}
+	if _, err := io.Copy(w, io.LimitReader(d.GetReader(), d.Size())); err != nil {
+		return fmt.Errorf("descriptor %d: %w", id, err)
+	}
+	return nil
+}
+
 // WriteInfo writes everything about descriptor id of f to w.
 func WriteInfo(w io.Writer, f *sif.FileImage, id uint32) error {
 	d, err := f.GetDescriptor(sif.WithID(id))
