@@ -266,8 +266,20 @@ func TestOverlayImageBadInput(t *testing.T) {
 	junk := filepath.Join(dir, "junk.img")
 	_ = os.WriteFile(junk, bytes.Repeat([]byte("x"), 4096), 0o644)
 	wantFatal(t, launch(t, "exec", "--overlay", junk, img, "true"), junk, "not an ext3 or SquashFS overlay image")
-	sq := squashImage(t, busyboxTree(t))
-	wantFatal(t, launch(t, "exec", "--overlay", sq, img, "true"), "read-only: add :ro")
+	// A SquashFS image without :ro: used read-only with a warning, as
+	// Apptainer does, even when the file is not writable.
+	sqTree := busyboxTree(t)
+	if err := os.WriteFile(filepath.Join(sqTree, "from-squash"), []byte("sq\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sq := squashImage(t, sqTree)
+	if err := os.Chmod(sq, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	r := launch(t, "exec", "--overlay", sq, img, "sh", "-c", "cat /from-squash; touch /x 2>/dev/null || echo ro")
+	if wantOK(t, r); r.Stdout != "sq\nro\n" || !strings.Contains(r.Stderr, "WARNING") || !strings.Contains(r.Stderr, "read-only") {
+		t.Errorf("--overlay SQUASHFS without :ro: stdout %q, stderr %q; want its file, no writes and a warning", r.Stdout, r.Stderr)
+	}
 	ov := newOverlayImage(t)
 	link := filepath.Join(dir, "link.img")
 	_ = os.Symlink(ov, link)
@@ -289,7 +301,7 @@ func TestOverlayImageBadInput(t *testing.T) {
 	wantFatal(t, launch(t, "exec", sif, "true"), "overlay partition", "of type Raw")
 	// Full: ENOSPC reaches the payload; the image stays clean and usable,
 	// in the same run and the next.
-	r := launch(t, "exec", "--overlay", ov, img, "sh", "-c",
+	r = launch(t, "exec", "--overlay", ov, img, "sh", "-c",
 		`dd if=/dev/zero of=/big bs=1M count=100 2>&1 | grep -o "No space left on device"; echo full > /etc/full`)
 	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "No space left on device\n") {
 		t.Errorf("writing past the image's size: %q, %q", r.Stdout, r.Stderr)

@@ -49,7 +49,19 @@ func checkOverlayImage(path string, ro bool, offset int64, kind string, uid int,
 	if !ro {
 		flags = unix.O_RDWR
 	}
+	given := kind == "" // an --overlay file, not a SIF's overlay partition
 	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EACCES) && !ro && given {
+		// Not writable: perhaps a SquashFS image, which is read-only
+		// anyway (below); anything else is refused below as before.
+		if rfd, rerr := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); rerr == nil {
+			rf := os.NewFile(uintptr(rfd), path)
+			if k, _ := imageKind(rf); k == ImageSquashFS {
+				fd, err = unix.Dup(rfd)
+			}
+			rf.Close()
+		}
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.ELOOP):
@@ -68,18 +80,24 @@ func checkOverlayImage(path string, ro bool, offset int64, kind string, uid int,
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return Overlay{}, errors.New("not a regular file or a directory")
 	}
-	if !ro && int(st.Uid) != uid {
-		return Overlay{}, fmt.Errorf("owned by uid %d, not by you (uid %d): a writable overlay image must be your own file", st.Uid, uid)
-	}
 	if kind == "" {
 		if kind, err = imageKind(f); err != nil {
 			return Overlay{}, err
 		}
 	}
-	o := Overlay{Dir: path, ReadOnly: ro, Image: kind, Offset: offset, Dev: st.Dev, Ino: st.Ino}
 	if kind == ImageSquashFS && !ro {
-		return Overlay{}, errors.New("a SquashFS overlay image is read-only: add :ro")
+		if !given {
+			return Overlay{}, errors.New("a SquashFS overlay partition is read-only")
+		}
+		// As Apptainer: a SquashFS image given to --overlay cannot be
+		// written; it is used read-only, with a warning.
+		log.Warnf("--overlay %s: a SquashFS image is read-only: using it read-only (add :ro to say so)", path)
+		ro = true
 	}
+	if !ro && int(st.Uid) != uid {
+		return Overlay{}, fmt.Errorf("owned by uid %d, not by you (uid %d): a writable overlay image must be your own file", st.Uid, uid)
+	}
+	o := Overlay{Dir: path, ReadOnly: ro, Image: kind, Offset: offset, Dev: st.Dev, Ino: st.Ino}
 	if kind != ImageExt3 || ro {
 		return o, nil
 	}

@@ -38,11 +38,13 @@ func TestCheckOverlayImage(t *testing.T) {
 		uid      int
 		kind     string // want, or
 		contains string // the error
+		wantRO   bool   // the layer is read-only though ro is not
 	}{
 		{path: ext3, kind: ImageExt3},
 		{path: ext3, ro: true, kind: ImageExt3},
 		{path: sqfs, ro: true, kind: ImageSquashFS},
-		{path: sqfs, contains: "read-only: add :ro"},
+		{path: sqfs, kind: ImageSquashFS, wantRO: true},               // as Apptainer: read-only, with a warning
+		{path: sqfs, uid: uid + 1, kind: ImageSquashFS, wantRO: true}, // another's: it is not written
 		{path: junk, ro: true, contains: "not an ext3 or SquashFS overlay image"},
 		{path: sif, ro: true, contains: "a SIF file"},
 		{path: link, contains: "symbolic link"},
@@ -58,8 +60,8 @@ func TestCheckOverlayImage(t *testing.T) {
 		switch {
 		case c.contains != "" && (err == nil || !strings.Contains(err.Error(), c.contains)):
 			t.Errorf("%s (ro %v, uid %d): error %v, want one containing %q", filepath.Base(c.path), c.ro, u, err, c.contains)
-		case c.contains == "" && (err != nil || o.Image != c.kind || o.Ino == 0):
-			t.Errorf("%s (ro %v, uid %d): %+v, %v; want a %s layer", filepath.Base(c.path), c.ro, u, o, err, c.kind)
+		case c.contains == "" && (err != nil || o.Image != c.kind || o.Ino == 0 || o.ReadOnly != (c.ro || c.wantRO)):
+			t.Errorf("%s (ro %v, uid %d): %+v, %v; want a %s layer, read-only %v", filepath.Base(c.path), c.ro, u, o, err, c.kind, c.ro || c.wantRO)
 		}
 	}
 }
