@@ -171,7 +171,7 @@ func TestCompatCliCacheTypes(t *testing.T) {
 			t.Errorf("cache list -T %s shows the blob: %v, want %v\n%s", tc.types, got, tc.shown, r.Stdout)
 		}
 	}
-	for _, types := range []string{"library", "oci"} {
+	for _, types := range []string{"library", "oci", "library,", ","} {
 		wantOK(t, launchWith(t, env, "cache", "clean", "-T", types))
 		if _, err := os.Stat(blob); err != nil {
 			t.Fatalf("cache clean -T %s removed a blob: %v", types, err)
@@ -188,7 +188,7 @@ func TestCompatCliCacheTypes(t *testing.T) {
 // so in one line naming the word it did not know (Apptainer's instance
 // stats, a typo), and alone prints its help.
 func TestCompatCliUnknownSubcommand(t *testing.T) {
-	for _, args := range [][]string{{"instance", "stats", "web"}, {"sif", "dump", "1", "x.sif"}, {"overlay", "bogus"},
+	for _, args := range [][]string{{"instance", "stats", "web"}, {"sif", "bogus", "1", "x.sif"}, {"overlay", "bogus"},
 		{"config", "global"}, {"cache", "bogus"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			wantFatal(t, launch(t, args...), "launch "+args[0]+": unknown command "+`"`+args[1]+`"`, "known:")

@@ -331,6 +331,8 @@ func TestExecNetNamespace(t *testing.T) {
 		t.Errorf("interfaces inside --net --network none: %q, want %q", n.Stdout, got)
 	}
 	wantFatal(t, launch(t, "exec", "--net", "--network", "bridge", img, "true"), `--network "bridge"`, "CNI")
+	// As Apptainer, --network means nothing without --net.
+	wantOK(t, launch(t, "exec", "--network", "bridge", img, "true"))
 }
 
 // waitGone fails the test unless every process of procs (pid → command

@@ -66,6 +66,7 @@ func TestFakerootExec(t *testing.T) {
 	}{
 		{"flag", nil, []string{"exec", "--fakeroot", img}},
 		{"-f", nil, []string{"exec", "-f", img}},
+		{"-fB with a value", nil, []string{"exec", "-fB/tmp", img}},
 		{"LAUNCH_FAKEROOT", []string{"LAUNCH_FAKEROOT=1"}, []string{"exec", img}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -555,6 +555,22 @@ func TestInstancePidFileAndName(t *testing.T) {
 		t.Errorf("outside an instance APPTAINER_INSTANCE is %q", n.Stdout)
 	}
 	wantFatal(t, launchWith(t, o, "instance", "start", "--pid-file", filepath.Join(t.TempDir(), "no", "such", "x.pid"), img, "w2"), "--pid-file")
+	// A start that fails (the name is in use) leaves an existing pid file
+	// as it was.
+	wantFatal(t, launchWith(t, o, "instance", "start", "--pid-file", pf, img, "web"), "in use")
+	if b2, _ := os.ReadFile(pf); string(b2) != string(b) {
+		t.Errorf("a failed start changed the pid file: %q, was %q", b2, b)
+	}
+	if isRoot() { // a file of another user's is refused
+		other := filepath.Join(t.TempDir(), "other.pid")
+		if err := os.WriteFile(other, []byte("1\n"), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		wantFatal(t, launchWith(t, o, "instance", "start", "--pid-file", other, img, "w4"), "not a file of your own")
+	}
 	gone := filepath.Join(t.TempDir(), "failed.pid")
 	wantFatal(t, launchWith(t, o, "instance", "start", "--pid-file", gone, filepath.Join(t.TempDir(), "missing.sif"), "w3"), "did not start")
 	if _, err := os.Stat(gone); err == nil {

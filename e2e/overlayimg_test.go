@@ -280,6 +280,11 @@ func TestOverlayImageBadInput(t *testing.T) {
 	if wantOK(t, r); r.Stdout != "sq\nro\n" || !strings.Contains(r.Stderr, "WARNING") || !strings.Contains(r.Stderr, "read-only") {
 		t.Errorf("--overlay SQUASHFS without :ro: stdout %q, stderr %q; want its file, no writes and a warning", r.Stdout, r.Stderr)
 	}
+	// It is a lower layer: it stacks with a writable one, as Apptainer's does.
+	r = launch(t, "exec", "--overlay", sq, "--writable-tmpfs", img, "sh", "-c", "cat /from-squash; touch /x && echo rw")
+	if wantOK(t, r); r.Stdout != "sq\nrw\n" {
+		t.Errorf("--overlay SQUASHFS --writable-tmpfs: stdout %q, stderr %q", r.Stdout, r.Stderr)
+	}
 	ov := newOverlayImage(t)
 	link := filepath.Join(dir, "link.img")
 	_ = os.Symlink(ov, link)

@@ -35,6 +35,9 @@ func TestPullHTTP(t *testing.T) {
 	})
 	plain := httptest.NewServer(mux)
 	defer plain.Close()
+	mux.HandleFunc("/files/down.sif", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/files/app.sif", http.StatusFound) // from https: a downgrade
+	})
 	tls := httptest.NewTLSServer(mux)
 	defer tls.Close()
 	roots := filepath.Join(t.TempDir(), "roots.pem")
@@ -66,7 +69,8 @@ func TestPullHTTP(t *testing.T) {
 	}{
 		{"not found", nil, plain.URL + "/files/none.sif", "404"},
 		{"not a SIF", nil, plain.URL + "/files/notes.txt", "not a SIF file"},
-		{"cut short", nil, plain.URL + "/files/short.sif", "downloading"},
+		{"cut short", nil, plain.URL + "/files/short.sif", "unexpected EOF"},
+		{"https redirected to http", nil, tls.URL + "/files/down.sif", "without TLS"},
 		{"too large", withConf(t, "[build]\nmax_unpacked_size = \"4k\"\n"), plain.URL + "/files/app.sif", "build.max_unpacked_size"},
 		{"no host", nil, "https:///app.sif", "no host"},
 	} {
@@ -79,6 +83,15 @@ func TestPullHTTP(t *testing.T) {
 			}
 			noTempLeft(t, e.tmp)
 		})
+	}
+	// A password in the URL is not printed (the progress line included).
+	secret := strings.Replace(plain.URL, "http://", "http://user:s3cr3t@", 1) + "/files/none.sif"
+	r := launchWith(t, runOpts{Dir: t.TempDir(), Env: env}, "pull", "out.sif", secret)
+	if r.Code != 255 || !strings.Contains(lastLine(r.Stderr), "404") || !strings.Contains(r.Stderr, "Downloading") {
+		t.Errorf("pull of a missing file: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if strings.Contains(r.Stderr+r.Stdout, "s3cr3t") {
+		t.Errorf("the URL's password was printed: %q", r.Stderr)
 	}
 	noTempLeft(t, e.tmp)
 }

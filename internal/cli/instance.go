@@ -153,6 +153,7 @@ func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool
 		return err
 	}
 	spec.Namespaces.PID = true
+	container.MarkReadOnlyImages(spec, g.Log())
 	if err := spec.Validate(); err != nil {
 		return err
 	}
@@ -171,12 +172,20 @@ func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool
 				}
 			}()
 		}
-		if pf, err = os.OpenFile(pidFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644); err != nil {
+		// Not truncated until the instance runs: a start that fails
+		// leaves an existing file as it was.
+		if pf, err = os.OpenFile(pidFile, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644); err != nil {
 			return fmt.Errorf("--pid-file: %w", err)
 		}
 		defer pf.Close()
-		if fi, err := pf.Stat(); err != nil || !fi.Mode().IsRegular() {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(pf.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 			return fmt.Errorf("--pid-file %s: not a regular file", pidFile)
+		}
+		if int(st.Uid) != os.Getuid() || st.Nlink != 1 {
+			// Another's file (in /tmp, say) could be changed to name
+			// another process by the time someone kills what it says.
+			return fmt.Errorf("--pid-file %s: not a file of your own (owner uid %d, %d links)", pidFile, st.Uid, st.Nlink)
 		}
 	}
 	mode := "start"
@@ -219,6 +228,9 @@ func startInstance(g *globals, f *runFlags, start bool, args []string, dash bool
 	}
 	started = true
 	if pf != nil {
+		if err := pf.Truncate(0); err != nil {
+			return fmt.Errorf("instance %s started (pid %d), but writing --pid-file %s: %w", name, rec.Pid, pidFile, err)
+		}
 		if _, err := fmt.Fprintf(pf, "%d\n", rec.Pid); err != nil {
 			return fmt.Errorf("instance %s started (pid %d), but writing --pid-file %s: %w", name, rec.Pid, pidFile, err)
 		}
@@ -290,6 +302,11 @@ type listEntry struct {
 }
 
 func listInstances(g *globals, names []string, asJSON, logs bool) error {
+	for _, n := range names {
+		if err := checkNameOrPattern(n); err != nil {
+			return err
+		}
+	}
 	store, err := instance.Open(os.Getuid(), userHome(), os.Getenv)
 	if err != nil {
 		return err
@@ -459,6 +476,9 @@ func stopInstances(g *globals, names []string, all bool, sigName string, timeout
 				}
 			}
 			if !found {
+				for _, e := range live {
+					e.Proc.Close()
+				}
 				return fmt.Errorf("no running instance matches %q (see launch instance list)", p)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 // the host is done by internal/container. --containall is expanded into
 // the Spec's fields; the flags stay as given.
 func (f *runFlags) spec(conf *config.Config, mode runspec.Mode, image string, args, hostEnv []string, cwd string) (*runspec.Spec, error) {
-	if f.network != "" && f.network != "none" {
+	if f.net && f.network != "" && f.network != "none" { // as Apptainer, --network means nothing without --net
 		return nil, fmt.Errorf("--network %q: launch has only none (with --net: loopback alone); CNI networks are not supported", f.network)
 	}
 	s := &runspec.Spec{

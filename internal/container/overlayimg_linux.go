@@ -40,6 +40,34 @@ const ext3Magic = 0xEF53
 // once asked to stop.
 const ext3Stop = 2 * time.Minute
 
+// MarkReadOnlyImages makes read-only, with a warning, each --overlay of
+// s without :ro that is a SquashFS image file, as Apptainer uses one:
+// such an image cannot be written, so it is a lower layer, and the checks
+// of writable layers (runspec.Validate: at most one) must not count it.
+// Run it before s.Validate. It reads the first bytes of each such file
+// (not following a last-component link, without blocking); anything it
+// cannot read is left to the checks that follow.
+func MarkReadOnlyImages(s *runspec.Spec, log *msg.Logger) {
+	for i, o := range s.Overlays {
+		if o.ReadOnly {
+			continue
+		}
+		fd, err := unix.Open(o.Dir, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		f := os.NewFile(uintptr(fd), o.Dir)
+		fi, err := f.Stat()
+		if err == nil && fi.Mode().IsRegular() {
+			if kind, _ := imageKind(f); kind == ImageSquashFS {
+				log.Warnf("--overlay %s: a SquashFS image is read-only: using it read-only (add :ro to say so)", o.Dir)
+				s.Overlays[i].ReadOnly = true
+			}
+		}
+		f.Close()
+	}
+}
+
 // checkOverlayImage checks the overlay image file path (its filesystem at
 // offset), used read-only or not, for the user uid, and returns the layer.
 // An ext3 image used for writing that was not cleanly unmounted (its
@@ -51,17 +79,6 @@ func checkOverlayImage(path string, ro bool, offset int64, kind string, uid int,
 	}
 	given := kind == "" // an --overlay file, not a SIF's overlay partition
 	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.EACCES) && !ro && given {
-		// Not writable: perhaps a SquashFS image, which is read-only
-		// anyway (below); anything else is refused below as before.
-		if rfd, rerr := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); rerr == nil {
-			rf := os.NewFile(uintptr(rfd), path)
-			if k, _ := imageKind(rf); k == ImageSquashFS {
-				fd, err = unix.Dup(rfd)
-			}
-			rf.Close()
-		}
-	}
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.ELOOP):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/launch-hpc/launch/internal/msg"
 	"github.com/launch-hpc/launch/internal/preinit"
 	"github.com/launch-hpc/launch/internal/runspec"
 	"github.com/launch-hpc/launch/internal/timeline"
@@ -22,6 +23,9 @@ import (
 // and mount namespaces, unless pre made them already, plus those asked
 // for); this process forwards signals to it and waits.
 func Run(spec *runspec.Spec, pre preinit.Result) (int, error) {
+	if len(spec.Overlays) > 0 {
+		MarkReadOnlyImages(spec, msg.Stderr(msg.Level(spec.LogLevel)))
+	}
 	if err := spec.Validate(); err != nil {
 		return 0, err
 	}

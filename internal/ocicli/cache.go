@@ -42,9 +42,13 @@ the SHA-256 recorded when it was made; else it is converted again.`,
 	// SIF, which is kept as a blob); nil for all. none is true when it
 	// names only what launch never caches (library, shub, net, ipfs).
 	kinds := func(t string) (k []string, none bool, err error) {
+		if strings.TrimSpace(t) == "" {
+			return nil, false, nil
+		}
 		for _, name := range strings.Split(t, ",") {
 			switch strings.TrimSpace(name) {
-			case "", "all":
+			case "": // a stray comma names nothing (not everything)
+			case "all":
 				return nil, false, nil
 			case "blob", "blobs", "oras":
 				k = append(k, cache.KindBlob)

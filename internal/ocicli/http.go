@@ -72,9 +72,11 @@ func trimSIF(name string) string {
 // checked to be a SIF, then installed as out (or, with --sandbox,
 // unpacked there). A failed or interrupted pull leaves nothing.
 func httpPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, source, out string, force bool) error {
-	if _, err := parseHTTPSource(source); err != nil {
+	u, err := parseHTTPSource(source)
+	if err != nil {
 		return err
 	}
+	shown := u.Redacted() // no password in what is printed
 	if err := build.CheckOut(out, force, f.Sandbox); err != nil {
 		return err
 	}
@@ -97,12 +99,12 @@ func httpPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, sourc
 		return err
 	}
 	defer sif.Close()
-	pr.Step("Downloading %s", source)
-	if err := download(ctx, source, sif, conf.Build.MaxUnpackedBytes(), pr.Bar("Downloading", -1)); err != nil {
+	pr.Step("Downloading %s", shown)
+	if err := download(ctx, u, sif, conf.Build.MaxUnpackedBytes(), pr.Bar("Downloading", -1)); err != nil {
 		return err
 	}
-	if err := checkSIFHead(sif, source); err != nil {
-		return fmt.Errorf("%s: not a SIF file", source)
+	if err := checkSIFHead(sif, shown); err != nil {
+		return fmt.Errorf("%s: not a SIF file", shown)
 	}
 	if _, err := sif.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -121,16 +123,31 @@ type progressBar interface {
 	Done()
 }
 
-// download writes the body of a GET of source to w: status 200 only, at
-// most max bytes (0: no limit), redirects followed (at most 10, as Go's
-// client does), proxies from the environment, TLS verified.
-func download(ctx context.Context, source string, w io.Writer, max int64, bar progressBar) error {
+// maxRedirects is how many redirects a download follows, as Go's client.
+const maxRedirects = 10
+
+// download writes the body of a GET of u to w: status 200 only, at most
+// max bytes (0: no limit), redirects followed (at most maxRedirects, to
+// http or https only, and never from https to http), proxies from the
+// environment, TLS verified. Errors name u without its password.
+func download(ctx context.Context, u *url.URL, w io.Writer, max int64, bar progressBar) error {
+	source := u.Redacted()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: httpTimeout}).DialContext
 	tr.TLSHandshakeTimeout = httpTimeout
 	tr.ResponseHeaderTimeout = httpTimeout
-	client := &http.Client{Transport: tr}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, source, nil)
+	client := &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		switch {
+		case len(via) >= maxRedirects:
+			return fmt.Errorf("more than %d redirects", maxRedirects)
+		case req.URL.Scheme != transport.HTTP && req.URL.Scheme != transport.HTTPS:
+			return fmt.Errorf("redirected to %s, which is not http or https", req.URL.Redacted())
+		case via[0].URL.Scheme == transport.HTTPS && req.URL.Scheme != transport.HTTPS:
+			return fmt.Errorf("redirected from https to %s, without TLS", req.URL.Redacted())
+		}
+		return nil
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}

@@ -104,18 +104,17 @@ static int names_oci_source(const char *a) {
 }
 
 // short_fakeroot reports whether a is a cluster of one-letter options
-// that holds -f (--fakeroot on exec, run, shell and instance start): -f,
-// -cf, -fC. The payload's own (tail -f, rm -rf) match too.
+// that holds -f (--fakeroot on exec, run, shell and instance start)
+// before any value attached to the cluster: -f, -cf, -fC, -fB/data. The
+// payload's own (tail -f, rm -rf) match too.
 static int short_fakeroot(const char *a) {
 	if (a[0] != '-' || a[1] == '-' || a[1] == '\0')
 		return 0;
-	int f = 0;
-	for (const char *p = a + 1; *p; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-			return 0;
-		f |= *p == 'f';
+	for (const char *p = a + 1; (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'); p++) {
+		if (*p == 'f')
+			return 1;
 	}
-	return f;
+	return 0;
 }
 
 // leave_to_go reports whether the command line may ask for --fakeroot

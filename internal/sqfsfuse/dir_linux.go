@@ -25,8 +25,9 @@ func (f *FS) OpenDir(_ <-chan struct{}, _ *fuse.OpenIn, out *fuse.OpenOut) fuse.
 
 // ReadDir lists a directory from in.Offset: offset 0 is ".", 1 "..",
 // and 2+p the image's entry at listing position p (squashfs.ListFrom), so
-// each page of a large directory resumes where the last ended, and nothing
-// is kept between requests.
+// each page of a large directory goes on where the last ended: from where
+// its decoding stopped, when that is kept (resumes), else through the
+// directory index.
 func (f *FS) ReadDir(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
 	return f.readDir(in, out, false)
 }
@@ -59,7 +60,8 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 		}
 	}
 	pos := max(in.Offset, dotEntries) - dotEntries
-	err := f.im.ListFrom(dir, pos, func(ent squashfs.DirEntry, end uint64) bool {
+	res := f.resumes.get(in.NodeId)
+	err := f.im.ListFrom(dir, pos, &res, func(ent squashfs.DirEntry, end uint64) bool {
 		e := fuse.DirEntry{Off: end + dotEntries, Name: ent.Name, Ino: uint64(ent.Number), Mode: ent.Type.Mode()}
 		if !plus {
 			return out.AddDirEntry(e)
@@ -81,6 +83,7 @@ func (f *FS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.St
 	if err != nil {
 		return f.status(fmt.Sprintf("reading directory inode %d", dir.Number), err)
 	}
+	f.resumes.put(in.NodeId, res)
 	return fuse.OK
 }
 

@@ -35,8 +35,9 @@ const maxLoggedErrors = 10
 type FS struct {
 	fuse.RawFileSystem // ENOSYS (or EROFS) for everything an image does not do
 
-	im   *squashfs.Image
-	root *squashfs.Inode
+	im      *squashfs.Image
+	root    *squashfs.Inode
+	resumes resumes // where listings stopped (nodes_linux.go)
 
 	// noOpen and noOpenDir: the kernel opens without asking when told
 	// ENOSYS (CAP_NO_OPEN_SUPPORT, CAP_NO_OPENDIR_SUPPORT); set by Init.

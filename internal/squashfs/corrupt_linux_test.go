@@ -97,20 +97,25 @@ func walkAll(raw []byte, size int64) error {
 	return first
 }
 
-// pageThrough lists dir with ListFrom three entries at a time, as the
-// FUSE server pages through it: on any image every page must go forward,
-// so that no listing loops (TestListFrom checks what valid images list).
+// pageThrough lists dir with ListFrom three entries at a time, going on
+// from each page's resume point, as the FUSE server pages through it: on
+// any image every page must go forward, so that no listing loops
+// (TestListFrom checks what valid images list).
 func pageThrough(im *Image, dir *Inode) error {
 	pos := uint64(0)
+	var res DirResume
 	for {
 		n := 0
 		last := pos
-		err := im.ListFrom(dir, pos, func(e DirEntry, end uint64) bool {
+		err := im.ListFrom(dir, pos, &res, func(e DirEntry, end uint64) bool {
 			if end <= last {
 				panic(fmt.Sprintf("ListFrom(%d) gave an entry ending at %d, not after %d", pos, end, last))
 			}
+			if n == 3 { // refused, as an entry that does not fit: the next page starts with it
+				return false
+			}
 			last, n = end, n+1
-			return n < 3
+			return true
 		})
 		if err != nil {
 			return err

@@ -204,16 +204,34 @@ func (im *Image) Lookup(dir *Inode, name string) (*Inode, error) {
 	}
 }
 
+// DirResume is where a listing stopped (ListFrom records it): given back
+// with the same directory and position, the listing goes on from there
+// without decoding again what came before it, with or without a directory
+// index. Its zero value holds nothing.
+type DirResume struct {
+	ok              bool
+	dir             Ref    // the directory's inode
+	end             uint64 // the listing position it stopped at
+	blk             uint64 // the metadata block of the next byte
+	off             int    // and its offset in it
+	left            uint64 // listing bytes not read yet
+	count           int    // entries left under the current header
+	inoBlk, inoBase uint32 // the current header's
+}
+
 // ListFrom calls fn with the entries of dir, in the order they are stored,
 // from listing position pos on, until fn returns false or the listing
 // ends. Positions are byte offsets into the listing: 0 is its start, and
 // end, given with each entry, is where the next entry starts, to pass as
 // pos to go on after it. A pos inside an entry goes on with that entry.
 //
-// Each call decodes at most one index stretch (about a metadata block of
-// listing) before pos, whatever the directory's size: a listing read a page
-// at a time is never read whole, nor kept.
-func (im *Image) ListFrom(dir *Inode, pos uint64, fn func(e DirEntry, end uint64) bool) error {
+// res, when not nil, is where the last call stopped, and ListFrom records
+// in it where this one stops (before the entry fn refused): a call that
+// goes on where the last one ended starts there. Any other call decodes at
+// most one index stretch (about a metadata block of listing) before pos;
+// in a directory without an index, the listing up to pos. A listing read a
+// page at a time is never read whole, nor kept.
+func (im *Image) ListFrom(dir *Inode, pos uint64, res *DirResume, fn func(e DirEntry, end uint64) bool) error {
 	var r dirReader
 	if err := im.openDir(&r, dir); err != nil {
 		return fmt.Errorf("listing a directory: %w", err)
@@ -223,12 +241,17 @@ func (im *Image) ListFrom(dir *Inode, pos uint64, fn func(e DirEntry, end uint64
 	if pos >= size {
 		return nil
 	}
-	if dir.idxLen > 0 && pos > 0 {
+	switch {
+	case res != nil && res.ok && res.dir == dir.Ref && res.end == pos && res.left == size-pos:
+		r.c = im.cursor(res.blk, res.off, im.dirEnd)
+		r.left, r.count, r.inoBlk, r.inoBase = res.left, res.count, res.inoBlk, res.inoBase
+	case dir.idxLen > 0 && pos > 0:
 		if err := im.indexAt(&r, dir, pos); err != nil {
 			return fmt.Errorf("listing directory %d: %w", dir.Number, err)
 		}
 	}
 	for {
+		before := r.resume(dir.Ref, size)
 		name, e, ok, err := r.next()
 		if err != nil {
 			return fmt.Errorf("listing directory %d: %w", dir.Number, err)
@@ -244,9 +267,20 @@ func (im *Image) ListFrom(dir *Inode, pos uint64, fn func(e DirEntry, end uint64
 			return corrupt("listing directory %d: entry name %q", dir.Number, e.Name)
 		}
 		if !fn(e, end) {
+			if res != nil {
+				*res = before
+			}
 			return nil
 		}
 	}
+}
+
+// resume is where r stands, as a DirResume of the directory at ref whose
+// listing is size bytes.
+func (r *dirReader) resume(ref Ref, size uint64) DirResume {
+	blk, off := r.c.where()
+	return DirResume{ok: true, dir: ref, end: size - r.left, blk: blk, off: off,
+		left: r.left, count: r.count, inoBlk: r.inoBlk, inoBase: r.inoBase}
 }
 
 // indexAt moves r to the last header the index of dir says starts at or

@@ -39,7 +39,7 @@ func checkListFrom(t *testing.T, im *Image, dir *Inode, path string) {
 	must(t, err)
 	var got []DirEntry
 	var ends []uint64
-	must(t, im.ListFrom(dir, 0, func(e DirEntry, end uint64) bool {
+	must(t, im.ListFrom(dir, 0, nil, func(e DirEntry, end uint64) bool {
 		got, ends = append(got, e), append(ends, end)
 		return true
 	}))
@@ -51,10 +51,43 @@ func checkListFrom(t *testing.T, im *Image, dir *Inode, path string) {
 			t.Fatalf("%q: entry %d ends at %d, entry %d at %d", path, i, ends[i], i-1, ends[i-1])
 		}
 	}
+	// Paging with a resume point, three entries a page, as the FUSE
+	// server pages, lists what ReadDir does; a resume point recorded for
+	// another position is not used.
+	var paged []DirEntry
+	var res DirResume
+	for pos := uint64(0); ; {
+		n := 0
+		must(t, im.ListFrom(dir, pos, &res, func(e DirEntry, end uint64) bool {
+			if n == 3 {
+				return false
+			}
+			paged, pos, n = append(paged, e), end, n+1
+			return true
+		}))
+		if n == 0 {
+			break
+		}
+		if len(paged) < len(want) && (!res.ok || res.end != pos) {
+			t.Fatalf("%q: a page ending at %d recorded the resume point %+v", path, pos, res)
+		}
+	}
+	if !reflect.DeepEqual(paged, want) && len(want)+len(paged) > 0 {
+		t.Fatalf("%q: paging with resume points gave %d entries, ReadDir %d", path, len(paged), len(want))
+	}
+	if len(ends) > 2 {
+		var stale DirResume
+		must(t, im.ListFrom(dir, ends[0], &stale, func(DirEntry, uint64) bool { return false }))
+		var got DirEntry
+		must(t, im.ListFrom(dir, ends[1], &stale, func(e DirEntry, _ uint64) bool { got = e; return false }))
+		if got != want[2] {
+			t.Errorf("%q: a resume point for another position gave %+v, want %+v", path, got, want[2])
+		}
+	}
 	// first is the entry ListFrom(pos) starts with, -1 for none.
 	first := func(pos uint64) int {
 		n := -1
-		must(t, im.ListFrom(dir, pos, func(e DirEntry, _ uint64) bool {
+		must(t, im.ListFrom(dir, pos, nil, func(e DirEntry, _ uint64) bool {
 			for i := range want {
 				if want[i] == e {
 					n = i
