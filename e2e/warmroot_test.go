@@ -364,13 +364,20 @@ func TestAttackWarmForged(t *testing.T) {
 		t.Fatalf("the first launch kept no container; stderr:\n%s", first.Stderr)
 	}
 	endWarm(t, first)
-	a := startLaunch(t, []string{"LAUNCH_LINGER=0s"}, "ready", "exec", attacker, "/bin/attack_warm", m[1])
-	second := launchWith(t, env, args...)
-	defer endWarm(t, second)
-	if second.Code != 0 || second.Stdout != "victim\n" || strings.Contains(second.Stdout, "HIJACKED") {
-		t.Errorf("a launch whose warm container name a payload held: exit %d, output %q; stderr:\n%s", second.Code, second.Stdout, second.Stderr)
+	// The launch waits 1 s for a holder's answer: on a loaded machine the
+	// forged holder may answer too late (it then exits 1), and the attack
+	// was not tried. It is tried again then, three times at most.
+	var got string
+	for try := 0; try < 3 && got != "answered"; try++ {
+		a := startLaunch(t, []string{"LAUNCH_LINGER=0s"}, "ready", "exec", attacker, "/bin/attack_warm", m[1])
+		second := launchWith(t, env, args...)
+		if second.Code != 0 || second.Stdout != "victim\n" || strings.Contains(second.Stdout, "HIJACKED") {
+			t.Errorf("a launch whose warm container name a payload held: exit %d, output %q; stderr:\n%s", second.Code, second.Stdout, second.Stderr)
+		}
+		got = a.next(t)
+		endWarm(t, second)
 	}
-	if got := a.next(t); got != "answered" {
-		t.Errorf("the forged holder was not asked (it printed %q): the attack was not tried", got)
+	if got != "answered" {
+		t.Errorf("the forged holder was not asked in three tries (it printed %q): the attack was not tried", got)
 	}
 }
