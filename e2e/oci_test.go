@@ -336,6 +336,26 @@ func TestOCIAuth(t *testing.T) {
 	out3 := filepath.Join(dir, "img3.sif")
 	wantOK(t, launchWith(t, runOpts{Env: e.env("LAUNCH_DOCKER_USERNAME=u", "LAUNCH_DOCKER_PASSWORD=wrong")},
 		"pull", "-q", "--disable-cache", "--nohttps", "--docker-password", "p", out3, "docker://"+ref.String()))
+
+	// exec, run and shell take the same options for a docker:// image, as
+	// Apptainer's do, and Apptainer's variables for them.
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"options", nil, []string{"--docker-username", "u", "--docker-password", "p"}},
+		{"APPTAINER_DOCKER_USERNAME/PASSWORD", []string{"APPTAINER_DOCKER_USERNAME=u", "APPTAINER_DOCKER_PASSWORD=p"}, nil},
+	} {
+		t.Run("exec with "+tc.name, func(t *testing.T) {
+			ee := newOCIEnv(t) // a cache of its own: the image is fetched
+			wantFatal(t, launchWith(t, runOpts{Env: ee.env()}, "exec", "--nohttps", "docker://"+ref.String(), "true"), "authentication")
+			r := launchWith(t, runOpts{Env: ee.env(tc.env...)}, append(append([]string{"exec", "--nohttps"}, tc.args...), "docker://"+ref.String(), "echo", "in")...)
+			if wantOK(t, r); r.Stdout != "in\n" {
+				t.Errorf("exec docker:// with %s: %q", tc.name, r.Stdout)
+			}
+		})
+	}
 }
 
 // TestOCIDebian: the real Debian tree (scripts/test's debootstrap cache) as

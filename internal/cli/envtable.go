@@ -115,6 +115,9 @@ var compatKeys = []compatKey{
 	{flag: "nvccli", group: groupAction, keys: []string{"NVCCLI"}},
 	{flag: "rocm", group: groupAction, keys: []string{"ROCM"}},
 	{flag: "nohttps", group: groupAction, keys: []string{"NOHTTPS", "NO_HTTPS"}},
+	{flag: "docker-username", group: groupAction, keys: []string{"DOCKER_USERNAME"}},
+	{flag: "docker-password", group: groupAction, keys: []string{"DOCKER_PASSWORD"}},
+	{flag: "authfile", group: groupAction, keys: []string{"AUTH_FILE"}},
 
 	{flag: "app", group: groupAction, keys: []string{"APP", "APPNAME"}},
 	{flag: "sharens", group: groupAction, keys: []string{"SHARENS"}},

@@ -39,7 +39,8 @@ type runFlags struct {
 	fakeroot           bool
 	gpu                gpuFlags
 	app                string
-	noHTTPS            bool   // for a docker:// IMAGE (source.go)
+	noHTTPS            bool // for a docker:// IMAGE (source.go)
+	registry           registryFlags
 	network            string // --network: "none" alone (checked in spec)
 	instanceInit       string // hidden; instance.go
 	sharens            bool   // instance.go
@@ -76,6 +77,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	f.gpu.register(c)
 	fl.StringVar(&f.linger, "linger", "", "keep a shared image mount this launch serves warm this long after its last launch, for the next (default: launch.conf images.linger)")
 	fl.BoolVar(&f.noHTTPS, "nohttps", false, "talk plain HTTP to the registry of a docker:// IMAGE (a local test registry)")
+	f.registry.register(c)
 	fl.BoolVar(&f.sharens, "sharens", false, "share one set of namespaces among this user's launches of the image in this job step (docs/instances.md)")
 	registerAlready(c, "exec") // instance start and run too
 }
@@ -163,7 +165,7 @@ func runContainer(g *globals, f *runFlags, mode runspec.Mode, imagePath string, 
 	if err != nil {
 		return err
 	}
-	if imagePath, err = resolveImage(g, imagePath, f.noHTTPS); err != nil {
+	if imagePath, err = resolveImage(g, imagePath, f.noHTTPS, f.registry); err != nil {
 		return err
 	}
 	cwd, _ := os.Getwd()

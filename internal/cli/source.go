@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/launch-hpc/launch/internal/container"
 	"github.com/launch-hpc/launch/internal/instance"
 	"github.com/launch-hpc/launch/internal/transport"
@@ -32,7 +34,7 @@ func isRunSource(image string) bool {
 // shown (with -q none but errors); its error becomes this one line.
 // Commands that take an IMAGE (exec, run, shell; inspect and test may call
 // it the same way) call it first.
-func resolveImage(g *globals, image string, noHTTPS bool) (string, error) {
+func resolveImage(g *globals, image string, noHTTPS bool, reg registryFlags) (string, error) {
 	if !isRunSource(image) {
 		return image, nil
 	}
@@ -49,6 +51,9 @@ func resolveImage(g *globals, image string, noHTTPS bool) (string, error) {
 	}
 	args = append(args, image)
 	cmd := exec.Command(helper, args...)
+	if e := reg.env(); len(e) > 0 {
+		cmd.Env = append(os.Environ(), e...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -81,7 +86,7 @@ func resolveImage(g *globals, image string, noHTTPS bool) (string, error) {
 func imageToRead(g *globals, image string) (string, error) {
 	name, ok := strings.CutPrefix(image, container.InstanceScheme)
 	if !ok {
-		return resolveImage(g, image, false)
+		return resolveImage(g, image, false, registryFlags{})
 	}
 	if err := instance.CheckName(name); err != nil {
 		return "", err
@@ -105,7 +110,34 @@ func imageToRead(g *globals, image string) (string, error) {
 		}
 	}
 	if found != "" {
-		return resolveImage(g, found, false)
+		return resolveImage(g, found, false, registryFlags{})
 	}
 	return "", fmt.Errorf("%s: no instance %s of yours is running on this host (launch instance list)", image, name)
+}
+
+// registryFlags are the registry options of exec, run and shell, as
+// Apptainer has them there: for a docker:// or oras:// IMAGE, handed to
+// the helper that puts its SIF in the cache (launch-oci cache sif).
+type registryFlags struct {
+	user, pass, authFile string
+}
+
+func (r *registryFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&r.user, "docker-username", "", "registry user name for a docker:// or oras:// IMAGE")
+	fl.StringVar(&r.pass, "docker-password", "", "registry password or token for a docker:// or oras:// IMAGE")
+	fl.StringVar(&r.authFile, "authfile", "", "registry credentials file (Docker config.json form) for a docker:// or oras:// IMAGE")
+}
+
+// env is what the helper is given of them: its LAUNCH_ variables (which
+// win over any APPTAINER_ ones), not arguments, which every user of the
+// node could read in its command line.
+func (r registryFlags) env() []string {
+	var e []string
+	for _, o := range []struct{ flag, v string }{{"docker-username", r.user}, {"docker-password", r.pass}, {"authfile", r.authFile}} {
+		if o.v != "" {
+			e = append(e, EnvName(o.flag)+"="+o.v)
+		}
+	}
+	return e
 }
