@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/sylabs/sif/v2/pkg/sif"
 
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/sifinfo"
@@ -51,19 +52,7 @@ func newSifInfoCmd(g *globals) *cobra.Command {
 		Example: `  launch sif info 2 app.sif`,
 		Args:    cliutil.ExactArgs(2, "a descriptor ID and a SIF file"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 32)
-			if err != nil || id == 0 {
-				return fmt.Errorf("descriptor ID %q is not a positive number (see 'launch sif list %s')", args[0], args[1])
-			}
-			f, err := sifinfo.Open(args[1])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := sifinfo.WriteInfo(g.stdout, f.FileImage, uint32(id)); err != nil {
-				return fmt.Errorf("SIF file %s: %w", args[1], err)
-			}
-			return nil
+			return withDescriptor(args, func(f *sif.FileImage, id uint32) error { return sifinfo.WriteInfo(g.stdout, f, id) })
 		},
 	}
 }
@@ -75,21 +64,27 @@ func newSifDumpCmd(g *globals) *cobra.Command {
 		Example: `  launch sif dump 1 app.sif > deffile`,
 		Args:    cliutil.ExactArgs(2, "a descriptor ID and a SIF file"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 32)
-			if err != nil || id == 0 {
-				return fmt.Errorf("descriptor ID %q is not a positive number (see 'launch sif list %s')", args[0], args[1])
-			}
-			f, err := sifinfo.Open(args[1])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := sifinfo.WriteData(g.stdout, f.FileImage, uint32(id)); err != nil {
-				return fmt.Errorf("SIF file %s: %w", args[1], err)
-			}
-			return nil
+			return withDescriptor(args, func(f *sif.FileImage, id uint32) error { return sifinfo.WriteData(g.stdout, f, id) })
 		},
 	}
+}
+
+// withDescriptor runs do on the SIF file args[1] and the descriptor ID
+// args[0] (info, dump).
+func withDescriptor(args []string, do func(f *sif.FileImage, id uint32) error) error {
+	id, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil || id == 0 {
+		return fmt.Errorf("descriptor ID %q is not a positive number (see 'launch sif list %s')", args[0], args[1])
+	}
+	f, err := sifinfo.Open(args[1])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := do(f.FileImage, uint32(id)); err != nil {
+		return fmt.Errorf("SIF file %s: %w", args[1], err)
+	}
+	return nil
 }
 
 func newSifHeaderCmd(g *globals) *cobra.Command {

@@ -60,12 +60,18 @@ func MarkReadOnlyImages(s *runspec.Spec, log *msg.Logger) {
 		fi, err := f.Stat()
 		if err == nil && fi.Mode().IsRegular() {
 			if kind, _ := imageKind(f); kind == ImageSquashFS {
-				log.Warnf("--overlay %s: a SquashFS image is read-only: using it read-only (add :ro to say so)", o.Dir)
+				warnReadOnlySquashFS(log, o.Dir)
 				s.Overlays[i].ReadOnly = true
 			}
 		}
 		f.Close()
 	}
+}
+
+// warnReadOnlySquashFS says that the --overlay SquashFS image path, given
+// without :ro, is used read-only.
+func warnReadOnlySquashFS(log *msg.Logger, path string) {
+	log.Warnf("--overlay %s: a SquashFS image is read-only: using it read-only (add :ro to say so)", path)
 }
 
 // checkOverlayImage checks the overlay image file path (its filesystem at
@@ -108,7 +114,7 @@ func checkOverlayImage(path string, ro bool, offset int64, kind string, uid int,
 		}
 		// As Apptainer: a SquashFS image given to --overlay cannot be
 		// written; it is used read-only, with a warning.
-		log.Warnf("--overlay %s: a SquashFS image is read-only: using it read-only (add :ro to say so)", path)
+		warnReadOnlySquashFS(log, path)
 		ro = true
 	}
 	if !ro && int(st.Uid) != uid {

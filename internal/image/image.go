@@ -81,7 +81,7 @@ func Open(path string) (*Image, error) {
 			if m, ok := transport.Unsupported(path); ok {
 				return nil, errors.New(m)
 			}
-			if name, _, _ := transport.Split(path); name == transport.HTTP || name == transport.HTTPS {
+			if transport.IsWebFile(path) {
 				return nil, fmt.Errorf("image %s: a URL of a SIF file is not run as it is: fetch it with 'launch pull URL' and run the file", path)
 			}
 			return nil, fmt.Errorf("image %s does not exist", path)

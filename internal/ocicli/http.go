@@ -17,6 +17,7 @@ import (
 	"github.com/launch-hpc/launch/internal/build"
 	"github.com/launch-hpc/launch/internal/cliutil"
 	"github.com/launch-hpc/launch/internal/config"
+	"github.com/launch-hpc/launch/internal/progress"
 	"github.com/launch-hpc/launch/internal/tmptree"
 	"github.com/launch-hpc/launch/internal/transport"
 )
@@ -25,13 +26,6 @@ import (
 // the response's headers of an http(s):// pull; the body may take as long
 // as it takes (a SIF of gigabytes), but no longer between reads than this.
 const httpTimeout = 60 * time.Second
-
-// isHTTPSource reports whether source is an http:// or https:// URL, which
-// pull fetches as a SIF file (as Apptainer pulls one).
-func isHTTPSource(source string) bool {
-	name, _, _ := transport.Split(source)
-	return name == transport.HTTP || name == transport.HTTPS
-}
 
 // parseHTTPSource checks an http(s):// source: a URL with a host.
 func parseHTTPSource(source string) (*url.URL, error) {
@@ -109,18 +103,7 @@ func httpPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, sourc
 	if _, err := sif.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	if f.Sandbox {
-		return build.Sandbox(ctx, build.Options{Source: sifPath, Out: out, Force: force, Log: log, NoSweep: true,
-			KeepPrivileged: f.KeepPrivileged, Unsquashfs: conf.Tools.Unsquashfs, ToolOutput: toolOutput(g)})
-	}
-	pr.Step("Writing %s", out)
-	return build.Install(ctx, sif, out, force)
-}
-
-// progressBar is what download reports to.
-type progressBar interface {
-	Add(n int64)
-	Done()
+	return installPulled(ctx, g, f, conf, pr, sif, sifPath, out, force)
 }
 
 // maxRedirects is how many redirects a download follows, as Go's client.
@@ -130,7 +113,7 @@ const maxRedirects = 10
 // max bytes (0: no limit), redirects followed (at most maxRedirects, to
 // http or https only, and never from https to http), proxies from the
 // environment, TLS verified. Errors name u without its password.
-func download(ctx context.Context, u *url.URL, w io.Writer, max int64, bar progressBar) error {
+func download(ctx context.Context, u *url.URL, w io.Writer, max int64, bar *progress.Bar) error {
 	source := u.Redacted()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: httpTimeout}).DialContext
@@ -162,16 +145,14 @@ func download(ctx context.Context, u *url.URL, w io.Writer, max int64, bar progr
 	if max > 0 && resp.ContentLength > max {
 		return fmt.Errorf("downloading %s: %d bytes, more than build.max_unpacked_size (%d bytes) allows", source, resp.ContentLength, max)
 	}
-	if bar != nil {
-		defer bar.Done()
-	}
+	defer bar.Done()
 	body := io.Reader(resp.Body)
 	if max > 0 {
 		body = io.LimitReader(body, max+1)
 	}
 	idle := newIdleReader(resp.Body, body)
 	defer idle.stop()
-	n, err := io.Copy(w, &countingReader{r: idle, bar: bar})
+	n, err := io.Copy(w, bar.Reader(idle))
 	switch {
 	case err != nil:
 		return fmt.Errorf("downloading %s: %w", source, err)
@@ -181,20 +162,6 @@ func download(ctx context.Context, u *url.URL, w io.Writer, max int64, bar progr
 		return fmt.Errorf("downloading %s: got %d bytes, the server said %d (cut short)", source, n, resp.ContentLength)
 	}
 	return nil
-}
-
-// countingReader reports what passes through it to a progress bar.
-type countingReader struct {
-	r   io.Reader
-	bar progressBar
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if n > 0 && c.bar != nil {
-		c.bar.Add(int64(n))
-	}
-	return n, err
 }
 
 // idleReader fails a body that sends nothing for httpTimeout: a timer,

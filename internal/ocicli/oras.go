@@ -83,8 +83,15 @@ func orasPull(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, sourc
 	if err := checkSIFHead(sif, ref.String()); err != nil {
 		return err
 	}
+	return installPulled(ctx, g, f, conf, pr, sif, sifPath, out, force)
+}
+
+// installPulled makes out from a fetched SIF file (sif, open at its start,
+// at sifPath): a copy, or with --sandbox its root unpacked there.
+func installPulled(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, conf *config.Loaded, pr *progress.Reporter,
+	sif *os.File, sifPath, out string, force bool) error {
 	if f.Sandbox {
-		return build.Sandbox(ctx, build.Options{Source: sifPath, Out: out, Force: force, Log: log, NoSweep: true,
+		return build.Sandbox(ctx, build.Options{Source: sifPath, Out: out, Force: force, Log: g.Log(), NoSweep: true,
 			KeepPrivileged: f.KeepPrivileged, Unsquashfs: conf.Tools.Unsquashfs, ToolOutput: toolOutput(g)})
 	}
 	pr.Step("Writing %s", out)

@@ -177,7 +177,7 @@ func pullOrBuild(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, fo
 	if name, _, _ := transport.Split(source); name == transport.Oras {
 		return orasPull(ctx, g, f, source, out, force)
 	}
-	if isHTTPSource(source) {
+	if transport.IsWebFile(source) {
 		return httpPull(ctx, g, f, source, out, force)
 	}
 	src, err := oci.ParseSource(source)
@@ -197,7 +197,7 @@ func pullOrBuild(ctx context.Context, g cliutil.Globals, f *cliutil.OCIFlags, fo
 // defaultOut is the output a pull of source without OUT writes, as
 // Apptainer names it (outName of the source's name).
 func defaultOut(source string, sandbox bool) (string, error) {
-	if isHTTPSource(source) {
+	if transport.IsWebFile(source) {
 		u, err := parseHTTPSource(source)
 		if err != nil {
 			return "", err

@@ -69,6 +69,20 @@ func (b *Bar) Add(n int64) {
 	}
 }
 
+// Reader is r with what is read through it added to the bar.
+func (b *Bar) Reader(r io.Reader) io.Reader { return &barReader{r, b} }
+
+type barReader struct {
+	r   io.Reader
+	bar *Bar
+}
+
+func (br *barReader) Read(p []byte) (int, error) {
+	n, err := br.r.Read(p)
+	br.bar.Add(int64(n))
+	return n, err
+}
+
 // Done finishes the bar's line.
 func (b *Bar) Done() {
 	if b == nil || b.r == nil || b.r.quiet || !b.r.tty {

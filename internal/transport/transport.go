@@ -57,6 +57,14 @@ const (
 // Known lists the transports launch reads, for messages.
 const Known = "docker://, oci:, oci-archive:, docker-archive:, oras://"
 
+// IsWebFile reports whether source is an http:// or https:// URL: a SIF
+// file on a web server, which pull and build fetch and nothing runs as it
+// is.
+func IsWebFile(source string) bool {
+	name, _, _ := Split(source)
+	return name == HTTP || name == HTTPS
+}
+
 // Prefix is how a source of the transport name begins: "docker://" and
 // "oras://" (registries), "NAME:" for the others.
 func Prefix(name string) string {

@@ -69,3 +69,14 @@ func TestBootstrap(t *testing.T) {
 		}
 	}
 }
+
+func TestIsWebFile(t *testing.T) {
+	for s, want := range map[string]bool{
+		"https://example.org/app.sif": true, "http://host/x.sif": true, "docker://alpine": false,
+		"./https/app.sif": false, "oras://r/x": false, "httpx://h/x": false,
+	} {
+		if got := IsWebFile(s); got != want {
+			t.Errorf("IsWebFile(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
